@@ -1,0 +1,263 @@
+//! Which history goes into a prompt, and how the prompt is put together.
+//!
+//! The window is "the messages of the last 6 hours, but never fewer than the last
+//! 100 when they exist, and never more than the model's budget": recent enough to
+//! be relevant, long enough that a conversation resumed in the morning still has
+//! its thread, and always cut to fit.
+
+use crate::tokens::TokenCounter;
+use crate::{ChatMessage, Role};
+use std::time::Duration;
+
+/// One past message, as the window sees it.
+pub trait Turn {
+    /// Who said it.
+    fn role(&self) -> Role;
+    /// What was said.
+    fn content(&self) -> &str;
+    /// When, in Unix milliseconds.
+    fn at_ms(&self) -> i64;
+}
+
+/// The rules of the conversation window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WindowRules {
+    /// Messages younger than this are in the window.
+    pub max_age: Duration,
+    /// At least this many of the newest messages are in it, however old.
+    pub min_messages: usize,
+    /// Never more than this many.
+    pub max_messages: usize,
+    /// Tokens the whole prompt may use (system, window and the new thought).
+    pub token_budget: usize,
+}
+
+impl Default for WindowRules {
+    fn default() -> Self {
+        Self {
+            max_age: Duration::from_secs(6 * 3600),
+            min_messages: 100,
+            max_messages: 500,
+            token_budget: 12_000,
+        }
+    }
+}
+
+/// Everything a prompt is made of.
+#[derive(Clone, Copy, Debug)]
+pub struct PromptInput<'a, T> {
+    /// Who Clara is and how she behaves.
+    pub persona: &'a str,
+    /// The name of the person speaking.
+    pub person: &'a str,
+    /// The current date and time in words, if the model should know it.
+    pub now_label: Option<&'a str>,
+    /// The summary of this conversation's previous session.
+    pub summary: Option<&'a str>,
+    /// Recalled memories, most relevant first.
+    pub memories: &'a [String],
+    /// Past messages, oldest first, not including the thought being answered.
+    pub history: &'a [T],
+    /// The thought being answered.
+    pub thought: &'a str,
+}
+
+/// An assembled prompt.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prompt {
+    /// The messages to send, system first, the thought last.
+    pub messages: Vec<ChatMessage>,
+    /// How many history messages made it into the window.
+    pub window: usize,
+    /// How many the time/count rules chose but the token budget cut.
+    pub cut_for_budget: usize,
+    /// The estimated size of the prompt.
+    pub tokens: usize,
+}
+
+/// The part of `history` the time and count rules select, as a start index.
+pub fn window_start<T: Turn>(history: &[T], now_ms: i64, rules: &WindowRules) -> usize {
+    let len = history.len();
+    let max_age_ms = i64::try_from(rules.max_age.as_millis()).unwrap_or(i64::MAX);
+    let cutoff = now_ms.saturating_sub(max_age_ms);
+    // History is oldest first, so the young messages are a suffix.
+    let young_from = history.partition_point(|t| t.at_ms() < cutoff);
+    let at_least = len.saturating_sub(rules.min_messages);
+    let at_most = len.saturating_sub(rules.max_messages);
+    young_from.min(at_least).max(at_most)
+}
+
+/// Builds the prompt for one thought.
+pub fn assemble_prompt<T: Turn>(
+    input: &PromptInput<'_, T>,
+    rules: &WindowRules,
+    now_ms: i64,
+    counter: &dyn TokenCounter,
+) -> Prompt {
+    let system = system_message(input);
+    let fixed = counter.count_message(&system) + counter.count_message(input.thought);
+    let mut remaining = rules.token_budget.saturating_sub(fixed);
+
+    let start = window_start(input.history, now_ms, rules);
+    let chosen = &input.history[start..];
+    // Walk back from the newest message: the budget keeps the most recent turns.
+    let mut keep_from = chosen.len();
+    for (i, turn) in chosen.iter().enumerate().rev() {
+        let cost = counter.count_message(turn.content());
+        if cost > remaining {
+            break;
+        }
+        remaining -= cost;
+        keep_from = i;
+    }
+    let window = &chosen[keep_from..];
+
+    let mut messages = Vec::with_capacity(window.len() + 2);
+    messages.push(ChatMessage::system(system));
+    messages.extend(
+        window
+            .iter()
+            .filter(|t| t.role() != Role::System)
+            .map(|t| ChatMessage { role: t.role(), content: t.content().to_owned() }),
+    );
+    messages.push(ChatMessage::user(input.thought));
+    Prompt {
+        messages,
+        window: window.len(),
+        cut_for_budget: keep_from,
+        tokens: rules.token_budget.saturating_sub(remaining),
+    }
+}
+
+fn system_message<T>(input: &PromptInput<'_, T>) -> String {
+    let mut s = String::with_capacity(input.persona.len() + 256);
+    s.push_str(input.persona.trim());
+    if !input.person.is_empty() {
+        s.push_str("\n\nYou are talking with ");
+        s.push_str(input.person);
+        s.push('.');
+    }
+    if let Some(now) = input.now_label {
+        s.push_str("\nIt is now ");
+        s.push_str(now);
+        s.push('.');
+    }
+    if !input.memories.is_empty() {
+        s.push_str("\n\nWhat you remember about them:");
+        for m in input.memories {
+            s.push_str("\n- ");
+            s.push_str(m);
+        }
+    }
+    if let Some(summary) = input.summary {
+        s.push_str("\n\nSummary of your previous conversation:\n");
+        s.push_str(summary.trim());
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokens::EstimatedTokens;
+
+    #[derive(Debug)]
+    struct T(Role, String, i64);
+    impl Turn for T {
+        fn role(&self) -> Role {
+            self.0
+        }
+        fn content(&self) -> &str {
+            &self.1
+        }
+        fn at_ms(&self) -> i64 {
+            self.2
+        }
+    }
+
+    const HOUR: i64 = 3_600_000;
+
+    fn history(n: usize, step_ms: i64, end_ms: i64) -> Vec<T> {
+        (0..n)
+            .map(|i| {
+                let role = if i % 2 == 0 { Role::User } else { Role::Assistant };
+                T(role, format!("m{i}"), end_ms - (n - 1 - i) as i64 * step_ms)
+            })
+            .collect()
+    }
+
+    fn rules(min: usize, max: usize, budget: usize) -> WindowRules {
+        WindowRules { max_age: Duration::from_secs(6 * 3600), min_messages: min, max_messages: max, token_budget: budget }
+    }
+
+    #[test]
+    fn young_messages_are_all_in() {
+        let now = 100 * HOUR;
+        // 300 messages, one a minute: all within 6 h.
+        let h = history(300, 60_000, now);
+        assert_eq!(window_start(&h, now, &rules(100, 500, 0)), 0);
+    }
+
+    #[test]
+    fn old_messages_still_give_the_minimum() {
+        let now = 100 * HOUR;
+        // 150 messages an hour apart: only 7 are younger than 6 h, but 100 are kept.
+        let h = history(150, HOUR, now);
+        assert_eq!(window_start(&h, now, &rules(100, 500, 0)), 50);
+        // Fewer than the minimum: all of them.
+        let h = history(30, HOUR, now);
+        assert_eq!(window_start(&h, now, &rules(100, 500, 0)), 0);
+    }
+
+    #[test]
+    fn the_count_cap_wins_over_age() {
+        let now = 100 * HOUR;
+        let h = history(600, 1000, now);
+        assert_eq!(window_start(&h, now, &rules(100, 500, 0)), 100);
+    }
+
+    #[test]
+    fn prompt_has_system_window_and_thought_in_order() {
+        let now = 10 * HOUR;
+        let h = history(4, 1000, now);
+        let memories = vec!["likes tea".to_string()];
+        let input = PromptInput {
+            persona: "You are Clara.",
+            person: "Ann",
+            now_label: Some("Sunday"),
+            summary: Some("They talked about Oslo."),
+            memories: &memories,
+            history: &h,
+            thought: "and now?",
+        };
+        let p = assemble_prompt(&input, &rules(100, 500, 10_000), now, &EstimatedTokens);
+        assert_eq!(p.messages.len(), 6);
+        assert_eq!(p.messages[0].role, Role::System);
+        let sys = &p.messages[0].content;
+        assert!(sys.starts_with("You are Clara."));
+        assert!(sys.contains("talking with Ann"));
+        assert!(sys.contains("- likes tea"));
+        assert!(sys.contains("They talked about Oslo."));
+        assert_eq!(p.messages[1].content, "m0");
+        assert_eq!(p.messages[4].content, "m3");
+        assert_eq!(p.messages[5], ChatMessage::user("and now?"));
+        assert_eq!((p.window, p.cut_for_budget), (4, 0));
+    }
+
+    #[test]
+    fn the_budget_cuts_the_oldest_first() {
+        let now = 10 * HOUR;
+        let h: Vec<T> = (0..10).map(|i| T(Role::User, "x".repeat(35), now - (10 - i) * 1000)).collect();
+        // Each history message costs 10 + 4 = 14 tokens; system+thought cost 4+4+2.
+        let input = PromptInput { persona: "", person: "", now_label: None, summary: None, memories: &[], history: &h, thought: "" };
+        let fixed = 8;
+        let p = assemble_prompt(&input, &rules(100, 500, fixed + 3 * 14 + 5), now, &EstimatedTokens);
+        assert_eq!(p.window, 3);
+        assert_eq!(p.cut_for_budget, 7);
+        assert!(p.tokens <= fixed + 3 * 14 + 5);
+        // A budget smaller than the fixed part leaves no history, but still asks.
+        let p = assemble_prompt(&input, &rules(100, 500, 1), now, &EstimatedTokens);
+        assert_eq!(p.window, 0);
+        assert_eq!(p.messages.len(), 2);
+    }
+}

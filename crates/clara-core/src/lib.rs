@@ -1,0 +1,32 @@
+//! Clara's vocabulary and its pure conversation rules.
+//!
+//! This crate names the things every other crate talks about — who wrote
+//! ([`Author`]), where ([`ConversationRef`]), what arrived ([`Inbound`]), what the
+//! engine answers ([`Thought`] → [`ReplyEvent`]) — and holds the rules that decide
+//! the behaviour: how bursts are merged ([`chunker`]), which history goes into a
+//! prompt ([`context`]), how a reply is cut and paced ([`split`], [`pacing`]).
+//!
+//! It does no I/O, spawns nothing and never reads the clock: every rule takes the
+//! current time as an argument, so it is unit-tested without a runtime.
+
+pub mod chunker;
+pub mod context;
+pub mod dedupe;
+pub mod ids;
+pub mod inbound;
+pub mod message;
+pub mod pacing;
+pub mod reply;
+pub mod session;
+pub mod split;
+pub mod stop;
+pub mod thought;
+pub mod tier;
+pub mod tokens;
+
+pub use ids::{ConversationId, EventId, MessageId, SessionId, ThoughtId, UserId};
+pub use inbound::{Author, ChannelKind, ConversationRef, Inbound};
+pub use message::{ChatMessage, Role};
+pub use reply::{Outbound, ReplyEvent, ReplyKind};
+pub use thought::Thought;
+pub use tier::Tier;

@@ -1,0 +1,98 @@
+//! What the engine emits while answering a thought.
+
+use crate::ThoughtId;
+use serde::{Deserialize, Serialize};
+
+/// One step of a reply, in the order they happen.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReplyEvent {
+    /// The thought being answered.
+    pub thought: ThoughtId,
+    /// What happened.
+    pub kind: ReplyKind,
+}
+
+/// The steps of a reply.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ReplyKind {
+    /// The model has been asked; the platform may show "typing".
+    Start,
+    /// More text of the answer.
+    Delta {
+        /// The new text, to append.
+        text: String,
+    },
+    /// The answer is complete.
+    End {
+        /// The whole answer.
+        text: String,
+    },
+    /// The thought was cancelled (a newer message or a stop phrase); nothing more follows.
+    Cancelled,
+    /// The answer failed; `message` is one sentence fit to show the person.
+    Error {
+        /// What to tell the person.
+        message: String,
+    },
+}
+
+impl ReplyKind {
+    /// Whether no more events follow this one.
+    pub fn is_final(&self) -> bool {
+        matches!(self, Self::End { .. } | Self::Cancelled | Self::Error { .. })
+    }
+}
+
+/// A platform call the send queue asks an adapter to make.
+///
+/// Which calls come depends on the platform's
+/// [`DeliveryMode`](crate::pacing::DeliveryMode): streaming platforms get
+/// `Delta`s and `End`; editing platforms `Send` then `Edit`s; others `Typing` and
+/// `Send`s.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Outbound {
+    /// Show that Clara is typing.
+    Typing,
+    /// Send a new message; the adapter answers with its platform message id.
+    Send {
+        /// The thought answered.
+        thought: ThoughtId,
+        /// The message text.
+        text: String,
+    },
+    /// Replace the text of a message sent earlier.
+    Edit {
+        /// The thought answered.
+        thought: ThoughtId,
+        /// The platform message id `Send` returned.
+        message: String,
+        /// The new text.
+        text: String,
+    },
+    /// More text of a streamed reply.
+    Delta {
+        /// The thought answered.
+        thought: ThoughtId,
+        /// Text to append.
+        text: String,
+    },
+    /// A streamed reply is complete.
+    End {
+        /// The thought answered.
+        thought: ThoughtId,
+    },
+    /// The reply was cut short by the person; nothing more follows for it.
+    Cancelled {
+        /// The thought whose reply stopped.
+        thought: ThoughtId,
+    },
+    /// The reply failed; `message` is one sentence for the person.
+    Error {
+        /// The thought that failed.
+        thought: ThoughtId,
+        /// What to tell the person.
+        message: String,
+    },
+}
