@@ -19,6 +19,18 @@ pub trait Turn {
     fn at_ms(&self) -> i64;
 }
 
+impl<T: Turn> Turn for &T {
+    fn role(&self) -> Role {
+        (*self).role()
+    }
+    fn content(&self) -> &str {
+        (*self).content()
+    }
+    fn at_ms(&self) -> i64 {
+        (*self).at_ms()
+    }
+}
+
 /// The rules of the conversation window.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WindowRules {

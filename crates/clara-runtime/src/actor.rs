@@ -1,0 +1,477 @@
+//! One conversation's actor: the single owner of that conversation's state.
+//!
+//! Every message of a conversation goes through its actor, in order, so chunking,
+//! cancellation and the conversation window need no locks. The actor stores each
+//! message as it is accepted, feeds the chunker, starts one reply at a time and
+//! records what reached the person when the reply ends.
+
+use crate::brain::{CachedTurn, ConversationContext, ReplyJob, ReplyOutcome, ReplyStatus, run_reply};
+use crate::clock::now_ms;
+use crate::engine::Shared;
+use crate::send_queue::SendQueue;
+use clara_core::chunker::Chunker;
+use clara_core::{Author, ConversationRef, EventId, Inbound, MessageId, Role, Thought, ThoughtId, Tier, UserId};
+use clara_store::{MessageStatus, NewMessage, SessionRecord};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// How often, at most, a session's last activity is written to the store. The
+/// idle rule counts in tens of minutes, so a minute of lag is harmless and saves a
+/// write per message.
+const TOUCH_EVERY_MS: i64 = 60_000;
+
+/// What an actor is asked to do.
+#[derive(Debug)]
+pub(crate) enum ActorMsg {
+    /// A new message (tier prefix already removed from `text`).
+    Inbound { inbound: Inbound, text: String, tier: Option<Tier>, received: Instant },
+    /// A stop phrase from `author`.
+    Stop { author: Author },
+    /// The platform says `author` is typing.
+    Typing { author: Author },
+    /// Emit the pending burst now.
+    Flush,
+    /// Answer when nothing is pending, queued or in flight.
+    WhenIdle(oneshot::Sender<()>),
+    /// A summary of an ended session was written.
+    Summary(String),
+    /// The session was ended elsewhere (by the session keeper).
+    SessionEnded,
+    /// Cancel what is in flight and stop.
+    Shutdown(oneshot::Sender<()>),
+}
+
+struct InFlight {
+    thought: Thought,
+    cancel: CancellationToken,
+    handle: JoinHandle<ReplyOutcome>,
+}
+
+pub(crate) struct ConversationActor {
+    shared: Arc<Shared>,
+    conversation: ConversationRef,
+    rx: mpsc::Receiver<ActorMsg>,
+    chunker: Chunker,
+    context: ConversationContext,
+    session: SessionRecord,
+    last_activity_ms: i64,
+    last_touch_ms: i64,
+    /// Events already stored before this actor started (a platform redelivering
+    /// after a restart).
+    stored_events: HashSet<EventId>,
+    users: HashMap<String, UserId>,
+    in_flight: Option<InFlight>,
+    queued: VecDeque<Thought>,
+    idle_waiters: Vec<oneshot::Sender<()>>,
+}
+
+impl ConversationActor {
+    /// Loads the conversation from the store, retrying while the store is
+    /// unavailable (messages wait in the channel meanwhile), then runs.
+    pub(crate) async fn start(shared: Arc<Shared>, conversation: ConversationRef, mut rx: mpsc::Receiver<ActorMsg>) {
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match Self::load(&shared, &conversation, rx).await {
+                Ok(actor) => return actor.run().await,
+                Err((error, returned)) => {
+                    tracing::error!(platform = %conversation.platform, %error, "cannot load the conversation; retrying");
+                    rx = returned;
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn load(
+        shared: &Arc<Shared>,
+        conversation: &ConversationRef,
+        rx: mpsc::Receiver<ActorMsg>,
+    ) -> Result<Self, (clara_store::StoreError, mpsc::Receiver<ActorMsg>)> {
+        let store = &shared.store;
+        let now = now_ms();
+        let loaded = async {
+            let id = store.resolve_conversation(conversation).await?;
+            let session = match store.current_session(id).await? {
+                Some(s) => s,
+                None => store.start_session(id, now).await?,
+            };
+            let rules = &shared.config.window;
+            let max_age_ms = i64::try_from(rules.max_age.as_millis()).unwrap_or(i64::MAX);
+            let recent = store
+                .recent_messages(id, now.saturating_sub(max_age_ms), clamp_u32(rules.min_messages), clamp_u32(rules.max_messages))
+                .await?;
+            let summary = store.last_summary(id).await?.map(|s| s.summary);
+            Ok::<_, clara_store::StoreError>((id, session, recent, summary))
+        }
+        .await;
+        let (id, session, recent, summary) = match loaded {
+            Ok(v) => v,
+            Err(e) => return Err((e, rx)),
+        };
+        let context = ConversationContext::new(id, recent, summary, shared.config.window.max_messages);
+        let stored_events = context.events().cloned().collect();
+        shared.register_id(id, conversation);
+        let last_activity_ms = session.last_activity_at_ms;
+        Ok(Self {
+            shared: Arc::clone(shared),
+            conversation: conversation.clone(),
+            rx,
+            chunker: Chunker::new(shared.config.chunker.clone()),
+            context,
+            last_activity_ms,
+            last_touch_ms: last_activity_ms,
+            session,
+            stored_events,
+            users: HashMap::new(),
+            in_flight: None,
+            queued: VecDeque::new(),
+            idle_waiters: Vec::new(),
+        })
+    }
+
+    async fn run(mut self) {
+        loop {
+            let deadline = self.chunker.deadline().map(Instant::from_std);
+            let idle = self.is_idle();
+            tokio::select! {
+                msg = self.rx.recv() => match msg {
+                    Some(ActorMsg::Shutdown(done)) => {
+                        self.shutdown().await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    Some(msg) => self.handle(msg).await,
+                    None => {
+                        self.shutdown().await;
+                        return;
+                    }
+                },
+                () = sleep_until_opt(deadline), if deadline.is_some() => {
+                    if let Some(thought) = self.chunker.poll(Instant::now().into_std()) {
+                        self.dispatch(thought);
+                    }
+                }
+                outcome = join_in_flight(&mut self.in_flight), if self.in_flight.is_some() => {
+                    self.finish_reply(outcome).await;
+                }
+                () = tokio::time::sleep(self.shared.config.actor_idle), if idle => {
+                    if self.retire().await {
+                        return;
+                    }
+                }
+            }
+            if self.is_idle() {
+                for waiter in self.idle_waiters.drain(..) {
+                    let _ = waiter.send(());
+                }
+            }
+        }
+    }
+
+    fn is_idle(&self) -> bool {
+        !self.chunker.is_pending() && self.in_flight.is_none() && self.queued.is_empty()
+    }
+
+    async fn handle(&mut self, msg: ActorMsg) {
+        match msg {
+            ActorMsg::Inbound { inbound, text, tier, received } => self.on_inbound(inbound, text, tier, received).await,
+            ActorMsg::Stop { author } => self.on_stop(&author),
+            ActorMsg::Typing { author } => self.chunker.typing(&author, Instant::now().into_std()),
+            ActorMsg::Flush => {
+                if let Some(thought) = self.chunker.take() {
+                    self.dispatch(thought);
+                }
+            }
+            ActorMsg::WhenIdle(waiter) => self.idle_waiters.push(waiter),
+            ActorMsg::Summary(summary) => self.context.summary = Some(summary),
+            ActorMsg::SessionEnded => self.session.ended_at_ms = Some(now_ms()),
+            ActorMsg::Shutdown(_) => {}
+        }
+    }
+
+    async fn on_inbound(&mut self, inbound: Inbound, text: String, tier: Option<Tier>, received: Instant) {
+        if self.stored_events.contains(&inbound.event_id) {
+            tracing::debug!(event = %inbound.event_id, "event already stored; ignoring the redelivery");
+            return;
+        }
+        let now = now_ms();
+        let user = self.user_id(&inbound.author).await;
+        self.ensure_session(now).await;
+
+        let at = received.into_std();
+        let pushed = self.chunker.push(
+            &inbound.conversation,
+            &inbound.author,
+            inbound.event_id.clone(),
+            text.clone(),
+            tier.or(inbound.tier),
+            at,
+            ThoughtId::new(),
+        );
+        // Accepted: stored before anything else can go wrong. The writer commits in
+        // the background; waiting for it here would put a disk write on every
+        // message's path for no gain in safety (a crash loses the same either way).
+        drop(
+            self.shared
+                .writer
+                .append(NewMessage {
+                    id: MessageId::new(),
+                    conversation: self.context.id,
+                    session: self.session.id,
+                    thought: pushed.thought,
+                    user,
+                    role: Role::User,
+                    content: text.clone(),
+                    event_id: Some(inbound.event_id.clone()),
+                    status: MessageStatus::Complete,
+                    created_at_ms: now,
+                })
+                .await,
+        );
+        self.context.record(CachedTurn { role: Role::User, content: text, at_ms: now, event: Some(inbound.event_id) });
+
+        let mut ready = pushed.ready;
+        // The person wrote again: what they said before is still unanswered. Cancel
+        // that reply and carry its text into the thought now forming.
+        if let Some(unanswered) = self.take_unanswered(&inbound.author) {
+            match ready.iter_mut().find(|t| t.author == unanswered.author) {
+                Some(thought) => prepend(thought, unanswered),
+                None => ready.extend(self.chunker.carry(unanswered, at)),
+            }
+        }
+        for thought in ready {
+            self.dispatch(thought);
+        }
+    }
+
+    /// Cancels `author`'s reply in flight, or takes their queued thought, and
+    /// returns the thought that is left unanswered.
+    fn take_unanswered(&mut self, author: &Author) -> Option<Thought> {
+        if let Some(pos) = self.queued.iter().position(|t| t.author == *author) {
+            return self.queued.remove(pos);
+        }
+        let in_flight = self.in_flight.as_ref().filter(|f| f.thought.author == *author)?;
+        in_flight.cancel.cancel();
+        tracing::debug!(thought = %in_flight.thought.id, "reply cancelled by a newer message");
+        Some(in_flight.thought.clone())
+    }
+
+    fn on_stop(&mut self, author: &Author) {
+        if let Some(f) = self.in_flight.as_ref().filter(|f| f.thought.author == *author) {
+            f.cancel.cancel();
+        }
+        self.queued.retain(|t| t.author != *author);
+        if self.chunker.is_pending() {
+            // The pending burst may be someone else's; only this person's is dropped.
+            if let Some(pending) = self.chunker.take() {
+                if pending.author == *author {
+                    tracing::debug!(thought = %pending.id, "pending thought dropped by a stop phrase");
+                } else {
+                    self.dispatch(pending);
+                }
+            }
+        }
+    }
+
+    fn dispatch(&mut self, thought: Thought) {
+        if self.in_flight.is_some() {
+            self.queued.push_back(thought);
+        } else {
+            self.start_reply(thought);
+        }
+    }
+
+    fn start_reply(&mut self, thought: Thought) {
+        let Some(sink) = self.shared.sink(&self.conversation.platform) else {
+            tracing::error!(platform = %self.conversation.platform, "no adapter is attached for this platform; the thought stays unanswered");
+            return;
+        };
+        let request = self.context.request_for(&thought, &self.shared.config, now_ms(), &self.shared.counter);
+        let queue = SendQueue::new(sink, self.conversation.clone(), thought.id);
+        let cancel = CancellationToken::new();
+        let job = ReplyJob { thought: thought.clone(), request };
+        let handle = tokio::spawn(run_reply(Arc::clone(&self.shared.provider), job, queue, cancel.clone()));
+        self.in_flight = Some(InFlight { thought, cancel, handle });
+    }
+
+    async fn finish_reply(&mut self, outcome: Result<ReplyOutcome, tokio::task::JoinError>) {
+        let Some(in_flight) = self.in_flight.take() else { return };
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(error) => {
+                tracing::error!(thought = %in_flight.thought.id, %error, "reply task failed");
+                ReplyOutcome {
+                    thought: in_flight.thought,
+                    status: ReplyStatus::Failed,
+                    delivered: String::new(),
+                    whole_parts: false,
+                    usage: None,
+                }
+            }
+        };
+        let now = now_ms();
+        if !outcome.delivered.trim().is_empty() {
+            // What the person saw is what Clara said. A stream cut mid-sentence is
+            // kept for the record but left out of later prompts; whole parts were
+            // read as messages and stay in the conversation.
+            let status = match outcome.status {
+                ReplyStatus::Finished => MessageStatus::Complete,
+                ReplyStatus::Cancelled if outcome.whole_parts => MessageStatus::Complete,
+                ReplyStatus::Cancelled => MessageStatus::Cancelled,
+                ReplyStatus::Failed => MessageStatus::Failed,
+            };
+            drop(
+                self.shared
+                    .writer
+                    .append(NewMessage {
+                        id: MessageId::new(),
+                        conversation: self.context.id,
+                        session: self.session.id,
+                        thought: outcome.thought.id,
+                        user: None,
+                        role: Role::Assistant,
+                        content: outcome.delivered.clone(),
+                        event_id: None,
+                        status,
+                        created_at_ms: now,
+                    })
+                    .await,
+            );
+            if status == MessageStatus::Complete {
+                self.context.record(CachedTurn { role: Role::Assistant, content: outcome.delivered, at_ms: now, event: None });
+            }
+        }
+        self.note_activity(now).await;
+        if let Some(next) = self.queued.pop_front() {
+            self.start_reply(next);
+        }
+    }
+
+    /// Ends the session when it has been idle, and opens the next one.
+    async fn ensure_session(&mut self, now: i64) {
+        let idle = clara_core::session::is_idle(self.last_activity_ms, now, self.shared.config.session_idle);
+        if self.session.ended_at_ms.is_none() && !idle {
+            self.note_activity(now).await;
+            return;
+        }
+        let store = &self.shared.store;
+        if self.session.ended_at_ms.is_none() {
+            let ended = self.last_activity_ms;
+            match store.end_session(self.session.id, ended).await {
+                Ok(()) => self.shared.enqueue_summary(self.session.id, now).await,
+                Err(error) => tracing::warn!(%error, "could not end the idle session"),
+            }
+        }
+        match store.start_session(self.context.id, now).await {
+            Ok(session) => {
+                self.session = session;
+                self.last_activity_ms = now;
+                self.last_touch_ms = now;
+            }
+            // Keep writing into the old session rather than lose messages.
+            Err(error) => tracing::warn!(%error, "could not start a new session"),
+        }
+    }
+
+    async fn note_activity(&mut self, now: i64) {
+        self.last_activity_ms = now;
+        if now - self.last_touch_ms >= TOUCH_EVERY_MS {
+            self.last_touch_ms = now;
+            if let Err(error) = self.shared.store.touch_session(self.session.id, now).await {
+                tracing::warn!(%error, "could not record session activity");
+            }
+        }
+    }
+
+    async fn user_id(&mut self, author: &Author) -> Option<UserId> {
+        if let Some(id) = self.users.get(&author.platform_user_id) {
+            return Some(*id);
+        }
+        let resolved = self
+            .shared
+            .store
+            .resolve_user(&self.conversation.platform, &author.platform_user_id, &author.display_name)
+            .await;
+        match resolved {
+            Ok(id) => {
+                self.users.insert(author.platform_user_id.clone(), id);
+                Some(id)
+            }
+            Err(error) => {
+                // The message is still stored and answered; only the link to the
+                // person is missing, and the next message tries again.
+                tracing::warn!(%error, "could not resolve the person");
+                None
+            }
+        }
+    }
+
+    /// Stops this actor after a long idle spell, unless a message slipped in.
+    async fn retire(&mut self) -> bool {
+        if !self.shared.unregister(&self.conversation, self.context.id, &self.rx) {
+            return false;
+        }
+        self.touch_now().await;
+        // A sender that cloned the channel before it was unregistered may still have
+        // sent something; hand it to a fresh actor rather than drop it.
+        self.rx.close();
+        while let Ok(msg) = self.rx.try_recv() {
+            self.shared.reroute(&self.conversation, msg).await;
+        }
+        true
+    }
+
+    async fn touch_now(&mut self) {
+        if self.last_touch_ms < self.last_activity_ms {
+            let now = self.last_activity_ms;
+            self.last_touch_ms = now;
+            if let Err(error) = self.shared.store.touch_session(self.session.id, now).await {
+                tracing::warn!(%error, "could not record session activity");
+            }
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        // Queued thoughts stay unanswered; their messages are stored.
+        self.queued.clear();
+        if let Some(in_flight) = &self.in_flight {
+            in_flight.cancel.cancel();
+            let outcome = join_in_flight(&mut self.in_flight).await;
+            self.finish_reply(outcome).await;
+        }
+        self.touch_now().await;
+    }
+}
+
+fn prepend(thought: &mut Thought, earlier: Thought) {
+    let mut parts = earlier.parts;
+    parts.append(&mut thought.parts);
+    thought.parts = parts;
+    let mut events = earlier.events;
+    events.append(&mut thought.events);
+    thought.events = events;
+    thought.tier = thought.tier.or(earlier.tier);
+}
+
+async fn join_in_flight(in_flight: &mut Option<InFlight>) -> Result<ReplyOutcome, tokio::task::JoinError> {
+    match in_flight {
+        Some(f) => (&mut f.handle).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    if let Some(at) = deadline {
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+fn clamp_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}

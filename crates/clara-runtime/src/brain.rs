@@ -1,0 +1,225 @@
+//! The brain: what Clara knows of a conversation, the prompt for a thought, and
+//! the answer streamed from the model to the send queue.
+
+use crate::config::EngineConfig;
+use crate::send_queue::SendQueue;
+use clara_core::context::{PromptInput, Turn, assemble_prompt};
+use clara_core::tokens::TokenCounter;
+use clara_core::{ConversationId, EventId, Role, Thought};
+use clara_llm::{ChatProvider, ChatRequest, StreamEvent, Usage};
+use clara_store::StoredMessage;
+use futures::StreamExt;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// One remembered message of the conversation window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CachedTurn {
+    /// Who said it.
+    pub role: Role,
+    /// What was said.
+    pub content: String,
+    /// When, in Unix milliseconds.
+    pub at_ms: i64,
+    /// The platform event it came from (user messages).
+    pub event: Option<EventId>,
+}
+
+impl Turn for CachedTurn {
+    fn role(&self) -> Role {
+        self.role
+    }
+    fn content(&self) -> &str {
+        &self.content
+    }
+    fn at_ms(&self) -> i64 {
+        self.at_ms
+    }
+}
+
+impl From<StoredMessage> for CachedTurn {
+    fn from(m: StoredMessage) -> Self {
+        Self { role: m.role, content: m.content, at_ms: m.created_at_ms, event: m.event_id }
+    }
+}
+
+/// What the brain keeps of one conversation between thoughts, so a prompt is built
+/// without reading the store: the window's messages and the last session summary.
+///
+/// It mirrors the store (the actor writes both), and is rebuilt from the store when
+/// the conversation's actor starts.
+#[derive(Debug)]
+pub struct ConversationContext {
+    /// The conversation.
+    pub id: ConversationId,
+    turns: VecDeque<CachedTurn>,
+    capacity: usize,
+    /// The summary of the previous session, if one was written.
+    pub summary: Option<String>,
+}
+
+impl ConversationContext {
+    /// A context from stored messages (oldest first), keeping at most `capacity`.
+    pub fn new(id: ConversationId, stored: Vec<StoredMessage>, summary: Option<String>, capacity: usize) -> Self {
+        let mut ctx = Self { id, turns: VecDeque::with_capacity(capacity.min(1024)), capacity, summary };
+        for m in stored {
+            ctx.record(m.into());
+        }
+        ctx
+    }
+
+    /// Adds a message to the window.
+    pub fn record(&mut self, turn: CachedTurn) {
+        if self.turns.len() >= self.capacity {
+            self.turns.pop_front();
+        }
+        self.turns.push_back(turn);
+    }
+
+    /// The platform events of the remembered messages (to seed de-duplication).
+    pub fn events(&self) -> impl Iterator<Item = &EventId> {
+        self.turns.iter().filter_map(|t| t.event.as_ref())
+    }
+
+    /// How many messages are remembered.
+    pub fn len(&self) -> usize {
+        self.turns.len()
+    }
+
+    /// Whether nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.turns.is_empty()
+    }
+
+    /// The request that answers `thought`.
+    ///
+    /// The thought's own messages are already in the window (they are stored as
+    /// they arrive); they are left out of the history and sent as the one final
+    /// user message instead.
+    pub fn request_for(
+        &self,
+        thought: &Thought,
+        config: &EngineConfig,
+        now_ms: i64,
+        counter: &dyn TokenCounter,
+    ) -> ChatRequest {
+        let history: Vec<&CachedTurn> = self
+            .turns
+            .iter()
+            .filter(|t| t.event.as_ref().is_none_or(|e| !thought.events.contains(e)))
+            .collect();
+        let now_label = chrono::Utc::now().format("%A %-d %B %Y, %H:%M UTC").to_string();
+        let text = thought.text();
+        let input = PromptInput {
+            persona: &config.persona,
+            person: &thought.author.display_name,
+            now_label: Some(&now_label),
+            summary: self.summary.as_deref(),
+            memories: &[],
+            history: &history,
+            thought: &text,
+        };
+        let prompt = assemble_prompt(&input, &config.window, now_ms, counter);
+        tracing::debug!(thought = %thought.id, window = prompt.window, cut = prompt.cut_for_budget, tokens = prompt.tokens, "prompt built");
+        ChatRequest { model: None, messages: prompt.messages, max_tokens: config.max_reply_tokens, temperature: None }
+    }
+}
+
+/// How a reply ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyStatus {
+    /// The whole answer was delivered.
+    Finished,
+    /// A newer message or a stop phrase cut it short.
+    Cancelled,
+    /// The model failed; the person was told.
+    Failed,
+}
+
+/// The end of one reply.
+#[derive(Debug)]
+pub struct ReplyOutcome {
+    /// The thought answered.
+    pub thought: Thought,
+    /// How it ended.
+    pub status: ReplyStatus,
+    /// What reached the person.
+    pub delivered: String,
+    /// Whether `delivered` is whole messages (human-paced parts) rather than a
+    /// stream cut at an arbitrary point.
+    pub whole_parts: bool,
+    /// Tokens used, when the provider said.
+    pub usage: Option<Usage>,
+}
+
+/// One thought to answer, with its prompt: what a worker receives.
+#[derive(Debug)]
+pub struct ReplyJob {
+    /// The thought.
+    pub thought: Thought,
+    /// The request for the model.
+    pub request: ChatRequest,
+}
+
+/// Answers one thought: streams the model's reply into the send queue until it
+/// ends, fails or `cancel` fires. Cancelling drops the model's stream, which closes
+/// its connection, and nothing more is sent.
+pub async fn run_reply(
+    provider: Arc<dyn ChatProvider>,
+    job: ReplyJob,
+    mut queue: SendQueue,
+    cancel: CancellationToken,
+) -> ReplyOutcome {
+    let ReplyJob { thought, request } = job;
+    let mut usage = None;
+    let result = {
+        let work = stream_into(&*provider, request, &mut queue, &mut usage);
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => None,
+            result = work => Some(result),
+        }
+    };
+    let (status, delivered) = match result {
+        None => (ReplyStatus::Cancelled, queue.cancelled().await),
+        Some(Ok(())) => (ReplyStatus::Finished, queue.finish().await),
+        Some(Err(error)) => {
+            tracing::warn!(thought = %thought.id, %error, "reply failed");
+            (ReplyStatus::Failed, queue.failed(&error.user_message()).await)
+        }
+    };
+    let whole_parts = queue.delivers_whole_parts();
+    ReplyOutcome { thought, status, delivered, whole_parts, usage }
+}
+
+async fn stream_into(
+    provider: &dyn ChatProvider,
+    request: ChatRequest,
+    queue: &mut SendQueue,
+    usage: &mut Option<Usage>,
+) -> Result<(), clara_llm::LlmError> {
+    queue.typing().await;
+    let mut stream = provider.stream_chat(request).await?;
+    let mut any_text = false;
+    loop {
+        let wake = queue.next_wake();
+        tokio::select! {
+            () = async { if let Some(at) = wake { tokio::time::sleep_until(at).await } }, if wake.is_some() => {
+                queue.wake().await;
+            }
+            event = stream.next() => match event {
+                Some(Ok(StreamEvent::Delta(text))) => {
+                    any_text |= !text.trim().is_empty();
+                    queue.push(&text).await;
+                }
+                Some(Ok(StreamEvent::Finished { usage: u, .. })) => {
+                    *usage = u;
+                }
+                Some(Err(error)) => return Err(error),
+                None => break,
+            },
+        }
+    }
+    if any_text { Ok(()) } else { Err(clara_llm::LlmError::Empty) }
+}

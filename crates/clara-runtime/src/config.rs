@@ -1,0 +1,54 @@
+//! The engine's settings.
+
+use clara_core::chunker::ChunkerConfig;
+use clara_core::context::WindowRules;
+use clara_core::stop::StopPhrases;
+use std::time::Duration;
+
+/// Clara's default persona.
+pub const DEFAULT_PERSONA: &str = "You are Clara, a warm, direct and capable personal assistant. \
+You remember the people you talk with and what matters to them. Answer in the person's language, \
+keep answers as short as the question allows, and say so plainly when you don't know something.";
+
+/// How the engine behaves.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Who Clara is.
+    pub persona: String,
+    /// How bursts are merged.
+    pub chunker: ChunkerConfig,
+    /// Which history goes into a prompt.
+    pub window: WindowRules,
+    /// Messages that cancel without a reply.
+    pub stop_phrases: StopPhrases,
+    /// A session ends after this long without messages.
+    pub session_idle: Duration,
+    /// How often idle sessions are looked for and summary jobs run.
+    pub session_check_every: Duration,
+    /// The longest message accepted, in characters.
+    pub max_message_chars: usize,
+    /// How long a platform event id is remembered for de-duplication.
+    pub dedupe_ttl: Duration,
+    /// A conversation's actor stops after this long with nothing to do (it is
+    /// started again, from the store, by the next message).
+    pub actor_idle: Duration,
+    /// Upper bound of the answer's length, in tokens, if any.
+    pub max_reply_tokens: Option<u32>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            persona: DEFAULT_PERSONA.to_owned(),
+            chunker: ChunkerConfig::default(),
+            window: WindowRules::default(),
+            stop_phrases: StopPhrases::default(),
+            session_idle: Duration::from_secs(30 * 60),
+            session_check_every: Duration::from_secs(30),
+            max_message_chars: 16_000,
+            dedupe_ttl: Duration::from_secs(24 * 3600),
+            actor_idle: Duration::from_secs(15 * 60),
+            max_reply_tokens: None,
+        }
+    }
+}

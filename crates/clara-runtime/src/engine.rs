@@ -1,0 +1,294 @@
+//! The engine: the one entry point adapters talk to.
+//!
+//! [`Engine::submit`] is ingress: it checks a message (empty, too long, seen
+//! before, a stop phrase, a tier prefix) and hands it to its conversation's actor,
+//! starting the actor on first use.
+
+use crate::actor::{ActorMsg, ConversationActor};
+use crate::config::EngineConfig;
+use crate::sink::OutboundSink;
+use clara_core::dedupe::RecentEvents;
+use clara_core::tokens::EstimatedTokens;
+use clara_core::{Author, ConversationId, ConversationRef, Inbound, SessionId, Tier};
+use clara_llm::ChatProvider;
+use clara_store::{MessageWriter, Store};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+/// How many messages may wait for one conversation's actor before `submit` waits.
+const ACTOR_MAILBOX: usize = 256;
+/// The background job that summarises an ended session.
+pub const SUMMARY_JOB: &str = "summarize_session";
+
+/// What happened to a submitted message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accepted {
+    /// Taken; it will be answered (alone or with the messages around it).
+    Queued,
+    /// The platform delivered this event before; ignored.
+    Duplicate,
+    /// A stop phrase: the reply in flight, if any, is cancelled; no answer follows.
+    Stopped,
+}
+
+/// Why a message was refused. The text is one sentence fit to show the person.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum IngressError {
+    /// Nothing to answer.
+    #[error("That message is empty, so there is nothing to answer.")]
+    Empty,
+    /// Over the configured limit.
+    #[error("That message is too long ({chars} characters; the limit is {limit}). Please shorten it or split it up.")]
+    TooLong {
+        /// Its length.
+        chars: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The engine is shutting down.
+    #[error("Clara is shutting down and cannot take new messages right now.")]
+    Closed,
+}
+
+pub(crate) struct Shared {
+    pub(crate) store: Store,
+    pub(crate) writer: MessageWriter,
+    pub(crate) provider: Arc<dyn ChatProvider>,
+    pub(crate) config: EngineConfig,
+    pub(crate) counter: EstimatedTokens,
+    sinks: RwLock<HashMap<String, Arc<dyn OutboundSink>>>,
+    actors: Mutex<HashMap<ConversationRef, mpsc::Sender<ActorMsg>>>,
+    by_id: Mutex<HashMap<ConversationId, ConversationRef>>,
+    dedupe: Mutex<RecentEvents>,
+    closed: AtomicBool,
+}
+
+/// Clara's conversation engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+}
+
+impl Engine {
+    /// An engine answering with `provider` and remembering in `store`.
+    pub fn new(config: EngineConfig, store: Store, provider: Arc<dyn ChatProvider>) -> Self {
+        let dedupe = RecentEvents::new(config.dedupe_ttl, 100_000);
+        let shared = Shared {
+            writer: store.writer(),
+            store,
+            provider,
+            config,
+            counter: EstimatedTokens,
+            sinks: RwLock::new(HashMap::new()),
+            actors: Mutex::new(HashMap::new()),
+            by_id: Mutex::new(HashMap::new()),
+            dedupe: Mutex::new(dedupe),
+            closed: AtomicBool::new(false),
+        };
+        Self { shared: Arc::new(shared) }
+    }
+
+    /// Attaches the adapter that delivers replies for `platform`.
+    pub fn attach(&self, platform: &str, sink: Arc<dyn OutboundSink>) {
+        write(&self.shared.sinks).insert(platform.to_owned(), sink);
+    }
+
+    /// The engine's settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.shared.config
+    }
+
+    /// The store the engine writes to.
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// The model the engine answers with.
+    pub fn provider(&self) -> &Arc<dyn ChatProvider> {
+        &self.shared.provider
+    }
+
+    /// Ingress: takes one message from an adapter.
+    pub async fn submit(&self, inbound: Inbound) -> Result<Accepted, IngressError> {
+        let received = Instant::now();
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(IngressError::Closed);
+        }
+        let (tier, text) = Tier::strip_prefix(&inbound.text);
+        let text = text.trim();
+        if text.is_empty() && tier.is_none() {
+            return Err(IngressError::Empty);
+        }
+        let chars = text.chars().count();
+        if chars > self.shared.config.max_message_chars {
+            return Err(IngressError::TooLong { chars, limit: self.shared.config.max_message_chars });
+        }
+        if !lock(&self.shared.dedupe).first_time(&inbound.event_id, received.into_std()) {
+            return Ok(Accepted::Duplicate);
+        }
+        if self.shared.config.stop_phrases.matches(text) {
+            let author = inbound.author.clone();
+            self.shared.send(&inbound.conversation, ActorMsg::Stop { author }).await;
+            return Ok(Accepted::Stopped);
+        }
+        if text.is_empty() {
+            // A bare "!high": nothing to answer, but not an error either.
+            return Err(IngressError::Empty);
+        }
+        let text = text.to_owned();
+        let conversation = inbound.conversation.clone();
+        self.shared.send(&conversation, ActorMsg::Inbound { inbound, text, tier, received }).await;
+        Ok(Accepted::Queued)
+    }
+
+    /// The platform says `author` is typing in `conversation`.
+    pub async fn typing(&self, conversation: &ConversationRef, author: &Author) {
+        if self.shared.has_actor(conversation) {
+            self.shared.send(conversation, ActorMsg::Typing { author: author.clone() }).await;
+        }
+    }
+
+    /// Answers what is pending in `conversation` now, without waiting for the quiet
+    /// period (the end of piped input).
+    pub async fn flush(&self, conversation: &ConversationRef) {
+        if self.shared.has_actor(conversation) {
+            self.shared.send(conversation, ActorMsg::Flush).await;
+        }
+    }
+
+    /// Waits until `conversation` has nothing pending, queued or in flight.
+    pub async fn wait_idle(&self, conversation: &ConversationRef) {
+        if !self.shared.has_actor(conversation) {
+            return;
+        }
+        let (tx, rx) = oneshot::channel();
+        self.shared.send(conversation, ActorMsg::WhenIdle(tx)).await;
+        let _ = rx.await;
+    }
+
+    /// Stops taking messages, cancels replies in flight (recording what was shown),
+    /// and waits until everything accepted is committed to the store.
+    pub async fn shutdown(&self) {
+        self.shared.closed.store(true, Ordering::Release);
+        let actors: Vec<_> = lock(&self.shared.actors).drain().map(|(_, tx)| tx).collect();
+        for tx in actors {
+            let (done, wait) = oneshot::channel();
+            if tx.send(ActorMsg::Shutdown(done)).await.is_ok() {
+                let _ = wait.await;
+            }
+        }
+        if let Err(error) = self.shared.writer.flush().await {
+            tracing::error!(%error, "messages could not be written at shutdown");
+        }
+    }
+
+    /// A summary for `conversation` was written; its actor, if running, uses it.
+    pub(crate) async fn summary_ready(&self, conversation: ConversationId, summary: String) {
+        if let Some(conv) = lock(&self.shared.by_id).get(&conversation).cloned() {
+            self.shared.send_if_running(&conv, ActorMsg::Summary(summary)).await;
+        }
+    }
+
+    /// The session keeper ended `conversation`'s session.
+    pub(crate) async fn session_ended(&self, conversation: ConversationId) {
+        if let Some(conv) = lock(&self.shared.by_id).get(&conversation).cloned() {
+            self.shared.send_if_running(&conv, ActorMsg::SessionEnded).await;
+        }
+    }
+}
+
+impl Shared {
+    pub(crate) fn sink(&self, platform: &str) -> Option<Arc<dyn OutboundSink>> {
+        read(&self.sinks).get(platform).cloned()
+    }
+
+    fn has_actor(&self, conversation: &ConversationRef) -> bool {
+        lock(&self.actors).contains_key(conversation)
+    }
+
+    /// Sends to the conversation's actor, starting one when none runs.
+    pub(crate) async fn send(self: &Arc<Self>, conversation: &ConversationRef, mut msg: ActorMsg) {
+        loop {
+            let tx = {
+                let mut actors = lock(&self.actors);
+                match actors.get(conversation) {
+                    Some(tx) => tx.clone(),
+                    None => {
+                        let (tx, rx) = mpsc::channel(ACTOR_MAILBOX);
+                        actors.insert(conversation.clone(), tx.clone());
+                        tokio::spawn(ConversationActor::start(Arc::clone(self), conversation.clone(), rx));
+                        tx
+                    }
+                }
+            };
+            match tx.send(msg).await {
+                Ok(()) => return,
+                // The actor retired between lookup and send: start a new one.
+                Err(mpsc::error::SendError(returned)) => {
+                    msg = returned;
+                    let mut actors = lock(&self.actors);
+                    if actors.get(conversation).is_some_and(|t| t.same_channel(&tx)) {
+                        actors.remove(conversation);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn send_if_running(self: &Arc<Self>, conversation: &ConversationRef, msg: ActorMsg) {
+        let tx = lock(&self.actors).get(conversation).cloned();
+        if let Some(tx) = tx {
+            let _ = tx.send(msg).await;
+        }
+    }
+
+    /// Sends a message a retiring actor could not handle to its successor.
+    ///
+    /// Boxed as a `Send` future: an actor's future contains this call, which may
+    /// start an actor, so its type would otherwise contain itself.
+    pub(crate) fn reroute<'a>(
+        self: &'a Arc<Self>,
+        conversation: &'a ConversationRef,
+        msg: ActorMsg,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        Box::pin(self.send(conversation, msg))
+    }
+
+    pub(crate) fn register_id(&self, id: ConversationId, conversation: &ConversationRef) {
+        lock(&self.by_id).insert(id, conversation.clone());
+    }
+
+    /// Removes a retiring actor, unless messages are waiting for it. Returns
+    /// whether it was removed.
+    pub(crate) fn unregister(&self, conversation: &ConversationRef, id: ConversationId, rx: &mpsc::Receiver<ActorMsg>) -> bool {
+        let mut actors = lock(&self.actors);
+        if !rx.is_empty() || self.closed.load(Ordering::Acquire) {
+            return false;
+        }
+        actors.remove(conversation);
+        lock(&self.by_id).remove(&id);
+        true
+    }
+
+    pub(crate) async fn enqueue_summary(&self, session: SessionId, now_ms: i64) {
+        let payload = serde_json::json!({ "session": session.to_string() });
+        if let Err(error) = self.store.enqueue_job(SUMMARY_JOB, &payload, now_ms).await {
+            tracing::error!(%error, %session, "could not queue the session summary");
+        }
+    }
+}
+
+// A poisoned lock only means another thread panicked while holding it; the maps
+// stay consistent (every update is a single insert or remove), so keep going.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(PoisonError::into_inner)
+}
+fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(PoisonError::into_inner)
+}

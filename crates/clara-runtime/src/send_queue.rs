@@ -1,0 +1,195 @@
+//! The send queue: delivers one reply to a platform the way it can show it.
+//!
+//! It turns the model's deltas into platform calls — streamed text, one message
+//! grown by edits no faster than the platform's cooldown, or human-paced parts —
+//! and remembers what actually reached the person, which is what gets stored as
+//! Clara's message. Cancelling (dropping the future that drives it, then calling
+//! [`SendQueue::cancelled`]) stops it between any two calls.
+
+use crate::sink::{OutboundSink, SinkError};
+use clara_core::pacing::{DeliveryMode, EditAction, EditStream, PartStream, TypingPace};
+use clara_core::{ConversationRef, Outbound, ThoughtId};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How many times a rate-limited platform call is retried.
+const RATE_LIMIT_RETRIES: u32 = 3;
+
+enum Mode {
+    Stream { shown: String },
+    Edits { stream: EditStream, handles: Vec<String> },
+    Parts { parts: PartStream, pace: TypingPace },
+}
+
+/// Delivers one reply.
+pub struct SendQueue {
+    sink: Arc<dyn OutboundSink>,
+    conversation: ConversationRef,
+    thought: ThoughtId,
+    mode: Mode,
+}
+
+impl SendQueue {
+    /// A queue for the reply to `thought`, shaped by the sink's delivery mode.
+    pub fn new(sink: Arc<dyn OutboundSink>, conversation: ConversationRef, thought: ThoughtId) -> Self {
+        let delivery = sink.delivery();
+        let mode = match delivery.mode {
+            DeliveryMode::Stream => Mode::Stream { shown: String::new() },
+            DeliveryMode::Edits { cooldown } => {
+                Mode::Edits { stream: EditStream::new(cooldown, delivery.max_chars), handles: Vec::new() }
+            }
+            DeliveryMode::Parts(pace) => Mode::Parts { parts: PartStream::new(delivery.max_chars), pace },
+        };
+        Self { sink, conversation, thought, mode }
+    }
+
+    /// Shows that Clara is working on it.
+    pub async fn typing(&mut self) {
+        if !matches!(self.mode, Mode::Stream { .. }) {
+            self.call(Outbound::Typing).await;
+        }
+    }
+
+    /// Adds text of the reply, making whatever calls are due now.
+    pub async fn push(&mut self, delta: &str) {
+        match &mut self.mode {
+            Mode::Stream { shown } => {
+                shown.push_str(delta);
+                let out = Outbound::Delta { thought: self.thought, text: delta.to_owned() };
+                self.call(out).await;
+            }
+            Mode::Edits { stream, .. } => {
+                stream.push(delta);
+                self.apply_edits(Instant::now()).await;
+            }
+            Mode::Parts { parts, .. } => {
+                parts.push(delta);
+                let ready = parts.ready();
+                self.send_parts(ready).await;
+            }
+        }
+    }
+
+    /// When a held-back edit becomes due, if one is waiting for the cooldown.
+    pub fn next_wake(&self) -> Option<Instant> {
+        match &self.mode {
+            Mode::Edits { stream, .. } => {
+                let now = Instant::now();
+                stream.next_due(now.into_std()).map(Instant::from_std)
+            }
+            _ => None,
+        }
+    }
+
+    /// Makes the edit that [`next_wake`](Self::next_wake) announced.
+    pub async fn wake(&mut self) {
+        self.apply_edits(Instant::now()).await;
+    }
+
+    /// The reply is complete: sends what is left. Returns what reached the person.
+    pub async fn finish(&mut self) -> String {
+        match &mut self.mode {
+            Mode::Stream { .. } => {
+                self.call(Outbound::End { thought: self.thought }).await;
+            }
+            Mode::Edits { .. } => {
+                // The last edit still respects the cooldown.
+                while let Some(at) = self.next_wake() {
+                    tokio::time::sleep_until(at).await;
+                    self.apply_edits(Instant::now()).await;
+                }
+            }
+            Mode::Parts { parts, .. } => {
+                let rest = parts.finish();
+                self.send_parts(rest).await;
+            }
+        }
+        self.delivered()
+    }
+
+    /// The reply failed: tells the person in one sentence. Returns what reached them before.
+    pub async fn failed(&mut self, message: &str) -> String {
+        let delivered = self.delivered();
+        self.call(Outbound::Error { thought: self.thought, message: message.to_owned() }).await;
+        delivered
+    }
+
+    /// The reply was cancelled: nothing more is sent. Returns what reached the person.
+    pub async fn cancelled(&mut self) -> String {
+        self.call(Outbound::Cancelled { thought: self.thought }).await;
+        self.delivered()
+    }
+
+    /// What has reached the person so far.
+    pub fn delivered(&self) -> String {
+        match &self.mode {
+            Mode::Stream { shown } => shown.clone(),
+            Mode::Edits { stream, .. } => stream.shown_text(),
+            Mode::Parts { parts, .. } => parts.sent_text(),
+        }
+    }
+
+    /// Whether whole messages (not a cut-off stream) is what reached the person.
+    pub fn delivers_whole_parts(&self) -> bool {
+        matches!(self.mode, Mode::Parts { .. })
+    }
+
+    async fn apply_edits(&mut self, now: Instant) {
+        let Mode::Edits { stream, .. } = &mut self.mode else { return };
+        let actions = stream.poll(now.into_std());
+        for action in actions {
+            match action {
+                EditAction::Send { index, text } => {
+                    let handle = self.call(Outbound::Send { thought: self.thought, text }).await;
+                    if let Mode::Edits { handles, .. } = &mut self.mode {
+                        // Keep indexes aligned even if the platform gave no id.
+                        handles.resize(index, String::new());
+                        handles.push(handle.unwrap_or_default());
+                    }
+                }
+                EditAction::Edit { index, text } => {
+                    let message = match &self.mode {
+                        Mode::Edits { handles, .. } => handles.get(index).cloned().unwrap_or_default(),
+                        _ => String::new(),
+                    };
+                    self.call(Outbound::Edit { thought: self.thought, message, text }).await;
+                }
+            }
+        }
+    }
+
+    async fn send_parts(&mut self, ready: Vec<String>) {
+        for part in ready {
+            let pause = match &self.mode {
+                Mode::Parts { pace, .. } => pace.delay_for(&part),
+                _ => Duration::ZERO,
+            };
+            self.call(Outbound::Typing).await;
+            tokio::time::sleep(pause).await;
+            let sent = self.call(Outbound::Send { thought: self.thought, text: part.clone() }).await;
+            if let (Some(_), Mode::Parts { parts, .. }) = (sent, &mut self.mode) {
+                parts.mark_sent(part);
+            }
+        }
+    }
+
+    /// One platform call, retried when rate limited. Failures are logged, not
+    /// raised: a platform hiccup must not lose the rest of the reply.
+    async fn call(&self, outbound: Outbound) -> Option<String> {
+        let mut attempt = 0;
+        loop {
+            match self.sink.deliver(&self.conversation, outbound.clone()).await {
+                Ok(handle) => return Some(handle.unwrap_or_default()),
+                Err(SinkError::RateLimited { retry_after_ms }) if attempt < RATE_LIMIT_RETRIES => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(retry_after_ms)).await;
+                }
+                Err(error) => {
+                    tracing::warn!(platform = %self.conversation.platform, %error, "platform call failed");
+                    return None;
+                }
+            }
+        }
+    }
+}
