@@ -28,7 +28,7 @@ impl StopPhrases {
     /// clara from helping" is not a stop.
     pub fn matches(&self, text: &str) -> bool {
         let text = normalize(text);
-        !text.is_empty() && self.phrases.iter().any(|p| *p == text)
+        !text.is_empty() && self.phrases.contains(&text)
     }
 }
 

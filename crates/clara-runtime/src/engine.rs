@@ -187,14 +187,16 @@ impl Engine {
 
     /// A summary for `conversation` was written; its actor, if running, uses it.
     pub(crate) async fn summary_ready(&self, conversation: ConversationId, summary: String) {
-        if let Some(conv) = lock(&self.shared.by_id).get(&conversation).cloned() {
+        let conv = lock(&self.shared.by_id).get(&conversation).cloned();
+        if let Some(conv) = conv {
             self.shared.send_if_running(&conv, ActorMsg::Summary(summary)).await;
         }
     }
 
     /// The session keeper ended `conversation`'s session.
     pub(crate) async fn session_ended(&self, conversation: ConversationId) {
-        if let Some(conv) = lock(&self.shared.by_id).get(&conversation).cloned() {
+        let conv = lock(&self.shared.by_id).get(&conversation).cloned();
+        if let Some(conv) = conv {
             self.shared.send_if_running(&conv, ActorMsg::SessionEnded).await;
         }
     }

@@ -1,0 +1,23 @@
+//! Talks to chat models for Clara: one [`ChatProvider`] trait, and the providers behind it.
+//!
+//! Everything a provider's wire format implies — request bodies, SSE framing, status
+//! codes, retry and timeout rules — stays inside this crate. Callers see a stream of
+//! [`StreamEvent`]s and an [`LlmError`] that knows whether it is worth retrying and how
+//! to explain itself to a person without leaking a secret.
+//!
+//! Today there is the OpenAI-compatible provider ([`OpenAiCompatible`]: OpenAI,
+//! OpenRouter, NanoGPT, Ollama's `/v1`, any custom base URL). Anthropic Messages, Ollama
+//! native and a local model implement the same trait.
+
+pub mod error;
+pub mod openai;
+pub mod provider;
+pub mod retry;
+pub mod secret;
+pub mod sse;
+
+pub use error::{LlmError, TimeoutPhase};
+pub use openai::{OpenAiCompatible, OpenAiCompatibleConfig};
+pub use provider::{ChatProvider, ChatRequest, ChatStream, StreamEvent, Usage};
+pub use retry::{RetryPolicy, Timeouts};
+pub use secret::Secret;

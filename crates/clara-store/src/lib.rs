@@ -1,0 +1,26 @@
+//! Clara's SQL storage: its one job is to keep what Clara must remember durably —
+//! users and their platform identities, projects, conversations, sessions with
+//! their summaries, messages with the thought they belong to, and background jobs —
+//! and to migrate the schema that holds them.
+//!
+//! The embedded deployment uses one SQLite file in WAL mode. Queries are written
+//! in portable SQL (TEXT uuids, Unix-millisecond BIGINT times) so the PostgreSQL
+//! back-end can follow with its own migration directory.
+//!
+//! Messages are written either directly ([`Store::append_messages`]) or through the
+//! [`MessageWriter`], which group-commits concurrent appends.
+
+mod error;
+mod jobs;
+mod messages;
+mod people;
+mod sessions;
+mod store;
+mod writer;
+
+pub use error::StoreError;
+pub use jobs::{DEFAULT_MAX_ATTEMPTS, Job, JobId, JobStatus};
+pub use messages::{MessageStatus, NewMessage, StoredMessage};
+pub use sessions::{SessionRecord, SessionSummary};
+pub use store::{MigrationInfo, Store, StoreOptions};
+pub use writer::{Durable, MAX_BATCH, MessageWriter, QUEUE_CAPACITY};

@@ -1,0 +1,165 @@
+//! People and places: users with their platform identities, and conversations.
+//!
+//! Both are idempotent upserts keyed by the platform's own ids. They run on every
+//! incoming message, so the common case (already known, name unchanged) is one
+//! read and no write.
+
+use crate::StoreError;
+use crate::store::{Store, now_ms, parse_uuid};
+use clara_core::{ChannelKind, ConversationId, ConversationRef, UserId};
+
+impl Store {
+    /// The user behind a platform identity, created on first sight. A changed
+    /// display name is stored (on the identity and the user).
+    pub async fn resolve_user(
+        &self,
+        platform: &str,
+        platform_user_id: &str,
+        display_name: &str,
+    ) -> Result<UserId, StoreError> {
+        const FIND: &str = "SELECT user_id, display_name FROM identities WHERE platform = ? AND platform_user_id = ?";
+        let known: Option<(String, String)> = sqlx::query_as(FIND)
+            .bind(platform)
+            .bind(platform_user_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        if let Some((id, name)) = &known
+            && name == display_name
+        {
+            return Ok(UserId(parse_uuid(id, "identities.user_id")?));
+        }
+
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        // Read again under the write lock: another writer may have created it.
+        let known: Option<(String, String)> = sqlx::query_as(FIND)
+            .bind(platform)
+            .bind(platform_user_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        let user = match known {
+            Some((id, name)) => {
+                let user = UserId(parse_uuid(&id, "identities.user_id")?);
+                if name != display_name {
+                    sqlx::query(
+                        "UPDATE identities SET display_name = ?, updated_at_ms = ? WHERE platform = ? AND platform_user_id = ?",
+                    )
+                    .bind(display_name)
+                    .bind(now)
+                    .bind(platform)
+                    .bind(platform_user_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                    sqlx::query("UPDATE users SET display_name = ? WHERE id = ?")
+                        .bind(display_name)
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| self.err(e))?;
+                }
+                user
+            }
+            None => {
+                let user = UserId::new();
+                let id = user.0.to_string();
+                sqlx::query("INSERT INTO users (id, display_name, created_at_ms) VALUES (?, ?, ?)")
+                    .bind(&id)
+                    .bind(display_name)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                sqlx::query(
+                    "INSERT INTO identities (platform, platform_user_id, user_id, display_name, created_at_ms, updated_at_ms) \
+                     VALUES (?, ?, ?, ?, ?, ?)",
+                )
+                .bind(platform)
+                .bind(platform_user_id)
+                .bind(&id)
+                .bind(display_name)
+                .bind(now)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+                user
+            }
+        };
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(user)
+    }
+
+    /// The conversation for a platform channel, created on first sight. A changed
+    /// kind (a DM that became a group) is stored.
+    pub async fn resolve_conversation(
+        &self,
+        conversation: &ConversationRef,
+    ) -> Result<ConversationId, StoreError> {
+        const FIND: &str = "SELECT id, kind FROM conversations WHERE platform = ? AND channel = ?";
+        let kind = conversation.kind.as_str();
+        let known: Option<(String, String)> = sqlx::query_as(FIND)
+            .bind(&conversation.platform)
+            .bind(&conversation.channel)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        if let Some((id, stored_kind)) = &known
+            && stored_kind == kind
+        {
+            return Ok(ConversationId(parse_uuid(id, "conversations.id")?));
+        }
+
+        let mut tx = self.begin_write().await?;
+        let new_id = ConversationId::new();
+        // On conflict the existing row keeps its id; only the kind is refreshed.
+        sqlx::query(
+            "INSERT INTO conversations (id, platform, channel, kind, created_at_ms) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (platform, channel) DO UPDATE SET kind = excluded.kind",
+        )
+        .bind(new_id.0.to_string())
+        .bind(&conversation.platform)
+        .bind(&conversation.channel)
+        .bind(kind)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        let (id, _): (String, String) = sqlx::query_as(FIND)
+            .bind(&conversation.platform)
+            .bind(&conversation.channel)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(ConversationId(parse_uuid(&id, "conversations.id")?))
+    }
+
+    /// Where a stored conversation lives, if it exists.
+    pub async fn conversation_ref(
+        &self,
+        conversation: ConversationId,
+    ) -> Result<Option<ConversationRef>, StoreError> {
+        let row: Option<(String, String, String)> =
+            sqlx::query_as("SELECT platform, channel, kind FROM conversations WHERE id = ?")
+                .bind(conversation.0.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
+        row.map(|(platform, channel, kind)| {
+            let kind = ChannelKind::parse(&kind).ok_or_else(|| {
+                StoreError::invalid(format!(
+                    "conversation {conversation} has unknown kind {kind:?}"
+                ))
+            })?;
+            Ok(ConversationRef {
+                platform,
+                channel,
+                kind,
+            })
+        })
+        .transpose()
+    }
+}

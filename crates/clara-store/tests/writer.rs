@@ -1,0 +1,229 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The group-commit message writer, on real SQLite files.
+
+mod common;
+
+use clara_store::{Store, StoreError, StoreOptions};
+use common::{contents, file_store, msg, place};
+use sqlx::Connection;
+use std::time::{Duration, Instant};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_appends_are_all_committed_in_order() {
+    let (_dir, _path, store) = file_store().await;
+    const CONVERSATIONS: usize = 8;
+    const PER_CONVERSATION: usize = 500;
+    let mut places = Vec::new();
+    for c in 0..CONVERSATIONS {
+        places.push(place(&store, &format!("conv-{c}")).await);
+    }
+    let mut tasks = Vec::new();
+    for p in &places {
+        let writer = store.writer();
+        let batch: Vec<_> = (0..PER_CONVERSATION)
+            .map(|i| msg(p, &format!("{i}"), 1_000))
+            .collect();
+        tasks.push(tokio::spawn(async move {
+            let mut pending = Vec::new();
+            for m in batch {
+                pending.push(writer.append(m).await);
+            }
+            pending
+        }));
+    }
+    let mut durables = Vec::new();
+    for t in tasks {
+        durables.extend(t.await.unwrap());
+    }
+    store.writer().flush().await.unwrap();
+    // Every message is readable after the flush, in the order it was appended,
+    // even though all share one timestamp.
+    for p in &places {
+        let stored = store.session_messages(p.session).await.unwrap();
+        let expected: Vec<String> = (0..PER_CONVERSATION).map(|i| i.to_string()).collect();
+        assert_eq!(contents(&stored), expected);
+    }
+    for d in durables {
+        d.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_durable_resolves_after_the_commit() {
+    let (_dir, _path, store) = file_store().await;
+    let p = place(&store, "durable").await;
+    let m = msg(&p, "hello", 1);
+    let id = m.id;
+    store.writer().append(m).await.await.unwrap();
+    let stored = store.session_messages(p.session).await.unwrap();
+    assert_eq!(stored.iter().map(|m| m.id).collect::<Vec<_>>(), vec![id]);
+}
+
+#[tokio::test]
+async fn a_bad_message_fails_alone() {
+    let (_dir, _path, store) = file_store().await;
+    let p = place(&store, "bad").await;
+    let writer = store.writer();
+    let mut bad = msg(&p, "unknown session", 2);
+    bad.session = clara_core::SessionId::new();
+    // Queue all three before the writer can run, so they share a batch.
+    let good1 = writer.append(msg(&p, "good 1", 1)).await;
+    let bad = writer.append(bad).await;
+    let good2 = writer.append(msg(&p, "good 2", 3)).await;
+    let flushed = writer.flush().await;
+    good1.await.unwrap();
+    assert!(matches!(bad.await.unwrap_err(), StoreError::Query { .. }));
+    good2.await.unwrap();
+    assert!(
+        flushed.is_err(),
+        "flush reports what failed since the last flush"
+    );
+    assert!(writer.flush().await.is_ok(), "and only once");
+    assert_eq!(
+        contents(&store.session_messages(p.session).await.unwrap()),
+        vec!["good 1", "good 2"]
+    );
+}
+
+/// Holds the write lock from another pool (as another process would) for a while.
+async fn hold_write_lock(path: &std::path::Path, hold: Duration) -> tokio::task::JoinHandle<()> {
+    let url = format!("sqlite://{}", path.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        tokio::time::sleep(hold).await;
+        sqlx::query("COMMIT").execute(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_database_delays_but_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clara.db");
+    // A short busy timeout, so the writer sees "locked" errors and must retry.
+    let options = StoreOptions {
+        busy_timeout: Duration::from_millis(50),
+        ..StoreOptions::default()
+    };
+    let store = Store::open_with(&path, options).await.unwrap();
+    let p = place(&store, "locked").await;
+
+    let started = Instant::now();
+    let release = hold_write_lock(&path, Duration::from_millis(800)).await;
+    // Direct writes fail clearly while the lock is held...
+    let err = store
+        .append_messages(&[msg(&p, "direct", 0)])
+        .await
+        .unwrap_err();
+    assert!(err.is_busy(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the database at {} is locked by another process",
+            path.display()
+        )
+    );
+    // ...while the writer keeps every accepted message.
+    let writer = store.writer();
+    let mut durables = Vec::new();
+    for i in 0..200 {
+        durables.push(writer.append(msg(&p, &format!("m{i}"), i)).await);
+    }
+    for d in durables {
+        d.await.unwrap();
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "committed only after the lock was released"
+    );
+    release.await.unwrap();
+    writer.flush().await.unwrap();
+    let stored = store.session_messages(p.session).await.unwrap();
+    let expected: Vec<String> = (0..200).map(|i| format!("m{i}")).collect();
+    assert_eq!(contents(&stored), expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_default_busy_timeout_a_short_lock_is_waited_out() {
+    let (_dir, path, store) = file_store().await;
+    let p = place(&store, "short lock").await;
+    let release = hold_write_lock(&path, Duration::from_millis(300)).await;
+    store
+        .append_messages(&[msg(&p, "waited", 1)])
+        .await
+        .unwrap();
+    store
+        .writer()
+        .append(msg(&p, "queued", 2))
+        .await
+        .await
+        .unwrap();
+    release.await.unwrap();
+    assert_eq!(
+        contents(&store.session_messages(p.session).await.unwrap()),
+        vec!["waited", "queued"]
+    );
+}
+
+#[tokio::test]
+async fn close_flushes_and_later_appends_fail() {
+    let (_dir, path, store) = file_store().await;
+    let p = place(&store, "close").await;
+    let writer = store.writer();
+    let pending = writer.append(msg(&p, "last words", 1)).await;
+    store.close().await;
+    pending.await.unwrap();
+    let err = writer
+        .append(msg(&p, "too late", 2))
+        .await
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        StoreError::Closed {
+            path: path.display().to_string()
+        }
+    );
+    let store = Store::open(&path).await.unwrap();
+    assert_eq!(
+        contents(&store.session_messages(p.session).await.unwrap()),
+        vec!["last words"]
+    );
+}
+
+/// Not a benchmark, a guard: group commit must beat one transaction per message by
+/// far. Run with `--ignored --nocapture` to see the rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "timing-dependent; run by hand"]
+async fn throughput() {
+    let (_dir, _path, store) = file_store().await;
+    let p = place(&store, "bench").await;
+    let writer = store.writer();
+    const N: usize = 20_000;
+    let started = Instant::now();
+    let mut durables = Vec::with_capacity(N);
+    for i in 0..N {
+        durables.push(
+            writer
+                .append(msg(
+                    &p,
+                    "a message of ordinary length, about this long",
+                    i as i64,
+                ))
+                .await,
+        );
+    }
+    for d in durables {
+        d.await.unwrap();
+    }
+    let rate = N as f64 / started.elapsed().as_secs_f64();
+    println!("{rate:.0} messages/s");
+    assert_eq!(
+        store.count_messages(p.conversation).await.unwrap(),
+        N as u64
+    );
+}

@@ -1,0 +1,559 @@
+//! A fake OpenAI chat-completions server (`POST /v1/chat/completions`, `GET /v1/models`).
+//!
+//! Streams look like OpenAI's: `data: {chat.completion.chunk}\n\n` frames (a role
+//! chunk, content chunks, a finish chunk, a usage chunk when
+//! `stream_options.include_usage` is set) and `data: [DONE]\n\n`. Non-streamed requests
+//! get a `chat.completion` object; errors get OpenAI's
+//! `{"error":{"message","type","param","code"}}` body with the matching status.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// What the fake answers to one chat-completions request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FakeReply {
+    /// `"You said: <last user message>"`, in about three chunks, without delay.
+    Echo,
+    /// This text in word-sized chunks, without delay.
+    Text(String),
+    /// These chunks, each sent after `delay` (to interrupt an answer mid-stream).
+    Stream {
+        /// The content deltas.
+        chunks: Vec<String>,
+        /// The pause before each chunk.
+        delay: Duration,
+    },
+    /// An OpenAI error body with this status, and a `Retry-After` header when set.
+    Error {
+        /// The HTTP status.
+        status: u16,
+        /// `error.message`.
+        message: String,
+        /// `Retry-After` in seconds.
+        retry_after: Option<u64>,
+    },
+    /// Exactly this body as `text/event-stream` (for malformed or truncated streams).
+    RawSse(String),
+    /// Accept the request and never send response headers.
+    Hang,
+}
+
+impl FakeReply {
+    /// [`FakeReply::Text`] from anything string-like.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self::Text(text.into())
+    }
+
+    /// [`FakeReply::Error`] without `Retry-After`.
+    pub fn error(status: u16, message: impl Into<String>) -> Self {
+        Self::Error {
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+/// One request the fake received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedRequest {
+    /// The JSON body (`Value::Null` when it was not JSON).
+    pub body: Value,
+    /// Headers, names in lower case, in arrival order.
+    pub headers: Vec<(String, String)>,
+}
+
+impl RecordedRequest {
+    /// The first value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `model` field.
+    pub fn model(&self) -> Option<&str> {
+        self.body.get("model").and_then(Value::as_str)
+    }
+
+    /// Whether the client asked for a stream.
+    pub fn is_stream(&self) -> bool {
+        self.body
+            .get("stream")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+
+    /// The contents of the user messages, oldest first.
+    pub fn user_texts(&self) -> Vec<String> {
+        messages(&self.body)
+            .filter(|m| role(m) == Some("user"))
+            .map(message_text)
+            .collect()
+    }
+
+    /// The content of the last user message.
+    pub fn last_user_text(&self) -> Option<String> {
+        last_user_text(&self.body)
+    }
+}
+
+struct Shared {
+    script: Mutex<VecDeque<FakeReply>>,
+    default: Mutex<FakeReply>,
+    requests: Mutex<Vec<RecordedRequest>>,
+    arrived: Notify,
+    dropped: AtomicUsize,
+    completed: AtomicUsize,
+    next_id: AtomicU64,
+    shutdown: CancellationToken,
+}
+
+/// A running fake OpenAI server on `127.0.0.1`; it stops when dropped.
+pub struct FakeOpenAi {
+    shared: Arc<Shared>,
+    port: u16,
+}
+
+impl std::fmt::Debug for FakeOpenAi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeOpenAi")
+            .field("base_url", &self.base_url())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeOpenAi {
+    /// Starts a server on a free port. Panics if it cannot bind (this is test code).
+    pub async fn start() -> FakeOpenAi {
+        let shared = Arc::new(Shared {
+            script: Mutex::new(VecDeque::new()),
+            default: Mutex::new(FakeReply::Echo),
+            requests: Mutex::new(Vec::new()),
+            arrived: Notify::new(),
+            dropped: AtomicUsize::new(0),
+            completed: AtomicUsize::new(0),
+            next_id: AtomicU64::new(1),
+            shutdown: CancellationToken::new(),
+        });
+        let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+            Ok(listener) => listener,
+            Err(e) => panic!("FakeOpenAi: cannot bind 127.0.0.1:0: {e}"),
+        };
+        let port = match listener.local_addr() {
+            Ok(addr) => addr.port(),
+            Err(e) => panic!("FakeOpenAi: no local address: {e}"),
+        };
+        let app = Router::new()
+            .route("/v1/chat/completions", post(chat_completions))
+            .route("/v1/models", get(models))
+            .with_state(Arc::clone(&shared));
+        let stop = shared.shutdown.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await;
+        });
+        FakeOpenAi { shared, port }
+    }
+
+    /// `http://127.0.0.1:PORT/v1`, the value for a provider's base URL.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
+
+    /// Queues a reply; queued replies answer requests in arrival order.
+    pub fn push(&self, reply: FakeReply) {
+        lock(&self.shared.script).push_back(reply);
+    }
+
+    /// The reply used when the queue is empty (initially [`FakeReply::Echo`]).
+    pub fn set_default(&self, reply: FakeReply) {
+        *lock(&self.shared.default) = reply;
+    }
+
+    /// Every chat-completions request so far, in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.requests).clone()
+    }
+
+    /// How many chat-completions requests arrived, without copying them.
+    pub fn request_count(&self) -> usize {
+        lock(&self.shared.requests).len()
+    }
+
+    /// Waits until at least `n` requests arrived and returns them all. Panics after `timeout`.
+    pub async fn wait_for_requests(&self, n: usize, timeout: Duration) -> Vec<RecordedRequest> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Registered before checking, so an arrival in between is not missed.
+            let arrived = self.shared.arrived.notified();
+            let seen = self.request_count();
+            if seen >= n {
+                return self.requests();
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                panic!(
+                    "FakeOpenAi: expected {n} request(s) within {timeout:?}, got {}",
+                    self.request_count()
+                );
+            }
+        }
+    }
+
+    /// Streams the client dropped before the server finished sending them.
+    pub fn dropped_streams(&self) -> usize {
+        self.shared.dropped.load(Ordering::SeqCst)
+    }
+
+    /// Streams sent to the end, `data: [DONE]` included.
+    pub fn completed_streams(&self) -> usize {
+        self.shared.completed.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FakeOpenAi {
+    fn drop(&mut self) {
+        self.shared.shutdown.cancel();
+    }
+}
+
+/// A poisoned lock only means another test thread panicked; the data is still usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+async fn models() -> Response {
+    axum::Json(json!({
+        "object": "list",
+        "data": [{ "id": "fake-model", "object": "model", "created": 0, "owned_by": "clara-testkit" }],
+    }))
+    .into_response()
+}
+
+async fn chat_completions(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+    let recorded = RecordedRequest {
+        body: parsed.clone().unwrap_or(Value::Null),
+        headers: headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+    };
+    lock(&shared.requests).push(recorded);
+    shared.arrived.notify_waiters();
+
+    let Some(request) = parsed else {
+        return error_response(
+            400,
+            "We could not parse the JSON body of your request.",
+            None,
+        );
+    };
+    let reply = lock(&shared.script)
+        .pop_front()
+        .unwrap_or_else(|| lock(&shared.default).clone());
+    let stream = request
+        .get("stream")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let ctx = Reply::new(&shared, &request);
+
+    match reply {
+        FakeReply::Error {
+            status,
+            message,
+            retry_after,
+        } => error_response(status, &message, retry_after),
+        FakeReply::RawSse(body) => sse_response(Body::from(body)),
+        FakeReply::Hang => {
+            shared.shutdown.cancelled().await;
+            error_response(503, "The fake server is shutting down.", None)
+        }
+        FakeReply::Echo => {
+            let last = last_user_text(&request).unwrap_or_default();
+            let chunks = ["You".to_owned(), " said: ".to_owned(), last];
+            ctx.answer(
+                stream,
+                chunks.into_iter().filter(|c| !c.is_empty()).collect(),
+                Duration::ZERO,
+                shared,
+            )
+        }
+        FakeReply::Text(text) => {
+            let chunks = text
+                .split_inclusive(char::is_whitespace)
+                .map(str::to_owned)
+                .collect();
+            ctx.answer(stream, chunks, Duration::ZERO, shared)
+        }
+        FakeReply::Stream { chunks, delay } => ctx.answer(stream, chunks, delay, shared),
+    }
+}
+
+/// What every chunk of one answer shares.
+struct Reply {
+    id: String,
+    created: u64,
+    model: String,
+    include_usage: bool,
+    prompt_tokens: usize,
+}
+
+impl Reply {
+    fn new(shared: &Shared, request: &Value) -> Self {
+        let n = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        Self {
+            id: format!("chatcmpl-fake{n:08}"),
+            created: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            model: request
+                .get("model")
+                .and_then(Value::as_str)
+                .unwrap_or("fake-model")
+                .to_owned(),
+            include_usage: request
+                .pointer("/stream_options/include_usage")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            // A rough count is all a fake owes: words plus a little per message.
+            prompt_tokens: messages(request)
+                .map(|m| message_text(m).split_whitespace().count() + 4)
+                .sum(),
+        }
+    }
+
+    fn usage(&self, completion_tokens: usize) -> Value {
+        json!({
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": self.prompt_tokens + completion_tokens,
+        })
+    }
+
+    fn chunk(&self, delta: Value, finish_reason: Option<&str>) -> Bytes {
+        let mut chunk = json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": "fp_fake",
+            "choices": [{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason }],
+        });
+        if self.include_usage {
+            chunk["usage"] = Value::Null;
+        }
+        frame(&chunk)
+    }
+
+    fn answer(
+        self,
+        stream: bool,
+        chunks: Vec<String>,
+        delay: Duration,
+        shared: Arc<Shared>,
+    ) -> Response {
+        let completion_tokens = chunks.len();
+        if !stream {
+            let text: String = chunks.concat();
+            return axum::Json(json!({
+                "id": self.id,
+                "object": "chat.completion",
+                "created": self.created,
+                "model": self.model,
+                "system_fingerprint": "fp_fake",
+                "choices": [{
+                    "index": 0,
+                    "message": { "role": "assistant", "content": text, "refusal": null },
+                    "logprobs": null,
+                    "finish_reason": "stop",
+                }],
+                "usage": self.usage(completion_tokens),
+            }))
+            .into_response();
+        }
+
+        // (frame, pause before it); only content frames wait.
+        let mut frames: Vec<(Bytes, Duration)> = Vec::with_capacity(chunks.len() + 4);
+        frames.push((
+            self.chunk(
+                json!({ "role": "assistant", "content": "", "refusal": null }),
+                None,
+            ),
+            Duration::ZERO,
+        ));
+        for chunk in chunks {
+            frames.push((self.chunk(json!({ "content": chunk }), None), delay));
+        }
+        frames.push((self.chunk(json!({}), Some("stop")), Duration::ZERO));
+        if self.include_usage {
+            let usage = json!({
+                "id": self.id,
+                "object": "chat.completion.chunk",
+                "created": self.created,
+                "model": self.model,
+                "system_fingerprint": "fp_fake",
+                "choices": [],
+                "usage": self.usage(completion_tokens),
+            });
+            frames.push((frame(&usage), Duration::ZERO));
+        }
+        frames.push((Bytes::from_static(b"data: [DONE]\n\n"), Duration::ZERO));
+
+        let guard = StreamGuard {
+            shared,
+            finished: false,
+        };
+        let body = futures::stream::unfold(
+            (frames.into_iter(), guard),
+            |(mut frames, mut guard)| async move {
+                let (frame, pause) = frames.next()?;
+                if !pause.is_zero() {
+                    tokio::time::sleep(pause).await;
+                }
+                if frames.len() == 0 {
+                    guard.finished = true;
+                }
+                Some((Ok::<_, Infallible>(frame), (frames, guard)))
+            },
+        );
+        sse_response(Body::from_stream(body))
+    }
+}
+
+/// Counts how a streamed answer ended: dropped with the body (client went away) before
+/// the `[DONE]` frame was handed over, or after.
+struct StreamGuard {
+    shared: Arc<Shared>,
+    finished: bool,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        let counter = if self.finished {
+            &self.shared.completed
+        } else {
+            &self.shared.dropped
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn frame(value: &Value) -> Bytes {
+    Bytes::from(format!("data: {value}\n\n"))
+}
+
+fn sse_response(body: Body) -> Response {
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn error_response(status: u16, message: &str, retry_after: Option<u64>) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let (kind, code) = match status.as_u16() {
+        401 => ("invalid_request_error", Some("invalid_api_key")),
+        403 => (
+            "invalid_request_error",
+            Some("unsupported_country_region_territory"),
+        ),
+        404 => ("invalid_request_error", Some("model_not_found")),
+        429 => ("requests", Some("rate_limit_exceeded")),
+        500..=599 => ("server_error", None),
+        _ => ("invalid_request_error", None),
+    };
+    let body =
+        json!({ "error": { "message": message, "type": kind, "param": null, "code": code } });
+    let mut response = (status, axum::Json(body)).into_response();
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+fn messages(body: &Value) -> impl Iterator<Item = &Value> {
+    body.get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
+fn role(message: &Value) -> Option<&str> {
+    message.get("role").and_then(Value::as_str)
+}
+
+/// Content as a string, or the text parts of a content array joined.
+fn message_text(message: &Value) -> String {
+    match message.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect(),
+        _ => String::new(),
+    }
+}
+
+fn last_user_text(body: &Value) -> Option<String> {
+    messages(body)
+        .filter(|m| role(m) == Some("user"))
+        .last()
+        .map(message_text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_request_helpers() {
+        let r = RecordedRequest {
+            body: json!({"model": "m", "stream": true, "messages": [
+                {"role": "system", "content": "s"},
+                {"role": "user", "content": "one"},
+                {"role": "assistant", "content": "a"},
+                {"role": "user", "content": [{"type": "text", "text": "two"}]},
+            ]}),
+            headers: vec![("authorization".into(), "Bearer k".into())],
+        };
+        assert_eq!(r.user_texts(), vec!["one", "two"]);
+        assert_eq!(r.last_user_text().as_deref(), Some("two"));
+        assert_eq!(r.header("Authorization"), Some("Bearer k"));
+        assert_eq!(r.model(), Some("m"));
+        assert!(r.is_stream());
+    }
+}

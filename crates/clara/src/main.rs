@@ -1,0 +1,172 @@
+//! The `clara` binary: command line, configuration and wiring.
+//!
+//! `clara chat` talks in the terminal, `clara serve` runs the engine as a
+//! long-lived process, `clara migrate` manages the database schema.
+
+mod chat;
+mod settings;
+mod terminal;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use clara_llm::{ChatProvider, OpenAiCompatible};
+use clara_runtime::{Engine, SessionKeeper};
+use clara_store::Store;
+use settings::{NO_MODEL, Resolved, Sources};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Clara, a self-hosted personal assistant that remembers.
+#[derive(Parser, Debug)]
+#[command(name = "clara", version, about)]
+struct Cli {
+    /// The configuration file (default: ./clara.toml, then $XDG_CONFIG_HOME/clara/clara.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where Clara keeps its data (default: $CLARA_DATA_DIR, then ~/.local/share/clara).
+    #[arg(long, global = true, value_name = "DIR", env = "CLARA_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Log more (-v: info, -vv: debug). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Talk with Clara in the terminal. With piped input, each line is a message.
+    Chat(chat::ChatArgs),
+    /// Run Clara as a long-lived process until SIGINT or SIGTERM.
+    Serve,
+    /// Apply pending database migrations, or show them with `status`.
+    Migrate {
+        #[command(subcommand)]
+        action: Option<MigrateAction>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum MigrateAction {
+    /// List every migration and whether it is applied.
+    Status,
+}
+
+fn main() -> ExitCode {
+    // `.env` fills in what the environment lacks; it never overrides it.
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("clara: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("clara: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    let default = match (cli.verbose, &cli.command) {
+        (0, Command::Serve) => "info",
+        (0, _) => "warn",
+        (1, _) => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default},sqlx=warn,hyper=warn,reqwest=warn")));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let resolved = settings::load(&Sources { config_file: cli.config.as_deref(), data_dir: cli.data_dir.as_deref() })?;
+    std::fs::create_dir_all(&resolved.data_dir)
+        .with_context(|| format!("CLARA_DATA_DIR: cannot create the data directory {}", resolved.data_dir.display()))?;
+    match cli.command {
+        Command::Migrate { action } => migrate(&resolved, action).await,
+        Command::Chat(args) => {
+            let (engine, keeper) = start_engine(&resolved).await?;
+            let code = chat::run(&engine, args).await;
+            keeper.cancel();
+            engine.shutdown().await;
+            engine.store().close().await;
+            code
+        }
+        Command::Serve => {
+            let (engine, keeper) = start_engine(&resolved).await?;
+            tracing::info!(data_dir = %resolved.data_dir.display(), model = engine.provider().model(), "Clara is running; stop with Ctrl-C");
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            keeper.cancel();
+            engine.shutdown().await;
+            engine.store().close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn start_engine(resolved: &Resolved) -> Result<(Engine, CancellationToken)> {
+    let Some(llm) = resolved.llm.clone() else {
+        anyhow::bail!(NO_MODEL);
+    };
+    let provider: Arc<dyn ChatProvider> = Arc::new(OpenAiCompatible::new(llm)?);
+    let store = Store::open(&resolved.database).await?;
+    let engine = Engine::new(resolved.engine.clone(), store, provider);
+    let stop = CancellationToken::new();
+    tokio::spawn(SessionKeeper::new(engine.clone()).run(stop.clone()));
+    Ok((engine, stop))
+}
+
+async fn migrate(resolved: &Resolved, action: Option<MigrateAction>) -> Result<ExitCode> {
+    let store = Store::open_without_migrating(&resolved.database).await?;
+    match action {
+        None => {
+            let applied = store.migrate().await?;
+            if applied.is_empty() {
+                println!("The database at {} is up to date.", resolved.database.display());
+            }
+            for m in applied {
+                println!("applied {:>4}  {}", m.version, m.description);
+            }
+        }
+        Some(MigrateAction::Status) => {
+            println!("database: {}", resolved.database.display());
+            for m in store.migration_status().await? {
+                println!("{:>4}  {:<8} {}", m.version, if m.applied { "applied" } else { "pending" }, m.description);
+            }
+        }
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

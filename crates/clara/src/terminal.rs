@@ -1,0 +1,99 @@
+//! The terminal as a platform: replies stream to standard output.
+
+use async_trait::async_trait;
+use clara_core::pacing::{Delivery, DeliveryMode};
+use clara_core::{ConversationRef, Outbound};
+use clara_runtime::{OutboundSink, SinkError};
+use std::io::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// Prints replies as they stream. On a terminal they are labelled and coloured;
+/// piped, they are plain text, one reply per line, errors on standard error.
+pub struct TerminalSink {
+    interactive: bool,
+    started: Mutex<bool>,
+    failures: AtomicUsize,
+    last_failed: AtomicBool,
+}
+
+impl TerminalSink {
+    /// A sink for a terminal (`interactive`) or a pipe.
+    pub fn new(interactive: bool) -> Self {
+        Self { interactive, started: Mutex::new(false), failures: AtomicUsize::new(0), last_failed: AtomicBool::new(false) }
+    }
+
+    /// Whether the most recent reply failed.
+    pub fn last_failed(&self) -> bool {
+        self.last_failed.load(Ordering::Acquire)
+    }
+
+    /// How many replies failed.
+    pub fn failures(&self) -> usize {
+        self.failures.load(Ordering::Acquire)
+    }
+
+    fn write(&self, text: &str) -> Result<(), SinkError> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(|e| SinkError::Failed(format!("cannot write to the terminal: {e}")))
+    }
+
+    fn begin(&self) -> Result<(), SinkError> {
+        let mut started = self.started.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !*started {
+            *started = true;
+            if self.interactive {
+                self.write("\x1b[1;36mClara:\x1b[0m ")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the current reply's line; returns whether anything had been printed.
+    fn end_line(&self, suffix: &str) -> Result<bool, SinkError> {
+        let mut started = self.started.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let was = std::mem::replace(&mut *started, false);
+        drop(started);
+        if was {
+            self.write(suffix)?;
+            self.write("\n")?;
+        }
+        Ok(was)
+    }
+}
+
+#[async_trait]
+impl OutboundSink for TerminalSink {
+    fn delivery(&self) -> Delivery {
+        Delivery { mode: DeliveryMode::Stream, max_chars: usize::MAX }
+    }
+
+    async fn deliver(&self, _conversation: &ConversationRef, outbound: Outbound) -> Result<Option<String>, SinkError> {
+        match outbound {
+            Outbound::Delta { text, .. } => {
+                self.begin()?;
+                self.write(&text)?;
+            }
+            Outbound::End { .. } => {
+                self.last_failed.store(false, Ordering::Release);
+                self.end_line("")?;
+            }
+            Outbound::Cancelled { .. } => {
+                self.end_line(if self.interactive { " \x1b[2m[interrupted]\x1b[0m" } else { "" })?;
+            }
+            Outbound::Error { message, .. } => {
+                self.failures.fetch_add(1, Ordering::AcqRel);
+                self.last_failed.store(true, Ordering::Release);
+                self.end_line("")?;
+                if self.interactive {
+                    self.write(&format!("\x1b[1;31mClara:\x1b[0m {message}\n"))?;
+                } else {
+                    eprintln!("clara: {message}");
+                }
+            }
+            // A terminal shows text as it streams; it has no messages to send or edit.
+            Outbound::Typing | Outbound::Send { .. } | Outbound::Edit { .. } => {}
+        }
+        Ok(None)
+    }
+}
