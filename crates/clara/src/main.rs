@@ -119,6 +119,9 @@ async fn start_engine(resolved: &Resolved) -> Result<(Engine, CancellationToken)
         anyhow::bail!(NO_MODEL);
     };
     let provider: Arc<dyn ChatProvider> = Arc::new(OpenAiCompatible::new(llm)?);
+    if let Some(file) = &resolved.file {
+        tracing::info!(file = %file.display(), "configuration read");
+    }
     let store = Store::open(&resolved.database).await?;
     let engine = Engine::new(resolved.engine.clone(), store, provider);
     let stop = CancellationToken::new();

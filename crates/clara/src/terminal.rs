@@ -6,31 +6,25 @@ use clara_core::{ConversationRef, Outbound};
 use clara_runtime::{OutboundSink, SinkError};
 use std::io::Write;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Prints replies as they stream. On a terminal they are labelled and coloured;
 /// piped, they are plain text, one reply per line, errors on standard error.
 pub struct TerminalSink {
     interactive: bool,
     started: Mutex<bool>,
-    failures: AtomicUsize,
     last_failed: AtomicBool,
 }
 
 impl TerminalSink {
     /// A sink for a terminal (`interactive`) or a pipe.
     pub fn new(interactive: bool) -> Self {
-        Self { interactive, started: Mutex::new(false), failures: AtomicUsize::new(0), last_failed: AtomicBool::new(false) }
+        Self { interactive, started: Mutex::new(false), last_failed: AtomicBool::new(false) }
     }
 
     /// Whether the most recent reply failed.
     pub fn last_failed(&self) -> bool {
         self.last_failed.load(Ordering::Acquire)
-    }
-
-    /// How many replies failed.
-    pub fn failures(&self) -> usize {
-        self.failures.load(Ordering::Acquire)
     }
 
     fn write(&self, text: &str) -> Result<(), SinkError> {
@@ -82,7 +76,6 @@ impl OutboundSink for TerminalSink {
                 self.end_line(if self.interactive { " \x1b[2m[interrupted]\x1b[0m" } else { "" })?;
             }
             Outbound::Error { message, .. } => {
-                self.failures.fetch_add(1, Ordering::AcqRel);
                 self.last_failed.store(true, Ordering::Release);
                 self.end_line("")?;
                 if self.interactive {

@@ -1,0 +1,127 @@
+//! Sessions end when idle, are summarised by the model as durable jobs, and the
+//! summary opens the next session's context; history survives a restart.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod support;
+
+use clara_runtime::SessionKeeper;
+use clara_runtime::clock::now_ms;
+use clara_testkit::fake_openai::FakeReply;
+use std::time::Duration;
+use support::*;
+
+const SUMMARY: &str = "The person just moved to Oslo and likes tea.";
+
+fn short_sessions() -> clara_runtime::EngineConfig {
+    let mut config = fast_config();
+    config.session_idle = Duration::from_millis(400);
+    config
+}
+
+#[tokio::test]
+async fn an_idle_session_is_summarised_and_the_summary_opens_the_next() {
+    let h = Harness::start(short_sessions()).await;
+    h.say("1", "I just moved to Oslo.").await.unwrap();
+    h.sink.wait_until("an answer", |c| ends(c) == 1).await;
+    h.settle().await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    h.fake.push(FakeReply::text(SUMMARY));
+    let keeper = SessionKeeper::new(h.engine.clone());
+    let pass = keeper.pass(now_ms()).await.unwrap();
+    assert_eq!((pass.ended, pass.summarised, pass.failed), (1, 1, 0));
+    let summary_request = &h.fake.requests()[1];
+    assert!(summary_request.last_user_text().unwrap().contains("Clara: You said: I just moved to Oslo."));
+
+    let store = h.engine.store();
+    let conv = store.resolve_conversation(&conversation()).await.unwrap();
+    assert_eq!(store.last_summary(conv).await.unwrap().unwrap().summary, SUMMARY);
+
+    h.say("2", "where do I live?").await.unwrap();
+    h.sink.wait_until("a second answer", |c| ends(c) == 2).await;
+    let system = h.fake.requests()[2].body["messages"][0]["content"].as_str().unwrap().to_owned();
+    assert!(system.contains(SUMMARY), "summary in the new session's prompt: {system}");
+    // Nothing more is owed.
+    assert_eq!(keeper.pass(now_ms()).await.unwrap().summarised, 0);
+}
+
+#[tokio::test]
+async fn a_message_after_the_idle_time_starts_a_new_session_itself() {
+    let h = Harness::start(short_sessions()).await;
+    h.say("1", "I just moved to Oslo.").await.unwrap();
+    h.sink.wait_until("an answer", |c| ends(c) == 1).await;
+    h.settle().await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    // No keeper pass ran: the actor notices the idle session on the next message.
+    h.say("2", "hello again.").await.unwrap();
+    h.sink.wait_until("a second answer", |c| ends(c) == 2).await;
+    h.settle().await;
+    let store = h.engine.store();
+    let conv = store.resolve_conversation(&conversation()).await.unwrap();
+    let current = store.current_session(conv).await.unwrap().unwrap();
+    let in_new: Vec<_> = store.session_messages(current.id).await.unwrap().into_iter().map(|m| m.content).collect();
+    assert_eq!(in_new, vec!["hello again.", "You said: hello again."]);
+
+    // The ended session's summary was queued as a job, and the keeper writes it.
+    h.fake.push(FakeReply::text(SUMMARY));
+    let pass = SessionKeeper::new(h.engine.clone()).pass(now_ms()).await.unwrap();
+    assert_eq!(pass.summarised, 1);
+    h.say("3", "where do I live?").await.unwrap();
+    h.sink.wait_until("a third answer", |c| ends(c) == 3).await;
+    let last = h.fake.requests().pop().unwrap();
+    assert!(last.body["messages"][0]["content"].as_str().unwrap().contains(SUMMARY));
+}
+
+#[tokio::test]
+async fn a_failed_summary_is_retried_later_and_not_lost() {
+    let h = Harness::start(short_sessions()).await;
+    h.say("1", "remember: my cat is Miso.").await.unwrap();
+    h.sink.wait_until("an answer", |c| ends(c) == 1).await;
+    h.settle().await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    h.fake.push(FakeReply::Error { status: 400, message: "bad request".into(), retry_after: None });
+    let keeper = SessionKeeper::new(h.engine.clone());
+    let pass = keeper.pass(now_ms()).await.unwrap();
+    assert_eq!((pass.ended, pass.summarised, pass.failed), (1, 0, 1));
+    // Not due yet: the retry waits for its backoff.
+    assert_eq!(keeper.pass(now_ms()).await.unwrap().summarised, 0);
+    h.fake.push(FakeReply::text(SUMMARY));
+    let later = now_ms() + 60_000;
+    assert_eq!(keeper.pass(later).await.unwrap().summarised, 1);
+}
+
+#[tokio::test]
+async fn history_survives_a_restart() {
+    let fake = clara_testkit::fake_openai::FakeOpenAi::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let engine = engine_on(&dir, &fake, fast_config()).await;
+        let sink = RecordingSink::streaming();
+        engine.attach("test", sink.clone());
+        engine.submit(inbound("1", "my name is Ann and I like tea.")).await.unwrap();
+        sink.wait_until("an answer", |c| ends(c) == 1).await;
+        engine.shutdown().await;
+        engine.store().close().await;
+    }
+    let engine = engine_on(&dir, &fake, fast_config()).await;
+    let sink = RecordingSink::streaming();
+    engine.attach("test", sink.clone());
+    // The platform redelivers the old event after the restart: it is not answered again.
+    engine.submit(inbound("1", "my name is Ann and I like tea.")).await.unwrap();
+    engine.submit(inbound("2", "what do I like?")).await.unwrap();
+    sink.wait_until("an answer", |c| ends(c) == 1).await;
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 2);
+    let messages = requests[1].body["messages"].as_array().unwrap().clone();
+    let contents: Vec<_> = messages[1..].iter().map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap())).collect();
+    assert_eq!(
+        contents,
+        vec![
+            ("user", "my name is Ann and I like tea."),
+            ("assistant", "You said: my name is Ann and I like tea."),
+            ("user", "what do I like?"),
+        ]
+    );
+}
