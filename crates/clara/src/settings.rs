@@ -132,7 +132,7 @@ pub fn load(sources: &Sources<'_>) -> Result<Resolved> {
     if let Some(path) = &file {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the configuration file {}", path.display()))?;
         // Parse strictly first, so a misspelt key is reported by name.
-        toml::from_str::<Settings>(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?;
+        toml::from_str::<Settings>(&text).map_err(|e| file_error(path, &text, &e))?;
         builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
     }
     builder = builder.add_source(
@@ -151,6 +151,17 @@ pub fn load(sources: &Sources<'_>) -> Result<Resolved> {
         .and_then(config::Config::try_deserialize)
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     resolve(settings, sources, file)
+}
+
+/// One sentence for a bad file: where, the offending line (which names the key),
+/// and what was expected.
+fn file_error(path: &Path, text: &str, error: &toml::de::Error) -> anyhow::Error {
+    let Some(span) = error.span() else {
+        return anyhow::anyhow!("{}: {}", path.display(), error.message());
+    };
+    let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
+    anyhow::anyhow!("{} line {line_no} (`{line}`): {}", path.display(), error.message())
 }
 
 /// Environment variable names of the system Clara replaces, and the keys they set.
