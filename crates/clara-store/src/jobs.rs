@@ -143,7 +143,7 @@ impl Store {
         .bind(run_at_ms)
         .bind(now)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.write_pool)
         .await
         .map_err(|e| self.err(e))?;
         Ok(JobId(id))
@@ -206,7 +206,7 @@ impl Store {
         let done = sqlx::query("UPDATE jobs SET status = 'done', lease_until_ms = NULL, updated_at_ms = ? WHERE id = ?")
             .bind(now_ms())
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&self.write_pool)
             .await
             .map_err(|e| self.err(e))?;
         job_found(done.rows_affected(), id)
@@ -291,7 +291,7 @@ impl Store {
     pub async fn prune_done_jobs(&self, before_ms: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM jobs WHERE status = 'done' AND updated_at_ms < ?")
             .bind(before_ms)
-            .execute(&self.pool)
+            .execute(&self.write_pool)
             .await
             .map_err(|e| self.err(e))?;
         Ok(done.rows_affected())

@@ -195,7 +195,7 @@ impl Store {
     /// Stores messages in ONE transaction. A message whose (conversation, event id)
     /// or id is already stored is skipped, not an error.
     pub async fn append_messages(&self, messages: &[NewMessage]) -> Result<(), StoreError> {
-        insert_messages(&self.pool, &self.db, messages).await
+        insert_messages(&self.write_pool, &self.db, messages).await
     }
 
     /// The conversation window, oldest first, complete messages only: every message
@@ -284,7 +284,7 @@ impl Store {
         )
         .bind(to.0.to_string())
         .bind(from.0.to_string())
-        .execute(&self.pool)
+        .execute(&self.write_pool)
         .await
         .map_err(|e| self.err(e))?;
         Ok(done.rows_affected())

@@ -121,7 +121,7 @@ impl Store {
         .bind(now_ms)
         .bind(now_ms)
         .bind(session.0.to_string())
-        .execute(&self.pool)
+        .execute(&self.write_pool)
         .await
         .map_err(|e| self.err(e))?;
         found(done.rows_affected(), session)
@@ -137,7 +137,7 @@ impl Store {
             sqlx::query("UPDATE sessions SET ended_at_ms = COALESCE(ended_at_ms, ?) WHERE id = ?")
                 .bind(ended_at_ms)
                 .bind(session.0.to_string())
-                .execute(&self.pool)
+                .execute(&self.write_pool)
                 .await
                 .map_err(|e| self.err(e))?;
         found(done.rows_affected(), session)
@@ -155,7 +155,7 @@ impl Store {
                 .bind(summary)
                 .bind(now_ms)
                 .bind(session.0.to_string())
-                .execute(&self.pool)
+                .execute(&self.write_pool)
                 .await
                 .map_err(|e| self.err(e))?;
         found(done.rows_affected(), session)

@@ -54,7 +54,13 @@ impl Default for StoreOptions {
 /// [`MessageWriter`].
 #[derive(Clone)]
 pub struct Store {
+    /// Reads. WAL lets them run beside a write.
     pub(crate) pool: SqlitePool,
+    /// Every write, on one connection. SQLite admits one writer at a time; when two
+    /// connections race for it, the loser sleeps in SQLite's busy handler (1, 2, 5,
+    /// 10 … 100 ms steps) however soon the lock frees. One write connection makes
+    /// writers queue in process instead, fairly and without sleeping.
+    pub(crate) write_pool: SqlitePool,
     /// Names the database in error messages (a path, never a connection string).
     pub(crate) db: Arc<str>,
     writer: MessageWriter,
@@ -102,12 +108,17 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(options.busy_timeout);
+        let write_pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(connect.clone())
+            .await
+            .map_err(|e| StoreError::from_sqlx(e, &db))?;
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .connect_with(connect)
             .await
             .map_err(|e| StoreError::from_sqlx(e, &db))?;
-        let store = Self::from_pool(pool, db);
+        let store = Self::from_pools(pool, write_pool, db);
         if options.migrate {
             store.migrate().await?;
         }
@@ -131,21 +142,22 @@ impl Store {
             .connect_with(connect)
             .await
             .map_err(|e| StoreError::from_sqlx(e, &db))?;
-        let store = Self::from_pool(pool, db);
+        // One connection holds the whole database, so it serves reads and writes.
+        let store = Self::from_pools(pool.clone(), pool, db);
         store.migrate().await?;
         Ok(store)
     }
 
-    fn from_pool(pool: SqlitePool, db: Arc<str>) -> Store {
-        let writer = MessageWriter::spawn(pool.clone(), db.clone());
-        Store { pool, db, writer }
+    fn from_pools(pool: SqlitePool, write_pool: SqlitePool, db: Arc<str>) -> Store {
+        let writer = MessageWriter::spawn(write_pool.clone(), db.clone());
+        Store { pool, write_pool, db, writer }
     }
 
     /// Applies pending migrations; returns the ones applied now.
     pub async fn migrate(&self) -> Result<Vec<MigrationInfo>, StoreError> {
         let before = self.applied_versions().await?;
         MIGRATOR
-            .run(&self.pool)
+            .run(&self.write_pool)
             .await
             .map_err(|e| StoreError::from_migrate(e, &self.db))?;
         let after = self.applied_versions().await?;
@@ -183,7 +195,7 @@ impl Store {
     }
 
     async fn applied_versions(&self) -> Result<BTreeSet<i64>, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(|e| self.err(e))?;
+        let mut conn = self.write_pool.acquire().await.map_err(|e| self.err(e))?;
         let migrate_err = |e| StoreError::from_migrate(e, &self.db);
         conn.ensure_migrations_table(MIGRATIONS_TABLE)
             .await
@@ -202,6 +214,7 @@ impl Store {
         if let Err(e) = self.writer.flush().await {
             tracing::warn!(error = %e, "messages were lost while closing the store");
         }
+        self.write_pool.close().await;
         self.pool.close().await;
     }
 
@@ -220,7 +233,7 @@ impl Store {
     /// "busy" without waiting when another connection committed in between; taking
     /// the lock up front makes the busy timeout apply instead.
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        begin_write(&self.pool, &self.db).await
+        begin_write(&self.write_pool, &self.db).await
     }
 }
 
