@@ -98,7 +98,10 @@ pub struct Chunker {
 impl Chunker {
     /// A chunker with these rules and nothing pending.
     pub fn new(config: ChunkerConfig) -> Self {
-        Self { config, pending: None }
+        Self {
+            config,
+            pending: None,
+        }
     }
 
     /// Adds a message. `new_id` names the thought if this message starts one.
@@ -118,7 +121,11 @@ impl Chunker {
         new_id: ThoughtId,
     ) -> Pushed {
         let mut ready = Vec::new();
-        if self.pending.as_ref().is_some_and(|p| p.burst.author != *author) {
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.burst.author != *author)
+        {
             ready.extend(self.take());
         }
         let quiet_until = now + self.config.quiet_after(&text);
@@ -148,7 +155,11 @@ impl Chunker {
             }
         }
         let thought = self.pending.as_ref().map_or(new_id, |p| p.burst.id);
-        if self.pending.as_ref().is_some_and(|p| p.burst.parts.len() >= self.config.max_parts) {
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.burst.parts.len() >= self.config.max_parts)
+        {
             ready.extend(self.take());
         }
         Pushed { thought, ready }
@@ -181,7 +192,10 @@ impl Chunker {
     }
 
     fn pending_from(thought: Thought, now: Instant, config: &ChunkerConfig) -> Pending {
-        let quiet = thought.parts.last().map_or(config.quiet, |t| config.quiet_after(t));
+        let quiet = thought
+            .parts
+            .last()
+            .map_or(config.quiet, |t| config.quiet_after(t));
         Pending {
             burst: thought,
             first_at: now,
@@ -211,7 +225,11 @@ impl Chunker {
 
     /// Emits the pending burst if its deadline has passed.
     pub fn poll(&mut self, now: Instant) -> Option<Thought> {
-        if self.deadline()? <= now { self.take() } else { None }
+        if self.deadline()? <= now {
+            self.take()
+        } else {
+            None
+        }
     }
 
     /// Emits the pending burst now, whatever the time (end of input, shutdown).
@@ -238,18 +256,29 @@ enum Ending {
 }
 
 /// Words after which a sentence obviously goes on.
-const CONTINUING_WORDS: &[&str] = &["and", "but", "or", "so", "because", "also", "then", "like", "the", "a", "to"];
+const CONTINUING_WORDS: &[&str] = &[
+    "and", "but", "or", "so", "because", "also", "then", "like", "the", "a", "to",
+];
 
 fn ending(text: &str) -> Ending {
     let t = text.trim_end();
-    if t.ends_with("...") || t.ends_with('…') || t.ends_with(',') || t.ends_with(':') || t.ends_with(';') || t.ends_with('-') {
+    if t.ends_with("...")
+        || t.ends_with('…')
+        || t.ends_with(',')
+        || t.ends_with(':')
+        || t.ends_with(';')
+        || t.ends_with('-')
+    {
         return Ending::Continuing;
     }
     if t.ends_with('?') || t.ends_with('!') || t.ends_with('.') {
         return Ending::Complete;
     }
     let last_word = t.rsplit(|c: char| c.is_whitespace()).next().unwrap_or("");
-    if CONTINUING_WORDS.iter().any(|w| last_word.eq_ignore_ascii_case(w)) {
+    if CONTINUING_WORDS
+        .iter()
+        .any(|w| last_word.eq_ignore_ascii_case(w))
+    {
         return Ending::Continuing;
     }
     Ending::Unclear
@@ -261,16 +290,32 @@ mod tests {
     use crate::ChannelKind;
 
     fn conv() -> ConversationRef {
-        ConversationRef { platform: "cli".into(), channel: "term".into(), kind: ChannelKind::Direct }
+        ConversationRef {
+            platform: "cli".into(),
+            channel: "term".into(),
+            kind: ChannelKind::Direct,
+        }
     }
     fn person(id: &str) -> Author {
-        Author { platform_user_id: id.into(), display_name: id.into() }
+        Author {
+            platform_user_id: id.into(),
+            display_name: id.into(),
+        }
     }
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
     }
     fn push(c: &mut Chunker, who: &str, ev: &str, text: &str, at: Instant) -> Vec<Thought> {
-        c.push(&conv(), &person(who), ev.into(), text.into(), None, at, ThoughtId::new()).ready
+        c.push(
+            &conv(),
+            &person(who),
+            ev.into(),
+            text.into(),
+            None,
+            at,
+            ThoughtId::new(),
+        )
+        .ready
     }
 
     #[test]
@@ -278,8 +323,24 @@ mod tests {
         let t0 = Instant::now();
         let mut c = Chunker::new(ChunkerConfig::default());
         let (a, b) = (ThoughtId::new(), ThoughtId::new());
-        let first = c.push(&conv(), &person("ann"), "1".into(), "hi".into(), None, t0, a);
-        let second = c.push(&conv(), &person("ann"), "2".into(), "you".into(), None, t0, b);
+        let first = c.push(
+            &conv(),
+            &person("ann"),
+            "1".into(),
+            "hi".into(),
+            None,
+            t0,
+            a,
+        );
+        let second = c.push(
+            &conv(),
+            &person("ann"),
+            "2".into(),
+            "you".into(),
+            None,
+            t0,
+            b,
+        );
         assert_eq!((first.thought, second.thought), (a, a));
         assert_eq!(c.take().map(|t| t.id), Some(a));
     }
@@ -306,9 +367,15 @@ mod tests {
         push(&mut c, "ann", "1", "what's a monad?", t0);
         assert_eq!(c.deadline(), Some(t0 + config.quiet_when_complete));
         push(&mut c, "ann", "2", "I mean,", t0 + ms(100));
-        assert_eq!(c.deadline(), Some(t0 + ms(100) + config.quiet_when_continuing));
+        assert_eq!(
+            c.deadline(),
+            Some(t0 + ms(100) + config.quiet_when_continuing)
+        );
         push(&mut c, "ann", "3", "in haskell and", t0 + ms(200));
-        assert_eq!(c.deadline(), Some(t0 + ms(200) + config.quiet_when_continuing));
+        assert_eq!(
+            c.deadline(),
+            Some(t0 + ms(200) + config.quiet_when_continuing)
+        );
     }
 
     #[test]
@@ -342,7 +409,10 @@ mod tests {
     #[test]
     fn max_parts_emits_at_once() {
         let t0 = Instant::now();
-        let mut c = Chunker::new(ChunkerConfig { max_parts: 2, ..ChunkerConfig::default() });
+        let mut c = Chunker::new(ChunkerConfig {
+            max_parts: 2,
+            ..ChunkerConfig::default()
+        });
         assert!(push(&mut c, "ann", "1", "a", t0).is_empty());
         let ready = push(&mut c, "ann", "2", "b", t0);
         assert_eq!(ready.len(), 1);

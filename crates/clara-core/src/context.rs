@@ -130,7 +130,10 @@ pub fn assemble_prompt<T: Turn>(
         window
             .iter()
             .filter(|t| t.role() != Role::System)
-            .map(|t| ChatMessage { role: t.role(), content: t.content().to_owned() }),
+            .map(|t| ChatMessage {
+                role: t.role(),
+                content: t.content().to_owned(),
+            }),
     );
     messages.push(ChatMessage::user(input.thought));
     Prompt {
@@ -192,14 +195,23 @@ mod tests {
     fn history(n: usize, step_ms: i64, end_ms: i64) -> Vec<T> {
         (0..n)
             .map(|i| {
-                let role = if i % 2 == 0 { Role::User } else { Role::Assistant };
+                let role = if i % 2 == 0 {
+                    Role::User
+                } else {
+                    Role::Assistant
+                };
                 T(role, format!("m{i}"), end_ms - (n - 1 - i) as i64 * step_ms)
             })
             .collect()
     }
 
     fn rules(min: usize, max: usize, budget: usize) -> WindowRules {
-        WindowRules { max_age: Duration::from_secs(6 * 3600), min_messages: min, max_messages: max, token_budget: budget }
+        WindowRules {
+            max_age: Duration::from_secs(6 * 3600),
+            min_messages: min,
+            max_messages: max,
+            token_budget: budget,
+        }
     }
 
     #[test]
@@ -259,11 +271,26 @@ mod tests {
     #[test]
     fn the_budget_cuts_the_oldest_first() {
         let now = 10 * HOUR;
-        let h: Vec<T> = (0..10).map(|i| T(Role::User, "x".repeat(35), now - (10 - i) * 1000)).collect();
+        let h: Vec<T> = (0..10)
+            .map(|i| T(Role::User, "x".repeat(35), now - (10 - i) * 1000))
+            .collect();
         // Each history message costs 10 + 4 = 14 tokens; system+thought cost 4+4+2.
-        let input = PromptInput { persona: "", person: "", now_label: None, summary: None, memories: &[], history: &h, thought: "" };
+        let input = PromptInput {
+            persona: "",
+            person: "",
+            now_label: None,
+            summary: None,
+            memories: &[],
+            history: &h,
+            thought: "",
+        };
         let fixed = 8;
-        let p = assemble_prompt(&input, &rules(100, 500, fixed + 3 * 14 + 5), now, &EstimatedTokens);
+        let p = assemble_prompt(
+            &input,
+            &rules(100, 500, fixed + 3 * 14 + 5),
+            now,
+            &EstimatedTokens,
+        );
         assert_eq!(p.window, 3);
         assert_eq!(p.cut_for_budget, 7);
         assert!(p.tokens <= fixed + 3 * 14 + 5);

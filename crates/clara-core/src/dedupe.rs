@@ -20,7 +20,12 @@ pub struct RecentEvents {
 impl RecentEvents {
     /// Remembers ids for `ttl`, and at most `capacity` of them.
     pub fn new(ttl: Duration, capacity: usize) -> Self {
-        Self { ttl, capacity: capacity.max(1), seen: HashMap::new(), order: VecDeque::new() }
+        Self {
+            ttl,
+            capacity: capacity.max(1),
+            seen: HashMap::new(),
+            order: VecDeque::new(),
+        }
     }
 
     /// Records `id`; returns `true` when it was not seen within the window.
@@ -71,7 +76,10 @@ mod tests {
         let mut r = RecentEvents::new(Duration::from_secs(60), 100);
         assert!(r.first_time(&"a".into(), t0));
         assert!(!r.first_time(&"a".into(), t0 + Duration::from_secs(59)));
-        assert!(r.first_time(&"a".into(), t0 + Duration::from_secs(61)), "expired");
+        assert!(
+            r.first_time(&"a".into(), t0 + Duration::from_secs(61)),
+            "expired"
+        );
     }
 
     #[test]

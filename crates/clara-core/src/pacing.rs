@@ -45,7 +45,11 @@ pub struct TypingPace {
 
 impl Default for TypingPace {
     fn default() -> Self {
-        Self { chars_per_second: 40.0, min: Duration::from_millis(600), max: Duration::from_secs(4) }
+        Self {
+            chars_per_second: 40.0,
+            min: Duration::from_millis(600),
+            max: Duration::from_secs(4),
+        }
     }
 }
 
@@ -89,7 +93,13 @@ pub struct EditStream {
 impl EditStream {
     /// A stream for a platform with this edit cooldown and message limit.
     pub fn new(cooldown: Duration, max_chars: usize) -> Self {
-        Self { cooldown, max_chars, text: String::new(), shown: Vec::new(), last_call: None }
+        Self {
+            cooldown,
+            max_chars,
+            text: String::new(),
+            shown: Vec::new(),
+            last_call: None,
+        }
     }
 
     /// Appends text of the reply.
@@ -102,7 +112,10 @@ impl EditStream {
         if !self.has_changes() {
             return None;
         }
-        Some(self.last_call.map_or(now, |at| (at + self.cooldown).max(now)))
+        Some(
+            self.last_call
+                .map_or(now, |at| (at + self.cooldown).max(now)),
+        )
     }
 
     /// Whether the shown messages differ from the reply so far.
@@ -125,8 +138,14 @@ impl EditStream {
         let mut actions = Vec::new();
         for (index, page) in pages.iter().enumerate() {
             match self.shown.get(index) {
-                None => actions.push(EditAction::Send { index, text: page.clone() }),
-                Some(shown) if shown != page => actions.push(EditAction::Edit { index, text: page.clone() }),
+                None => actions.push(EditAction::Send {
+                    index,
+                    text: page.clone(),
+                }),
+                Some(shown) if shown != page => actions.push(EditAction::Edit {
+                    index,
+                    text: page.clone(),
+                }),
                 Some(_) => {}
             }
         }
@@ -161,7 +180,11 @@ pub struct PartStream {
 impl PartStream {
     /// Parts of at most `max_chars`.
     pub fn new(max_chars: usize) -> Self {
-        Self { max_chars, buffer: String::new(), sent: Vec::new() }
+        Self {
+            max_chars,
+            buffer: String::new(),
+            sent: Vec::new(),
+        }
     }
 
     /// Appends text of the reply.
@@ -228,11 +251,23 @@ mod tests {
         let mut s = EditStream::new(1000 * MS, 2000);
         assert!(s.poll(t0).is_empty(), "nothing to show yet");
         s.push("Hel");
-        assert_eq!(s.poll(t0), vec![EditAction::Send { index: 0, text: "Hel".into() }]);
+        assert_eq!(
+            s.poll(t0),
+            vec![EditAction::Send {
+                index: 0,
+                text: "Hel".into()
+            }]
+        );
         s.push("lo");
         assert_eq!(s.next_due(t0), Some(t0 + 1000 * MS));
         assert!(s.poll(t0 + 999 * MS).is_empty());
-        assert_eq!(s.poll(t0 + 1000 * MS), vec![EditAction::Edit { index: 0, text: "Hello".into() }]);
+        assert_eq!(
+            s.poll(t0 + 1000 * MS),
+            vec![EditAction::Edit {
+                index: 0,
+                text: "Hello".into()
+            }]
+        );
         assert_eq!(s.next_due(t0), None, "up to date");
         assert_eq!(s.shown_text(), "Hello");
     }
@@ -245,9 +280,21 @@ mod tests {
         s.poll(t0);
         s.push(" dddd eeee ffff");
         let actions = s.poll(t0 + MS);
-        assert_eq!(actions, vec![EditAction::Send { index: 1, text: "dddd eeee ffff".into() }]);
+        assert_eq!(
+            actions,
+            vec![EditAction::Send {
+                index: 1,
+                text: "dddd eeee ffff".into()
+            }]
+        );
         s.push("x");
-        assert_eq!(s.poll(t0 + 2 * MS), vec![EditAction::Edit { index: 1, text: "dddd eeee ffffx".into() }]);
+        assert_eq!(
+            s.poll(t0 + 2 * MS),
+            vec![EditAction::Edit {
+                index: 1,
+                text: "dddd eeee ffffx".into()
+            }]
+        );
         assert_eq!(s.shown_text(), "aaaa bbbb cccc\ndddd eeee ffffx");
     }
 
@@ -267,7 +314,11 @@ mod tests {
         p.push("graph.\n\nSecond");
         assert_eq!(p.ready(), vec!["First paragraph."]);
         p.push(" one.\n\n```\ncode\n\n");
-        assert_eq!(p.ready(), vec!["Second one."], "open code block is held back");
+        assert_eq!(
+            p.ready(),
+            vec!["Second one."],
+            "open code block is held back"
+        );
         p.push("more\n```\n\nEnd.");
         assert_eq!(p.ready(), vec!["```\ncode\n\nmore\n```"]);
         assert_eq!(p.finish(), vec!["End."]);

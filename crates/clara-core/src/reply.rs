@@ -40,7 +40,10 @@ pub enum ReplyKind {
 impl ReplyKind {
     /// Whether no more events follow this one.
     pub fn is_final(&self) -> bool {
-        matches!(self, Self::End { .. } | Self::Cancelled | Self::Error { .. })
+        matches!(
+            self,
+            Self::End { .. } | Self::Cancelled | Self::Error { .. }
+        )
     }
 }
 

@@ -19,7 +19,11 @@ If an earlier summary is given, fold what still matters from it into the new one
 /// The prompt that asks a model to summarise a session.
 ///
 /// `transcript` is the session's messages, oldest first; `speaker` names the person.
-pub fn summary_prompt(previous_summary: Option<&str>, transcript: &[(Role, &str)], speaker: &str) -> Vec<ChatMessage> {
+pub fn summary_prompt(
+    previous_summary: Option<&str>,
+    transcript: &[(Role, &str)],
+    speaker: &str,
+) -> Vec<ChatMessage> {
     let mut text = String::new();
     if let Some(previous) = previous_summary {
         text.push_str("Earlier summary:\n");
@@ -38,7 +42,10 @@ pub fn summary_prompt(previous_summary: Option<&str>, transcript: &[(Role, &str)
         text.push_str(content);
         text.push('\n');
     }
-    vec![ChatMessage::system(SUMMARY_INSTRUCTIONS), ChatMessage::user(text)]
+    vec![
+        ChatMessage::system(SUMMARY_INSTRUCTIONS),
+        ChatMessage::user(text),
+    ]
 }
 
 #[cfg(test)]
@@ -50,12 +57,19 @@ mod tests {
         let thirty = Duration::from_secs(30 * 60);
         assert!(!is_idle(0, 30 * 60 * 1000 - 1, thirty));
         assert!(is_idle(0, 30 * 60 * 1000, thirty));
-        assert!(!is_idle(1000, 0, thirty), "clock skew backwards is not idleness");
+        assert!(
+            !is_idle(1000, 0, thirty),
+            "clock skew backwards is not idleness"
+        );
     }
 
     #[test]
     fn summary_prompt_names_speakers_and_keeps_earlier_summary() {
-        let p = summary_prompt(Some("Ann likes tea."), &[(Role::User, "I moved to Oslo"), (Role::Assistant, "Nice!")], "Ann");
+        let p = summary_prompt(
+            Some("Ann likes tea."),
+            &[(Role::User, "I moved to Oslo"), (Role::Assistant, "Nice!")],
+            "Ann",
+        );
         assert_eq!(p.len(), 2);
         assert!(p[1].content.contains("Earlier summary:\nAnn likes tea."));
         assert!(p[1].content.contains("Ann: I moved to Oslo\nClara: Nice!"));

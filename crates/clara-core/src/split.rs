@@ -18,7 +18,10 @@ pub fn split_message(text: &str, max_chars: usize) -> Vec<String> {
     let mut rest = text;
     let mut reopen: Option<String> = None;
     while !rest.is_empty() {
-        let prefix = reopen.as_ref().map(|f| format!("{f}\n")).unwrap_or_default();
+        let prefix = reopen
+            .as_ref()
+            .map(|f| format!("{f}\n"))
+            .unwrap_or_default();
         let prefix_len = prefix.chars().count();
         let whole_fits = prefix_len + rest.chars().count() <= max_chars;
         if whole_fits {
@@ -26,7 +29,9 @@ pub fn split_message(text: &str, max_chars: usize) -> Vec<String> {
             break;
         }
         // Keep room for a closing fence in case the cut lands inside a block.
-        let budget = max_chars.saturating_sub(prefix_len + FENCE_CLOSE.len()).max(1);
+        let budget = max_chars
+            .saturating_sub(prefix_len + FENCE_CLOSE.len())
+            .max(1);
         let cut = best_cut(rest, budget);
         let (head, tail) = rest.split_at(cut);
         let mut chunk = prefix + head.trim_end_matches([' ', '\n']);
@@ -45,7 +50,10 @@ const FENCE_CLOSE: &str = "\n```";
 
 /// The byte offset to cut `text` at so that the head has at most `budget` chars.
 fn best_cut(text: &str, budget: usize) -> usize {
-    let limit = text.char_indices().nth(budget).map_or(text.len(), |(i, _)| i);
+    let limit = text
+        .char_indices()
+        .nth(budget)
+        .map_or(text.len(), |(i, _)| i);
     let window = &text[..limit];
     // Don't accept a cut that leaves a tiny first part: it reads as a glitch.
     let min = limit / 3;
@@ -55,11 +63,18 @@ fn best_cut(text: &str, budget: usize) -> usize {
         rfind_sentence_end(window),
         window.rfind(' ').map(|i| i + 1),
     ];
-    candidates.into_iter().flatten().find(|&i| i > min).unwrap_or(limit)
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|&i| i > min)
+        .unwrap_or(limit)
 }
 
 fn rfind_sentence_end(window: &str) -> Option<usize> {
-    [". ", "! ", "? "].iter().filter_map(|p| window.rfind(p).map(|i| i + 2)).max()
+    [". ", "! ", "? "]
+        .iter()
+        .filter_map(|p| window.rfind(p).map(|i| i + 2))
+        .max()
 }
 
 /// Whether a code fence is open after `head`, given the one open before it; returns
@@ -103,7 +118,10 @@ pub fn split_parts(text: &str, max_chars: usize) -> Vec<String> {
     if !current.trim().is_empty() {
         parts.push(current);
     }
-    parts.into_iter().flat_map(|p| split_message(&p, max_chars)).collect()
+    parts
+        .into_iter()
+        .flat_map(|p| split_message(&p, max_chars))
+        .collect()
 }
 
 #[cfg(test)]
@@ -122,14 +140,23 @@ mod tests {
     #[test]
     fn cuts_at_paragraphs_then_lines_then_words() {
         let text = format!("{}\n\n{}", "a".repeat(30), "b".repeat(30));
-        assert_eq!(split_message(&text, 40), vec!["a".repeat(30), "b".repeat(30)]);
+        assert_eq!(
+            split_message(&text, 40),
+            vec!["a".repeat(30), "b".repeat(30)]
+        );
         let text = format!("{}\n{}", "a".repeat(30), "b".repeat(30));
-        assert_eq!(split_message(&text, 40), vec!["a".repeat(30), "b".repeat(30)]);
+        assert_eq!(
+            split_message(&text, 40),
+            vec!["a".repeat(30), "b".repeat(30)]
+        );
         let words = "word ".repeat(20);
         for part in split_message(words.trim(), 32) {
             assert!(chars(&part) <= 32);
             assert!(!part.starts_with(' ') && !part.ends_with(' '));
-            assert!(part.split(' ').all(|w| w == "word"), "no word broken: {part:?}");
+            assert!(
+                part.split(' ').all(|w| w == "word"),
+                "no word broken: {part:?}"
+            );
         }
     }
 
@@ -171,7 +198,15 @@ mod tests {
     #[test]
     fn parts_follow_paragraphs_and_keep_code_whole() {
         let text = "Hi there!\n\nFirst point.\nStill first.\n\n```\na\n\nb\n```\n\nBye.";
-        assert_eq!(split_parts(text, 2000), vec!["Hi there!", "First point.\nStill first.", "```\na\n\nb\n```", "Bye."]);
+        assert_eq!(
+            split_parts(text, 2000),
+            vec![
+                "Hi there!",
+                "First point.\nStill first.",
+                "```\na\n\nb\n```",
+                "Bye."
+            ]
+        );
         assert!(split_parts("  \n\n ", 2000).is_empty());
     }
 }

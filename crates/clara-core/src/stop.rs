@@ -20,7 +20,11 @@ impl StopPhrases {
         S: AsRef<str>,
     {
         Self {
-            phrases: phrases.into_iter().map(|p| normalize(p.as_ref())).filter(|p| !p.is_empty()).collect(),
+            phrases: phrases
+                .into_iter()
+                .map(|p| normalize(p.as_ref()))
+                .filter(|p| !p.is_empty())
+                .collect(),
         }
     }
 
@@ -35,7 +39,13 @@ impl StopPhrases {
 fn normalize(text: &str) -> String {
     let cleaned: String = text
         .chars()
-        .map(|c| if c.is_alphanumeric() || c.is_whitespace() || c == '\'' { c.to_lowercase().next().unwrap_or(c) } else { ' ' })
+        .map(|c| {
+            if c.is_alphanumeric() || c.is_whitespace() || c == '\'' {
+                c.to_lowercase().next().unwrap_or(c)
+            } else {
+                ' '
+            }
+        })
         .collect();
     cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
 }

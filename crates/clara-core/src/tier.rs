@@ -46,7 +46,9 @@ impl Tier {
         };
         let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
         match Self::parse(&rest[..word_end]) {
-            Some(tier) if rest[..word_end].len() <= 6 => (Some(tier), rest[word_end..].trim_start()),
+            Some(tier) if rest[..word_end].len() <= 6 => {
+                (Some(tier), rest[word_end..].trim_start())
+            }
             _ => (None, text),
         }
     }
@@ -58,14 +60,20 @@ mod tests {
 
     #[test]
     fn prefix_picks_tier_and_is_removed() {
-        assert_eq!(Tier::strip_prefix("!high explain monads"), (Some(Tier::High), "explain monads"));
+        assert_eq!(
+            Tier::strip_prefix("!high explain monads"),
+            (Some(Tier::High), "explain monads")
+        );
         assert_eq!(Tier::strip_prefix("  !LOW hi"), (Some(Tier::Low), "hi"));
         assert_eq!(Tier::strip_prefix("!mid"), (Some(Tier::Mid), ""));
     }
 
     #[test]
     fn non_tier_prefixes_are_left_alone() {
-        assert_eq!(Tier::strip_prefix("!highway to hell"), (None, "!highway to hell"));
+        assert_eq!(
+            Tier::strip_prefix("!highway to hell"),
+            (None, "!highway to hell")
+        );
         assert_eq!(Tier::strip_prefix("high there"), (None, "high there"));
         assert_eq!(Tier::strip_prefix("!"), (None, "!"));
     }

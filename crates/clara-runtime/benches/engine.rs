@@ -65,7 +65,10 @@ impl ChatProvider for InstantModel {
         }
         Ok(Box::pin(stream::iter([
             Ok(StreamEvent::Delta("ok".into())),
-            Ok(StreamEvent::Finished { reason: Some("stop".into()), usage: Some(Usage::default()) }),
+            Ok(StreamEvent::Finished {
+                reason: Some("stop".into()),
+                usage: Some(Usage::default()),
+            }),
         ])))
     }
 }
@@ -78,10 +81,20 @@ struct EndSink {
 #[async_trait]
 impl OutboundSink for EndSink {
     fn delivery(&self) -> Delivery {
-        Delivery { mode: DeliveryMode::Stream, max_chars: usize::MAX }
+        Delivery {
+            mode: DeliveryMode::Stream,
+            max_chars: usize::MAX,
+        }
     }
-    async fn deliver(&self, c: &ConversationRef, outbound: Outbound) -> Result<Option<String>, SinkError> {
-        if matches!(outbound, Outbound::End { .. } | Outbound::Error { .. } | Outbound::Cancelled { .. }) {
+    async fn deliver(
+        &self,
+        c: &ConversationRef,
+        outbound: Outbound,
+    ) -> Result<Option<String>, SinkError> {
+        if matches!(
+            outbound,
+            Outbound::End { .. } | Outbound::Error { .. } | Outbound::Cancelled { .. }
+        ) {
             self.waiters.get().unwrap()[&c.channel].notify_one();
         }
         Ok(None)
@@ -114,11 +127,20 @@ async fn through_engine(conversations: usize, per_conversation: usize) -> Figure
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("bench.db")).await.unwrap();
     let clock = Arc::new(Clock::default());
-    let provider = Arc::new(InstantModel { clock: clock.clone() });
-    let config = EngineConfig { chunker: ChunkerConfig::immediate(), ..EngineConfig::default() };
+    let provider = Arc::new(InstantModel {
+        clock: clock.clone(),
+    });
+    let config = EngineConfig {
+        chunker: ChunkerConfig::immediate(),
+        ..EngineConfig::default()
+    };
     let engine = Engine::new(config, store, provider);
-    let waiters: HashMap<String, Arc<Notify>> = (0..conversations).map(|c| (format!("c{c}"), Arc::new(Notify::new()))).collect();
-    let sink = Arc::new(EndSink { waiters: OnceLock::new() });
+    let waiters: HashMap<String, Arc<Notify>> = (0..conversations)
+        .map(|c| (format!("c{c}"), Arc::new(Notify::new())))
+        .collect();
+    let sink = Arc::new(EndSink {
+        waiters: OnceLock::new(),
+    });
     sink.waiters.set(waiters.clone()).ok();
     engine.attach("bench", sink);
 
@@ -132,11 +154,22 @@ async fn through_engine(conversations: usize, per_conversation: usize) -> Figure
             let done = waiters[&format!("c{c}")].clone();
             let range = range.clone();
             tasks.push(tokio::spawn(async move {
-                let conversation = ConversationRef { platform: "bench".into(), channel: format!("c{c}"), kind: ChannelKind::Direct };
-                let author = Author { platform_user_id: format!("u{c}"), display_name: format!("User {c}") };
+                let conversation = ConversationRef {
+                    platform: "bench".into(),
+                    channel: format!("c{c}"),
+                    kind: ChannelKind::Direct,
+                };
+                let author = Author {
+                    platform_user_id: format!("u{c}"),
+                    display_name: format!("User {c}"),
+                };
                 for t in range {
                     let text = format!("c{c}-t{t}");
-                    clock.submitted.lock().unwrap().insert(text.clone(), Instant::now());
+                    clock
+                        .submitted
+                        .lock()
+                        .unwrap()
+                        .insert(text.clone(), Instant::now());
                     let inbound = Inbound {
                         event_id: EventId(text.clone()),
                         conversation: conversation.clone(),
@@ -177,7 +210,9 @@ async fn through_engine(conversations: usize, per_conversation: usize) -> Figure
 /// The same requests, the same concurrency, straight to the model.
 async fn direct(conversations: usize, per_conversation: usize) -> Figures {
     let clock = Arc::new(Clock::default());
-    let provider: Arc<dyn ChatProvider> = Arc::new(InstantModel { clock: clock.clone() });
+    let provider: Arc<dyn ChatProvider> = Arc::new(InstantModel {
+        clock: clock.clone(),
+    });
     let start = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..conversations {
@@ -186,10 +221,19 @@ async fn direct(conversations: usize, per_conversation: usize) -> Figures {
         tasks.push(tokio::spawn(async move {
             for t in 0..per_conversation {
                 let text = format!("c{c}-t{t}");
-                clock.submitted.lock().unwrap().insert(text.clone(), Instant::now());
+                clock
+                    .submitted
+                    .lock()
+                    .unwrap()
+                    .insert(text.clone(), Instant::now());
                 // A spawned task per request, as the engine spawns one per reply.
                 let p = provider.clone();
-                let request = ChatRequest { model: None, messages: vec![ChatMessage::user(text)], max_tokens: None, temperature: None };
+                let request = ChatRequest {
+                    model: None,
+                    messages: vec![ChatMessage::user(text)],
+                    max_tokens: None,
+                    temperature: None,
+                };
                 tokio::spawn(async move {
                     use futures::StreamExt;
                     let mut s = p.stream_chat(request).await.unwrap();
@@ -216,7 +260,10 @@ async fn direct(conversations: usize, per_conversation: usize) -> Figures {
 }
 
 fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn us(d: Duration) -> String {
@@ -224,7 +271,12 @@ fn us(d: Duration) -> String {
 }
 
 fn row(name: &str, f: &Figures) -> String {
-    format!("| {name} | {:.0} | {} | {} |", f.per_second(), us(f.p50), us(f.p99))
+    format!(
+        "| {name} | {:.0} | {} | {} |",
+        f.per_second(),
+        us(f.p50),
+        us(f.p99)
+    )
 }
 
 fn ratio(clara: &Figures, base: &Figures) -> String {
@@ -242,7 +294,11 @@ fn main() {
     let conversations = env_or("CLARA_BENCH_CONVERSATIONS", if quick { 10 } else { 500 });
     let per_conversation = env_or("CLARA_BENCH_THOUGHTS", if quick { 3 } else { 40 });
     let (light_conversations, light_thoughts) = if quick { (2, 5) } else { (4, 500) };
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         // Warm-up: page in code and SQLite.
         through_engine(conversations.min(20), 3).await;

@@ -5,12 +5,16 @@
 //! message as it is accepted, feeds the chunker, starts one reply at a time and
 //! records what reached the person when the reply ends.
 
-use crate::brain::{CachedTurn, ConversationContext, ReplyJob, ReplyOutcome, ReplyStatus, run_reply};
+use crate::brain::{
+    CachedTurn, ConversationContext, ReplyJob, ReplyOutcome, ReplyStatus, run_reply,
+};
 use crate::clock::now_ms;
 use crate::engine::Shared;
 use crate::send_queue::SendQueue;
 use clara_core::chunker::Chunker;
-use clara_core::{Author, ConversationRef, EventId, Inbound, MessageId, Role, Thought, ThoughtId, Tier, UserId};
+use clara_core::{
+    Author, ConversationRef, EventId, Inbound, MessageId, Role, Thought, ThoughtId, Tier, UserId,
+};
 use clara_store::{MessageStatus, NewMessage, SessionRecord};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -29,7 +33,12 @@ const TOUCH_EVERY_MS: i64 = 60_000;
 #[derive(Debug)]
 pub(crate) enum ActorMsg {
     /// A new message (tier prefix already removed from `text`).
-    Inbound { inbound: Inbound, text: String, tier: Option<Tier>, received: Instant },
+    Inbound {
+        inbound: Inbound,
+        text: String,
+        tier: Option<Tier>,
+        received: Instant,
+    },
     /// A stop phrase from `author`.
     Stop { author: Author },
     /// The platform says `author` is typing.
@@ -73,7 +82,11 @@ pub(crate) struct ConversationActor {
 impl ConversationActor {
     /// Loads the conversation from the store, retrying while the store is
     /// unavailable (messages wait in the channel meanwhile), then runs.
-    pub(crate) async fn start(shared: Arc<Shared>, conversation: ConversationRef, mut rx: mpsc::Receiver<ActorMsg>) {
+    pub(crate) async fn start(
+        shared: Arc<Shared>,
+        conversation: ConversationRef,
+        mut rx: mpsc::Receiver<ActorMsg>,
+    ) {
         let mut delay = Duration::from_millis(50);
         loop {
             match Self::load(&shared, &conversation, rx).await {
@@ -104,7 +117,12 @@ impl ConversationActor {
             let rules = &shared.config.window;
             let max_age_ms = i64::try_from(rules.max_age.as_millis()).unwrap_or(i64::MAX);
             let recent = store
-                .recent_messages(id, now.saturating_sub(max_age_ms), clamp_u32(rules.min_messages), clamp_u32(rules.max_messages))
+                .recent_messages(
+                    id,
+                    now.saturating_sub(max_age_ms),
+                    clamp_u32(rules.min_messages),
+                    clamp_u32(rules.max_messages),
+                )
                 .await?;
             let summary = store.last_summary(id).await?.map(|s| s.summary);
             Ok::<_, clara_store::StoreError>((id, session, recent, summary))
@@ -114,7 +132,8 @@ impl ConversationActor {
             Ok(v) => v,
             Err(e) => return Err((e, rx)),
         };
-        let context = ConversationContext::new(id, recent, summary, shared.config.window.max_messages);
+        let context =
+            ConversationContext::new(id, recent, summary, shared.config.window.max_messages);
         let stored_events = context.events().cloned().collect();
         shared.register_id(id, conversation);
         let last_activity_ms = session.last_activity_at_ms;
@@ -180,7 +199,12 @@ impl ConversationActor {
 
     async fn handle(&mut self, msg: ActorMsg) {
         match msg {
-            ActorMsg::Inbound { inbound, text, tier, received } => self.on_inbound(inbound, text, tier, received).await,
+            ActorMsg::Inbound {
+                inbound,
+                text,
+                tier,
+                received,
+            } => self.on_inbound(inbound, text, tier, received).await,
             ActorMsg::Stop { author } => self.on_stop(&author),
             ActorMsg::Typing { author } => self.chunker.typing(&author, Instant::now().into_std()),
             ActorMsg::Flush => {
@@ -195,7 +219,13 @@ impl ConversationActor {
         }
     }
 
-    async fn on_inbound(&mut self, inbound: Inbound, text: String, tier: Option<Tier>, received: Instant) {
+    async fn on_inbound(
+        &mut self,
+        inbound: Inbound,
+        text: String,
+        tier: Option<Tier>,
+        received: Instant,
+    ) {
         if self.stored_events.contains(&inbound.event_id) {
             tracing::debug!(event = %inbound.event_id, "event already stored; ignoring the redelivery");
             return;
@@ -234,7 +264,12 @@ impl ConversationActor {
                 })
                 .await,
         );
-        self.context.record(CachedTurn { role: Role::User, content: text, at_ms: now, event: Some(inbound.event_id) });
+        self.context.record(CachedTurn {
+            role: Role::User,
+            content: text,
+            at_ms: now,
+            event: Some(inbound.event_id),
+        });
 
         let mut ready = pushed.ready;
         // The person wrote again: what they said before is still unanswered. Cancel
@@ -256,14 +291,21 @@ impl ConversationActor {
         if let Some(pos) = self.queued.iter().position(|t| t.author == *author) {
             return self.queued.remove(pos);
         }
-        let in_flight = self.in_flight.as_ref().filter(|f| f.thought.author == *author)?;
+        let in_flight = self
+            .in_flight
+            .as_ref()
+            .filter(|f| f.thought.author == *author)?;
         in_flight.cancel.cancel();
         tracing::debug!(thought = %in_flight.thought.id, "reply cancelled by a newer message");
         Some(in_flight.thought.clone())
     }
 
     fn on_stop(&mut self, author: &Author) {
-        if let Some(f) = self.in_flight.as_ref().filter(|f| f.thought.author == *author) {
+        if let Some(f) = self
+            .in_flight
+            .as_ref()
+            .filter(|f| f.thought.author == *author)
+        {
             f.cancel.cancel();
         }
         self.queued.retain(|t| t.author != *author);
@@ -292,16 +334,35 @@ impl ConversationActor {
             tracing::error!(platform = %self.conversation.platform, "no adapter is attached for this platform; the thought stays unanswered");
             return;
         };
-        let request = self.context.request_for(&thought, &self.shared.config, now_ms(), &self.shared.counter);
+        let request = self.context.request_for(
+            &thought,
+            &self.shared.config,
+            now_ms(),
+            &self.shared.counter,
+        );
         let queue = SendQueue::new(sink, self.conversation.clone(), thought.id);
         let cancel = CancellationToken::new();
-        let job = ReplyJob { thought: thought.clone(), request };
-        let handle = tokio::spawn(run_reply(Arc::clone(&self.shared.provider), job, queue, cancel.clone()));
-        self.in_flight = Some(InFlight { thought, cancel, handle });
+        let job = ReplyJob {
+            thought: thought.clone(),
+            request,
+        };
+        let handle = tokio::spawn(run_reply(
+            Arc::clone(&self.shared.provider),
+            job,
+            queue,
+            cancel.clone(),
+        ));
+        self.in_flight = Some(InFlight {
+            thought,
+            cancel,
+            handle,
+        });
     }
 
     async fn finish_reply(&mut self, outcome: Result<ReplyOutcome, tokio::task::JoinError>) {
-        let Some(in_flight) = self.in_flight.take() else { return };
+        let Some(in_flight) = self.in_flight.take() else {
+            return;
+        };
         let outcome = match outcome {
             Ok(o) => o,
             Err(error) => {
@@ -344,7 +405,12 @@ impl ConversationActor {
                     .await,
             );
             if status == MessageStatus::Complete {
-                self.context.record(CachedTurn { role: Role::Assistant, content: outcome.delivered, at_ms: now, event: None });
+                self.context.record(CachedTurn {
+                    role: Role::Assistant,
+                    content: outcome.delivered,
+                    at_ms: now,
+                    event: None,
+                });
             }
         }
         self.note_activity(now).await;
@@ -355,7 +421,11 @@ impl ConversationActor {
 
     /// Ends the session when it has been idle, and opens the next one.
     async fn ensure_session(&mut self, now: i64) {
-        let idle = clara_core::session::is_idle(self.last_activity_ms, now, self.shared.config.session_idle);
+        let idle = clara_core::session::is_idle(
+            self.last_activity_ms,
+            now,
+            self.shared.config.session_idle,
+        );
         if self.session.ended_at_ms.is_none() && !idle {
             self.note_activity(now).await;
             return;
@@ -396,7 +466,11 @@ impl ConversationActor {
         let resolved = self
             .shared
             .store
-            .resolve_user(&self.conversation.platform, &author.platform_user_id, &author.display_name)
+            .resolve_user(
+                &self.conversation.platform,
+                &author.platform_user_id,
+                &author.display_name,
+            )
             .await;
         match resolved {
             Ok(id) => {
@@ -414,7 +488,10 @@ impl ConversationActor {
 
     /// Stops this actor after a long idle spell, unless a message slipped in.
     async fn retire(&mut self) -> bool {
-        if !self.shared.unregister(&self.conversation, self.context.id, &self.rx) {
+        if !self
+            .shared
+            .unregister(&self.conversation, self.context.id, &self.rx)
+        {
             return false;
         }
         self.touch_now().await;
@@ -459,7 +536,9 @@ fn prepend(thought: &mut Thought, earlier: Thought) {
     thought.tier = thought.tier.or(earlier.tier);
 }
 
-async fn join_in_flight(in_flight: &mut Option<InFlight>) -> Result<ReplyOutcome, tokio::task::JoinError> {
+async fn join_in_flight(
+    in_flight: &mut Option<InFlight>,
+) -> Result<ReplyOutcome, tokio::task::JoinError> {
     match in_flight {
         Some(f) => (&mut f.handle).await,
         None => std::future::pending().await,

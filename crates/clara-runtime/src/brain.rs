@@ -40,7 +40,12 @@ impl Turn for CachedTurn {
 
 impl From<StoredMessage> for CachedTurn {
     fn from(m: StoredMessage) -> Self {
-        Self { role: m.role, content: m.content, at_ms: m.created_at_ms, event: m.event_id }
+        Self {
+            role: m.role,
+            content: m.content,
+            at_ms: m.created_at_ms,
+            event: m.event_id,
+        }
     }
 }
 
@@ -61,8 +66,18 @@ pub struct ConversationContext {
 
 impl ConversationContext {
     /// A context from stored messages (oldest first), keeping at most `capacity`.
-    pub fn new(id: ConversationId, stored: Vec<StoredMessage>, summary: Option<String>, capacity: usize) -> Self {
-        let mut ctx = Self { id, turns: VecDeque::with_capacity(capacity.min(1024)), capacity, summary };
+    pub fn new(
+        id: ConversationId,
+        stored: Vec<StoredMessage>,
+        summary: Option<String>,
+        capacity: usize,
+    ) -> Self {
+        let mut ctx = Self {
+            id,
+            turns: VecDeque::with_capacity(capacity.min(1024)),
+            capacity,
+            summary,
+        };
         for m in stored {
             ctx.record(m.into());
         }
@@ -109,7 +124,9 @@ impl ConversationContext {
             .iter()
             .filter(|t| t.event.as_ref().is_none_or(|e| !thought.events.contains(e)))
             .collect();
-        let now_label = chrono::Utc::now().format("%A %-d %B %Y, %H:%M UTC").to_string();
+        let now_label = chrono::Utc::now()
+            .format("%A %-d %B %Y, %H:%M UTC")
+            .to_string();
         let text = thought.text();
         let input = PromptInput {
             persona: &config.persona,
@@ -122,7 +139,12 @@ impl ConversationContext {
         };
         let prompt = assemble_prompt(&input, &config.window, now_ms, counter);
         tracing::debug!(thought = %thought.id, window = prompt.window, cut = prompt.cut_for_budget, tokens = prompt.tokens, "prompt built");
-        ChatRequest { model: None, messages: prompt.messages, max_tokens: config.max_reply_tokens, temperature: None }
+        ChatRequest {
+            model: None,
+            messages: prompt.messages,
+            max_tokens: config.max_reply_tokens,
+            temperature: None,
+        }
     }
 }
 
@@ -186,11 +208,20 @@ pub async fn run_reply(
         Some(Ok(())) => (ReplyStatus::Finished, queue.finish().await),
         Some(Err(error)) => {
             tracing::warn!(thought = %thought.id, %error, "reply failed");
-            (ReplyStatus::Failed, queue.failed(&error.user_message()).await)
+            (
+                ReplyStatus::Failed,
+                queue.failed(&error.user_message()).await,
+            )
         }
     };
     let whole_parts = queue.delivers_whole_parts();
-    ReplyOutcome { thought, status, delivered, whole_parts, usage }
+    ReplyOutcome {
+        thought,
+        status,
+        delivered,
+        whole_parts,
+        usage,
+    }
 }
 
 async fn stream_into(
@@ -221,5 +252,9 @@ async fn stream_into(
             },
         }
     }
-    if any_text { Ok(()) } else { Err(clara_llm::LlmError::Empty) }
+    if any_text {
+        Ok(())
+    } else {
+        Err(clara_llm::LlmError::Empty)
+    }
 }

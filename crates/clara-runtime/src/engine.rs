@@ -41,7 +41,9 @@ pub enum IngressError {
     #[error("That message is empty, so there is nothing to answer.")]
     Empty,
     /// Over the configured limit.
-    #[error("That message is too long ({chars} characters; the limit is {limit}). Please shorten it or split it up.")]
+    #[error(
+        "That message is too long ({chars} characters; the limit is {limit}). Please shorten it or split it up."
+    )]
     TooLong {
         /// Its length.
         chars: usize,
@@ -88,7 +90,9 @@ impl Engine {
             dedupe: Mutex::new(dedupe),
             closed: AtomicBool::new(false),
         };
-        Self { shared: Arc::new(shared) }
+        Self {
+            shared: Arc::new(shared),
+        }
     }
 
     /// Attaches the adapter that delivers replies for `platform`.
@@ -124,14 +128,19 @@ impl Engine {
         }
         let chars = text.chars().count();
         if chars > self.shared.config.max_message_chars {
-            return Err(IngressError::TooLong { chars, limit: self.shared.config.max_message_chars });
+            return Err(IngressError::TooLong {
+                chars,
+                limit: self.shared.config.max_message_chars,
+            });
         }
         if !lock(&self.shared.dedupe).first_time(&inbound.event_id, received.into_std()) {
             return Ok(Accepted::Duplicate);
         }
         if self.shared.config.stop_phrases.matches(text) {
             let author = inbound.author.clone();
-            self.shared.send(&inbound.conversation, ActorMsg::Stop { author }).await;
+            self.shared
+                .send(&inbound.conversation, ActorMsg::Stop { author })
+                .await;
             return Ok(Accepted::Stopped);
         }
         if text.is_empty() {
@@ -140,14 +149,31 @@ impl Engine {
         }
         let text = text.to_owned();
         let conversation = inbound.conversation.clone();
-        self.shared.send(&conversation, ActorMsg::Inbound { inbound, text, tier, received }).await;
+        self.shared
+            .send(
+                &conversation,
+                ActorMsg::Inbound {
+                    inbound,
+                    text,
+                    tier,
+                    received,
+                },
+            )
+            .await;
         Ok(Accepted::Queued)
     }
 
     /// The platform says `author` is typing in `conversation`.
     pub async fn typing(&self, conversation: &ConversationRef, author: &Author) {
         if self.shared.has_actor(conversation) {
-            self.shared.send(conversation, ActorMsg::Typing { author: author.clone() }).await;
+            self.shared
+                .send(
+                    conversation,
+                    ActorMsg::Typing {
+                        author: author.clone(),
+                    },
+                )
+                .await;
         }
     }
 
@@ -173,7 +199,10 @@ impl Engine {
     /// and waits until everything accepted is committed to the store.
     pub async fn shutdown(&self) {
         self.shared.closed.store(true, Ordering::Release);
-        let actors: Vec<_> = lock(&self.shared.actors).drain().map(|(_, tx)| tx).collect();
+        let actors: Vec<_> = lock(&self.shared.actors)
+            .drain()
+            .map(|(_, tx)| tx)
+            .collect();
         for tx in actors {
             let (done, wait) = oneshot::channel();
             if tx.send(ActorMsg::Shutdown(done)).await.is_ok() {
@@ -189,7 +218,9 @@ impl Engine {
     pub(crate) async fn summary_ready(&self, conversation: ConversationId, summary: String) {
         let conv = lock(&self.shared.by_id).get(&conversation).cloned();
         if let Some(conv) = conv {
-            self.shared.send_if_running(&conv, ActorMsg::Summary(summary)).await;
+            self.shared
+                .send_if_running(&conv, ActorMsg::Summary(summary))
+                .await;
         }
     }
 
@@ -197,7 +228,9 @@ impl Engine {
     pub(crate) async fn session_ended(&self, conversation: ConversationId) {
         let conv = lock(&self.shared.by_id).get(&conversation).cloned();
         if let Some(conv) = conv {
-            self.shared.send_if_running(&conv, ActorMsg::SessionEnded).await;
+            self.shared
+                .send_if_running(&conv, ActorMsg::SessionEnded)
+                .await;
         }
     }
 }
@@ -221,7 +254,11 @@ impl Shared {
                     None => {
                         let (tx, rx) = mpsc::channel(ACTOR_MAILBOX);
                         actors.insert(conversation.clone(), tx.clone());
-                        tokio::spawn(ConversationActor::start(Arc::clone(self), conversation.clone(), rx));
+                        tokio::spawn(ConversationActor::start(
+                            Arc::clone(self),
+                            conversation.clone(),
+                            rx,
+                        ));
                         tx
                     }
                 }
@@ -232,7 +269,10 @@ impl Shared {
                 Err(mpsc::error::SendError(returned)) => {
                     msg = returned;
                     let mut actors = lock(&self.actors);
-                    if actors.get(conversation).is_some_and(|t| t.same_channel(&tx)) {
+                    if actors
+                        .get(conversation)
+                        .is_some_and(|t| t.same_channel(&tx))
+                    {
                         actors.remove(conversation);
                     }
                 }
@@ -265,7 +305,12 @@ impl Shared {
 
     /// Removes a retiring actor, unless messages are waiting for it. Returns
     /// whether it was removed.
-    pub(crate) fn unregister(&self, conversation: &ConversationRef, id: ConversationId, rx: &mpsc::Receiver<ActorMsg>) -> bool {
+    pub(crate) fn unregister(
+        &self,
+        conversation: &ConversationRef,
+        id: ConversationId,
+        rx: &mpsc::Receiver<ActorMsg>,
+    ) -> bool {
         let mut actors = lock(&self.actors);
         if !rx.is_empty() || self.closed.load(Ordering::Acquire) {
             return false;

@@ -17,9 +17,17 @@ use tokio::time::Instant;
 const RATE_LIMIT_RETRIES: u32 = 3;
 
 enum Mode {
-    Stream { shown: String },
-    Edits { stream: EditStream, handles: Vec<String> },
-    Parts { parts: PartStream, pace: TypingPace },
+    Stream {
+        shown: String,
+    },
+    Edits {
+        stream: EditStream,
+        handles: Vec<String>,
+    },
+    Parts {
+        parts: PartStream,
+        pace: TypingPace,
+    },
 }
 
 /// Delivers one reply.
@@ -32,16 +40,31 @@ pub struct SendQueue {
 
 impl SendQueue {
     /// A queue for the reply to `thought`, shaped by the sink's delivery mode.
-    pub fn new(sink: Arc<dyn OutboundSink>, conversation: ConversationRef, thought: ThoughtId) -> Self {
+    pub fn new(
+        sink: Arc<dyn OutboundSink>,
+        conversation: ConversationRef,
+        thought: ThoughtId,
+    ) -> Self {
         let delivery = sink.delivery();
         let mode = match delivery.mode {
-            DeliveryMode::Stream => Mode::Stream { shown: String::new() },
-            DeliveryMode::Edits { cooldown } => {
-                Mode::Edits { stream: EditStream::new(cooldown, delivery.max_chars), handles: Vec::new() }
-            }
-            DeliveryMode::Parts(pace) => Mode::Parts { parts: PartStream::new(delivery.max_chars), pace },
+            DeliveryMode::Stream => Mode::Stream {
+                shown: String::new(),
+            },
+            DeliveryMode::Edits { cooldown } => Mode::Edits {
+                stream: EditStream::new(cooldown, delivery.max_chars),
+                handles: Vec::new(),
+            },
+            DeliveryMode::Parts(pace) => Mode::Parts {
+                parts: PartStream::new(delivery.max_chars),
+                pace,
+            },
         };
-        Self { sink, conversation, thought, mode }
+        Self {
+            sink,
+            conversation,
+            thought,
+            mode,
+        }
     }
 
     /// Shows that Clara is working on it.
@@ -56,7 +79,10 @@ impl SendQueue {
         match &mut self.mode {
             Mode::Stream { shown } => {
                 shown.push_str(delta);
-                let out = Outbound::Delta { thought: self.thought, text: delta.to_owned() };
+                let out = Outbound::Delta {
+                    thought: self.thought,
+                    text: delta.to_owned(),
+                };
                 self.call(out).await;
             }
             Mode::Edits { stream, .. } => {
@@ -91,7 +117,10 @@ impl SendQueue {
     pub async fn finish(&mut self) -> String {
         match &mut self.mode {
             Mode::Stream { .. } => {
-                self.call(Outbound::End { thought: self.thought }).await;
+                self.call(Outbound::End {
+                    thought: self.thought,
+                })
+                .await;
             }
             Mode::Edits { .. } => {
                 // The last edit still respects the cooldown.
@@ -111,13 +140,20 @@ impl SendQueue {
     /// The reply failed: tells the person in one sentence. Returns what reached them before.
     pub async fn failed(&mut self, message: &str) -> String {
         let delivered = self.delivered();
-        self.call(Outbound::Error { thought: self.thought, message: message.to_owned() }).await;
+        self.call(Outbound::Error {
+            thought: self.thought,
+            message: message.to_owned(),
+        })
+        .await;
         delivered
     }
 
     /// The reply was cancelled: nothing more is sent. Returns what reached the person.
     pub async fn cancelled(&mut self) -> String {
-        self.call(Outbound::Cancelled { thought: self.thought }).await;
+        self.call(Outbound::Cancelled {
+            thought: self.thought,
+        })
+        .await;
         self.delivered()
     }
 
@@ -136,12 +172,19 @@ impl SendQueue {
     }
 
     async fn apply_edits(&mut self, now: Instant) {
-        let Mode::Edits { stream, .. } = &mut self.mode else { return };
+        let Mode::Edits { stream, .. } = &mut self.mode else {
+            return;
+        };
         let actions = stream.poll(now.into_std());
         for action in actions {
             match action {
                 EditAction::Send { index, text } => {
-                    let handle = self.call(Outbound::Send { thought: self.thought, text }).await;
+                    let handle = self
+                        .call(Outbound::Send {
+                            thought: self.thought,
+                            text,
+                        })
+                        .await;
                     if let Mode::Edits { handles, .. } = &mut self.mode {
                         // Keep indexes aligned even if the platform gave no id.
                         handles.resize(index, String::new());
@@ -150,10 +193,17 @@ impl SendQueue {
                 }
                 EditAction::Edit { index, text } => {
                     let message = match &self.mode {
-                        Mode::Edits { handles, .. } => handles.get(index).cloned().unwrap_or_default(),
+                        Mode::Edits { handles, .. } => {
+                            handles.get(index).cloned().unwrap_or_default()
+                        }
                         _ => String::new(),
                     };
-                    self.call(Outbound::Edit { thought: self.thought, message, text }).await;
+                    self.call(Outbound::Edit {
+                        thought: self.thought,
+                        message,
+                        text,
+                    })
+                    .await;
                 }
             }
         }
@@ -167,7 +217,12 @@ impl SendQueue {
             };
             self.call(Outbound::Typing).await;
             tokio::time::sleep(pause).await;
-            let sent = self.call(Outbound::Send { thought: self.thought, text: part.clone() }).await;
+            let sent = self
+                .call(Outbound::Send {
+                    thought: self.thought,
+                    text: part.clone(),
+                })
+                .await;
             if let (Some(_), Mode::Parts { parts, .. }) = (sent, &mut self.mode) {
                 parts.mark_sent(part);
             }
@@ -179,7 +234,11 @@ impl SendQueue {
     async fn call(&self, outbound: Outbound) -> Option<String> {
         let mut attempt = 0;
         loop {
-            match self.sink.deliver(&self.conversation, outbound.clone()).await {
+            match self
+                .sink
+                .deliver(&self.conversation, outbound.clone())
+                .await
+            {
                 Ok(handle) => return Some(handle.unwrap_or_default()),
                 Err(SinkError::RateLimited { retry_after_ms }) if attempt < RATE_LIMIT_RETRIES => {
                     attempt += 1;

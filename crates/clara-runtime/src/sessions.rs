@@ -44,7 +44,9 @@ impl SessionKeeper {
         let every = self.engine.config().session_check_every;
         loop {
             match self.pass(now_ms()).await {
-                Ok(pass) if pass != KeeperPass::default() => tracing::info!(?pass, "session keeper pass"),
+                Ok(pass) if pass != KeeperPass::default() => {
+                    tracing::info!(?pass, "session keeper pass")
+                }
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "session keeper pass failed"),
             }
@@ -59,9 +61,12 @@ impl SessionKeeper {
     pub async fn pass(&self, now: i64) -> Result<KeeperPass, StoreError> {
         let store = self.engine.store();
         let mut pass = KeeperPass::default();
-        let idle_ms = i64::try_from(self.engine.config().session_idle.as_millis()).unwrap_or(i64::MAX);
+        let idle_ms =
+            i64::try_from(self.engine.config().session_idle.as_millis()).unwrap_or(i64::MAX);
         for session in store.idle_sessions(now.saturating_sub(idle_ms)).await? {
-            store.end_session(session.id, session.last_activity_at_ms).await?;
+            store
+                .end_session(session.id, session.last_activity_at_ms)
+                .await?;
             let payload = serde_json::json!({ "session": session.id.to_string() });
             store.enqueue_job(SUMMARY_JOB, &payload, now).await?;
             self.engine.session_ended(session.conversation).await;
@@ -87,7 +92,10 @@ impl SessionKeeper {
     /// Runs one job; `Ok(true)` when a summary was written.
     async fn run_job(&self, job: &Job) -> Result<bool, String> {
         if job.kind != SUMMARY_JOB {
-            return Err(format!("no handler for background jobs of kind {:?}", job.kind));
+            return Err(format!(
+                "no handler for background jobs of kind {:?}",
+                job.kind
+            ));
         }
         let session: SessionId = job
             .payload
@@ -106,26 +114,55 @@ impl SessionKeeper {
         if session.summary.is_some() {
             return Ok(false);
         }
-        let messages = store.session_messages(id).await.map_err(|e| e.to_string())?;
+        let messages = store
+            .session_messages(id)
+            .await
+            .map_err(|e| e.to_string())?;
         if !messages.iter().any(|m| m.role == Role::User) {
             return Ok(false);
         }
-        let previous = store.last_summary(session.conversation).await.map_err(|e| e.to_string())?;
-        let transcript: Vec<(Role, &str)> = messages.iter().map(|m| (m.role, m.content.as_str())).collect();
-        let prompt = summary_prompt(previous.as_ref().map(|p| p.summary.as_str()), &transcript, "The person");
-        let request = ChatRequest { model: None, messages: prompt, max_tokens: Some(400), temperature: Some(0.2) };
-        let summary = self.engine.provider().complete(request).await.map_err(|e| e.to_string())?;
+        let previous = store
+            .last_summary(session.conversation)
+            .await
+            .map_err(|e| e.to_string())?;
+        let transcript: Vec<(Role, &str)> = messages
+            .iter()
+            .map(|m| (m.role, m.content.as_str()))
+            .collect();
+        let prompt = summary_prompt(
+            previous.as_ref().map(|p| p.summary.as_str()),
+            &transcript,
+            "The person",
+        );
+        let request = ChatRequest {
+            model: None,
+            messages: prompt,
+            max_tokens: Some(400),
+            temperature: Some(0.2),
+        };
+        let summary = self
+            .engine
+            .provider()
+            .complete(request)
+            .await
+            .map_err(|e| e.to_string())?;
         let summary = summary.trim();
         if summary.is_empty() {
             return Err("the model returned an empty summary".to_owned());
         }
-        store.set_session_summary(id, summary, now_ms()).await.map_err(|e| e.to_string())?;
-        self.engine.summary_ready(session.conversation, summary.to_owned()).await;
+        store
+            .set_session_summary(id, summary, now_ms())
+            .await
+            .map_err(|e| e.to_string())?;
+        self.engine
+            .summary_ready(session.conversation, summary.to_owned())
+            .await;
         Ok(true)
     }
 }
 
 /// Exponential backoff for a job that failed `attempts` times: 10 s, 20 s, 40 s … capped at 30 min.
 fn backoff(attempts: u32) -> Duration {
-    Duration::from_secs(10u64.saturating_mul(1u64 << attempts.min(8))).min(Duration::from_secs(1800))
+    Duration::from_secs(10u64.saturating_mul(1u64 << attempts.min(8)))
+        .min(Duration::from_secs(1800))
 }

@@ -12,7 +12,11 @@ pub trait OutboundSink: Send + Sync + 'static {
 
     /// Makes one platform call. For [`Outbound::Send`] it returns the platform's id
     /// of the new message, which later `Edit`s name.
-    async fn deliver(&self, conversation: &ConversationRef, outbound: Outbound) -> Result<Option<String>, SinkError>;
+    async fn deliver(
+        &self,
+        conversation: &ConversationRef,
+        outbound: Outbound,
+    ) -> Result<Option<String>, SinkError>;
 }
 
 /// A platform call that failed.

@@ -14,20 +14,42 @@ use support::*;
 
 #[tokio::test]
 async fn edits_grow_one_message_and_continue_past_the_limit() {
-    let sink = RecordingSink::new(DeliveryMode::Edits { cooldown: Duration::from_millis(150) }, 60);
+    let sink = RecordingSink::new(
+        DeliveryMode::Edits {
+            cooldown: Duration::from_millis(150),
+        },
+        60,
+    );
     let h = Harness::with_sink(fast_config(), sink).await;
     let words: Vec<String> = (0..30).map(|i| format!("word{i:02} ")).collect();
-    h.fake.push(FakeReply::Stream { chunks: words.clone(), delay: Duration::from_millis(20) });
+    h.fake.push(FakeReply::Stream {
+        chunks: words.clone(),
+        delay: Duration::from_millis(20),
+    });
     h.say("1", "talk to me.").await.unwrap();
     h.settle().await;
 
     let calls = h.sink.calls();
-    let sends: Vec<_> = calls.iter().filter(|c| matches!(c, Outbound::Send { .. })).collect();
-    let edits: Vec<_> = calls.iter().filter(|c| matches!(c, Outbound::Edit { .. })).collect();
-    assert!(sends.len() >= 4, "210 characters in messages of at most 60: {sends:?}");
+    let sends: Vec<_> = calls
+        .iter()
+        .filter(|c| matches!(c, Outbound::Send { .. }))
+        .collect();
+    let edits: Vec<_> = calls
+        .iter()
+        .filter(|c| matches!(c, Outbound::Edit { .. }))
+        .collect();
+    assert!(
+        sends.len() >= 4,
+        "210 characters in messages of at most 60: {sends:?}"
+    );
     assert!(!edits.is_empty());
     // Stream of 600 ms with a 150 ms cooldown: far fewer calls than chunks.
-    assert!(sends.len() + edits.len() < words.len(), "{} calls for {} chunks", sends.len() + edits.len(), words.len());
+    assert!(
+        sends.len() + edits.len() < words.len(),
+        "{} calls for {} chunks",
+        sends.len() + edits.len(),
+        words.len()
+    );
     // Each message's final text, in order, is the whole answer.
     let mut finals: Vec<(String, String)> = Vec::new();
     let mut next = 1;
@@ -38,28 +60,51 @@ async fn edits_grow_one_message_and_continue_past_the_limit() {
                 next += 1;
             }
             Outbound::Edit { message, text, .. } => {
-                let slot = finals.iter_mut().find(|(id, _)| id == message).expect("edit names a sent message");
+                let slot = finals
+                    .iter_mut()
+                    .find(|(id, _)| id == message)
+                    .expect("edit names a sent message");
                 slot.1 = text.clone();
             }
             _ => {}
         }
     }
     assert!(finals.iter().all(|(_, t)| t.chars().count() <= 60));
-    let joined: String = finals.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join(" ");
+    let joined: String = finals
+        .iter()
+        .map(|(_, t)| t.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
     assert_eq!(joined, words.concat().trim_end());
 }
 
 #[tokio::test]
 async fn human_paced_parts_stop_when_the_person_writes_and_only_sent_parts_are_kept() {
-    let pace = TypingPace { chars_per_second: 1000.0, min: Duration::from_millis(300), max: Duration::from_millis(300) };
+    let pace = TypingPace {
+        chars_per_second: 1000.0,
+        min: Duration::from_millis(300),
+        max: Duration::from_millis(300),
+    };
     let sink = RecordingSink::new(DeliveryMode::Parts(pace), 4096);
     let h = Harness::with_sink(fast_config(), sink).await;
-    h.fake.push(FakeReply::text("First part.\n\nSecond part.\n\nThird part.\n\nFourth part."));
+    h.fake.push(FakeReply::text(
+        "First part.\n\nSecond part.\n\nThird part.\n\nFourth part.",
+    ));
     h.say("1", "tell me four things.").await.unwrap();
-    let calls = h.sink.wait_until("the first part", |c| c.iter().any(|x| matches!(x, Outbound::Send { .. }))).await;
+    let calls = h
+        .sink
+        .wait_until("the first part", |c| {
+            c.iter().any(|x| matches!(x, Outbound::Send { .. }))
+        })
+        .await;
     let first_thought = calls.iter().find_map(thought_of).unwrap();
     h.say("2", "actually, just one.").await.unwrap();
-    h.sink.wait_until("the next answer", |c| c.iter().any(|x| matches!(x, Outbound::Send { thought, .. } if *thought != first_thought))).await;
+    h.sink
+        .wait_until("the next answer", |c| {
+            c.iter()
+                .any(|x| matches!(x, Outbound::Send { thought, .. } if *thought != first_thought))
+        })
+        .await;
     h.settle().await;
 
     let sent_first: Vec<_> = h
@@ -71,12 +116,31 @@ async fn human_paced_parts_stop_when_the_person_writes_and_only_sent_parts_are_k
             _ => None,
         })
         .collect();
-    assert!(!sent_first.is_empty() && sent_first.len() < 4, "cut short: {sent_first:?}");
+    assert!(
+        !sent_first.is_empty() && sent_first.len() < 4,
+        "cut short: {sent_first:?}"
+    );
     assert_eq!(sent_first[0], "First part.");
 
     h.engine.shutdown().await;
-    let stored = h.engine.store().thought_messages(first_thought).await.unwrap();
-    let reply = stored.iter().find(|m| m.role == clara_core::Role::Assistant).unwrap();
-    assert_eq!(reply.content, sent_first.join("\n\n"), "only what was sent is Clara's message");
-    assert_eq!(reply.status, MessageStatus::Complete, "whole parts were read, so they stay in the conversation");
+    let stored = h
+        .engine
+        .store()
+        .thought_messages(first_thought)
+        .await
+        .unwrap();
+    let reply = stored
+        .iter()
+        .find(|m| m.role == clara_core::Role::Assistant)
+        .unwrap();
+    assert_eq!(
+        reply.content,
+        sent_first.join("\n\n"),
+        "only what was sent is Clara's message"
+    );
+    assert_eq!(
+        reply.status,
+        MessageStatus::Complete,
+        "whole parts were read, so they stay in the conversation"
+    );
 }

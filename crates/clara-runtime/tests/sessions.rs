@@ -31,16 +31,30 @@ async fn an_idle_session_is_summarised_and_the_summary_opens_the_next() {
     let pass = keeper.pass(now_ms()).await.unwrap();
     assert_eq!((pass.ended, pass.summarised, pass.failed), (1, 1, 0));
     let summary_request = &h.fake.requests()[1];
-    assert!(summary_request.last_user_text().unwrap().contains("Clara: You said: I just moved to Oslo."));
+    assert!(
+        summary_request
+            .last_user_text()
+            .unwrap()
+            .contains("Clara: You said: I just moved to Oslo.")
+    );
 
     let store = h.engine.store();
     let conv = store.resolve_conversation(&conversation()).await.unwrap();
-    assert_eq!(store.last_summary(conv).await.unwrap().unwrap().summary, SUMMARY);
+    assert_eq!(
+        store.last_summary(conv).await.unwrap().unwrap().summary,
+        SUMMARY
+    );
 
     h.say("2", "where do I live?").await.unwrap();
     h.sink.wait_until("a second answer", |c| ends(c) == 2).await;
-    let system = h.fake.requests()[2].body["messages"][0]["content"].as_str().unwrap().to_owned();
-    assert!(system.contains(SUMMARY), "summary in the new session's prompt: {system}");
+    let system = h.fake.requests()[2].body["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        system.contains(SUMMARY),
+        "summary in the new session's prompt: {system}"
+    );
     // Nothing more is owed.
     assert_eq!(keeper.pass(now_ms()).await.unwrap().summarised, 0);
 }
@@ -60,17 +74,31 @@ async fn a_message_after_the_idle_time_starts_a_new_session_itself() {
     let store = h.engine.store();
     let conv = store.resolve_conversation(&conversation()).await.unwrap();
     let current = store.current_session(conv).await.unwrap().unwrap();
-    let in_new: Vec<_> = store.session_messages(current.id).await.unwrap().into_iter().map(|m| m.content).collect();
+    let in_new: Vec<_> = store
+        .session_messages(current.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.content)
+        .collect();
     assert_eq!(in_new, vec!["hello again.", "You said: hello again."]);
 
     // The ended session's summary was queued as a job, and the keeper writes it.
     h.fake.push(FakeReply::text(SUMMARY));
-    let pass = SessionKeeper::new(h.engine.clone()).pass(now_ms()).await.unwrap();
+    let pass = SessionKeeper::new(h.engine.clone())
+        .pass(now_ms())
+        .await
+        .unwrap();
     assert_eq!(pass.summarised, 1);
     h.say("3", "where do I live?").await.unwrap();
     h.sink.wait_until("a third answer", |c| ends(c) == 3).await;
     let last = h.fake.requests().pop().unwrap();
-    assert!(last.body["messages"][0]["content"].as_str().unwrap().contains(SUMMARY));
+    assert!(
+        last.body["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains(SUMMARY)
+    );
 }
 
 #[tokio::test]
@@ -81,7 +109,11 @@ async fn a_failed_summary_is_retried_later_and_not_lost() {
     h.settle().await;
     tokio::time::sleep(Duration::from_millis(600)).await;
 
-    h.fake.push(FakeReply::Error { status: 400, message: "bad request".into(), retry_after: None });
+    h.fake.push(FakeReply::Error {
+        status: 400,
+        message: "bad request".into(),
+        retry_after: None,
+    });
     let keeper = SessionKeeper::new(h.engine.clone());
     let pass = keeper.pass(now_ms()).await.unwrap();
     assert_eq!((pass.ended, pass.summarised, pass.failed), (1, 0, 1));
@@ -100,7 +132,10 @@ async fn history_survives_a_restart() {
         let engine = engine_on(&dir, &fake, fast_config()).await;
         let sink = RecordingSink::streaming();
         engine.attach("test", sink.clone());
-        engine.submit(inbound("1", "my name is Ann and I like tea.")).await.unwrap();
+        engine
+            .submit(inbound("1", "my name is Ann and I like tea."))
+            .await
+            .unwrap();
         sink.wait_until("an answer", |c| ends(c) == 1).await;
         engine.shutdown().await;
         engine.store().close().await;
@@ -109,13 +144,22 @@ async fn history_survives_a_restart() {
     let sink = RecordingSink::streaming();
     engine.attach("test", sink.clone());
     // The platform redelivers the old event after the restart: it is not answered again.
-    engine.submit(inbound("1", "my name is Ann and I like tea.")).await.unwrap();
-    engine.submit(inbound("2", "what do I like?")).await.unwrap();
+    engine
+        .submit(inbound("1", "my name is Ann and I like tea."))
+        .await
+        .unwrap();
+    engine
+        .submit(inbound("2", "what do I like?"))
+        .await
+        .unwrap();
     sink.wait_until("an answer", |c| ends(c) == 1).await;
     let requests = fake.requests();
     assert_eq!(requests.len(), 2);
     let messages = requests[1].body["messages"].as_array().unwrap().clone();
-    let contents: Vec<_> = messages[1..].iter().map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap())).collect();
+    let contents: Vec<_> = messages[1..]
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+        .collect();
     assert_eq!(
         contents,
         vec![

@@ -44,7 +44,11 @@ impl RecordingSink {
     }
 
     /// Waits until the recorded calls satisfy `pred`.
-    pub async fn wait_until(&self, what: &str, pred: impl Fn(&[Outbound]) -> bool) -> Vec<Outbound> {
+    pub async fn wait_until(
+        &self,
+        what: &str,
+        pred: impl Fn(&[Outbound]) -> bool,
+    ) -> Vec<Outbound> {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let notified = self.changed.notified();
@@ -55,7 +59,10 @@ impl RecordingSink {
                 }
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                panic!("timed out waiting for {what}; calls so far: {:#?}", self.calls());
+                panic!(
+                    "timed out waiting for {what}; calls so far: {:#?}",
+                    self.calls()
+                );
             }
         }
     }
@@ -79,7 +86,11 @@ impl OutboundSink for RecordingSink {
         self.delivery.clone()
     }
 
-    async fn deliver(&self, _c: &ConversationRef, outbound: Outbound) -> Result<Option<String>, SinkError> {
+    async fn deliver(
+        &self,
+        _c: &ConversationRef,
+        outbound: Outbound,
+    ) -> Result<Option<String>, SinkError> {
         let id = matches!(outbound, Outbound::Send { .. })
             .then(|| format!("m{}", self.next_id.fetch_add(1, Ordering::SeqCst)));
         self.calls.lock().unwrap().push(outbound);
@@ -101,13 +112,21 @@ pub fn thought_of(call: &Outbound) -> Option<ThoughtId> {
 }
 
 pub fn ends(calls: &[Outbound]) -> usize {
-    calls.iter().filter(|c| matches!(c, Outbound::End { .. })).count()
+    calls
+        .iter()
+        .filter(|c| matches!(c, Outbound::End { .. }))
+        .count()
 }
 
 pub fn finals(calls: &[Outbound]) -> usize {
     calls
         .iter()
-        .filter(|c| matches!(c, Outbound::End { .. } | Outbound::Cancelled { .. } | Outbound::Error { .. }))
+        .filter(|c| {
+            matches!(
+                c,
+                Outbound::End { .. } | Outbound::Cancelled { .. } | Outbound::Error { .. }
+            )
+        })
         .count()
 }
 
@@ -143,32 +162,54 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let engine = engine_on(&dir, &fake, config).await;
         engine.attach("test", sink.clone());
-        Self { engine, sink, fake, dir }
+        Self {
+            engine,
+            sink,
+            fake,
+            dir,
+        }
     }
 
-    pub async fn say(&self, event: &str, text: &str) -> Result<clara_runtime::Accepted, clara_runtime::IngressError> {
+    pub async fn say(
+        &self,
+        event: &str,
+        text: &str,
+    ) -> Result<clara_runtime::Accepted, clara_runtime::IngressError> {
         self.engine.submit(inbound(event, text)).await
     }
 
     pub async fn settle(&self) {
-        tokio::time::timeout(WAIT, self.engine.wait_idle(&conversation())).await.expect("conversation settles");
+        tokio::time::timeout(WAIT, self.engine.wait_idle(&conversation()))
+            .await
+            .expect("conversation settles");
     }
 }
 
 pub async fn engine_on(dir: &tempfile::TempDir, fake: &FakeOpenAi, config: EngineConfig) -> Engine {
     let store = Store::open(&dir.path().join("clara.db")).await.unwrap();
     let mut llm = OpenAiCompatibleConfig::new(fake.base_url(), "fake-model");
-    llm.retry = RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(20), max_delay: Duration::from_millis(200) };
+    llm.retry = RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(200),
+    };
     let provider = Arc::new(OpenAiCompatible::new(llm).unwrap());
     Engine::new(config, store, provider)
 }
 
 pub fn conversation() -> ConversationRef {
-    ConversationRef { platform: "test".into(), channel: "dm-ann".into(), kind: ChannelKind::Direct }
+    ConversationRef {
+        platform: "test".into(),
+        channel: "dm-ann".into(),
+        kind: ChannelKind::Direct,
+    }
 }
 
 pub fn ann() -> Author {
-    Author { platform_user_id: "u-ann".into(), display_name: "Ann".into() }
+    Author {
+        platform_user_id: "u-ann".into(),
+        display_name: "Ann".into(),
+    }
 }
 
 pub fn inbound(event: &str, text: &str) -> Inbound {

@@ -150,7 +150,12 @@ impl Store {
 
     fn from_pools(pool: SqlitePool, write_pool: SqlitePool, db: Arc<str>) -> Store {
         let writer = MessageWriter::spawn(write_pool.clone(), db.clone());
-        Store { pool, write_pool, db, writer }
+        Store {
+            pool,
+            write_pool,
+            db,
+            writer,
+        }
     }
 
     /// Applies pending migrations; returns the ones applied now.

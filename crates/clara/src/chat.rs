@@ -28,12 +28,25 @@ pub async fn run(engine: &Engine, args: ChatArgs) -> Result<ExitCode> {
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let sink = Arc::new(TerminalSink::new(interactive));
     engine.attach(PLATFORM, sink.clone());
-    let login = std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "you".to_owned());
+    let login = std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "you".to_owned());
     let name = args.name.unwrap_or_else(|| login.clone());
-    let conversation = ConversationRef { platform: PLATFORM.to_owned(), channel: args.conversation, kind: ChannelKind::Direct };
-    let author = Author { platform_user_id: login, display_name: name };
+    let conversation = ConversationRef {
+        platform: PLATFORM.to_owned(),
+        channel: args.conversation,
+        kind: ChannelKind::Direct,
+    };
+    let author = Author {
+        platform_user_id: login,
+        display_name: name,
+    };
     if interactive {
-        println!("Talking with Clara ({}). Type a message; Ctrl-D or Ctrl-C to leave.", engine.provider().model());
+        println!(
+            "Talking with Clara ({}). Type a message; Ctrl-D or Ctrl-C to leave.",
+            engine.provider().model()
+        );
     }
 
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
@@ -70,7 +83,11 @@ pub async fn run(engine: &Engine, args: ChatArgs) -> Result<ExitCode> {
     // End of input: answer what is pending without waiting for the quiet period.
     engine.flush(&conversation).await;
     engine.wait_idle(&conversation).await;
-    Ok(if sink.last_failed() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if sink.last_failed() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn uuid_like() -> String {

@@ -59,7 +59,10 @@ fn main() -> ExitCode {
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
     init_logging(&cli);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(error) => {
             eprintln!("clara: cannot start the async runtime: {error}");
@@ -82,15 +85,27 @@ fn init_logging(cli: &Cli) {
         (1, _) => "info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default},sqlx=warn,hyper=warn,reqwest=warn")));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{default},sqlx=warn,hyper=warn,reqwest=warn"))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
-    let resolved = settings::load(&Sources { config_file: cli.config.as_deref(), data_dir: cli.data_dir.as_deref() })?;
-    std::fs::create_dir_all(&resolved.data_dir)
-        .with_context(|| format!("CLARA_DATA_DIR: cannot create the data directory {}", resolved.data_dir.display()))?;
+    let resolved = settings::load(&Sources {
+        config_file: cli.config.as_deref(),
+        data_dir: cli.data_dir.as_deref(),
+    })?;
+    std::fs::create_dir_all(&resolved.data_dir).with_context(|| {
+        format!(
+            "CLARA_DATA_DIR: cannot create the data directory {}",
+            resolved.data_dir.display()
+        )
+    })?;
     match cli.command {
         Command::Migrate { action } => migrate(&resolved, action).await,
         Command::Chat(args) => {
@@ -135,7 +150,10 @@ async fn migrate(resolved: &Resolved, action: Option<MigrateAction>) -> Result<E
         None => {
             let applied = store.migrate().await?;
             if applied.is_empty() {
-                println!("The database at {} is up to date.", resolved.database.display());
+                println!(
+                    "The database at {} is up to date.",
+                    resolved.database.display()
+                );
             }
             for m in applied {
                 println!("applied {:>4}  {}", m.version, m.description);
@@ -144,7 +162,12 @@ async fn migrate(resolved: &Resolved, action: Option<MigrateAction>) -> Result<E
         Some(MigrateAction::Status) => {
             println!("database: {}", resolved.database.display());
             for m in store.migration_status().await? {
-                println!("{:>4}  {:<8} {}", m.version, if m.applied { "applied" } else { "pending" }, m.description);
+                println!(
+                    "{:>4}  {:<8} {}",
+                    m.version,
+                    if m.applied { "applied" } else { "pending" },
+                    m.description
+                );
             }
         }
     }

@@ -130,20 +130,29 @@ pub fn load(sources: &Sources<'_>) -> Result<Resolved> {
     let file = find_config_file(sources.config_file)?;
     let mut builder = config::Config::builder();
     if let Some(path) = &file {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
         // Parse strictly first, so a misspelt key is reported by name.
         toml::from_str::<Settings>(&text).map_err(|e| file_error(path, &text, &e))?;
         builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
     }
     builder = builder.add_source(
-        config::Environment::with_prefix("CLARA").prefix_separator("_").separator("__").try_parsing(true),
+        config::Environment::with_prefix("CLARA")
+            .prefix_separator("_")
+            .separator("__")
+            .try_parsing(true),
     );
     for (env, key) in LEGACY_ENV {
         if let Some(value) = env_value(env) {
-            builder = builder.set_override(*key, value).with_context(|| format!("{env} could not be applied"))?;
+            builder = builder
+                .set_override(*key, value)
+                .with_context(|| format!("{env} could not be applied"))?;
         }
     }
-    if let (None, Some(key)) = (env_value("CUSTOM_OPENAI_API_KEY"), env_value("OPENAI_API_KEY")) {
+    if let (None, Some(key)) = (
+        env_value("CUSTOM_OPENAI_API_KEY"),
+        env_value("OPENAI_API_KEY"),
+    ) {
         builder = builder.set_override("llm.openai.api_key", key)?;
     }
     let settings: Settings = builder
@@ -161,7 +170,11 @@ fn file_error(path: &Path, text: &str, error: &toml::de::Error) -> anyhow::Error
     };
     let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
     let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
-    anyhow::anyhow!("{} line {line_no} (`{line}`): {}", path.display(), error.message())
+    anyhow::anyhow!(
+        "{} line {line_no} (`{line}`): {}",
+        path.display(),
+        error.message()
+    )
 }
 
 /// Environment variable names of the system Clara replaces, and the keys they set.
@@ -191,7 +204,9 @@ fn find_config_file(explicit: Option<&Path>) -> Result<Option<PathBuf>> {
     let xdg = std::env::var_os("XDG_CONFIG_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
-    Ok(xdg.map(|d| d.join("clara").join("clara.toml")).filter(|p| p.is_file()))
+    Ok(xdg
+        .map(|d| d.join("clara").join("clara.toml"))
+        .filter(|p| p.is_file()))
 }
 
 fn default_data_dir() -> Result<PathBuf> {
@@ -199,8 +214,13 @@ fn default_data_dir() -> Result<PathBuf> {
         return Ok(PathBuf::from(d).join("clara"));
     }
     match std::env::var_os("HOME") {
-        Some(home) => Ok(PathBuf::from(home).join(".local").join("share").join("clara")),
-        None => bail!("CLARA_DATA_DIR is not set and there is no HOME to put Clara's data under; set CLARA_DATA_DIR or pass --data-dir"),
+        Some(home) => Ok(PathBuf::from(home)
+            .join(".local")
+            .join("share")
+            .join("clara")),
+        None => bail!(
+            "CLARA_DATA_DIR is not set and there is no HOME to put Clara's data under; set CLARA_DATA_DIR or pass --data-dir"
+        ),
     }
 }
 
@@ -216,7 +236,10 @@ fn resolve(s: Settings, sources: &Sources<'_>, file: Option<PathBuf>) -> Result<
             "DATABASE_URL (store.database_url) points at PostgreSQL, which this build cannot use yet; unset it to use the embedded SQLite file"
         ),
         Some(url) => {
-            let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+            let path = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .unwrap_or(url);
             let path = path.split('?').next().unwrap_or(path);
             if path.is_empty() || path == ":memory:" {
                 bail!("DATABASE_URL (store.database_url) must name a SQLite file, got {url:?}");
@@ -224,7 +247,13 @@ fn resolve(s: Settings, sources: &Sources<'_>, file: Option<PathBuf>) -> Result<
             PathBuf::from(path)
         }
     };
-    Ok(Resolved { engine: engine_config(&s.chat)?, llm: llm_config(&s.llm)?, data_dir, database, file })
+    Ok(Resolved {
+        engine: engine_config(&s.chat)?,
+        llm: llm_config(&s.llm)?,
+        data_dir,
+        database,
+        file,
+    })
 }
 
 fn engine_config(c: &ChatSettings) -> Result<EngineConfig> {
@@ -235,7 +264,9 @@ fn engine_config(c: &ChatSettings) -> Result<EngineConfig> {
     let base = ChunkerConfig::default();
     e.chunker = ChunkerConfig {
         quiet: c.quiet_ms.map_or(base.quiet, Duration::from_millis),
-        quiet_when_complete: c.quiet_when_complete_ms.map_or(base.quiet_when_complete, Duration::from_millis),
+        quiet_when_complete: c
+            .quiet_when_complete_ms
+            .map_or(base.quiet_when_complete, Duration::from_millis),
         max_wait: c.max_wait_ms.map_or(base.max_wait, Duration::from_millis),
         ..base
     };
@@ -246,7 +277,10 @@ fn engine_config(c: &ChatSettings) -> Result<EngineConfig> {
         e.chunker.quiet_when_continuing = e.chunker.quiet;
     }
     if e.chunker.max_wait < e.chunker.quiet {
-        bail!("chat.max_wait_ms must be at least chat.quiet_ms ({} ms)", e.chunker.quiet.as_millis());
+        bail!(
+            "chat.max_wait_ms must be at least chat.quiet_ms ({} ms)",
+            e.chunker.quiet.as_millis()
+        );
     }
     if let Some(m) = c.session_idle_minutes {
         if m == 0 {
@@ -256,13 +290,18 @@ fn engine_config(c: &ChatSettings) -> Result<EngineConfig> {
     }
     let w = WindowRules::default();
     e.window = WindowRules {
-        max_age: c.window_hours.map_or(w.max_age, |h| Duration::from_secs(h * 3600)),
+        max_age: c
+            .window_hours
+            .map_or(w.max_age, |h| Duration::from_secs(h * 3600)),
         min_messages: c.window_min_messages.unwrap_or(w.min_messages),
         max_messages: c.window_max_messages.unwrap_or(w.max_messages),
         token_budget: c.token_budget.unwrap_or(w.token_budget),
     };
     if e.window.max_messages < e.window.min_messages {
-        bail!("chat.window_max_messages must be at least chat.window_min_messages ({})", e.window.min_messages);
+        bail!(
+            "chat.window_max_messages must be at least chat.window_min_messages ({})",
+            e.window.min_messages
+        );
     }
     if e.window.token_budget < 256 {
         bail!("chat.token_budget must be at least 256 tokens");
@@ -285,7 +324,12 @@ const OPENAI_DEFAULT_MODEL: &str = "gpt-4o-mini";
 
 fn llm_config(l: &LlmSettings) -> Result<Option<OpenAiCompatibleConfig>> {
     let o = &l.openai;
-    let provider = match l.provider.as_deref().map(str::trim).map(str::to_ascii_lowercase) {
+    let provider = match l
+        .provider
+        .as_deref()
+        .map(str::trim)
+        .map(str::to_ascii_lowercase)
+    {
         Some(p) => p,
         // A base URL or key alone is enough to know what is meant.
         None if o.base_url.is_some() || o.api_key.is_some() => "openai".to_owned(),
@@ -297,19 +341,28 @@ fn llm_config(l: &LlmSettings) -> Result<Option<OpenAiCompatibleConfig>> {
             "LLM_PROVIDER (llm.provider) is {other:?}, which this build does not support; use \"openai\" for OpenAI or any OpenAI-compatible server"
         ),
     }
-    let base_url = o.base_url.clone().unwrap_or_else(|| OPENAI_BASE_URL.to_owned());
+    let base_url = o
+        .base_url
+        .clone()
+        .unwrap_or_else(|| OPENAI_BASE_URL.to_owned());
     let parsed = reqwest_url_ok(&base_url);
     if !parsed {
-        bail!("CUSTOM_OPENAI_BASE_URL (llm.openai.base_url) must be an http:// or https:// URL, got {base_url:?}");
+        bail!(
+            "CUSTOM_OPENAI_BASE_URL (llm.openai.base_url) must be an http:// or https:// URL, got {base_url:?}"
+        );
     }
     let is_openai = base_url.trim_end_matches('/') == OPENAI_BASE_URL;
     let model = match (&o.model, is_openai) {
         (Some(m), _) if !m.trim().is_empty() => m.trim().to_owned(),
         (_, true) => OPENAI_DEFAULT_MODEL.to_owned(),
-        (_, false) => bail!("CUSTOM_OPENAI_MODEL (llm.openai.model) is not set; a custom OpenAI-compatible server needs a model name"),
+        (_, false) => bail!(
+            "CUSTOM_OPENAI_MODEL (llm.openai.model) is not set; a custom OpenAI-compatible server needs a model name"
+        ),
     };
     if is_openai && o.api_key.is_none() {
-        bail!("OPENAI_API_KEY (or CUSTOM_OPENAI_API_KEY / llm.openai.api_key) is not set; OpenAI needs an API key");
+        bail!(
+            "OPENAI_API_KEY (or CUSTOM_OPENAI_API_KEY / llm.openai.api_key) is not set; OpenAI needs an API key"
+        );
     }
     let mut retry = RetryPolicy::default();
     if let Some(n) = o.max_attempts {

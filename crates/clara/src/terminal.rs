@@ -19,7 +19,11 @@ pub struct TerminalSink {
 impl TerminalSink {
     /// A sink for a terminal (`interactive`) or a pipe.
     pub fn new(interactive: bool) -> Self {
-        Self { interactive, started: Mutex::new(false), last_failed: AtomicBool::new(false) }
+        Self {
+            interactive,
+            started: Mutex::new(false),
+            last_failed: AtomicBool::new(false),
+        }
     }
 
     /// Whether the most recent reply failed.
@@ -29,11 +33,16 @@ impl TerminalSink {
 
     fn write(&self, text: &str) -> Result<(), SinkError> {
         let mut out = std::io::stdout().lock();
-        out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(|e| SinkError::Failed(format!("cannot write to the terminal: {e}")))
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| SinkError::Failed(format!("cannot write to the terminal: {e}")))
     }
 
     fn begin(&self) -> Result<(), SinkError> {
-        let mut started = self.started.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut started = self
+            .started
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !*started {
             *started = true;
             if self.interactive {
@@ -45,7 +54,10 @@ impl TerminalSink {
 
     /// Ends the current reply's line; returns whether anything had been printed.
     fn end_line(&self, suffix: &str) -> Result<bool, SinkError> {
-        let mut started = self.started.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut started = self
+            .started
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let was = std::mem::replace(&mut *started, false);
         drop(started);
         if was {
@@ -59,10 +71,17 @@ impl TerminalSink {
 #[async_trait]
 impl OutboundSink for TerminalSink {
     fn delivery(&self) -> Delivery {
-        Delivery { mode: DeliveryMode::Stream, max_chars: usize::MAX }
+        Delivery {
+            mode: DeliveryMode::Stream,
+            max_chars: usize::MAX,
+        }
     }
 
-    async fn deliver(&self, _conversation: &ConversationRef, outbound: Outbound) -> Result<Option<String>, SinkError> {
+    async fn deliver(
+        &self,
+        _conversation: &ConversationRef,
+        outbound: Outbound,
+    ) -> Result<Option<String>, SinkError> {
         match outbound {
             Outbound::Delta { text, .. } => {
                 self.begin()?;
@@ -73,7 +92,11 @@ impl OutboundSink for TerminalSink {
                 self.end_line("")?;
             }
             Outbound::Cancelled { .. } => {
-                self.end_line(if self.interactive { " \x1b[2m[interrupted]\x1b[0m" } else { "" })?;
+                self.end_line(if self.interactive {
+                    " \x1b[2m[interrupted]\x1b[0m"
+                } else {
+                    ""
+                })?;
             }
             Outbound::Error { message, .. } => {
                 self.last_failed.store(true, Ordering::Release);

@@ -39,7 +39,10 @@ async fn run(cmd: &mut Command, stdin: &str) -> Output {
     let mut input = child.stdin.take().unwrap();
     input.write_all(stdin.as_bytes()).await.unwrap();
     drop(input);
-    tokio::time::timeout(Duration::from_secs(30), child.wait_with_output()).await.expect("clara exits").unwrap()
+    tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("clara exits")
+        .unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -57,17 +60,44 @@ async fn piped_lines_are_one_thought_and_history_persists_across_runs() {
     let out = run(cmd.arg("chat"), "hello there\nhow are you?\n").await;
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "You said: hello there\nhow are you?\n");
-    assert_eq!(fake.request_count(), 1, "two lines piped together are one thought");
-    assert!(fake.requests()[0].header("authorization").unwrap().ends_with(SECRET));
-    assert!(data.join("clara.db").is_file(), "the database lives in CLARA_DATA_DIR");
+    assert_eq!(
+        fake.request_count(),
+        1,
+        "two lines piped together are one thought"
+    );
+    assert!(
+        fake.requests()[0]
+            .header("authorization")
+            .unwrap()
+            .ends_with(SECRET)
+    );
+    assert!(
+        data.join("clara.db").is_file(),
+        "the database lives in CLARA_DATA_DIR"
+    );
 
     let mut cmd = clara(&data, dir.path());
     with_fake(&mut cmd, &fake);
     let out = run(cmd.arg("chat"), "what did I say?\n").await;
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
-    let messages = fake.requests()[1].body["messages"].as_array().unwrap().clone();
-    let history: Vec<_> = messages.iter().skip(1).map(|m| m["content"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(history, vec!["hello there", "how are you?", "You said: hello there\nhow are you?", "what did I say?"]);
+    let messages = fake.requests()[1].body["messages"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let history: Vec<_> = messages
+        .iter()
+        .skip(1)
+        .map(|m| m["content"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        history,
+        vec![
+            "hello there",
+            "how are you?",
+            "You said: hello there\nhow are you?",
+            "what did I say?"
+        ]
+    );
     let system = messages[0]["content"].as_str().unwrap();
     assert!(system.contains("You are Clara"));
     assert!(system.contains("talking with ann"));
@@ -76,7 +106,11 @@ async fn piped_lines_are_one_thought_and_history_persists_across_runs() {
 #[tokio::test]
 async fn a_failing_model_is_one_sentence_and_the_key_never_shows() {
     let fake = FakeOpenAi::start().await;
-    fake.push(FakeReply::Error { status: 401, message: format!("Incorrect API key provided: {SECRET}"), retry_after: None });
+    fake.push(FakeReply::Error {
+        status: 401,
+        message: format!("Incorrect API key provided: {SECRET}"),
+        retry_after: None,
+    });
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = clara(&dir.path().join("data"), dir.path());
     with_fake(&mut cmd, &fake);
@@ -84,9 +118,15 @@ async fn a_failing_model_is_one_sentence_and_the_key_never_shows() {
     let out = run(cmd.arg("chat"), "hi\n").await;
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
-    let sentence = stderr.lines().find(|l| l.starts_with("clara: ")).expect("an error line");
+    let sentence = stderr
+        .lines()
+        .find(|l| l.starts_with("clara: "))
+        .expect("an error line");
     assert!(sentence.contains("API key"), "{sentence}");
-    assert!(!stderr.contains(SECRET) && !text(&out.stdout).contains(SECRET), "secret leaked: {stderr}");
+    assert!(
+        !stderr.contains(SECRET) && !text(&out.stdout).contains(SECRET),
+        "secret leaked: {stderr}"
+    );
 }
 
 #[tokio::test]
@@ -98,23 +138,39 @@ async fn missing_or_wrong_settings_stop_start_up_naming_the_key() {
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert_eq!(err.lines().count(), 1, "one sentence: {err}");
-    assert!(err.contains("LLM_PROVIDER") && err.contains("CUSTOM_OPENAI_BASE_URL"), "{err}");
+    assert!(
+        err.contains("LLM_PROVIDER") && err.contains("CUSTOM_OPENAI_BASE_URL"),
+        "{err}"
+    );
 
     let mut cmd = clara(&data, dir.path());
-    cmd.env("LLM_PROVIDER", "openai").env("CUSTOM_OPENAI_BASE_URL", "http://127.0.0.1:9/v1");
+    cmd.env("LLM_PROVIDER", "openai")
+        .env("CUSTOM_OPENAI_BASE_URL", "http://127.0.0.1:9/v1");
     let err = text(&run(cmd.arg("chat"), "").await.stderr);
     assert!(err.contains("CUSTOM_OPENAI_MODEL"), "{err}");
 
     let mut cmd = clara(&data, dir.path());
-    cmd.env("LLM_PROVIDER", "openai").env("CUSTOM_OPENAI_BASE_URL", "localhost:8080").env("CUSTOM_OPENAI_MODEL", "m");
+    cmd.env("LLM_PROVIDER", "openai")
+        .env("CUSTOM_OPENAI_BASE_URL", "localhost:8080")
+        .env("CUSTOM_OPENAI_MODEL", "m");
     let err = text(&run(cmd.arg("chat"), "").await.stderr);
-    assert!(err.contains("CUSTOM_OPENAI_BASE_URL") && err.contains("http"), "{err}");
+    assert!(
+        err.contains("CUSTOM_OPENAI_BASE_URL") && err.contains("http"),
+        "{err}"
+    );
 
     std::fs::write(dir.path().join("clara.toml"), "[chat]\nquiet_msec = 5\n").unwrap();
     let err = text(&run(clara(&data, dir.path()).arg("chat"), "").await.stderr);
-    assert!(err.contains("quiet_msec") && err.contains("clara.toml"), "{err}");
+    assert!(
+        err.contains("quiet_msec") && err.contains("clara.toml"),
+        "{err}"
+    );
 
-    std::fs::write(dir.path().join("clara.toml"), "[chat]\nquiet_ms = \"soon\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("clara.toml"),
+        "[chat]\nquiet_ms = \"soon\"\n",
+    )
+    .unwrap();
     let err = text(&run(clara(&data, dir.path()).arg("chat"), "").await.stderr);
     assert!(err.contains("quiet_ms"), "{err}");
 }
@@ -134,22 +190,45 @@ async fn the_config_file_and_its_environment_overrides_apply() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let request = &fake.requests()[0];
     assert_eq!(request.model(), Some("from-env"));
-    assert!(request.body["messages"][0]["content"].as_str().unwrap().starts_with("You are Test-Clara."));
-    assert!(request.header("authorization").is_none(), "no key configured, none sent");
+    assert!(
+        request.body["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("You are Test-Clara.")
+    );
+    assert!(
+        request.header("authorization").is_none(),
+        "no key configured, none sent"
+    );
 }
 
 #[tokio::test]
 async fn migrate_and_migrate_status() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let status = text(&run(clara(&data, dir.path()).args(["migrate", "status"]), "").await.stdout);
+    let status = text(
+        &run(clara(&data, dir.path()).args(["migrate", "status"]), "")
+            .await
+            .stdout,
+    );
     assert!(status.contains("pending"), "{status}");
     let out = run(clara(&data, dir.path()).arg("migrate"), "").await;
     assert!(out.status.success());
     assert!(text(&out.stdout).contains("applied"));
-    let status = text(&run(clara(&data, dir.path()).args(["migrate", "status"]), "").await.stdout);
-    assert!(status.contains("applied") && !status.contains("pending"), "{status}");
-    let again = text(&run(clara(&data, dir.path()).arg("migrate"), "").await.stdout);
+    let status = text(
+        &run(clara(&data, dir.path()).args(["migrate", "status"]), "")
+            .await
+            .stdout,
+    );
+    assert!(
+        status.contains("applied") && !status.contains("pending"),
+        "{status}"
+    );
+    let again = text(
+        &run(clara(&data, dir.path()).arg("migrate"), "")
+            .await
+            .stdout,
+    );
     assert!(again.contains("up to date"), "{again}");
 }
 
@@ -163,11 +242,25 @@ async fn serve_stops_cleanly_on_sigterm() {
     let pid = child.id().unwrap();
     // Wait until it is up (it logs once running).
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let killed = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
-    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output()).await.expect("serve exits").unwrap();
-    assert!(out.status.success(), "exit: {:?}, stderr: {}", out.status, text(&out.stderr));
+    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("serve exits")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "exit: {:?}, stderr: {}",
+        out.status,
+        text(&out.stderr)
+    );
     let log = text(&out.stderr);
-    assert!(log.contains("Clara is running") && log.contains("shutting down"), "{log}");
+    assert!(
+        log.contains("Clara is running") && log.contains("shutting down"),
+        "{log}"
+    );
     assert!(!log.contains(SECRET));
 }
