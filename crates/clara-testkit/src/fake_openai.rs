@@ -140,6 +140,11 @@ impl std::fmt::Debug for FakeOpenAi {
 impl FakeOpenAi {
     /// Starts a server on a free port. Panics if it cannot bind (this is test code).
     pub async fn start() -> FakeOpenAi {
+        Self::start_on(0).await
+    }
+
+    /// Starts a server on 127.0.0.1:`port` (0 for a free one). Panics if it cannot bind.
+    pub async fn start_on(port: u16) -> FakeOpenAi {
         let shared = Arc::new(Shared {
             script: Mutex::new(VecDeque::new()),
             default: Mutex::new(FakeReply::Echo),
@@ -150,9 +155,9 @@ impl FakeOpenAi {
             next_id: AtomicU64::new(1),
             shutdown: CancellationToken::new(),
         });
-        let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+        let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
             Ok(listener) => listener,
-            Err(e) => panic!("FakeOpenAi: cannot bind 127.0.0.1:0: {e}"),
+            Err(e) => panic!("FakeOpenAi: cannot bind 127.0.0.1:{port}: {e}"),
         };
         let port = match listener.local_addr() {
             Ok(addr) => addr.port(),

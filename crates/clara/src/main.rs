@@ -79,8 +79,11 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(cli: &Cli) {
+    // In a chat the person reads the terminal: they get Clara's one-sentence
+    // errors, not the operator's log, unless they ask with -v.
     let default = match (cli.verbose, &cli.command) {
         (0, Command::Serve) => "info",
+        (0, Command::Chat(_)) => "error",
         (0, _) => "warn",
         (1, _) => "info",
         _ => "debug",
