@@ -130,10 +130,7 @@ pub fn assemble_prompt<T: Turn>(
         window
             .iter()
             .filter(|t| t.role() != Role::System)
-            .map(|t| ChatMessage {
-                role: t.role(),
-                content: t.content().to_owned(),
-            }),
+            .map(|t| ChatMessage::text(t.role(), t.content())),
     );
     messages.push(ChatMessage::user(input.thought));
     Prompt {

@@ -22,11 +22,13 @@ pub mod split;
 pub mod stop;
 pub mod thought;
 pub mod tier;
+pub mod tool;
 pub mod tokens;
 
 pub use ids::{ConversationId, EventId, MessageId, SessionId, ThoughtId, UserId};
 pub use inbound::{Author, ChannelKind, ConversationRef, Inbound};
-pub use message::{ChatMessage, Role};
+pub use message::{ChatMessage, Image, Role};
 pub use reply::{Outbound, ReplyEvent, ReplyKind};
 pub use thought::Thought;
 pub use tier::Tier;
+pub use tool::{ToolCall, ToolSpec};

@@ -1,5 +1,6 @@
 //! A message as a chat model sees it.
 
+use crate::tool::ToolCall;
 use serde::{Deserialize, Serialize};
 
 /// Who a chat message is from.
@@ -12,6 +13,8 @@ pub enum Role {
     User,
     /// Clara.
     Assistant,
+    /// The result of a tool Clara called.
+    Tool,
 }
 
 impl Role {
@@ -21,6 +24,7 @@ impl Role {
             Self::System => "system",
             Self::User => "user",
             Self::Assistant => "assistant",
+            Self::Tool => "tool",
         }
     }
 
@@ -30,9 +34,28 @@ impl Role {
             "system" => Some(Self::System),
             "user" => Some(Self::User),
             "assistant" => Some(Self::Assistant),
+            "tool" => Some(Self::Tool),
             _ => None,
         }
     }
+}
+
+/// An image in a user message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Image {
+    /// An image the provider fetches itself.
+    Url {
+        /// Where it is.
+        url: String,
+    },
+    /// An image's bytes.
+    Bytes {
+        /// Its MIME type, e.g. `image/png`.
+        media_type: String,
+        /// The encoded image.
+        data: Vec<u8>,
+    },
 }
 
 /// One entry of a prompt.
@@ -42,30 +65,57 @@ pub struct ChatMessage {
     pub role: Role,
     /// Its text.
     pub content: String,
+    /// Images attached to a user message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<Image>,
+    /// Tools an assistant message asks to run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// For a `Tool` message: the call it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
 }
 
 impl ChatMessage {
+    /// A message with this role and text, and nothing else.
+    pub fn text(role: Role, content: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: content.into(),
+            images: Vec::new(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
+    }
+
     /// A system message.
     pub fn system(content: impl Into<String>) -> Self {
-        Self {
-            role: Role::System,
-            content: content.into(),
-        }
+        Self::text(Role::System, content)
     }
 
     /// A user message.
     pub fn user(content: impl Into<String>) -> Self {
-        Self {
-            role: Role::User,
-            content: content.into(),
-        }
+        Self::text(Role::User, content)
     }
 
     /// An assistant message.
     pub fn assistant(content: impl Into<String>) -> Self {
+        Self::text(Role::Assistant, content)
+    }
+
+    /// An assistant message asking for tools (with any text said before).
+    pub fn tool_request(content: impl Into<String>, calls: Vec<ToolCall>) -> Self {
         Self {
-            role: Role::Assistant,
-            content: content.into(),
+            tool_calls: calls,
+            ..Self::assistant(content)
+        }
+    }
+
+    /// A tool's result, answering the call `call_id`.
+    pub fn tool_result(call_id: impl Into<String>, content: impl Into<String>) -> Self {
+        Self {
+            tool_call_id: Some(call_id.into()),
+            ..Self::text(Role::Tool, content)
         }
     }
 }

@@ -86,6 +86,22 @@ pub enum Outbound {
         /// The thought answered.
         thought: ThoughtId,
     },
+    /// Clara started running a tool for this reply.
+    ToolStarted {
+        /// The thought answered.
+        thought: ThoughtId,
+        /// The tool's (namespaced) name.
+        name: String,
+    },
+    /// A tool finished.
+    ToolFinished {
+        /// The thought answered.
+        thought: ThoughtId,
+        /// The tool's (namespaced) name.
+        name: String,
+        /// Whether it succeeded.
+        ok: bool,
+    },
     /// The reply was cut short by the person; nothing more follows for it.
     Cancelled {
         /// The thought whose reply stopped.

@@ -35,7 +35,7 @@ pub fn summary_prompt(
         let who = match role {
             Role::User => speaker,
             Role::Assistant => "Clara",
-            Role::System => continue,
+            Role::System | Role::Tool => continue,
         };
         text.push_str(who);
         text.push_str(": ");

@@ -1,6 +1,6 @@
 //! The one trait every chat model provider implements, and the types it speaks.
 
-use clara_core::ChatMessage;
+use clara_core::{ChatMessage, ToolCall, ToolSpec};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
@@ -17,6 +17,8 @@ pub struct ChatRequest {
     pub max_tokens: Option<u32>,
     /// Sampling temperature; `None` leaves it to the server.
     pub temperature: Option<f32>,
+    /// Tools the model may call; empty for none.
+    pub tools: Vec<ToolSpec>,
 }
 
 impl ChatRequest {
@@ -34,6 +36,10 @@ impl ChatRequest {
 pub enum StreamEvent {
     /// More answer text, to be appended to what came before.
     Delta(String),
+    /// The model asks for a tool. Emitted once per call, complete (the provider's
+    /// streamed argument fragments are assembled inside this crate), before
+    /// `Finished`.
+    ToolCall(ToolCall),
     /// The answer is complete. Always the last item of a successful stream.
     Finished {
         /// Why the model stopped (`"stop"`, `"length"`, …) when the server said.
@@ -50,6 +56,8 @@ pub struct Usage {
     pub input_tokens: u32,
     /// Tokens in the answer.
     pub output_tokens: u32,
+    /// What the exchange cost, in US dollars, when the provider reports it.
+    pub cost_usd: Option<f64>,
 }
 
 /// A streamed answer: deltas, then exactly one [`StreamEvent::Finished`], or an error
@@ -83,6 +91,8 @@ pub trait ChatProvider: Send + Sync + 'static {
             match event? {
                 StreamEvent::Delta(delta) => text.push_str(&delta),
                 StreamEvent::Finished { .. } => break,
+                // A caller that wants tools uses the stream; here they are ignored.
+                StreamEvent::ToolCall(_) => {}
             }
         }
         if text.trim().is_empty() {

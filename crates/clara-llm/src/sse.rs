@@ -169,6 +169,8 @@ fn usage(value: &Value) -> Option<Usage> {
     Some(Usage {
         input_tokens: input.unwrap_or(0),
         output_tokens: output.unwrap_or(0),
+        // OpenRouter reports what the call cost (its credits are US dollars).
+        cost_usd: usage.get("cost").and_then(Value::as_f64),
     })
 }
 
@@ -337,6 +339,7 @@ mod tests {
             text: text.to_owned(),
             finish_reason: finish.map(str::to_owned),
             usage: usage.map(|(i, o)| Usage {
+                cost_usd: None,
                 input_tokens: i,
                 output_tokens: o,
             }),
@@ -410,6 +413,7 @@ mod tests {
                 StreamEvent::Finished {
                     reason: Some("stop".into()),
                     usage: Some(Usage {
+                        cost_usd: None,
                         input_tokens: 5,
                         output_tokens: 2
                     })
@@ -460,6 +464,7 @@ mod tests {
                 StreamEvent::Finished {
                     reason: Some("stop".into()),
                     usage: Some(Usage {
+                        cost_usd: None,
                         input_tokens: 3,
                         output_tokens: 2
                     })

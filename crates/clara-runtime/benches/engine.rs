@@ -228,12 +228,7 @@ async fn direct(conversations: usize, per_conversation: usize) -> Figures {
                     .insert(text.clone(), Instant::now());
                 // A spawned task per request, as the engine spawns one per reply.
                 let p = provider.clone();
-                let request = ChatRequest {
-                    model: None,
-                    messages: vec![ChatMessage::user(text)],
-                    max_tokens: None,
-                    temperature: None,
-                };
+                let request = ChatRequest::new(vec![ChatMessage::user(text)]);
                 tokio::spawn(async move {
                     use futures::StreamExt;
                     let mut s = p.stream_chat(request).await.unwrap();

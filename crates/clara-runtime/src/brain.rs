@@ -140,10 +140,8 @@ impl ConversationContext {
         let prompt = assemble_prompt(&input, &config.window, now_ms, counter);
         tracing::debug!(thought = %thought.id, window = prompt.window, cut = prompt.cut_for_budget, tokens = prompt.tokens, "prompt built");
         ChatRequest {
-            model: None,
-            messages: prompt.messages,
             max_tokens: config.max_reply_tokens,
-            temperature: None,
+            ..ChatRequest::new(prompt.messages)
         }
     }
 }
@@ -244,6 +242,8 @@ async fn stream_into(
                     any_text |= !text.trim().is_empty();
                     queue.push(&text).await;
                 }
+                // Tools arrive with the tool loop; until then a call is ignored.
+                Some(Ok(StreamEvent::ToolCall(_))) => {}
                 Some(Ok(StreamEvent::Finished { usage: u, .. })) => {
                     *usage = u;
                 }

@@ -135,10 +135,9 @@ impl SessionKeeper {
             "The person",
         );
         let request = ChatRequest {
-            model: None,
-            messages: prompt,
             max_tokens: Some(400),
             temperature: Some(0.2),
+            ..ChatRequest::new(prompt)
         };
         let summary = self
             .engine

@@ -72,6 +72,8 @@ async fn a_message_after_the_idle_time_starts_a_new_session_itself() {
     h.sink.wait_until("a second answer", |c| ends(c) == 2).await;
     h.settle().await;
     let store = h.engine.store();
+    // Accepted messages are committed by the group-commit writer; wait for it.
+    store.writer().flush().await.unwrap();
     let conv = store.resolve_conversation(&conversation()).await.unwrap();
     let current = store.current_session(conv).await.unwrap().unwrap();
     let in_new: Vec<_> = store

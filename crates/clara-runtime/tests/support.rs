@@ -106,7 +106,9 @@ pub fn thought_of(call: &Outbound) -> Option<ThoughtId> {
         | Outbound::Delta { thought, .. }
         | Outbound::End { thought }
         | Outbound::Cancelled { thought }
-        | Outbound::Error { thought, .. } => Some(*thought),
+        | Outbound::Error { thought, .. }
+        | Outbound::ToolStarted { thought, .. }
+        | Outbound::ToolFinished { thought, .. } => Some(*thought),
         Outbound::Typing => None,
     }
 }

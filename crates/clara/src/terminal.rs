@@ -107,9 +107,20 @@ impl OutboundSink for TerminalSink {
                     eprintln!("clara: {message}");
                 }
             }
+            Outbound::ToolStarted { name, .. } if self.interactive => {
+                self.begin()?;
+                self.write(&format!("\x1b[2m[{}…]\x1b[0m ", display_tool(&name)))?;
+            }
+            Outbound::ToolStarted { .. } | Outbound::ToolFinished { .. } => {}
             // A terminal shows text as it streams; it has no messages to send or edit.
             Outbound::Typing | Outbound::Send { .. } | Outbound::Edit { .. } => {}
         }
         Ok(None)
     }
+}
+
+/// `clara__current_time` → `current time`: what the tool does, not its plumbing.
+fn display_tool(name: &str) -> String {
+    let tool = name.rsplit(clara_core::tool::NAMESPACE_SEPARATOR).next().unwrap_or(name);
+    tool.replace('_', " ")
 }
