@@ -114,6 +114,9 @@ impl SessionKeeper {
         if session.summary.is_some() {
             return Ok(false);
         }
+        // The summary must see every accepted message, some of which may still be
+        // on their way through the group-commit writer.
+        store.writer().flush().await.map_err(|e| e.to_string())?;
         let messages = store
             .session_messages(id)
             .await
