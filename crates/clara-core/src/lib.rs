@@ -22,8 +22,8 @@ pub mod split;
 pub mod stop;
 pub mod thought;
 pub mod tier;
-pub mod tool;
 pub mod tokens;
+pub mod tool;
 
 pub use ids::{ConversationId, EventId, MessageId, SessionId, ThoughtId, UserId};
 pub use inbound::{Author, ChannelKind, ConversationRef, Inbound};

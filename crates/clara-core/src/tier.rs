@@ -54,6 +54,75 @@ impl Tier {
     }
 }
 
+/// Words that ask for reasoning rather than a quick answer.
+const REASONING: &[&str] = &[
+    "explain",
+    "analy",
+    "design",
+    "debug",
+    "prove",
+    "step by step",
+    "compare",
+    "architecture",
+    "refactor",
+    "strategy",
+    "trade-off",
+    "tradeoff",
+    "why does",
+    "why is",
+    "derive",
+    "optimi",
+];
+
+/// Messages that are small talk.
+const SMALL_TALK: &[&str] = &[
+    "hi",
+    "hey",
+    "hello",
+    "yo",
+    "thanks",
+    "thank you",
+    "thx",
+    "ok",
+    "okay",
+    "cool",
+    "nice",
+    "lol",
+    "haha",
+    "yes",
+    "no",
+    "yep",
+    "nope",
+    "good morning",
+    "good night",
+    "gn",
+    "bye",
+    "sure",
+];
+
+impl Tier {
+    /// Picks a tier from the thought alone, by a cheap rule, and says why:
+    /// code or a long text → high; a request for reasoning → high; short small
+    /// talk → low; anything else → mid.
+    pub fn auto(text: &str) -> (Self, &'static str) {
+        let chars = text.chars().count();
+        if text.contains("```") || chars > 800 {
+            return (Self::High, "long, or contains code");
+        }
+        let lower = text.to_lowercase();
+        if chars > 40 && REASONING.iter().any(|w| lower.contains(w)) {
+            return (Self::High, "asks for reasoning");
+        }
+        let bare = lower
+            .trim_matches(|c: char| !c.is_alphanumeric() && !c.is_whitespace())
+            .trim();
+        if chars <= 40 && (bare.is_empty() || SMALL_TALK.contains(&bare)) {
+            return (Self::Low, "short small talk");
+        }
+        (Self::Mid, "an everyday message")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +135,30 @@ mod tests {
         );
         assert_eq!(Tier::strip_prefix("  !LOW hi"), (Some(Tier::Low), "hi"));
         assert_eq!(Tier::strip_prefix("!mid"), (Some(Tier::Mid), ""));
+    }
+
+    #[test]
+    fn auto_choice_follows_the_rule() {
+        assert_eq!(Tier::auto("thanks!").0, Tier::Low);
+        assert_eq!(Tier::auto("👍").0, Tier::Low);
+        assert_eq!(
+            Tier::auto("what's the weather like in Oslo today?").0,
+            Tier::Mid
+        );
+        assert_eq!(
+            Tier::auto("Can you explain how the borrow checker handles two-phase borrows?").0,
+            Tier::High
+        );
+        assert_eq!(
+            Tier::auto("fix this:\n```rust\nfn main(){}\n```").0,
+            Tier::High
+        );
+        assert_eq!(Tier::auto(&"word ".repeat(200)).0, Tier::High);
+        assert_eq!(
+            Tier::auto("explain?").0,
+            Tier::Mid,
+            "too short to be a reasoning request"
+        );
     }
 
     #[test]

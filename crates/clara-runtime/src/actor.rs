@@ -6,7 +6,7 @@
 //! records what reached the person when the reply ends.
 
 use crate::brain::{
-    CachedTurn, ConversationContext, ReplyJob, ReplyOutcome, ReplyStatus, run_reply,
+    CachedTurn, ConversationContext, ReplyJob, ReplyOutcome, ReplyStatus, ReplyTools, run_reply,
 };
 use crate::clock::now_ms;
 use crate::engine::Shared;
@@ -16,6 +16,7 @@ use clara_core::{
     Author, ConversationRef, EventId, Inbound, MessageId, Role, Thought, ThoughtId, Tier, UserId,
 };
 use clara_store::{MessageStatus, NewMessage, SessionRecord};
+use clara_tools::ToolContext;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -334,17 +335,31 @@ impl ConversationActor {
             tracing::error!(platform = %self.conversation.platform, "no adapter is attached for this platform; the thought stays unanswered");
             return;
         };
-        let request = self.context.request_for(
-            &thought,
-            &self.shared.config,
-            now_ms(),
-            &self.shared.counter,
-        );
+        let config = &self.shared.config;
+        let mut request =
+            self.context
+                .request_for(&thought, config, now_ms(), &self.shared.counter);
+        let (tier, why) = match thought.tier {
+            Some(tier) => (tier, "asked for"),
+            None if config.auto_tier => Tier::auto(&thought.text()),
+            None => (config.default_tier, "the default"),
+        };
+        request.model = config.tiers.model_for(tier).map(str::to_owned);
+        tracing::debug!(thought = %thought.id, tier = tier.as_str(), why, model = ?request.model, "tier chosen");
+        let tools = (!self.shared.tools.is_empty()).then(|| ReplyTools {
+            registry: Arc::clone(&self.shared.tools),
+            context: ToolContext {
+                user: self.users.get(&thought.author.platform_user_id).copied(),
+                person: thought.author.display_name.clone(),
+            },
+            max_rounds: config.tool_rounds,
+        });
         let queue = SendQueue::new(sink, self.conversation.clone(), thought.id);
         let cancel = CancellationToken::new();
         let job = ReplyJob {
             thought: thought.clone(),
             request,
+            tools,
         };
         let handle = tokio::spawn(run_reply(
             Arc::clone(&self.shared.provider),
@@ -373,6 +388,7 @@ impl ConversationActor {
                     delivered: String::new(),
                     whole_parts: false,
                     usage: None,
+                    tool_calls: 0,
                 }
             }
         };

@@ -1,5 +1,6 @@
 //! The engine's settings.
 
+use clara_core::Tier;
 use clara_core::chunker::ChunkerConfig;
 use clara_core::context::WindowRules;
 use clara_core::stop::StopPhrases;
@@ -34,6 +35,36 @@ pub struct EngineConfig {
     pub actor_idle: Duration,
     /// Upper bound of the answer's length, in tokens, if any.
     pub max_reply_tokens: Option<u32>,
+    /// Which model answers at each tier.
+    pub tiers: TierModels,
+    /// The tier of a thought that names none.
+    pub default_tier: Tier,
+    /// Pick the tier from the thought itself (see [`Tier::auto`]) instead of the default.
+    pub auto_tier: bool,
+    /// Rounds of tool calls a reply may make before it must answer.
+    pub tool_rounds: usize,
+}
+
+/// The model for each tier; `None` means the provider's configured model.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TierModels {
+    /// `!high`.
+    pub high: Option<String>,
+    /// `!mid`.
+    pub mid: Option<String>,
+    /// `!low`.
+    pub low: Option<String>,
+}
+
+impl TierModels {
+    /// The model for `tier`.
+    pub fn model_for(&self, tier: Tier) -> Option<&str> {
+        match tier {
+            Tier::High => self.high.as_deref(),
+            Tier::Mid => self.mid.as_deref(),
+            Tier::Low => self.low.as_deref(),
+        }
+    }
 }
 
 impl Default for EngineConfig {
@@ -49,6 +80,10 @@ impl Default for EngineConfig {
             dedupe_ttl: Duration::from_secs(24 * 3600),
             actor_idle: Duration::from_secs(15 * 60),
             max_reply_tokens: None,
+            tiers: TierModels::default(),
+            default_tier: Tier::Mid,
+            auto_tier: false,
+            tool_rounds: 5,
         }
     }
 }

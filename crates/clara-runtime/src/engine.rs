@@ -12,6 +12,7 @@ use clara_core::tokens::EstimatedTokens;
 use clara_core::{Author, ConversationId, ConversationRef, Inbound, SessionId, Tier};
 use clara_llm::ChatProvider;
 use clara_store::{MessageWriter, Store};
+use clara_tools::ToolRegistry;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -59,6 +60,7 @@ pub(crate) struct Shared {
     pub(crate) store: Store,
     pub(crate) writer: MessageWriter,
     pub(crate) provider: Arc<dyn ChatProvider>,
+    pub(crate) tools: Arc<ToolRegistry>,
     pub(crate) config: EngineConfig,
     pub(crate) counter: EstimatedTokens,
     sinks: RwLock<HashMap<String, Arc<dyn OutboundSink>>>,
@@ -77,11 +79,22 @@ pub struct Engine {
 impl Engine {
     /// An engine answering with `provider` and remembering in `store`.
     pub fn new(config: EngineConfig, store: Store, provider: Arc<dyn ChatProvider>) -> Self {
+        Self::with_tools(config, store, provider, ToolRegistry::default())
+    }
+
+    /// An engine whose replies may use `tools`.
+    pub fn with_tools(
+        config: EngineConfig,
+        store: Store,
+        provider: Arc<dyn ChatProvider>,
+        tools: ToolRegistry,
+    ) -> Self {
         let dedupe = RecentEvents::new(config.dedupe_ttl, 100_000);
         let shared = Shared {
             writer: store.writer(),
             store,
             provider,
+            tools: Arc::new(tools),
             config,
             counter: EstimatedTokens,
             sinks: RwLock::new(HashMap::new()),

@@ -21,7 +21,7 @@ pub mod send_queue;
 pub mod sessions;
 pub mod sink;
 
-pub use config::EngineConfig;
+pub use config::{EngineConfig, TierModels};
 pub use engine::{Accepted, Engine, IngressError};
 pub use send_queue::SendQueue;
 pub use sessions::SessionKeeper;

@@ -113,6 +113,29 @@ impl SendQueue {
         self.apply_edits(Instant::now()).await;
     }
 
+    /// A tool started running for this reply.
+    pub async fn tool_started(&mut self, name: &str) {
+        if !matches!(self.mode, Mode::Stream { .. }) {
+            // Tools can take a while; keep the "typing" indicator alive.
+            self.call(Outbound::Typing).await;
+        }
+        let out = Outbound::ToolStarted {
+            thought: self.thought,
+            name: name.to_owned(),
+        };
+        self.call(out).await;
+    }
+
+    /// A tool finished.
+    pub async fn tool_finished(&mut self, name: &str, ok: bool) {
+        let out = Outbound::ToolFinished {
+            thought: self.thought,
+            name: name.to_owned(),
+            ok,
+        };
+        self.call(out).await;
+    }
+
     /// The reply is complete: sends what is left. Returns what reached the person.
     pub async fn finish(&mut self) -> String {
         match &mut self.mode {

@@ -121,6 +121,9 @@ impl OutboundSink for TerminalSink {
 
 /// `clara__current_time` → `current time`: what the tool does, not its plumbing.
 fn display_tool(name: &str) -> String {
-    let tool = name.rsplit(clara_core::tool::NAMESPACE_SEPARATOR).next().unwrap_or(name);
+    let tool = name
+        .rsplit(clara_core::tool::NAMESPACE_SEPARATOR)
+        .next()
+        .unwrap_or(name);
     tool.replace('_', " ")
 }

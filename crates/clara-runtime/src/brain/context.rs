@@ -1,17 +1,13 @@
-//! The brain: what Clara knows of a conversation, the prompt for a thought, and
-//! the answer streamed from the model to the send queue.
+//! What Clara knows of one conversation between thoughts, and the prompt it
+//! builds from that for the next one.
 
 use crate::config::EngineConfig;
-use crate::send_queue::SendQueue;
 use clara_core::context::{PromptInput, Turn, assemble_prompt};
 use clara_core::tokens::TokenCounter;
 use clara_core::{ConversationId, EventId, Role, Thought};
-use clara_llm::{ChatProvider, ChatRequest, StreamEvent, Usage};
+use clara_llm::ChatRequest;
 use clara_store::StoredMessage;
-use futures::StreamExt;
 use std::collections::VecDeque;
-use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
 
 /// One remembered message of the conversation window.
 #[derive(Clone, Debug, PartialEq)]
@@ -143,118 +139,5 @@ impl ConversationContext {
             max_tokens: config.max_reply_tokens,
             ..ChatRequest::new(prompt.messages)
         }
-    }
-}
-
-/// How a reply ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReplyStatus {
-    /// The whole answer was delivered.
-    Finished,
-    /// A newer message or a stop phrase cut it short.
-    Cancelled,
-    /// The model failed; the person was told.
-    Failed,
-}
-
-/// The end of one reply.
-#[derive(Debug)]
-pub struct ReplyOutcome {
-    /// The thought answered.
-    pub thought: Thought,
-    /// How it ended.
-    pub status: ReplyStatus,
-    /// What reached the person.
-    pub delivered: String,
-    /// Whether `delivered` is whole messages (human-paced parts) rather than a
-    /// stream cut at an arbitrary point.
-    pub whole_parts: bool,
-    /// Tokens used, when the provider said.
-    pub usage: Option<Usage>,
-}
-
-/// One thought to answer, with its prompt: what a worker receives.
-#[derive(Debug)]
-pub struct ReplyJob {
-    /// The thought.
-    pub thought: Thought,
-    /// The request for the model.
-    pub request: ChatRequest,
-}
-
-/// Answers one thought: streams the model's reply into the send queue until it
-/// ends, fails or `cancel` fires. Cancelling drops the model's stream, which closes
-/// its connection, and nothing more is sent.
-pub async fn run_reply(
-    provider: Arc<dyn ChatProvider>,
-    job: ReplyJob,
-    mut queue: SendQueue,
-    cancel: CancellationToken,
-) -> ReplyOutcome {
-    let ReplyJob { thought, request } = job;
-    let mut usage = None;
-    let result = {
-        let work = stream_into(&*provider, request, &mut queue, &mut usage);
-        tokio::select! {
-            biased;
-            () = cancel.cancelled() => None,
-            result = work => Some(result),
-        }
-    };
-    let (status, delivered) = match result {
-        None => (ReplyStatus::Cancelled, queue.cancelled().await),
-        Some(Ok(())) => (ReplyStatus::Finished, queue.finish().await),
-        Some(Err(error)) => {
-            tracing::warn!(thought = %thought.id, %error, "reply failed");
-            (
-                ReplyStatus::Failed,
-                queue.failed(&error.user_message()).await,
-            )
-        }
-    };
-    let whole_parts = queue.delivers_whole_parts();
-    ReplyOutcome {
-        thought,
-        status,
-        delivered,
-        whole_parts,
-        usage,
-    }
-}
-
-async fn stream_into(
-    provider: &dyn ChatProvider,
-    request: ChatRequest,
-    queue: &mut SendQueue,
-    usage: &mut Option<Usage>,
-) -> Result<(), clara_llm::LlmError> {
-    queue.typing().await;
-    let mut stream = provider.stream_chat(request).await?;
-    let mut any_text = false;
-    loop {
-        let wake = queue.next_wake();
-        tokio::select! {
-            () = async { if let Some(at) = wake { tokio::time::sleep_until(at).await } }, if wake.is_some() => {
-                queue.wake().await;
-            }
-            event = stream.next() => match event {
-                Some(Ok(StreamEvent::Delta(text))) => {
-                    any_text |= !text.trim().is_empty();
-                    queue.push(&text).await;
-                }
-                // Tools arrive with the tool loop; until then a call is ignored.
-                Some(Ok(StreamEvent::ToolCall(_))) => {}
-                Some(Ok(StreamEvent::Finished { usage: u, .. })) => {
-                    *usage = u;
-                }
-                Some(Err(error)) => return Err(error),
-                None => break,
-            },
-        }
-    }
-    if any_text {
-        Ok(())
-    } else {
-        Err(clara_llm::LlmError::Empty)
     }
 }

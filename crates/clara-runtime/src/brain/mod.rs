@@ -1,0 +1,9 @@
+//! The brain: the worker side of a reply — the conversation's context and prompt
+//! ([`context`]), and the answer streamed from the model, with its tool calls, into
+//! the send queue ([`reply`]).
+
+pub mod context;
+pub mod reply;
+
+pub use context::{CachedTurn, ConversationContext};
+pub use reply::{ReplyJob, ReplyOutcome, ReplyStatus, ReplyTools, run_reply};
