@@ -209,7 +209,7 @@ mod tests {
                     tokio::time::sleep(Duration::from_secs(5)).await;
                     Ok("late".into())
                 }
-                Some(t) => Ok(t.repeat(1)),
+                Some(t) => Ok(t.to_owned()),
                 None => Err(ToolError::InvalidArguments("`text` is required".into())),
             }
         }
