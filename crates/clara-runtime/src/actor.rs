@@ -15,7 +15,7 @@ use clara_core::chunker::Chunker;
 use clara_core::{
     Author, ConversationRef, EventId, Inbound, MessageId, Role, Thought, ThoughtId, Tier, UserId,
 };
-use clara_store::{MessageStatus, NewMessage, SessionRecord};
+use clara_store::{MessageStatus, NewMessage, ReplyUsage, SessionRecord};
 use clara_tools::ToolContext;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -58,6 +58,8 @@ pub(crate) enum ActorMsg {
 
 struct InFlight {
     thought: Thought,
+    tier: Tier,
+    model: String,
     cancel: CancellationToken,
     handle: JoinHandle<ReplyOutcome>,
 }
@@ -262,6 +264,7 @@ impl ConversationActor {
                     event_id: Some(inbound.event_id.clone()),
                     status: MessageStatus::Complete,
                     created_at_ms: now,
+                    usage: None,
                 })
                 .await,
         );
@@ -361,6 +364,11 @@ impl ConversationActor {
             request,
             tools,
         };
+        let model = job
+            .request
+            .model
+            .clone()
+            .unwrap_or_else(|| self.shared.provider.model().to_owned());
         let handle = tokio::spawn(run_reply(
             Arc::clone(&self.shared.provider),
             job,
@@ -369,6 +377,8 @@ impl ConversationActor {
         ));
         self.in_flight = Some(InFlight {
             thought,
+            tier,
+            model,
             cancel,
             handle,
         });
@@ -417,6 +427,19 @@ impl ConversationActor {
                         event_id: None,
                         status,
                         created_at_ms: now,
+                        usage: outcome.usage.map(|u| ReplyUsage {
+                            user: self
+                                .users
+                                .get(&outcome.thought.author.platform_user_id)
+                                .copied(),
+                            provider: self.shared.provider.name().to_owned(),
+                            model: in_flight.model.clone(),
+                            tier: in_flight.tier.as_str().to_owned(),
+                            input_tokens: u.input_tokens,
+                            output_tokens: u.output_tokens,
+                            cost_usd: u.cost_usd,
+                            tool_calls: u32::try_from(outcome.tool_calls).unwrap_or(u32::MAX),
+                        }),
                     })
                     .await,
             );

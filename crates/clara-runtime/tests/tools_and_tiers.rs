@@ -147,6 +147,33 @@ async fn the_model_calls_a_tool_and_answers_with_its_result() {
     );
     let thought = calls.iter().find_map(thought_of).unwrap();
     assert_eq!(sink.streamed(thought), "Let me look.\n\nIt is noon.");
+
+    // Both model calls are counted against the thought and the person.
+    engine.shutdown().await;
+    let usage = engine
+        .store()
+        .thought_usage(thought)
+        .await
+        .unwrap()
+        .expect("usage recorded");
+    assert_eq!(
+        (usage.input_tokens, usage.output_tokens, usage.tool_calls),
+        (250, 15, 1)
+    );
+    assert_eq!(
+        (
+            usage.provider.as_str(),
+            usage.model.as_str(),
+            usage.tier.as_str()
+        ),
+        ("scripted", "scripted-default", "mid")
+    );
+    let totals = engine
+        .store()
+        .user_usage(usage.user.expect("the person"), 0)
+        .await
+        .unwrap();
+    assert_eq!((totals.replies, totals.input_tokens), (1, 250));
 }
 
 #[tokio::test]

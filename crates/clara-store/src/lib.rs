@@ -16,6 +16,7 @@ mod messages;
 mod people;
 mod sessions;
 mod store;
+mod usage;
 mod writer;
 
 pub use error::StoreError;
@@ -23,4 +24,5 @@ pub use jobs::{DEFAULT_MAX_ATTEMPTS, Job, JobId, JobStatus};
 pub use messages::{MessageStatus, NewMessage, StoredMessage};
 pub use sessions::{SessionRecord, SessionSummary};
 pub use store::{MigrationInfo, Store, StoreOptions};
+pub use usage::{ReplyUsage, UsageTotals};
 pub use writer::{Durable, MAX_BATCH, MessageWriter, QUEUE_CAPACITY};

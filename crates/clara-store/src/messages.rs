@@ -2,6 +2,7 @@
 
 use crate::StoreError;
 use crate::store::{Store, begin_write, parse_uuid};
+use crate::usage::{ReplyUsage, insert_usage};
 use clara_core::context::Turn;
 use clara_core::{ConversationId, EventId, MessageId, Role, SessionId, ThoughtId, UserId};
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
@@ -62,6 +63,8 @@ pub struct NewMessage {
     pub status: MessageStatus,
     /// When it was said, Unix ms.
     pub created_at_ms: i64,
+    /// For Clara's reply: what it cost, stored in the same transaction.
+    pub usage: Option<ReplyUsage>,
 }
 
 /// A stored message.
@@ -188,6 +191,10 @@ pub(crate) async fn insert_messages(
         insert.push(" ON CONFLICT DO NOTHING");
         insert.build().execute(&mut *tx).await.map_err(err)?;
     }
+    let usage = messages
+        .iter()
+        .filter_map(|m| m.usage.as_ref().map(|u| (m, u)));
+    insert_usage(&mut tx, usage).await.map_err(err)?;
     tx.commit().await.map_err(err)
 }
 

@@ -29,6 +29,8 @@ const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
 type Reply = oneshot::Sender<Result<(), StoreError>>;
 
+// `Flush` is rare; boxing the message would cost every message an allocation.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     Append(NewMessage, Reply),
     Flush(Reply),

@@ -54,6 +54,7 @@ pub fn msg(p: &Place, content: &str, at_ms: i64) -> NewMessage {
         event_id: None,
         status: MessageStatus::Complete,
         created_at_ms: at_ms,
+        usage: None,
     }
 }
 
