@@ -49,7 +49,11 @@ pub enum LlmError {
     },
     /// HTTP 401: the key is missing, wrong or revoked.
     #[error("the language model rejected the API key (HTTP 401)")]
-    Unauthorized,
+    Unauthorized {
+        /// The setting that holds the key (e.g. `ANTHROPIC_API_KEY`), when the provider
+        /// knows it, so the person's message can name it.
+        key_setting: Option<&'static str>,
+    },
     /// HTTP 403: the key is valid but not allowed this model, region or action.
     #[error("the language model refused access (HTTP 403)")]
     Forbidden,
@@ -136,12 +140,20 @@ impl LlmError {
             Self::Timeout { phase: TimeoutPhase::Idle, .. } => {
                 "The language model stopped responding partway through its answer; please try again.".to_owned()
             }
-            Self::Unauthorized => "The language model rejected Clara's API key; the operator needs to check the API key \
+            Self::Unauthorized { key_setting: Some(setting) } => format!(
+                "The language model rejected Clara's API key; the operator needs to check the {setting} setting."
+            ),
+            Self::Unauthorized { key_setting: None } => "The language model rejected Clara's API key; the operator needs to check the API key \
                  setting (for example CUSTOM_OPENAI_API_KEY or OPENROUTER_API_KEY)."
                 .to_owned(),
             Self::Forbidden => "The language model refused Clara access to this model; the operator needs to check the \
                  account's permissions."
                 .to_owned(),
+            // Ollama says how to fix it: fetch the model.
+            Self::NotFound { model, detail } if detail.contains("ollama pull") => format!(
+                "The Ollama server doesn't have the model \"{0}\"; the operator can fetch it with `ollama pull {0}`.",
+                truncate(model, 100)
+            ),
             Self::NotFound { model, .. } => format!(
                 "The language model server doesn't know the model \"{}\"; the operator needs to check the model name \
                  and base URL.",
@@ -197,6 +209,8 @@ fn mentions_context_length(detail: &str) -> bool {
     lower.contains("context_length")
         || lower.contains("context length")
         || lower.contains("maximum context")
+        // Anthropic: "prompt is too long: 212345 tokens > 200000 maximum".
+        || lower.contains("prompt is too long")
 }
 
 /// Shortens server text for an error: whitespace collapsed, at most `max` characters.
@@ -253,7 +267,7 @@ mod tests {
             }
             .is_retryable()
         );
-        assert!(!LlmError::Unauthorized.is_retryable());
+        assert!(!LlmError::Unauthorized { key_setting: None }.is_retryable());
         assert!(
             !LlmError::BadRequest {
                 status: 400,
@@ -274,7 +288,10 @@ mod tests {
     #[test]
     fn user_messages_are_single_sentences() {
         let errors = [
-            LlmError::Unauthorized,
+            LlmError::Unauthorized { key_setting: None },
+            LlmError::Unauthorized {
+                key_setting: Some("ANTHROPIC_API_KEY"),
+            },
             LlmError::RateLimited { retry_after: None },
             LlmError::RateLimited {
                 retry_after: Some(Duration::from_secs(600)),
@@ -294,7 +311,29 @@ mod tests {
             assert!(m.ends_with('.'), "{m}");
             assert!(m.chars().count() < 320, "{m}");
         }
-        assert!(LlmError::Unauthorized.user_message().contains("API key"));
+        assert!(
+            LlmError::Unauthorized { key_setting: None }
+                .user_message()
+                .contains("API key")
+        );
+        assert!(
+            LlmError::Unauthorized {
+                key_setting: Some("ANTHROPIC_API_KEY")
+            }
+            .user_message()
+            .contains("ANTHROPIC_API_KEY")
+        );
+        let pull = LlmError::NotFound {
+            model: "llama3.2".into(),
+            detail:
+                "model \"llama3.2\" not found, try pulling it first; run `ollama pull llama3.2`"
+                    .into(),
+        };
+        assert!(
+            pull.user_message().contains("ollama pull llama3.2"),
+            "{}",
+            pull.user_message()
+        );
         assert!(
             LlmError::RateLimited {
                 retry_after: Some(Duration::from_secs(600))

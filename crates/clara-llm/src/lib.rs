@@ -9,15 +9,25 @@
 //! OpenRouter, NanoGPT, Ollama's `/v1`, any custom base URL). Anthropic Messages, Ollama
 //! native and a local model implement the same trait.
 
+pub mod anthropic;
 pub mod error;
+pub(crate) mod http;
+#[cfg(feature = "local")]
+pub mod local;
+pub mod ollama;
 pub mod openai;
 pub mod provider;
 pub mod retry;
 pub mod secret;
 pub mod sse;
+pub mod tool_calls;
 
+pub use anthropic::{Anthropic, AnthropicConfig};
 pub use error::{LlmError, TimeoutPhase};
-pub use openai::{OpenAiCompatible, OpenAiCompatibleConfig};
+#[cfg(feature = "local")]
+pub use local::{LocalModel, LocalModelConfig};
+pub use ollama::{Ollama, OllamaConfig};
+pub use openai::{OpenAiCompatible, OpenAiCompatibleConfig, OpenAiFlavor};
 pub use provider::{ChatProvider, ChatRequest, ChatStream, StreamEvent, Usage};
 pub use retry::{RetryPolicy, Timeouts};
 pub use secret::Secret;

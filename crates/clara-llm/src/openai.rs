@@ -1,27 +1,87 @@
 //! The OpenAI chat-completions API and the many servers that copy it (OpenRouter,
 //! NanoGPT, Ollama's `/v1`, vLLM, LM Studio, any custom base URL).
+//!
+//! Beyond text this speaks tools (`tools`, streamed `delta.tool_calls`, assistant
+//! `tool_calls` and `tool` messages) and images (content arrays with `image_url`
+//! parts; image bytes go as `data:` URLs).
 
 use std::fmt;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
+use base64::Engine;
+use clara_core::{ChatMessage, Image, Role};
 use futures::{StreamExt, TryStreamExt};
-use reqwest::header::{
-    AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER,
-};
-use reqwest::{Response, StatusCode, Url};
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap};
 use serde_json::{Value, json};
 
-use crate::error::{clean_detail, truncate};
-use crate::retry::{parse_retry_after, parse_retry_after_ms};
-use crate::sse::{chat_stream, error_detail, parse_completion};
+use crate::http::{
+    HttpCore, body_detail, endpoint_url, invalid, read_limited, redact_url_text, sensitive_header,
+    temperature_json,
+};
+use crate::sse::{chat_stream, parse_completion};
+use crate::tool_calls::parameters_schema;
 use crate::{
     ChatProvider, ChatRequest, ChatStream, LlmError, RetryPolicy, Secret, TimeoutPhase, Timeouts,
 };
 
-/// Most of an error body worth reading; the detail kept is far shorter.
-const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Most of a non-streamed JSON answer accepted.
 const MAX_JSON_BODY: usize = 16 * 1024 * 1024;
+
+/// Which OpenAI-compatible service a base URL points at. Decided from the URL's host,
+/// so a hand-written base URL (`CUSTOM_OPENAI_BASE_URL=https://openrouter.ai/api/v1`)
+/// gets the same treatment as [`OpenAiCompatibleConfig::openrouter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenAiFlavor {
+    /// `api.openai.com`.
+    OpenAi,
+    /// `openrouter.ai`: asked to report each call's cost (`usage: {"include": true}`).
+    OpenRouter,
+    /// `nano-gpt.com`.
+    NanoGpt,
+    /// Anything else (Ollama's `/v1`, vLLM, LM Studio, a proxy).
+    Compatible,
+}
+
+impl OpenAiFlavor {
+    /// The flavor of a base URL (unparseable URLs are [`OpenAiFlavor::Compatible`]).
+    pub fn detect(base_url: &str) -> Self {
+        let host = reqwest::Url::parse(base_url.trim())
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+            .unwrap_or_default();
+        let is = |domain: &str| host == domain || host.ends_with(&format!(".{domain}"));
+        if is("openai.com") {
+            Self::OpenAi
+        } else if is("openrouter.ai") {
+            Self::OpenRouter
+        } else if is("nano-gpt.com") {
+            Self::NanoGpt
+        } else {
+            Self::Compatible
+        }
+    }
+
+    /// The provider name shown in logs and status: `openai`, `openrouter`, `nanogpt`
+    /// or `openai-compatible`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+            Self::OpenRouter => "openrouter",
+            Self::NanoGpt => "nanogpt",
+            Self::Compatible => "openai-compatible",
+        }
+    }
+
+    /// The setting an operator fixes when the key is rejected, when there is one name.
+    fn key_setting(self) -> Option<&'static str> {
+        match self {
+            Self::OpenAi => Some("OPENAI_API_KEY"),
+            Self::OpenRouter => Some("OPENROUTER_API_KEY"),
+            Self::NanoGpt | Self::Compatible => None,
+        }
+    }
+}
 
 /// Settings of an [`OpenAiCompatible`] provider.
 #[derive(Clone)]
@@ -43,6 +103,13 @@ pub struct OpenAiCompatibleConfig {
 }
 
 impl OpenAiCompatibleConfig {
+    /// OpenAI's API root.
+    pub const OPENAI_BASE_URL: &'static str = "https://api.openai.com/v1";
+    /// OpenRouter's API root.
+    pub const OPENROUTER_BASE_URL: &'static str = "https://openrouter.ai/api/v1";
+    /// NanoGPT's API root.
+    pub const NANOGPT_BASE_URL: &'static str = "https://nano-gpt.com/api/v1";
+
     /// A config with no key, no extra headers and default retries and timeouts.
     pub fn new(base_url: impl Into<String>, model: impl Into<String>) -> Self {
         Self {
@@ -53,6 +120,50 @@ impl OpenAiCompatibleConfig {
             timeouts: Timeouts::default(),
             extra_headers: Vec::new(),
         }
+    }
+
+    /// OpenAI itself.
+    pub fn openai(api_key: impl Into<Secret>, model: impl Into<String>) -> Self {
+        Self {
+            api_key: Some(api_key.into()),
+            ..Self::new(Self::OPENAI_BASE_URL, model)
+        }
+    }
+
+    /// OpenRouter. `site_url` and `app_name` become its attribution headers
+    /// (`HTTP-Referer`, `X-Title`), which rank the app on openrouter.ai; each call asks
+    /// for its cost, reported as [`crate::Usage::cost_usd`].
+    pub fn openrouter(
+        api_key: impl Into<Secret>,
+        model: impl Into<String>,
+        site_url: Option<String>,
+        app_name: Option<String>,
+    ) -> Self {
+        let mut extra_headers = Vec::new();
+        if let Some(url) = site_url.filter(|u| !u.trim().is_empty()) {
+            extra_headers.push(("HTTP-Referer".to_owned(), url));
+        }
+        if let Some(name) = app_name.filter(|n| !n.trim().is_empty()) {
+            extra_headers.push(("X-Title".to_owned(), name));
+        }
+        Self {
+            api_key: Some(api_key.into()),
+            extra_headers,
+            ..Self::new(Self::OPENROUTER_BASE_URL, model)
+        }
+    }
+
+    /// NanoGPT.
+    pub fn nanogpt(api_key: impl Into<Secret>, model: impl Into<String>) -> Self {
+        Self {
+            api_key: Some(api_key.into()),
+            ..Self::new(Self::NANOGPT_BASE_URL, model)
+        }
+    }
+
+    /// Which service [`OpenAiCompatibleConfig::base_url`] points at.
+    pub fn flavor(&self) -> OpenAiFlavor {
+        OpenAiFlavor::detect(&self.base_url)
     }
 }
 
@@ -78,30 +189,21 @@ impl fmt::Debug for OpenAiCompatibleConfig {
 
 /// A chat provider speaking OpenAI's `POST /chat/completions` with `stream: true`.
 pub struct OpenAiCompatible {
-    client: reqwest::Client,
-    endpoint: Url,
-    /// `endpoint` without credentials or query, for logs and errors.
-    shown_endpoint: String,
+    http: HttpCore,
     model: String,
-    api_key: Option<Secret>,
-    auth: Option<HeaderValue>,
-    extra_headers: HeaderMap,
-    retry: RetryPolicy,
-    timeouts: Timeouts,
+    flavor: OpenAiFlavor,
 }
 
 impl fmt::Debug for OpenAiCompatible {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpenAiCompatible")
-            .field("endpoint", &self.shown_endpoint)
+            .field("flavor", &self.flavor)
+            .field("endpoint", &self.http.shown_endpoint)
             .field("model", &self.model)
-            .field("api_key", &self.api_key)
-            .field(
-                "extra_headers",
-                &self.extra_headers.keys().collect::<Vec<_>>(),
-            )
-            .field("retry", &self.retry)
-            .field("timeouts", &self.timeouts)
+            .field("api_key", &self.http.secret)
+            .field("headers", &self.http.headers.keys().collect::<Vec<_>>())
+            .field("retry", &self.http.retry)
+            .field("timeouts", &self.http.timeouts)
             .finish_non_exhaustive()
     }
 }
@@ -110,85 +212,48 @@ impl OpenAiCompatible {
     /// Checks the config and builds the HTTP client. Fails with
     /// [`LlmError::InvalidConfig`] naming the bad setting.
     pub fn new(config: OpenAiCompatibleConfig) -> Result<Self, LlmError> {
-        let invalid = |field: &str, reason: &str| LlmError::InvalidConfig {
-            field: field.to_owned(),
-            reason: reason.to_owned(),
-        };
-
+        let flavor = config.flavor();
         let base = config.base_url.trim().trim_end_matches('/');
-        let endpoint = Url::parse(&format!("{base}/chat/completions")).map_err(|_| {
-            invalid(
-                "base_url",
-                "is not a valid URL (expected e.g. https://api.openai.com/v1)",
-            )
-        })?;
-        if !matches!(endpoint.scheme(), "http" | "https") || endpoint.host_str().is_none() {
-            return Err(invalid("base_url", "must be an http:// or https:// URL"));
-        }
+        let endpoint = endpoint_url(base, "/chat/completions", "https://api.openai.com/v1")?;
         let model = config.model.trim().to_owned();
         if model.is_empty() {
             return Err(invalid("model", "is empty"));
         }
 
         let api_key = config.api_key.filter(|k| !k.is_blank());
-        let auth = match &api_key {
-            Some(key) => {
-                let mut value = HeaderValue::try_from(format!("Bearer {}", key.expose().trim()))
-                    .map_err(|_| {
-                        invalid(
-                            "api_key",
-                            "contains characters that cannot be sent in an HTTP header",
-                        )
-                    })?;
-                value.set_sensitive(true);
-                Some(value)
-            }
-            None => None,
-        };
-
-        let mut extra_headers = HeaderMap::new();
+        let mut headers = HeaderMap::new();
         for (name, value) in &config.extra_headers {
-            let header = HeaderName::try_from(name.trim()).map_err(|_| {
-                invalid(
-                    "extra_headers",
-                    &format!("{:?} is not a valid header name", truncate(name, 40)),
-                )
-            })?;
-            let mut value = HeaderValue::try_from(value.trim()).map_err(|_| {
-                invalid(
-                    "extra_headers",
-                    &format!("the value of {header} cannot be sent in an HTTP header"),
-                )
-            })?;
-            value.set_sensitive(true);
-            extra_headers.append(header, value);
+            sensitive_header(&mut headers, "extra_headers", name, value)?;
         }
-
-        let client = reqwest::Client::builder()
-            .connect_timeout(config.timeouts.connect)
-            .user_agent(concat!("clara/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| invalid("http client", &truncate(&e.to_string(), 120)))?;
-
+        if let Some(key) = &api_key {
+            sensitive_header(
+                &mut headers,
+                "api_key",
+                AUTHORIZATION.as_str(),
+                &format!("Bearer {}", key.expose().trim()),
+            )
+            .map_err(|_| {
+                invalid(
+                    "api_key",
+                    "contains characters that cannot be sent in an HTTP header",
+                )
+            })?;
+        }
+        let http = HttpCore::new(endpoint, headers, api_key, config.retry, config.timeouts)?;
         Ok(Self {
-            client,
-            shown_endpoint: shown_url(&endpoint),
-            endpoint,
+            http,
             model,
-            api_key,
-            auth,
-            extra_headers,
-            retry: config.retry,
-            timeouts: config.timeouts,
+            flavor,
         })
     }
 
+    /// Which service this talks to.
+    pub fn flavor(&self) -> OpenAiFlavor {
+        self.flavor
+    }
+
     fn body(&self, request: &ChatRequest, model: &str) -> Value {
-        let messages: Vec<Value> = request
-            .messages
-            .iter()
-            .map(|m| json!({ "role": m.role.as_str(), "content": m.content }))
-            .collect();
+        let messages: Vec<Value> = request.messages.iter().map(message_json).collect();
         let mut body = json!({
             "model": model,
             "messages": messages,
@@ -199,111 +264,30 @@ impl OpenAiCompatible {
             body["max_tokens"] = json!(max_tokens);
         }
         if let Some(temperature) = request.temperature {
-            body["temperature"] = json!(temperature);
+            body["temperature"] = temperature_json(temperature);
+        }
+        if !request.tools.is_empty() {
+            let tools: Vec<Value> = request
+                .tools
+                .iter()
+                .map(|t| {
+                    json!({
+                        "type": "function",
+                        "function": {
+                            "name": t.name,
+                            "description": t.description,
+                            "parameters": parameters_schema(&t.parameters),
+                        },
+                    })
+                })
+                .collect();
+            body["tools"] = Value::Array(tools);
+        }
+        if self.flavor == OpenAiFlavor::OpenRouter {
+            // OpenRouter's usage accounting: the final chunk's `usage.cost`.
+            body["usage"] = json!({ "include": true });
         }
         body
-    }
-
-    /// One HTTP exchange up to the first byte of the answer. On failure, also returns
-    /// how long the server asked us to wait.
-    async fn attempt(
-        &self,
-        body: &Value,
-        model: &str,
-    ) -> Result<ChatStream, (LlmError, Option<Duration>)> {
-        let mut request = self
-            .client
-            .post(self.endpoint.clone())
-            .headers(self.extra_headers.clone())
-            .json(body);
-        if let Some(auth) = &self.auth {
-            request = request.header(AUTHORIZATION, auth.clone());
-        }
-        // Bounds connecting too: `connect` only matters when it is the shorter of the two.
-        let response = match tokio::time::timeout(self.timeouts.first_byte, request.send()).await {
-            Err(_) => {
-                return Err((
-                    LlmError::Timeout {
-                        phase: TimeoutPhase::FirstByte,
-                        after: self.timeouts.first_byte,
-                    },
-                    None,
-                ));
-            }
-            Ok(Err(e)) => return Err((self.transport_error(e), None)),
-            Ok(Ok(response)) => response,
-        };
-
-        let status = response.status();
-        if !status.is_success() {
-            let retry_after = retry_after(response.headers());
-            let text = match tokio::time::timeout(
-                self.timeouts.idle,
-                read_limited(response, MAX_ERROR_BODY),
-            )
-            .await
-            {
-                Ok(Ok(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
-                _ => String::new(),
-            };
-            return Err((
-                self.status_error(status, &text, retry_after, model),
-                retry_after,
-            ));
-        }
-
-        let is_json = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.to_ascii_lowercase().contains("application/json"));
-        if is_json {
-            // The server ignored `stream: true` and sent the whole completion at once.
-            tracing::debug!(endpoint = %self.shown_endpoint, "server answered with JSON instead of a stream");
-            let bytes = match tokio::time::timeout(
-                self.timeouts.idle,
-                read_limited(response, MAX_JSON_BODY),
-            )
-            .await
-            {
-                Err(_) => {
-                    return Err((
-                        LlmError::Timeout {
-                            phase: TimeoutPhase::Idle,
-                            after: self.timeouts.idle,
-                        },
-                        None,
-                    ));
-                }
-                Ok(Err(_)) => return Err((LlmError::StreamCut, None)),
-                Ok(Ok(bytes)) => bytes,
-            };
-            let events = parse_completion(&bytes, self.api_key.as_ref()).map_err(|e| (e, None))?;
-            return Ok(futures::stream::iter(events.into_iter().map(Ok)).boxed());
-        }
-
-        let bytes = response.bytes_stream().map_err(reqwest::Error::without_url);
-        Ok(chat_stream(bytes, self.timeouts.idle, self.api_key.clone()))
-    }
-
-    fn transport_error(&self, error: reqwest::Error) -> LlmError {
-        let error = error.without_url();
-        let detail = clean_detail(
-            &error_chain(&error),
-            self.api_key.as_ref().map(Secret::expose),
-        );
-        if error.is_timeout() && !error.is_connect() {
-            return LlmError::Timeout {
-                phase: TimeoutPhase::FirstByte,
-                after: self.timeouts.first_byte,
-            };
-        }
-        // Connect failures and connections dropped before any response are both "could not
-        // get the request to the server", which is safe to try again.
-        LlmError::Unreachable {
-            endpoint: self.shown_endpoint.clone(),
-            detail,
-        }
     }
 
     fn status_error(
@@ -326,20 +310,13 @@ impl OpenAiCompatible {
                 .to_owned()
         };
         let (kind, code) = (code("type"), code("code"));
-        let raw = match error {
-            Some(error) => error_detail(error),
-            None => body.to_owned(),
-        };
-        let detail = clean_detail(&raw, self.api_key.as_ref().map(Secret::expose));
-        let detail = if detail.is_empty() {
-            status.canonical_reason().unwrap_or("no detail").to_owned()
-        } else {
-            detail
-        };
+        let detail = body_detail(status, body, &self.http);
 
         let status = status.as_u16();
         match status {
-            401 => LlmError::Unauthorized,
+            401 => LlmError::Unauthorized {
+                key_setting: self.flavor.key_setting(),
+            },
             403 => LlmError::Forbidden,
             404 => LlmError::NotFound {
                 model: model.to_owned(),
@@ -358,10 +335,63 @@ impl OpenAiCompatible {
     }
 }
 
+/// One message in OpenAI's shape.
+fn message_json(m: &ChatMessage) -> Value {
+    match m.role {
+        Role::Assistant if !m.tool_calls.is_empty() => {
+            let calls: Vec<Value> = m
+                .tool_calls
+                .iter()
+                .map(|c| {
+                    json!({
+                        "id": c.id,
+                        "type": "function",
+                        "function": { "name": c.name, "arguments": c.arguments },
+                    })
+                })
+                .collect();
+            let content = if m.content.is_empty() {
+                Value::Null
+            } else {
+                json!(m.content)
+            };
+            json!({ "role": "assistant", "content": content, "tool_calls": calls })
+        }
+        Role::Tool => match &m.tool_call_id {
+            Some(id) => json!({ "role": "tool", "tool_call_id": id, "content": m.content }),
+            // A result that answers no call cannot be a `tool` message; keep its text.
+            None => json!({ "role": "user", "content": format!("Tool result: {}", m.content) }),
+        },
+        Role::User if !m.images.is_empty() => {
+            let mut parts = Vec::with_capacity(m.images.len() + 1);
+            if !m.content.is_empty() {
+                parts.push(json!({ "type": "text", "text": m.content }));
+            }
+            for image in &m.images {
+                parts
+                    .push(json!({ "type": "image_url", "image_url": { "url": image_url(image) } }));
+            }
+            json!({ "role": "user", "content": parts })
+        }
+        role => json!({ "role": role.as_str(), "content": m.content }),
+    }
+}
+
+/// An image as a URL: its own, or its bytes as a `data:` URL.
+pub(crate) fn image_url(image: &Image) -> String {
+    match image {
+        Image::Url { url } => url.clone(),
+        Image::Bytes { media_type, data } => format!(
+            "data:{media_type};base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(data)
+        ),
+    }
+}
+
 #[async_trait::async_trait]
 impl ChatProvider for OpenAiCompatible {
     fn name(&self) -> &str {
-        "openai-compatible"
+        self.flavor.name()
     }
 
     fn model(&self) -> &str {
@@ -371,91 +401,40 @@ impl ChatProvider for OpenAiCompatible {
     async fn stream_chat(&self, request: ChatRequest) -> Result<ChatStream, LlmError> {
         let model = request.model.clone().unwrap_or_else(|| self.model.clone());
         let body = self.body(&request, &model);
-        let attempts = self.retry.attempts();
-        let started = Instant::now();
-        let mut retry = 0;
-        loop {
-            tracing::debug!(
-                endpoint = %self.shown_endpoint,
-                model = %model,
-                messages = request.messages.len(),
-                attempt = retry + 1,
-                "requesting a streamed answer"
-            );
-            let (error, retry_after) = match self.attempt(&body, &model).await {
-                Ok(stream) => {
-                    tracing::debug!(model = %model, elapsed_ms = started.elapsed().as_millis(), "answer stream started");
-                    return Ok(stream);
-                }
-                Err(failure) => failure,
-            };
-            if !error.is_retryable() || retry + 1 >= attempts {
-                tracing::warn!(model = %model, attempts = retry + 1, error = %error, "language model call failed");
-                return Err(error);
-            }
-            let wait = match retry_after {
-                Some(wait) if wait > RetryPolicy::MAX_RETRY_AFTER => {
-                    tracing::warn!(model = %model, retry_after = ?wait, error = %error, "server asked to wait too long; giving up");
-                    return Err(error);
-                }
-                Some(wait) => wait,
-                None => self.retry.backoff(retry),
-            };
-            tracing::warn!(model = %model, attempt = retry + 1, wait_ms = wait.as_millis(), error = %error, "retrying language model call");
-            tokio::time::sleep(wait).await;
-            retry += 1;
+        let map =
+            |status, text: &str, retry_after| self.status_error(status, text, retry_after, &model);
+        let response = self.http.post_json(&body, &model, &map).await?;
+
+        let is_json = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains("application/json"));
+        if is_json {
+            // The server ignored `stream: true` and sent the whole completion at once.
+            tracing::debug!(endpoint = %self.http.shown_endpoint, "server answered with JSON instead of a stream");
+            let idle = self.http.timeouts.idle;
+            let bytes =
+                match tokio::time::timeout(idle, read_limited(response, MAX_JSON_BODY)).await {
+                    Err(_) => {
+                        return Err(LlmError::Timeout {
+                            phase: TimeoutPhase::Idle,
+                            after: idle,
+                        });
+                    }
+                    Ok(Err(_)) => return Err(LlmError::StreamCut),
+                    Ok(Ok(bytes)) => bytes,
+                };
+            let events = parse_completion(&bytes, self.http.secret.as_ref())?;
+            return Ok(futures::stream::iter(events.into_iter().map(Ok)).boxed());
         }
-    }
-}
 
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    header("retry-after-ms")
-        .and_then(parse_retry_after_ms)
-        .or_else(|| {
-            header(RETRY_AFTER.as_str()).and_then(|v| parse_retry_after(v, SystemTime::now()))
-        })
-}
-
-async fn read_limited(mut response: Response, limit: usize) -> Result<Vec<u8>, reqwest::Error> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        let room = limit.saturating_sub(body.len());
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() >= limit {
-            break;
-        }
-    }
-    Ok(body)
-}
-
-/// `error: cause: cause` — reqwest's own message ("error sending request") says little.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// A URL without user info and query string, which is where credentials hide.
-fn shown_url(url: &Url) -> String {
-    let mut shown = url.clone();
-    // Both only fail for URLs that cannot have credentials, which is fine.
-    let _ = shown.set_username("");
-    let _ = shown.set_password(None);
-    shown.set_query(None);
-    shown.set_fragment(None);
-    shown.to_string()
-}
-
-fn redact_url_text(text: &str) -> String {
-    match Url::parse(text.trim()) {
-        Ok(url) => shown_url(&url),
-        Err(_) => "[unparseable URL]".to_owned(),
+        let bytes = response.bytes_stream().map_err(reqwest::Error::without_url);
+        Ok(chat_stream(
+            bytes,
+            self.http.timeouts.idle,
+            self.http.secret.clone(),
+        ))
     }
 }
 
@@ -478,7 +457,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(
-            p.endpoint.as_str(),
+            p.http.endpoint.as_str(),
             "http://localhost:11434/v1/chat/completions"
         );
         let p = OpenAiCompatible::new(OpenAiCompatibleConfig::new(
@@ -487,7 +466,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(
-            p.shown_endpoint,
+            p.http.shown_endpoint,
             "https://example.invalid/v1/chat/completions"
         );
         assert!(!format!("{p:?}").contains("pw"));
@@ -517,8 +496,20 @@ mod tests {
 
     #[test]
     fn blank_key_means_no_key() {
-        assert!(provider(Some("  ")).auth.is_none());
-        assert!(provider(Some("sk-1")).auth.is_some());
+        assert!(
+            provider(Some("  "))
+                .http
+                .headers
+                .get(AUTHORIZATION)
+                .is_none()
+        );
+        assert!(
+            provider(Some("sk-1"))
+                .http
+                .headers
+                .get(AUTHORIZATION)
+                .is_some()
+        );
     }
 
     #[test]
@@ -560,7 +551,7 @@ mod tests {
                     "invalid_api_key"
                 )
             ),
-            LlmError::Unauthorized
+            LlmError::Unauthorized { key_setting: None }
         ));
         assert!(matches!(e(403, ""), LlmError::Forbidden));
         assert!(
@@ -621,12 +612,112 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_headers() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(retry_after(&headers), None);
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("2"));
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
-        headers.insert("retry-after-ms", HeaderValue::from_static("250"));
-        assert_eq!(retry_after(&headers), Some(Duration::from_millis(250)));
+    fn flavors_from_urls_and_constructors() {
+        assert_eq!(
+            OpenAiFlavor::detect("https://openrouter.ai/api/v1"),
+            OpenAiFlavor::OpenRouter
+        );
+        assert_eq!(
+            OpenAiFlavor::detect("https://api.openai.com/v1/"),
+            OpenAiFlavor::OpenAi
+        );
+        assert_eq!(
+            OpenAiFlavor::detect("https://nano-gpt.com/api/v1"),
+            OpenAiFlavor::NanoGpt
+        );
+        assert_eq!(
+            OpenAiFlavor::detect("http://localhost:11434/v1"),
+            OpenAiFlavor::Compatible
+        );
+        assert_eq!(
+            OpenAiFlavor::detect("https://evil-openrouter.ai/v1"),
+            OpenAiFlavor::Compatible
+        );
+        let c = OpenAiCompatibleConfig::openrouter(
+            "k",
+            "m",
+            Some("https://clara.example".into()),
+            Some("Clara".into()),
+        );
+        assert_eq!(c.base_url, OpenAiCompatibleConfig::OPENROUTER_BASE_URL);
+        assert_eq!(
+            c.extra_headers,
+            vec![
+                (
+                    "HTTP-Referer".to_owned(),
+                    "https://clara.example".to_owned()
+                ),
+                ("X-Title".to_owned(), "Clara".to_owned())
+            ]
+        );
+        let p = OpenAiCompatible::new(c).unwrap();
+        assert_eq!(p.name(), "openrouter");
+        assert_eq!(
+            p.body(&ChatRequest::default(), "m")["usage"],
+            json!({"include": true})
+        );
+        let p = OpenAiCompatible::new(OpenAiCompatibleConfig::nanogpt("k", "m")).unwrap();
+        assert_eq!(
+            (p.name(), p.http.endpoint.as_str()),
+            ("nanogpt", "https://nano-gpt.com/api/v1/chat/completions")
+        );
+        assert!(p.body(&ChatRequest::default(), "m").get("usage").is_none());
+        let p = OpenAiCompatible::new(OpenAiCompatibleConfig::openai("k", "m")).unwrap();
+        assert_eq!(p.name(), "openai");
+        assert!(matches!(
+            p.status_error(StatusCode::UNAUTHORIZED, "", None, "m"),
+            LlmError::Unauthorized {
+                key_setting: Some("OPENAI_API_KEY")
+            }
+        ));
+    }
+
+    #[test]
+    fn tools_images_and_tool_messages() {
+        use clara_core::{ToolCall, ToolSpec};
+        let p = provider(None);
+        let mut user = clara_core::ChatMessage::user("what is this?");
+        user.images = vec![
+            Image::Bytes {
+                media_type: "image/png".into(),
+                data: vec![1, 2, 3],
+            },
+            Image::Url {
+                url: "https://x.invalid/a.jpg".into(),
+            },
+        ];
+        let call = ToolCall {
+            id: "call_1".into(),
+            name: "look".into(),
+            arguments: "{\"a\":1}".into(),
+        };
+        let mut request = ChatRequest::new(vec![
+            user,
+            clara_core::ChatMessage::tool_request("", vec![call]),
+            clara_core::ChatMessage::tool_result("call_1", "a cat"),
+        ]);
+        request.tools = vec![ToolSpec {
+            name: "look".into(),
+            description: "Looks".into(),
+            parameters: json!({"type":"object"}),
+        }];
+        let body = p.body(&request, "m");
+        assert_eq!(
+            body["messages"],
+            json!([
+                {"role":"user","content":[
+                    {"type":"text","text":"what is this?"},
+                    {"type":"image_url","image_url":{"url":"data:image/png;base64,AQID"}},
+                    {"type":"image_url","image_url":{"url":"https://x.invalid/a.jpg"}},
+                ]},
+                {"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"look","arguments":"{\"a\":1}"}}]},
+                {"role":"tool","tool_call_id":"call_1","content":"a cat"},
+            ])
+        );
+        assert_eq!(
+            body["tools"],
+            json!([{"type":"function","function":{"name":"look","description":"Looks","parameters":{"type":"object"}}}])
+        );
+        assert!(p.body(&ChatRequest::default(), "m").get("tools").is_none());
     }
 }

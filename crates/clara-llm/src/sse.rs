@@ -6,6 +6,7 @@
 //! types: missing `choices`, `finish_reason: ""`, `content: null`, role-only deltas,
 //! extra fields and keep-alive comments are all normal.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +18,7 @@ use futures::{Stream, StreamExt};
 use serde_json::Value;
 
 use crate::error::{MAX_DETAIL_CHARS, clean_detail, truncate};
+use crate::tool_calls::ToolCallAssembler;
 use crate::{ChatStream, LlmError, Secret, StreamEvent, TimeoutPhase, Usage};
 
 /// What one `data:` payload said.
@@ -32,6 +34,8 @@ pub(crate) enum Chunk {
         finish_reason: Option<String>,
         /// Token counts, usually only on the last chunk.
         usage: Option<Usage>,
+        /// Raw `delta.tool_calls` fragments, assembled by the stream.
+        tool_calls: Vec<Value>,
     },
     /// An error object inside the stream.
     Error(String),
@@ -62,10 +66,17 @@ pub(crate) fn parse_chunk(data: &str) -> Result<Chunk, LlmError> {
             "the server ended the answer with finish_reason \"error\"".to_owned(),
         ));
     }
+    let tool_calls = choice
+        .and_then(|c| c.get("delta"))
+        .and_then(|d| d.get("tool_calls"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     Ok(Chunk::Part {
         text,
         finish_reason,
         usage: usage(&value),
+        tool_calls,
     })
 }
 
@@ -96,6 +107,15 @@ pub(crate) fn parse_completion(
     if !text.is_empty() {
         events.push(StreamEvent::Delta(text));
     }
+    let mut tools = ToolCallAssembler::new();
+    let calls = choice
+        .get("message")
+        .and_then(|m| m.get("tool_calls"))
+        .and_then(Value::as_array);
+    for (position, call) in calls.into_iter().flatten().enumerate() {
+        tools.push(call, position);
+    }
+    events.extend(tools.take().into_iter().map(StreamEvent::ToolCall));
     events.push(StreamEvent::Finished {
         reason: finish_reason(choice),
         usage: usage(&value),
@@ -174,56 +194,54 @@ fn usage(value: &Value) -> Option<Usage> {
     })
 }
 
-type Events<E> =
-    Pin<Box<dyn Stream<Item = Result<eventsource_stream::Event, EventStreamError<E>>> + Send>>;
-
-struct StreamState<E> {
-    events: Events<E>,
-    /// Set once the byte stream has ended; events decoded after that come from a
-    /// final line the server never terminated.
-    source_ended: Arc<AtomicBool>,
-    idle: Duration,
-    secret: Option<Secret>,
-    finish_reason: Option<String>,
-    usage: Option<Usage>,
-    deltas: usize,
-    done: bool,
+/// One framed message of a streamed answer: an SSE event (`event` is its type, empty
+/// when unnamed) or one NDJSON line (`event` empty).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Frame {
+    /// The SSE `event:` name.
+    pub event: String,
+    /// The SSE `data:` payload or the line.
+    pub data: String,
 }
 
-impl<E> StreamState<E> {
-    fn finished(&mut self) -> Result<StreamEvent, LlmError> {
-        self.done = true;
-        tracing::debug!(deltas = self.deltas, reason = ?self.finish_reason, usage = ?self.usage, "answer stream finished");
-        Ok(StreamEvent::Finished {
-            reason: self.finish_reason.take(),
-            usage: self.usage.take(),
-        })
-    }
+/// Frames as they are cut from the bytes; `Err` is a framing error (not transport).
+pub(crate) type Frames = Pin<Box<dyn Stream<Item = FrameResult> + Send>>;
 
-    fn fail(&mut self, error: LlmError) -> Result<StreamEvent, LlmError> {
-        self.done = true;
-        tracing::warn!(deltas = self.deltas, error = %error, "answer stream failed");
-        Err(error)
-    }
+/// A frame, the transport breaking off (`Broken`), or bytes that cannot be framed.
+pub(crate) enum FrameResult {
+    /// A complete frame.
+    Frame(Frame),
+    /// The connection broke; treated like the end of the stream.
+    Broken(String),
+    /// The bytes are not the expected framing.
+    Invalid(String),
+}
 
-    /// The stream stopped without `[DONE]`: complete if the model had said it was finished.
-    fn ended(&mut self) -> Result<StreamEvent, LlmError> {
-        if self.finish_reason.is_some() {
-            self.finished()
-        } else {
-            self.fail(LlmError::StreamCut)
-        }
-    }
+/// What a decoder says after a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Keep reading.
+    Continue,
+    /// The answer is complete (the decoder pushed `Finished`).
+    Done,
+}
 
-    fn scrub(&self, text: &str) -> String {
-        clean_detail(text, self.secret.as_ref().map(Secret::expose))
+/// A provider's stream format: turns frames into [`StreamEvent`]s.
+pub(crate) trait Decoder: Send + 'static {
+    /// Handles one frame, pushing any events it completes.
+    fn frame(&mut self, frame: &Frame, out: &mut VecDeque<StreamEvent>) -> Result<Step, LlmError>;
+    /// The bytes ended (or broke) before [`Step::Done`]: push `Finished` if the answer
+    /// is complete anyway, or say why not (usually [`LlmError::StreamCut`]).
+    fn end(&mut self, out: &mut VecDeque<StreamEvent>) -> Result<(), LlmError>;
+    /// Whether a long silence may be taken as the end (the model already said it stopped).
+    fn may_end_on_idle(&self) -> bool {
+        false
     }
 }
 
-/// Turns an SSE byte stream into a [`ChatStream`]. Each gap between chunks longer than
-/// `idle` ends the stream with [`LlmError::Timeout`]; dropping the returned stream drops
-/// `bytes` (and with it the connection).
-pub(crate) fn chat_stream<S, E>(bytes: S, idle: Duration, secret: Option<Secret>) -> ChatStream
+/// Cuts an SSE byte stream into frames. The flag is set once the bytes have ended, so
+/// a frame decoded after that came from a final line the server never terminated.
+pub(crate) fn sse_frames<S, E>(bytes: S) -> (Frames, Arc<AtomicBool>)
 where
     S: Stream<Item = Result<Bytes, E>> + Send + 'static,
     E: std::fmt::Display + Send + 'static,
@@ -236,98 +254,308 @@ where
         flag.store(true, Ordering::Release);
         Ok(Bytes::from_static(b"\n\n"))
     });
-    let events: Events<E> = Box::pin(bytes.chain(terminator).eventsource());
-    let state = StreamState {
-        events,
+    let frames = bytes
+        .chain(terminator)
+        .eventsource()
+        .map(|item| match item {
+            Ok(event) => FrameResult::Frame(Frame {
+                event: event.event,
+                data: event.data,
+            }),
+            Err(EventStreamError::Transport(e)) => FrameResult::Broken(e.to_string()),
+            Err(e) => FrameResult::Invalid(truncate(&e.to_string(), 120)),
+        });
+    (Box::pin(frames), source_ended)
+}
+
+/// Cuts a newline-delimited JSON byte stream into frames, one per non-blank line. A
+/// last line without its newline is still a frame (flag set, as for [`sse_frames`]).
+pub(crate) fn ndjson_frames<S, E>(bytes: S) -> (Frames, Arc<AtomicBool>)
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    let source_ended = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&source_ended);
+    struct Lines<S> {
+        bytes: Pin<Box<S>>,
+        buffer: Vec<u8>,
+        ended: bool,
+        flag: Arc<AtomicBool>,
+    }
+    let state = Lines {
+        bytes: Box::pin(bytes),
+        buffer: Vec::new(),
+        ended: false,
+        flag,
+    };
+    let frames = futures::stream::unfold(state, |mut st| async move {
+        loop {
+            if let Some(at) = st.buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = st.buffer.drain(..=at).collect();
+                let text = String::from_utf8_lossy(&line).trim().to_owned();
+                if text.is_empty() {
+                    continue;
+                }
+                return Some((
+                    FrameResult::Frame(Frame {
+                        event: String::new(),
+                        data: text,
+                    }),
+                    st,
+                ));
+            }
+            if st.ended {
+                let rest = String::from_utf8_lossy(&std::mem::take(&mut st.buffer))
+                    .trim()
+                    .to_owned();
+                if rest.is_empty() {
+                    return None;
+                }
+                return Some((
+                    FrameResult::Frame(Frame {
+                        event: String::new(),
+                        data: rest,
+                    }),
+                    st,
+                ));
+            }
+            match st.bytes.next().await {
+                Some(Ok(chunk)) => st.buffer.extend_from_slice(&chunk),
+                Some(Err(e)) => {
+                    st.ended = true;
+                    st.buffer.clear();
+                    st.flag.store(true, Ordering::Release);
+                    return Some((FrameResult::Broken(e.to_string()), st));
+                }
+                None => {
+                    st.ended = true;
+                    st.flag.store(true, Ordering::Release);
+                }
+            }
+        }
+    });
+    (Box::pin(frames), source_ended)
+}
+
+struct Driver<D> {
+    frames: Frames,
+    source_ended: Arc<AtomicBool>,
+    idle: Duration,
+    secret: Option<Secret>,
+    decoder: D,
+    out: VecDeque<StreamEvent>,
+    /// The error to yield once `out` is drained.
+    failure: Option<LlmError>,
+    /// No more frames are read (finished or failed).
+    over: bool,
+    deltas: usize,
+}
+
+impl<D: Decoder> Driver<D> {
+    fn fail(&mut self, error: LlmError) {
+        let error = scrub_error(error, self.secret.as_ref());
+        tracing::warn!(deltas = self.deltas, error = %error, "answer stream failed");
+        self.failure = Some(error);
+        self.over = true;
+    }
+
+    fn end(&mut self) {
+        match self.decoder.end(&mut self.out) {
+            Ok(()) => self.over = true,
+            Err(error) => self.fail(error),
+        }
+    }
+
+    /// Reads frames until there is something to yield or nothing more will come.
+    async fn advance(&mut self) {
+        while self.out.is_empty() && !self.over {
+            let next = match tokio::time::timeout(self.idle, self.frames.next()).await {
+                Ok(next) => next,
+                // A server that said it was finished but keeps the connection open is done.
+                Err(_) if self.decoder.may_end_on_idle() => {
+                    self.end();
+                    continue;
+                }
+                Err(_) => {
+                    self.fail(LlmError::Timeout {
+                        phase: TimeoutPhase::Idle,
+                        after: self.idle,
+                    });
+                    continue;
+                }
+            };
+            let frame = match next {
+                None => {
+                    self.end();
+                    continue;
+                }
+                Some(FrameResult::Broken(detail)) => {
+                    tracing::debug!(error = %detail, "answer stream broke off");
+                    self.end();
+                    continue;
+                }
+                Some(FrameResult::Invalid(detail)) => {
+                    self.fail(LlmError::Malformed { detail });
+                    continue;
+                }
+                Some(FrameResult::Frame(frame)) => frame,
+            };
+            match self.decoder.frame(&frame, &mut self.out) {
+                Ok(Step::Continue) => {}
+                Ok(Step::Done) => self.over = true,
+                // Half a JSON object at the very end is a cut connection, not a bad server.
+                Err(LlmError::Malformed { .. }) if self.source_ended.load(Ordering::Acquire) => {
+                    self.end()
+                }
+                Err(error) => self.fail(error),
+            }
+        }
+    }
+}
+
+/// Runs `decoder` over `frames` as a [`ChatStream`]. Each gap between frames longer
+/// than `idle` ends the stream with [`LlmError::Timeout`] (unless the decoder may end
+/// there); errors carry no copy of `secret`; dropping the stream drops the bytes (and
+/// with them the connection).
+pub(crate) fn decode_stream<D: Decoder>(
+    (frames, source_ended): (Frames, Arc<AtomicBool>),
+    idle: Duration,
+    secret: Option<Secret>,
+    decoder: D,
+) -> ChatStream {
+    let driver = Driver {
+        frames,
         source_ended,
         idle,
         secret,
-        finish_reason: None,
-        usage: None,
+        decoder,
+        out: VecDeque::new(),
+        failure: None,
+        over: false,
         deltas: 0,
-        done: false,
     };
-    futures::stream::unfold(state, |mut st| async move {
-        if st.done {
-            return None;
+    futures::stream::unfold(driver, |mut d| async move {
+        d.advance().await;
+        if let Some(event) = d.out.pop_front() {
+            match &event {
+                StreamEvent::Delta(_) => d.deltas += 1,
+                StreamEvent::Finished { reason, usage } => {
+                    tracing::debug!(deltas = d.deltas, reason = ?reason, usage = ?usage, "answer stream finished");
+                }
+                StreamEvent::ToolCall(call) => {
+                    tracing::debug!(tool = %call.name, id = %call.id, "model called a tool");
+                }
+            }
+            return Some((Ok(event), d));
         }
-        loop {
-            let next = match tokio::time::timeout(st.idle, st.events.next()).await {
-                Ok(next) => next,
-                // A server that said it was finished but keeps the connection open is done.
-                Err(_) if st.finish_reason.is_some() => return Some((st.finished(), st)),
-                Err(_) => {
-                    let error = LlmError::Timeout {
-                        phase: TimeoutPhase::Idle,
-                        after: st.idle,
-                    };
-                    return Some((st.fail(error), st));
-                }
-            };
-            let event = match next {
-                None => return Some((st.ended(), st)),
-                Some(Err(EventStreamError::Transport(e))) => {
-                    tracing::debug!(error = %e, "answer stream broke off");
-                    return Some((st.ended(), st));
-                }
-                Some(Err(e)) => {
-                    let error = LlmError::Malformed {
-                        detail: truncate(&e.to_string(), 120),
-                    };
-                    return Some((st.fail(error), st));
-                }
-                Some(Ok(event)) => event,
-            };
-            if event.event == "error" {
-                let detail = match serde_json::from_str::<Value>(&event.data) {
-                    Ok(value) => error_detail(value.get("error").unwrap_or(&value)),
-                    Err(_) => event.data.clone(),
-                };
-                let error = LlmError::ProviderError {
-                    detail: st.scrub(&detail),
-                };
-                return Some((st.fail(error), st));
-            }
-            if event.data.trim().is_empty() {
-                continue;
-            }
-            match parse_chunk(&event.data) {
-                Ok(Chunk::Done) => return Some((st.finished(), st)),
-                Ok(Chunk::Part {
-                    text,
-                    finish_reason,
-                    usage,
-                }) => {
-                    if finish_reason.is_some() {
-                        st.finish_reason = finish_reason;
-                    }
-                    if usage.is_some() {
-                        st.usage = usage;
-                    }
-                    if !text.is_empty() {
-                        st.deltas += 1;
-                        return Some((Ok(StreamEvent::Delta(text)), st));
-                    }
-                }
-                Ok(Chunk::Error(detail)) => {
-                    let error = LlmError::ProviderError {
-                        detail: st.scrub(&detail),
-                    };
-                    return Some((st.fail(error), st));
-                }
-                // Half a JSON object at the very end is a cut connection, not a bad server.
-                Err(_) if st.source_ended.load(Ordering::Acquire) => return Some((st.ended(), st)),
-                Err(LlmError::Malformed { detail }) => {
-                    let error = LlmError::Malformed {
-                        detail: st.scrub(&detail),
-                    };
-                    return Some((st.fail(error), st));
-                }
-                Err(error) => return Some((st.fail(error), st)),
-            }
-        }
+        d.failure.take().map(|error| (Err(error), d))
     })
     .boxed()
+}
+
+/// Removes the key from the server-provided parts of an error.
+pub(crate) fn scrub_error(error: LlmError, secret: Option<&Secret>) -> LlmError {
+    let clean = |detail: String| clean_detail(&detail, secret.map(Secret::expose));
+    match error {
+        LlmError::Malformed { detail } => LlmError::Malformed {
+            detail: clean(detail),
+        },
+        LlmError::ProviderError { detail } => LlmError::ProviderError {
+            detail: clean(detail),
+        },
+        other => other,
+    }
+}
+
+/// The OpenAI chat-completion-chunk format.
+#[derive(Debug, Default)]
+pub(crate) struct OpenAiDecoder {
+    finish_reason: Option<String>,
+    usage: Option<Usage>,
+    tools: ToolCallAssembler,
+}
+
+impl OpenAiDecoder {
+    fn finish(&mut self, out: &mut VecDeque<StreamEvent>) {
+        self.flush_tools(out);
+        out.push_back(StreamEvent::Finished {
+            reason: self.finish_reason.take(),
+            usage: self.usage.take(),
+        });
+    }
+
+    fn flush_tools(&mut self, out: &mut VecDeque<StreamEvent>) {
+        out.extend(self.tools.take().into_iter().map(StreamEvent::ToolCall));
+    }
+}
+
+impl Decoder for OpenAiDecoder {
+    fn frame(&mut self, frame: &Frame, out: &mut VecDeque<StreamEvent>) -> Result<Step, LlmError> {
+        if frame.event == "error" {
+            let detail = match serde_json::from_str::<Value>(&frame.data) {
+                Ok(value) => error_detail(value.get("error").unwrap_or(&value)),
+                Err(_) => frame.data.clone(),
+            };
+            return Err(LlmError::ProviderError { detail });
+        }
+        if frame.data.trim().is_empty() {
+            return Ok(Step::Continue);
+        }
+        match parse_chunk(&frame.data)? {
+            Chunk::Done => {
+                self.finish(out);
+                Ok(Step::Done)
+            }
+            Chunk::Error(detail) => Err(LlmError::ProviderError { detail }),
+            Chunk::Part {
+                text,
+                finish_reason,
+                usage,
+                tool_calls,
+            } => {
+                if !text.is_empty() {
+                    out.push_back(StreamEvent::Delta(text));
+                }
+                for (position, fragment) in tool_calls.iter().enumerate() {
+                    self.tools.push(fragment, position);
+                }
+                if usage.is_some() {
+                    self.usage = usage;
+                }
+                if finish_reason.is_some() {
+                    self.finish_reason = finish_reason;
+                    // The calls are complete once the model says it stopped; emitting them
+                    // now lets the tool loop start while the usage chunk is still coming.
+                    self.flush_tools(out);
+                }
+                Ok(Step::Continue)
+            }
+        }
+    }
+
+    /// The stream stopped without `[DONE]`: complete if the model had said it was finished.
+    fn end(&mut self, out: &mut VecDeque<StreamEvent>) -> Result<(), LlmError> {
+        if self.finish_reason.is_some() {
+            self.finish(out);
+            Ok(())
+        } else {
+            Err(LlmError::StreamCut)
+        }
+    }
+
+    fn may_end_on_idle(&self) -> bool {
+        self.finish_reason.is_some()
+    }
+}
+
+/// Turns an OpenAI SSE byte stream into a [`ChatStream`] (see [`decode_stream`]).
+pub(crate) fn chat_stream<S, E>(bytes: S, idle: Duration, secret: Option<Secret>) -> ChatStream
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    decode_stream(sse_frames(bytes), idle, secret, OpenAiDecoder::default())
 }
 
 #[cfg(test)]
@@ -343,6 +571,7 @@ mod tests {
                 input_tokens: i,
                 output_tokens: o,
             }),
+            tool_calls: Vec::new(),
         }
     }
 
@@ -539,5 +768,69 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[tokio::test]
+    async fn fragmented_tool_calls_are_assembled_before_finished() {
+        let body = "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Let me look.\"}}]}\n\n\
+            data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_a\",\"type\":\"function\",\"function\":{\"name\":\"search\",\"arguments\":\"\"}}]}}]}\n\n\
+            data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"q\\\":\"}}]}}]}\n\n\
+            data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call_b\",\"type\":\"function\",\"function\":{\"name\":\"time\",\"arguments\":\"{}\"}}]}}]}\n\n\
+            data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"\\\"rust\\\"}\"}}]}}]}\n\n\
+            data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n\
+            data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2}}\n\n\
+            data: [DONE]\n\n";
+        let events: Vec<_> = run(body).await.into_iter().map(Result::unwrap).collect();
+        let call = |id: &str, name: &str, args: &str| {
+            StreamEvent::ToolCall(clara_core::ToolCall {
+                id: id.into(),
+                name: name.into(),
+                arguments: args.into(),
+            })
+        };
+        assert_eq!(
+            events,
+            vec![
+                StreamEvent::Delta("Let me look.".into()),
+                call("call_a", "search", "{\"q\":\"rust\"}"),
+                call("call_b", "time", "{}"),
+                StreamEvent::Finished {
+                    reason: Some("tool_calls".into()),
+                    usage: Some(Usage {
+                        cost_usd: None,
+                        input_tokens: 3,
+                        output_tokens: 2
+                    })
+                },
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn tool_calls_without_finish_reason_come_out_at_done() {
+        let body = "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":1}\"}}]}}]}\n\ndata: [DONE]\n\n";
+        let events: Vec<_> = run(body).await.into_iter().map(Result::unwrap).collect();
+        assert!(
+            matches!(&events[0], StreamEvent::ToolCall(c) if c.name == "f" && c.arguments == "{\"a\":1}" && c.id == "call_1"),
+            "{events:?}"
+        );
+        assert!(matches!(events[1], StreamEvent::Finished { .. }));
+        // Cut before the model finished: partial calls are not emitted.
+        let cut = "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"x\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\"}}]}}]}\n\n";
+        let events = run(cut).await;
+        assert_eq!(events.len(), 1);
+        assert!(matches!(events[0], Err(LlmError::StreamCut)));
+    }
+
+    #[test]
+    fn json_completion_with_tool_calls() {
+        let body = br#"{"choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"tool_calls"}]}"#;
+        let events = parse_completion(body, None).unwrap();
+        assert!(
+            matches!(&events[0], StreamEvent::ToolCall(c) if c.id == "call_1" && c.name == "f")
+        );
+        assert!(
+            matches!(&events[1], StreamEvent::Finished { reason: Some(r), .. } if r == "tool_calls")
+        );
     }
 }

@@ -155,7 +155,7 @@ async fn unauthorized_is_not_retried() {
         .await
         .err()
         .unwrap();
-    assert!(matches!(err, LlmError::Unauthorized), "{err:?}");
+    assert!(matches!(err, LlmError::Unauthorized { .. }), "{err:?}");
     assert!(!err.is_retryable());
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(fake.request_count(), 1);

@@ -67,7 +67,7 @@ async fn errors_hide_secrets_even_when_the_server_echoes_them() {
 
     fake.push(FakeReply::error(401, echoed.clone()));
     let err = provider.stream_chat(request()).await.err().unwrap();
-    assert!(matches!(err, LlmError::Unauthorized));
+    assert!(matches!(err, LlmError::Unauthorized { .. }));
     assert_error_clean(&err);
     assert!(err.user_message().contains("API key"));
 

@@ -49,6 +49,18 @@ pub enum FakeReply {
     RawSse(String),
     /// Accept the request and never send response headers.
     Hang,
+    /// Tool calls, as OpenAI streams them: any text first, then `delta.tool_calls`
+    /// fragments keyed by `index`, then `finish_reason: "tool_calls"`. Ids are
+    /// `call_fake<n>`.
+    ToolCalls {
+        /// Content streamed before the calls (may be empty).
+        text_before: String,
+        /// `(name, arguments JSON text)` of each call, in order.
+        calls: Vec<(String, String)>,
+        /// Split each call's arguments across several chunks, with `id`, `type` and
+        /// `name` only on the first (as OpenAI does); otherwise one chunk per call.
+        fragmented: bool,
+    },
 }
 
 impl FakeReply {
@@ -238,7 +250,7 @@ impl Drop for FakeOpenAi {
 }
 
 /// A poisoned lock only means another test thread panicked; the data is still usable.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -318,6 +330,11 @@ async fn chat_completions(
             ctx.answer(stream, chunks, Duration::ZERO, shared)
         }
         FakeReply::Stream { chunks, delay } => ctx.answer(stream, chunks, delay, shared),
+        FakeReply::ToolCalls {
+            text_before,
+            calls,
+            fragmented,
+        } => ctx.tool_calls(stream, &text_before, &calls, fragmented, shared),
     }
 }
 
@@ -432,42 +449,173 @@ impl Reply {
         }
         frames.push((Bytes::from_static(b"data: [DONE]\n\n"), Duration::ZERO));
 
-        let guard = StreamGuard {
-            shared,
-            finished: false,
+        stream_frames(frames, shared)
+    }
+
+    fn tool_calls(
+        self,
+        stream: bool,
+        text_before: &str,
+        calls: &[(String, String)],
+        fragmented: bool,
+        shared: Arc<Shared>,
+    ) -> Response {
+        let id = |i: usize| format!("call_fake{}{i}", &self.id[self.id.len() - 4..]);
+        if !stream {
+            let tool_calls: Vec<Value> = calls
+                .iter()
+                .enumerate()
+                .map(|(i, (name, arguments))| json!({ "id": id(i), "type": "function", "function": { "name": name, "arguments": arguments } }))
+                .collect();
+            let content = if text_before.is_empty() {
+                Value::Null
+            } else {
+                json!(text_before)
+            };
+            return axum::Json(json!({
+                "id": self.id,
+                "object": "chat.completion",
+                "created": self.created,
+                "model": self.model,
+                "choices": [{
+                    "index": 0,
+                    "message": { "role": "assistant", "content": content, "tool_calls": tool_calls, "refusal": null },
+                    "logprobs": null,
+                    "finish_reason": "tool_calls",
+                }],
+                "usage": self.usage(calls.len() * 10),
+            }))
+            .into_response();
+        }
+        let mut frames: Vec<(Bytes, Duration)> = Vec::new();
+        let first = if text_before.is_empty() {
+            Value::Null
+        } else {
+            json!("")
         };
-        let body = futures::stream::unfold(
-            (frames.into_iter(), guard),
-            |(mut frames, mut guard)| async move {
-                let (frame, pause) = frames.next()?;
-                if !pause.is_zero() {
-                    tokio::time::sleep(pause).await;
-                }
-                if frames.len() == 0 {
-                    guard.finished = true;
-                }
-                Some((Ok::<_, Infallible>(frame), (frames, guard)))
-            },
-        );
-        sse_response(Body::from_stream(body))
+        frames.push((
+            self.chunk(
+                json!({ "role": "assistant", "content": first, "refusal": null }),
+                None,
+            ),
+            Duration::ZERO,
+        ));
+        for word in text_before.split_inclusive(char::is_whitespace) {
+            frames.push((self.chunk(json!({ "content": word }), None), Duration::ZERO));
+        }
+        for (i, (name, arguments)) in calls.iter().enumerate() {
+            let head = |arguments: &str| json!({ "tool_calls": [{ "index": i, "id": id(i), "type": "function", "function": { "name": name, "arguments": arguments } }] });
+            if !fragmented {
+                frames.push((self.chunk(head(arguments), None), Duration::ZERO));
+                continue;
+            }
+            frames.push((self.chunk(head(""), None), Duration::ZERO));
+            for piece in pieces(arguments, 3) {
+                let delta =
+                    json!({ "tool_calls": [{ "index": i, "function": { "arguments": piece } }] });
+                frames.push((self.chunk(delta, None), Duration::ZERO));
+            }
+        }
+        frames.push((self.chunk(json!({}), Some("tool_calls")), Duration::ZERO));
+        if self.include_usage {
+            let usage = json!({
+                "id": self.id,
+                "object": "chat.completion.chunk",
+                "created": self.created,
+                "model": self.model,
+                "choices": [],
+                "usage": self.usage(calls.len() * 10),
+            });
+            frames.push((frame(&usage), Duration::ZERO));
+        }
+        frames.push((Bytes::from_static(b"data: [DONE]\n\n"), Duration::ZERO));
+        stream_frames(frames, shared)
     }
 }
 
+/// `text` cut into about `n` pieces on character boundaries (never empty pieces).
+pub(crate) fn pieces(text: &str, n: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.is_empty() {
+        return Vec::new();
+    }
+    let size = chars.len().div_ceil(n.max(1));
+    chars.chunks(size).map(|c| c.iter().collect()).collect()
+}
+
+/// Sends `(frame, pause before it)` as an SSE body, counting how the stream ended.
+fn stream_frames(frames: Vec<(Bytes, Duration)>, shared: Arc<Shared>) -> Response {
+    sse_response(guarded_body(frames, Arc::new(Counters::of(&shared))))
+}
+
+/// Where a fake counts streams that ended early or ran to the end.
+pub(crate) struct Counters {
+    completed: Arc<dyn Fn() + Send + Sync>,
+    dropped: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Counters {
+    fn of(shared: &Arc<Shared>) -> Self {
+        let (a, b) = (Arc::clone(shared), Arc::clone(shared));
+        Self {
+            completed: Arc::new(move || {
+                a.completed.fetch_add(1, Ordering::SeqCst);
+            }),
+            dropped: Arc::new(move || {
+                b.dropped.fetch_add(1, Ordering::SeqCst);
+            }),
+        }
+    }
+
+    /// Counters from two closures.
+    pub(crate) fn new(
+        completed: impl Fn() + Send + Sync + 'static,
+        dropped: impl Fn() + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            completed: Arc::new(completed),
+            dropped: Arc::new(dropped),
+        }
+    }
+}
+
+/// A body sending `frames`, each after its pause; `counters` learn whether the client
+/// took the last frame or went away before.
+pub(crate) fn guarded_body(frames: Vec<(Bytes, Duration)>, counters: Arc<Counters>) -> Body {
+    let guard = StreamGuard {
+        counters,
+        finished: false,
+    };
+    let body = futures::stream::unfold(
+        (frames.into_iter(), guard),
+        |(mut frames, mut guard)| async move {
+            let (frame, pause) = frames.next()?;
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
+            if frames.len() == 0 {
+                guard.finished = true;
+            }
+            Some((Ok::<_, Infallible>(frame), (frames, guard)))
+        },
+    );
+    Body::from_stream(body)
+}
+
 /// Counts how a streamed answer ended: dropped with the body (client went away) before
-/// the `[DONE]` frame was handed over, or after.
+/// the last frame was handed over, or after.
 struct StreamGuard {
-    shared: Arc<Shared>,
+    counters: Arc<Counters>,
     finished: bool,
 }
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
-        let counter = if self.finished {
-            &self.shared.completed
+        if self.finished {
+            (self.counters.completed)();
         } else {
-            &self.shared.dropped
-        };
-        counter.fetch_add(1, Ordering::SeqCst);
+            (self.counters.dropped)();
+        }
     }
 }
 
@@ -475,7 +623,7 @@ fn frame(value: &Value) -> Bytes {
     Bytes::from(format!("data: {value}\n\n"))
 }
 
-fn sse_response(body: Body) -> Response {
+pub(crate) fn sse_response(body: Body) -> Response {
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(

@@ -5,6 +5,10 @@
 //! only ever a dev-dependency: production code must never depend on it, and it depends
 //! on no Clara crate, so it cannot drift into testing Clara against itself.
 
+pub mod fake_anthropic;
+pub mod fake_ollama;
 pub mod fake_openai;
 
+pub use fake_anthropic::{FakeAnthropic, FakeAnthropicReply};
+pub use fake_ollama::{FakeOllama, FakeOllamaReply};
 pub use fake_openai::{FakeOpenAi, FakeReply, RecordedRequest};
