@@ -15,7 +15,7 @@
 //! The chunker is a plain state machine: the caller passes the time and asks for the
 //! next deadline; it never sleeps or reads a clock.
 
-use crate::{Author, ConversationRef, EventId, Thought, ThoughtId, Tier};
+use crate::{Author, ConversationRef, EventId, Image, Thought, ThoughtId, Tier};
 
 use std::time::{Duration, Instant};
 
@@ -79,6 +79,31 @@ struct Pending {
     typing_until: Option<Instant>,
 }
 
+/// One message, as the chunker takes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Said {
+    /// The platform's event id.
+    pub event: EventId,
+    /// The text, tier prefix removed.
+    pub text: String,
+    /// The tier the message asked for.
+    pub tier: Option<Tier>,
+    /// Its images.
+    pub images: Vec<Image>,
+}
+
+impl Said {
+    /// A text message with no tier and no images.
+    pub fn text(event: impl Into<EventId>, text: impl Into<String>) -> Self {
+        Self {
+            event: event.into(),
+            text: text.into(),
+            tier: None,
+            images: Vec::new(),
+        }
+    }
+}
+
 /// What [`Chunker::push`] did with a message.
 #[derive(Debug)]
 pub struct Pushed {
@@ -109,17 +134,20 @@ impl Chunker {
     /// Returns the id of the thought the message joined, and the thoughts that must
     /// be emitted now: the previous burst of a different author (bursts never mix
     /// people), or this one when it hit `max_parts`.
-    #[allow(clippy::too_many_arguments)] // Each is one fact about the message.
     pub fn push(
         &mut self,
         conversation: &ConversationRef,
         author: &Author,
-        event: EventId,
-        text: String,
-        tier: Option<Tier>,
+        said: Said,
         now: Instant,
         new_id: ThoughtId,
     ) -> Pushed {
+        let Said {
+            event,
+            text,
+            tier,
+            images,
+        } = said;
         let mut ready = Vec::new();
         if self
             .pending
@@ -134,6 +162,7 @@ impl Chunker {
                 pending.burst.parts.push(text);
                 pending.burst.events.push(event);
                 pending.burst.tier = tier.or(pending.burst.tier);
+                pending.burst.images.extend(images);
                 pending.quiet_until = quiet_until;
                 // A sent message means the typing that announced it is over.
                 pending.typing_until = None;
@@ -147,6 +176,7 @@ impl Chunker {
                         parts: vec![text],
                         events: vec![event],
                         tier,
+                        images,
                     },
                     first_at: now,
                     quiet_until,
@@ -181,6 +211,9 @@ impl Chunker {
                 events.append(&mut pending.burst.events);
                 pending.burst.events = events;
                 pending.burst.tier = pending.burst.tier.or(unanswered.tier);
+                let mut images = unanswered.images;
+                images.append(&mut pending.burst.images);
+                pending.burst.images = images;
                 None
             }
             _ => {
@@ -287,7 +320,7 @@ fn ending(text: &str) -> Ending {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ChannelKind;
+    use crate::{ChannelKind, Image};
 
     fn conv() -> ConversationRef {
         ConversationRef {
@@ -309,9 +342,7 @@ mod tests {
         c.push(
             &conv(),
             &person(who),
-            ev.into(),
-            text.into(),
-            None,
+            Said::text(ev, text),
             at,
             ThoughtId::new(),
         )
@@ -323,24 +354,8 @@ mod tests {
         let t0 = Instant::now();
         let mut c = Chunker::new(ChunkerConfig::default());
         let (a, b) = (ThoughtId::new(), ThoughtId::new());
-        let first = c.push(
-            &conv(),
-            &person("ann"),
-            "1".into(),
-            "hi".into(),
-            None,
-            t0,
-            a,
-        );
-        let second = c.push(
-            &conv(),
-            &person("ann"),
-            "2".into(),
-            "you".into(),
-            None,
-            t0,
-            b,
-        );
+        let first = c.push(&conv(), &person("ann"), Said::text("1", "hi"), t0, a);
+        let second = c.push(&conv(), &person("ann"), Said::text("2", "you"), t0, b);
         assert_eq!((first.thought, second.thought), (a, a));
         assert_eq!(c.take().map(|t| t.id), Some(a));
     }
@@ -421,6 +436,32 @@ mod tests {
     }
 
     #[test]
+    fn images_of_a_burst_are_kept_in_order() {
+        let t0 = Instant::now();
+        let mut c = Chunker::new(ChunkerConfig::default());
+        let img = |u: &str| Image::Url { url: u.into() };
+        let with = |ev: &str, u: &str| Said {
+            images: vec![img(u)],
+            ..Said::text(ev, "look")
+        };
+        c.push(
+            &conv(),
+            &person("ann"),
+            with("1", "a"),
+            t0,
+            ThoughtId::new(),
+        );
+        c.push(
+            &conv(),
+            &person("ann"),
+            with("2", "b"),
+            t0,
+            ThoughtId::new(),
+        );
+        assert_eq!(c.take().unwrap().images, vec![img("a"), img("b")]);
+    }
+
+    #[test]
     fn immediate_config_emits_every_message() {
         let t0 = Instant::now();
         let mut c = Chunker::new(ChunkerConfig::immediate());
@@ -440,12 +481,20 @@ mod tests {
             parts: vec!["first question".into()],
             events: vec!["1".into()],
             tier: Some(Tier::High),
+            images: vec![Image::Url {
+                url: "https://x/cat.png".into(),
+            }],
         };
         assert!(c.carry(old, t0).is_none());
         let burst = c.take().expect("pending");
         assert_eq!(burst.parts, vec!["first question", "and also this"]);
         assert_eq!(burst.events, vec![EventId::from("1"), EventId::from("2")]);
         assert_eq!(burst.tier, Some(Tier::High));
+        assert_eq!(
+            burst.images.len(),
+            1,
+            "the carried message's image comes along"
+        );
     }
 
     #[test]

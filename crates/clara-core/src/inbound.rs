@@ -1,6 +1,6 @@
 //! What an adapter hands to Clara: one message from one person, in platform-neutral terms.
 
-use crate::{EventId, Tier};
+use crate::{EventId, Image, Tier};
 use serde::{Deserialize, Serialize};
 
 /// Whether a conversation is private to one person or shared by several.
@@ -70,4 +70,7 @@ pub struct Inbound {
     /// A tier the adapter already knows (e.g. from a slash command), if any.
     /// A `!high`/`!mid`/`!low` prefix in `text` is handled by the engine.
     pub tier: Option<Tier>,
+    /// Images attached to the message (photos, image attachments).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<Image>,
 }

@@ -1,6 +1,6 @@
 //! A thought: the burst of messages Clara answers as one.
 
-use crate::{Author, ConversationRef, EventId, ThoughtId, Tier};
+use crate::{Author, ConversationRef, EventId, Image, ThoughtId, Tier};
 use serde::{Deserialize, Serialize};
 
 /// One or more messages from one person, merged, to be answered once.
@@ -18,6 +18,9 @@ pub struct Thought {
     pub events: Vec<EventId>,
     /// The tier asked for, if any message asked.
     pub tier: Option<Tier>,
+    /// The images of its messages, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<Image>,
 }
 
 impl Thought {

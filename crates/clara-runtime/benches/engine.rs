@@ -177,6 +177,7 @@ async fn through_engine(conversations: usize, per_conversation: usize) -> Figure
                         text,
                         sent_at_ms: 0,
                         tier: None,
+                        images: Vec::new(),
                     };
                     engine.submit(inbound).await.unwrap();
                     done.notified().await;

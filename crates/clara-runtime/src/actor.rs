@@ -11,7 +11,7 @@ use crate::brain::{
 use crate::clock::now_ms;
 use crate::engine::Shared;
 use crate::send_queue::SendQueue;
-use clara_core::chunker::Chunker;
+use clara_core::chunker::{Chunker, Said};
 use clara_core::{
     Author, ConversationRef, EventId, Inbound, MessageId, Role, Thought, ThoughtId, Tier, UserId,
 };
@@ -224,7 +224,7 @@ impl ConversationActor {
 
     async fn on_inbound(
         &mut self,
-        inbound: Inbound,
+        mut inbound: Inbound,
         text: String,
         tier: Option<Tier>,
         received: Instant,
@@ -238,12 +238,16 @@ impl ConversationActor {
         self.ensure_session(now).await;
 
         let at = received.into_std();
+        let said = Said {
+            event: inbound.event_id.clone(),
+            text: text.clone(),
+            tier: tier.or(inbound.tier),
+            images: std::mem::take(&mut inbound.images),
+        };
         let pushed = self.chunker.push(
             &inbound.conversation,
             &inbound.author,
-            inbound.event_id.clone(),
-            text.clone(),
-            tier.or(inbound.tier),
+            said,
             at,
             ThoughtId::new(),
         );

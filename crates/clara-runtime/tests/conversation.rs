@@ -283,3 +283,23 @@ async fn messages_from_two_people_in_a_group_get_their_own_answers() {
     texts.sort();
     assert_eq!(texts, vec!["hi all.", "what time is it?"]);
 }
+
+#[tokio::test]
+async fn images_travel_with_their_thought_to_the_model() {
+    let h = Harness::start(fast_config()).await;
+    let mut photo = inbound("1", "what is in this picture?");
+    photo.images = vec![clara_core::Image::Bytes {
+        media_type: "image/png".into(),
+        data: vec![0x89, b'P', b'N', b'G'],
+    }];
+    h.engine.submit(photo).await.unwrap();
+    h.sink.wait_until("an answer", |c| ends(c) == 1).await;
+    let body = &h.fake.requests()[0].body;
+    let last = body["messages"].as_array().unwrap().last().unwrap().clone();
+    let parts = last["content"].as_array().expect("text and image parts");
+    assert_eq!(parts[0]["text"], "what is in this picture?");
+    assert_eq!(
+        parts[1]["image_url"]["url"],
+        "data:image/png;base64,iVBORw=="
+    );
+}

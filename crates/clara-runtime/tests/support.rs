@@ -222,5 +222,6 @@ pub fn inbound(event: &str, text: &str) -> Inbound {
         text: text.into(),
         sent_at_ms: 0,
         tier: None,
+        images: Vec::new(),
     }
 }

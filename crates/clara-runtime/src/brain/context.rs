@@ -133,7 +133,10 @@ impl ConversationContext {
             history: &history,
             thought: &text,
         };
-        let prompt = assemble_prompt(&input, &config.window, now_ms, counter);
+        let mut prompt = assemble_prompt(&input, &config.window, now_ms, counter);
+        if let Some(last) = prompt.messages.last_mut() {
+            last.images.clone_from(&thought.images);
+        }
         tracing::debug!(thought = %thought.id, window = prompt.window, cut = prompt.cut_for_budget, tokens = prompt.tokens, "prompt built");
         ChatRequest {
             max_tokens: config.max_reply_tokens,
