@@ -5,9 +5,11 @@
 //! [`StreamEvent`]s and an [`LlmError`] that knows whether it is worth retrying and how
 //! to explain itself to a person without leaking a secret.
 //!
-//! Today there is the OpenAI-compatible provider ([`OpenAiCompatible`]: OpenAI,
-//! OpenRouter, NanoGPT, Ollama's `/v1`, any custom base URL). Anthropic Messages, Ollama
-//! native and a local model implement the same trait.
+//! The providers: [`OpenAiCompatible`] (OpenAI, OpenRouter, NanoGPT, Ollama's `/v1`,
+//! any custom base URL), [`Anthropic`] (the Messages API, with prompt caching),
+//! [`Ollama`] (its native NDJSON API) and, with the `local` feature, `LocalModel`
+//! (a small instruct model run in process on the CPU, no key, no server). Tool
+//! calls arrive as whole [`StreamEvent::ToolCall`]s whatever the wire format.
 
 pub mod anthropic;
 pub mod error;

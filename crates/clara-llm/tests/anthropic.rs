@@ -1,33 +1,26 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The Anthropic Messages provider against a fake Anthropic server over real HTTP.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use clara_core::{ChatMessage, Image, ToolCall, ToolSpec};
-use clara_llm::{
-    Anthropic, AnthropicConfig, ChatProvider, ChatRequest, LlmError, RetryPolicy, StreamEvent,
-    Timeouts,
-};
+use clara_core::{ChatMessage, ToolCall};
+use clara_llm::{Anthropic, AnthropicConfig, ChatProvider, ChatRequest, LlmError, StreamEvent};
 use clara_testkit::{FakeAnthropic, FakeAnthropicReply};
-use futures::StreamExt;
+use common::{
+    WAIT, calls_of, collect, drop_after_two_deltas, fast_retry, png_and_url, test_timeouts,
+    text_of, wait_until, weather_tool, with_tool_results,
+};
 use serde_json::json;
 
-const WAIT: Duration = Duration::from_secs(5);
 const KEY: &str = "sk-ant-api03-SECRET-7788";
 
 fn config(fake: &FakeAnthropic) -> AnthropicConfig {
     let mut config = AnthropicConfig::new(KEY, "claude-test");
     config.base_url = fake.base_url();
-    config.retry = RetryPolicy {
-        max_attempts: 3,
-        base_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(10),
-    };
-    config.timeouts = Timeouts {
-        connect: Duration::from_secs(2),
-        first_byte: Duration::from_secs(5),
-        idle: Duration::from_secs(5),
-    };
+    config.retry = fast_retry();
+    config.timeouts = test_timeouts();
     config
 }
 
@@ -41,20 +34,6 @@ fn hello() -> ChatRequest {
         ChatMessage::system("Memories: likes tea."),
         ChatMessage::user("hello there"),
     ])
-}
-
-async fn collect(p: &Anthropic, request: ChatRequest) -> Vec<Result<StreamEvent, LlmError>> {
-    p.stream_chat(request).await.unwrap().collect().await
-}
-
-fn text_of(events: &[Result<StreamEvent, LlmError>]) -> String {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Ok(StreamEvent::Delta(d)) => Some(d.as_str()),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test]
@@ -99,13 +78,10 @@ async fn streamed_text_usage_headers_and_body() {
         r.body["messages"],
         json!([{"role":"user","content":[{"type":"text","text":"hello there"}]}])
     );
-    tokio::time::timeout(WAIT, async {
-        while fake.completed_streams() < 1 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    wait_until("the fake saw the stream complete", || {
+        fake.completed_streams() >= 1
     })
-    .await
-    .unwrap();
+    .await;
 }
 
 #[tokio::test]
@@ -142,20 +118,10 @@ async fn tool_round_trip() {
         ],
     });
     let mut request = hello();
-    request.tools = vec![ToolSpec {
-        name: "weather__forecast".into(),
-        description: "Forecast.".into(),
-        parameters: json!({"type":"object","properties":{"city":{"type":"string"}}}),
-    }];
+    request.tools = vec![weather_tool()];
     let events = collect(&p, request.clone()).await;
     assert_eq!(text_of(&events), "Checking.");
-    let calls: Vec<ToolCall> = events
-        .iter()
-        .filter_map(|e| match e {
-            Ok(StreamEvent::ToolCall(c)) => Some(c.clone()),
-            _ => None,
-        })
-        .collect();
+    let calls: Vec<ToolCall> = calls_of(&events);
     assert_eq!(calls.len(), 2, "{events:?}");
     assert_eq!(calls[0].name, "weather__forecast");
     assert_eq!(calls[0].arguments, r#"{"city": "Oslo", "days": 2}"#);
@@ -166,16 +132,7 @@ async fn tool_round_trip() {
         Ok(StreamEvent::Finished { reason: Some(r), .. }) if r == "tool_calls"
     ));
 
-    let mut follow_up = request;
-    follow_up
-        .messages
-        .push(ChatMessage::tool_request("Checking.", calls.clone()));
-    follow_up
-        .messages
-        .push(ChatMessage::tool_result(&calls[0].id, "sunny"));
-    follow_up
-        .messages
-        .push(ChatMessage::tool_result(&calls[1].id, "12:00"));
+    let follow_up = with_tool_results(request, "Checking.", &calls, &["sunny", "12:00"]);
     fake.push(FakeAnthropicReply::text("Sunny at noon."));
     let events = collect(&p, follow_up).await;
     assert_eq!(text_of(&events), "Sunny at noon.", "{events:?}");
@@ -207,15 +164,7 @@ async fn tool_round_trip() {
 async fn images_as_base64_and_url_sources() {
     let fake = FakeAnthropic::start().await;
     let mut user = ChatMessage::user("Describe these.");
-    user.images = vec![
-        Image::Bytes {
-            media_type: "image/png".into(),
-            data: b"\x89PNG".to_vec(),
-        },
-        Image::Url {
-            url: "https://example.invalid/cat.jpg".into(),
-        },
-    ];
+    user.images = png_and_url();
     provider(&fake)
         .complete(ChatRequest::new(vec![user]))
         .await
@@ -377,21 +326,11 @@ async fn dropping_the_stream_drops_the_connection() {
         chunks: (0..100).map(|i| format!("w{i} ")).collect(),
         delay: Duration::from_millis(30),
     });
-    let mut stream = provider(&fake).stream_chat(hello()).await.unwrap();
-    for _ in 0..2 {
-        assert!(matches!(
-            stream.next().await,
-            Some(Ok(StreamEvent::Delta(_)))
-        ));
-    }
-    drop(stream);
-    tokio::time::timeout(WAIT, async {
-        while fake.dropped_streams() < 1 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    drop_after_two_deltas(provider(&fake).stream_chat(hello()).await.unwrap()).await;
+    wait_until("the fake noticed the client went away", || {
+        fake.dropped_streams() >= 1
     })
-    .await
-    .expect("the fake noticed the client went away");
+    .await;
     assert_eq!(fake.completed_streams(), 0);
 }
 

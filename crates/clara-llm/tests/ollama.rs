@@ -1,59 +1,31 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The native Ollama provider against a fake Ollama server over real HTTP.
 
+mod common;
+
 use std::time::Duration;
 
-use clara_core::{ChatMessage, Image, ToolCall, ToolSpec};
-use clara_llm::{
-    ChatProvider, ChatRequest, LlmError, Ollama, OllamaConfig, RetryPolicy, StreamEvent, Timeouts,
-};
+use clara_core::{ChatMessage, Image, ToolCall};
+use clara_llm::{ChatProvider, ChatRequest, LlmError, Ollama, OllamaConfig, StreamEvent};
 use clara_testkit::{FakeOllama, FakeOllamaReply};
-use futures::StreamExt;
+use common::{
+    WAIT, calls_of, collect, drop_after_two_deltas, fast_retry, hello, test_timeouts, text_of,
+    wait_until, weather_tool, with_tool_results,
+};
 use serde_json::json;
-
-const WAIT: Duration = Duration::from_secs(5);
 
 fn config(fake: &FakeOllama) -> OllamaConfig {
     let mut config = OllamaConfig::new("llama3.2");
     // People paste the OpenAI-compatible URL; the native endpoint is found anyway.
     config.base_url = format!("{}/v1/", fake.base_url());
     config.num_ctx = Some(16384);
-    config.retry = RetryPolicy {
-        max_attempts: 3,
-        base_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(10),
-    };
-    config.timeouts = Timeouts {
-        connect: Duration::from_secs(2),
-        first_byte: Duration::from_secs(5),
-        idle: Duration::from_secs(5),
-    };
+    config.retry = fast_retry();
+    config.timeouts = test_timeouts();
     config
 }
 
 fn provider(fake: &FakeOllama) -> Ollama {
     Ollama::new(config(fake)).unwrap()
-}
-
-fn hello() -> ChatRequest {
-    ChatRequest::new(vec![
-        ChatMessage::system("You are Clara."),
-        ChatMessage::user("hello there"),
-    ])
-}
-
-async fn collect(p: &Ollama, request: ChatRequest) -> Vec<Result<StreamEvent, LlmError>> {
-    p.stream_chat(request).await.unwrap().collect().await
-}
-
-fn text_of(events: &[Result<StreamEvent, LlmError>]) -> String {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Ok(StreamEvent::Delta(d)) => Some(d.as_str()),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test]
@@ -107,19 +79,9 @@ async fn tool_round_trip() {
         ],
     });
     let mut request = hello();
-    request.tools = vec![ToolSpec {
-        name: "weather__forecast".into(),
-        description: "Forecast.".into(),
-        parameters: json!({"type":"object","properties":{"city":{"type":"string"}}}),
-    }];
+    request.tools = vec![weather_tool()];
     let events = collect(&p, request.clone()).await;
-    let calls: Vec<ToolCall> = events
-        .iter()
-        .filter_map(|e| match e {
-            Ok(StreamEvent::ToolCall(c)) => Some(c.clone()),
-            _ => None,
-        })
-        .collect();
+    let calls: Vec<ToolCall> = calls_of(&events);
     assert_eq!(
         calls,
         vec![
@@ -140,16 +102,8 @@ async fn tool_round_trip() {
         Ok(StreamEvent::Finished { reason: Some(r), .. }) if r == "tool_calls"
     ));
 
-    let mut follow_up = request;
-    follow_up
-        .messages
-        .push(ChatMessage::tool_request("", calls.clone()));
-    follow_up
-        .messages
-        .push(ChatMessage::tool_result("call_1", "sunny"));
-    follow_up
-        .messages
-        .push(ChatMessage::tool_result("call_2", "12:00"));
+    // The calls' ids are `call_1` and `call_2` (checked above).
+    let follow_up = with_tool_results(request, "", &calls, &["sunny", "12:00"]);
     fake.push(FakeOllamaReply::Text("Sunny.".into()));
     assert_eq!(p.complete(follow_up).await.unwrap(), "Sunny.");
 
@@ -303,21 +257,11 @@ async fn dropping_the_stream_drops_the_connection() {
         chunks: (0..100).map(|i| format!("w{i} ")).collect(),
         delay: Duration::from_millis(30),
     });
-    let mut stream = provider(&fake).stream_chat(hello()).await.unwrap();
-    for _ in 0..2 {
-        assert!(matches!(
-            stream.next().await,
-            Some(Ok(StreamEvent::Delta(_)))
-        ));
-    }
-    drop(stream);
-    tokio::time::timeout(WAIT, async {
-        while fake.dropped_streams() < 1 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    drop_after_two_deltas(provider(&fake).stream_chat(hello()).await.unwrap()).await;
+    wait_until("the fake noticed the client went away", || {
+        fake.dropped_streams() >= 1
     })
-    .await
-    .expect("the fake noticed the client went away");
+    .await;
     assert_eq!(fake.completed_streams(), 0);
 }
 

@@ -1,33 +1,26 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The OpenAI-compatible provider against a fake OpenAI server over real HTTP.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use clara_core::ChatMessage;
 use clara_llm::{
-    ChatProvider, ChatRequest, LlmError, OpenAiCompatible, OpenAiCompatibleConfig, RetryPolicy,
-    Secret, StreamEvent, TimeoutPhase, Timeouts,
+    ChatProvider, LlmError, OpenAiCompatible, OpenAiCompatibleConfig, RetryPolicy, Secret,
+    StreamEvent, TimeoutPhase,
 };
 use clara_testkit::{FakeOpenAi, FakeReply};
+use common::{
+    WAIT, closed_port, drop_after_two_deltas, fast_retry, hello, test_timeouts, text_of, wait_until,
+};
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const WAIT: Duration = Duration::from_secs(5);
 
 fn config(base_url: String, key: Option<&str>) -> OpenAiCompatibleConfig {
     let mut config = OpenAiCompatibleConfig::new(base_url, "gpt-test");
     config.api_key = key.map(Secret::from);
-    // Fast backoff so retry tests measure the server's Retry-After, not our jitter.
-    config.retry = RetryPolicy {
-        max_attempts: 3,
-        base_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(10),
-    };
-    config.timeouts = Timeouts {
-        connect: Duration::from_secs(2),
-        first_byte: Duration::from_secs(5),
-        idle: Duration::from_secs(5),
-    };
+    config.retry = fast_retry();
+    config.timeouts = test_timeouts();
     config
 }
 
@@ -35,25 +28,10 @@ fn provider(fake: &FakeOpenAi, key: Option<&str>) -> OpenAiCompatible {
     OpenAiCompatible::new(config(fake.base_url(), key)).unwrap()
 }
 
-fn hello() -> ChatRequest {
-    ChatRequest::new(vec![
-        ChatMessage::system("You are Clara."),
-        ChatMessage::user("hello there"),
-    ])
-}
-
-/// Collects a whole stream: the deltas joined, and the last item.
+/// Collects a whole answer to [`hello`]: the deltas joined, and every event.
 async fn collect(provider: &OpenAiCompatible) -> (String, Vec<Result<StreamEvent, LlmError>>) {
-    let stream = provider.stream_chat(hello()).await.unwrap();
-    let events: Vec<_> = stream.collect().await;
-    let text = events
-        .iter()
-        .filter_map(|e| match e {
-            Ok(StreamEvent::Delta(d)) => Some(d.as_str()),
-            _ => None,
-        })
-        .collect();
-    (text, events)
+    let events = common::collect(provider, hello()).await;
+    (text_of(&events), events)
 }
 
 #[tokio::test]
@@ -80,13 +58,10 @@ async fn streamed_text_arrives_as_deltas_then_finished_with_usage() {
         other => panic!("expected Finished with usage, got {other:?}"),
     }
     assert_eq!(events.len(), deltas + 1, "nothing after Finished");
-    tokio::time::timeout(WAIT, async {
-        while fake.completed_streams() < 1 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    wait_until("the fake saw the stream complete", || {
+        fake.completed_streams() >= 1
     })
-    .await
-    .expect("the fake saw the stream complete");
+    .await;
     assert_eq!(fake.dropped_streams(), 0);
 }
 
@@ -409,9 +384,7 @@ async fn silence_between_chunks_times_out() {
 
 #[tokio::test]
 async fn unreachable_port_is_unreachable() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    let port = closed_port();
     let p = OpenAiCompatible::new(config(format!("http://127.0.0.1:{port}/v1"), None)).unwrap();
     let err = p.stream_chat(hello()).await.err().unwrap();
     match &err {
@@ -431,22 +404,12 @@ async fn dropping_the_stream_drops_the_connection() {
         chunks,
         delay: Duration::from_millis(30),
     });
-    let mut stream = provider(&fake, None).stream_chat(hello()).await.unwrap();
-    for _ in 0..2 {
-        assert!(matches!(
-            stream.next().await,
-            Some(Ok(StreamEvent::Delta(_)))
-        ));
-    }
-    drop(stream);
+    drop_after_two_deltas(provider(&fake, None).stream_chat(hello()).await.unwrap()).await;
 
-    tokio::time::timeout(WAIT, async {
-        while fake.dropped_streams() < 1 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    wait_until("the fake noticed the client went away", || {
+        fake.dropped_streams() >= 1
     })
-    .await
-    .expect("the fake noticed the client went away");
+    .await;
     assert_eq!(fake.dropped_streams(), 1);
     assert_eq!(fake.completed_streams(), 0);
 }

@@ -1,18 +1,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Tools, images and flavors of the OpenAI-compatible provider, over real HTTP.
 
-use std::time::Duration;
+mod common;
 
-use clara_core::{ChatMessage, Image, ToolCall, ToolSpec};
+use clara_core::{ChatMessage, ToolCall, ToolSpec};
 use clara_llm::{
     ChatProvider, ChatRequest, LlmError, OpenAiCompatible, OpenAiCompatibleConfig, RetryPolicy,
     Secret, StreamEvent,
 };
 use clara_testkit::{FakeOpenAi, FakeReply};
+use common::{WAIT, png_and_url, with_tool_results};
 use futures::StreamExt;
 use serde_json::json;
-
-const WAIT: Duration = Duration::from_secs(5);
 
 fn provider(base_url: String) -> OpenAiCompatible {
     let mut config = OpenAiCompatibleConfig::new(base_url, "gpt-test");
@@ -99,16 +98,7 @@ async fn round_trip(fragmented: bool) {
     assert_eq!(positions, vec![first.len() - 3, first.len() - 2]);
 
     // The follow-up carries the calls and their results in OpenAI's shape.
-    let mut follow_up = request.clone();
-    follow_up
-        .messages
-        .push(ChatMessage::tool_request("Let me check.", calls.clone()));
-    follow_up
-        .messages
-        .push(ChatMessage::tool_result(&calls[0].id, "sunny"));
-    follow_up
-        .messages
-        .push(ChatMessage::tool_result(&calls[1].id, "rain"));
+    let follow_up = with_tool_results(request.clone(), "Let me check.", &calls, &["sunny", "rain"]);
     fake.push(FakeReply::text("Oslo sunny, Bergen rain."));
     let second = events(&p, follow_up).await;
     assert!(tool_calls(&second).is_empty());
@@ -182,15 +172,7 @@ async fn servers_without_index_and_invalid_json_are_tolerated() {
 async fn images_are_sent_as_content_parts() {
     let fake = FakeOpenAi::start().await;
     let mut user = ChatMessage::user("What is in this picture?");
-    user.images = vec![
-        Image::Bytes {
-            media_type: "image/png".into(),
-            data: b"\x89PNG".to_vec(),
-        },
-        Image::Url {
-            url: "https://example.invalid/cat.jpg".into(),
-        },
-    ];
+    user.images = png_and_url();
     provider(fake.base_url())
         .complete(ChatRequest::new(vec![user]))
         .await

@@ -2,6 +2,8 @@
 //! No API key, header secret or URL password ever shows up in Debug, Display or a
 //! user-facing message, even when a server echoes the key back.
 
+mod common;
+
 use std::time::Duration;
 
 use clara_core::ChatMessage;
@@ -10,6 +12,7 @@ use clara_llm::{
     Secret,
 };
 use clara_testkit::{FakeOpenAi, FakeReply};
+use common::closed_port;
 use futures::StreamExt;
 
 const KEY: &str = "sk-live-SUPERSECRET-4242";
@@ -101,9 +104,7 @@ async fn errors_hide_secrets_even_when_the_server_echoes_them() {
 
 #[tokio::test]
 async fn unreachable_error_hides_url_credentials() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    let port = closed_port();
     let url = format!("http://clara:{URL_PASSWORD}@127.0.0.1:{port}/v1?key={KEY}");
     let provider = OpenAiCompatible::new(config(url)).unwrap();
     let err = provider.stream_chat(request()).await.err().unwrap();

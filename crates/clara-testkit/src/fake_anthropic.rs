@@ -10,7 +10,7 @@
 //! alternate (400), so a client that gets the shape wrong fails here too.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,11 +21,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
-use crate::RecordedRequest;
-use crate::fake_openai::{Counters, guarded_body, lock, pieces, sse_response};
+use crate::fake_openai::{pieces, sse_response};
+use crate::recorder::{Recorder, lock, recorder_api};
 
 /// What the fake answers to one Messages request.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,12 +101,8 @@ impl FakeAnthropicReply {
 
 struct Shared {
     script: Mutex<VecDeque<FakeAnthropicReply>>,
-    requests: Mutex<Vec<RecordedRequest>>,
-    arrived: Notify,
-    dropped: Arc<AtomicUsize>,
-    completed: Arc<AtomicUsize>,
     next_id: AtomicU64,
-    shutdown: CancellationToken,
+    recorder: Recorder,
 }
 
 /// A running fake Anthropic server on `127.0.0.1`; it stops when dropped.
@@ -117,43 +111,20 @@ pub struct FakeAnthropic {
     port: u16,
 }
 
-impl std::fmt::Debug for FakeAnthropic {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FakeAnthropic")
-            .field("base_url", &self.base_url())
-            .finish_non_exhaustive()
-    }
-}
+recorder_api!(FakeAnthropic, "Messages");
 
 impl FakeAnthropic {
     /// Starts a server on a free port. Panics if it cannot bind (this is test code).
     pub async fn start() -> FakeAnthropic {
         let shared = Arc::new(Shared {
             script: Mutex::new(VecDeque::new()),
-            requests: Mutex::new(Vec::new()),
-            arrived: Notify::new(),
-            dropped: Arc::new(AtomicUsize::new(0)),
-            completed: Arc::new(AtomicUsize::new(0)),
             next_id: AtomicU64::new(1),
-            shutdown: CancellationToken::new(),
+            recorder: Recorder::new("FakeAnthropic"),
         });
-        let listener = match tokio::net::TcpListener::bind(("127.0.0.1", 0)).await {
-            Ok(listener) => listener,
-            Err(e) => panic!("FakeAnthropic: cannot bind: {e}"),
-        };
-        let port = match listener.local_addr() {
-            Ok(addr) => addr.port(),
-            Err(e) => panic!("FakeAnthropic: no local address: {e}"),
-        };
         let app = Router::new()
             .route("/v1/messages", post(messages))
             .with_state(Arc::clone(&shared));
-        let stop = shared.shutdown.clone();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await;
-        });
+        let port = shared.recorder.serve(0, app).await;
         FakeAnthropic { shared, port }
     }
 
@@ -166,66 +137,10 @@ impl FakeAnthropic {
     pub fn push(&self, reply: FakeAnthropicReply) {
         lock(&self.shared.script).push_back(reply);
     }
-
-    /// Every Messages request so far, in arrival order.
-    pub fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.shared.requests).clone()
-    }
-
-    /// How many Messages requests arrived.
-    pub fn request_count(&self) -> usize {
-        lock(&self.shared.requests).len()
-    }
-
-    /// Waits until at least `n` requests arrived and returns them. Panics after `timeout`.
-    pub async fn wait_for_requests(&self, n: usize, timeout: Duration) -> Vec<RecordedRequest> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let arrived = self.shared.arrived.notified();
-            if self.request_count() >= n {
-                return self.requests();
-            }
-            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
-                panic!(
-                    "FakeAnthropic: expected {n} request(s) within {timeout:?}, got {}",
-                    self.request_count()
-                );
-            }
-        }
-    }
-
-    /// Streams the client dropped before the server finished sending them.
-    pub fn dropped_streams(&self) -> usize {
-        self.shared.dropped.load(Ordering::SeqCst)
-    }
-
-    /// Streams sent to the end.
-    pub fn completed_streams(&self) -> usize {
-        self.shared.completed.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for FakeAnthropic {
-    fn drop(&mut self) {
-        self.shared.shutdown.cancel();
-    }
 }
 
 async fn messages(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
-    lock(&shared.requests).push(RecordedRequest {
-        body: parsed.clone().unwrap_or(Value::Null),
-        headers: headers
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-    });
-    shared.arrived.notify_waiters();
+    let parsed = shared.recorder.record(&headers, &body);
 
     if headers.get("x-api-key").is_none() {
         return error_response(
@@ -269,16 +184,6 @@ async fn messages(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: B
         input_tokens: prompt_tokens(&request),
         n,
     };
-    let dropped = Arc::clone(&shared.dropped);
-    let completed = Arc::clone(&shared.completed);
-    let counters = Arc::new(Counters::new(
-        move || {
-            completed.fetch_add(1, Ordering::SeqCst);
-        },
-        move || {
-            dropped.fetch_add(1, Ordering::SeqCst);
-        },
-    ));
     let frames = match reply {
         FakeAnthropicReply::Error {
             status,
@@ -302,7 +207,7 @@ async fn messages(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: B
             message,
         } => answer.error_event(&text_before, &error_type, &message),
     };
-    sse_response(guarded_body(frames, counters))
+    sse_response(shared.recorder.stream_body(frames))
 }
 
 /// The rules of the real API that a client most easily breaks.

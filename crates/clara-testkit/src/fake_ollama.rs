@@ -9,7 +9,6 @@
 //! mid-stream. Once a model list is set, other models get Ollama's 404.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,11 +19,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
-use crate::RecordedRequest;
-use crate::fake_openai::{Counters, guarded_body, lock};
+use crate::recorder::{Recorder, lock, recorder_api};
 
 /// What the fake answers to one `/api/chat` request.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,11 +65,7 @@ pub enum FakeOllamaReply {
 struct Shared {
     script: Mutex<VecDeque<FakeOllamaReply>>,
     models: Mutex<Vec<String>>,
-    requests: Mutex<Vec<RecordedRequest>>,
-    arrived: Notify,
-    dropped: Arc<AtomicUsize>,
-    completed: Arc<AtomicUsize>,
-    shutdown: CancellationToken,
+    recorder: Recorder,
 }
 
 /// A running fake Ollama server on `127.0.0.1`; it stops when dropped.
@@ -82,13 +74,7 @@ pub struct FakeOllama {
     port: u16,
 }
 
-impl std::fmt::Debug for FakeOllama {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FakeOllama")
-            .field("base_url", &self.base_url())
-            .finish_non_exhaustive()
-    }
-}
+recorder_api!(FakeOllama, "`/api/chat`");
 
 impl FakeOllama {
     /// Starts a server on a free port that serves any model. Panics if it cannot bind.
@@ -96,30 +82,13 @@ impl FakeOllama {
         let shared = Arc::new(Shared {
             script: Mutex::new(VecDeque::new()),
             models: Mutex::new(Vec::new()),
-            requests: Mutex::new(Vec::new()),
-            arrived: Notify::new(),
-            dropped: Arc::new(AtomicUsize::new(0)),
-            completed: Arc::new(AtomicUsize::new(0)),
-            shutdown: CancellationToken::new(),
+            recorder: Recorder::new("FakeOllama"),
         });
-        let listener = match tokio::net::TcpListener::bind(("127.0.0.1", 0)).await {
-            Ok(listener) => listener,
-            Err(e) => panic!("FakeOllama: cannot bind: {e}"),
-        };
-        let port = match listener.local_addr() {
-            Ok(addr) => addr.port(),
-            Err(e) => panic!("FakeOllama: no local address: {e}"),
-        };
         let app = Router::new()
             .route("/api/chat", post(chat))
             .route("/api/tags", get(tags))
             .with_state(Arc::clone(&shared));
-        let stop = shared.shutdown.clone();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await;
-        });
+        let port = shared.recorder.serve(0, app).await;
         FakeOllama { shared, port }
     }
 
@@ -137,49 +106,6 @@ impl FakeOllama {
     /// Queues a reply; queued replies answer in arrival order, then [`FakeOllamaReply::Echo`].
     pub fn push(&self, reply: FakeOllamaReply) {
         lock(&self.shared.script).push_back(reply);
-    }
-
-    /// Every `/api/chat` request so far.
-    pub fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.shared.requests).clone()
-    }
-
-    /// How many `/api/chat` requests arrived.
-    pub fn request_count(&self) -> usize {
-        lock(&self.shared.requests).len()
-    }
-
-    /// Waits until at least `n` requests arrived and returns them. Panics after `timeout`.
-    pub async fn wait_for_requests(&self, n: usize, timeout: Duration) -> Vec<RecordedRequest> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let arrived = self.shared.arrived.notified();
-            if self.request_count() >= n {
-                return self.requests();
-            }
-            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
-                panic!(
-                    "FakeOllama: expected {n} request(s) within {timeout:?}, got {}",
-                    self.request_count()
-                );
-            }
-        }
-    }
-
-    /// Streams the client dropped before the last line.
-    pub fn dropped_streams(&self) -> usize {
-        self.shared.dropped.load(Ordering::SeqCst)
-    }
-
-    /// Streams sent to the end.
-    pub fn completed_streams(&self) -> usize {
-        self.shared.completed.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for FakeOllama {
-    fn drop(&mut self) {
-        self.shared.shutdown.cancel();
     }
 }
 
@@ -206,20 +132,7 @@ async fn tags(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
-    lock(&shared.requests).push(RecordedRequest {
-        body: parsed.clone().unwrap_or(Value::Null),
-        headers: headers
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-    });
-    shared.arrived.notify_waiters();
+    let parsed = shared.recorder.record(&headers, &body);
     let Some(request) = parsed else {
         return error_response(400, "invalid character looking for beginning of value");
     };
@@ -334,17 +247,7 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
             frames
         }
     };
-    let dropped = Arc::clone(&shared.dropped);
-    let completed = Arc::clone(&shared.completed);
-    let counters = Arc::new(Counters::new(
-        move || {
-            completed.fetch_add(1, Ordering::SeqCst);
-        },
-        move || {
-            dropped.fetch_add(1, Ordering::SeqCst);
-        },
-    ));
-    ndjson_response(guarded_body(frames, counters))
+    ndjson_response(shared.recorder.stream_body(frames))
 }
 
 fn ndjson(value: &Value) -> Bytes {

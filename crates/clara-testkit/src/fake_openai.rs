@@ -7,9 +7,8 @@
 //! `{"error":{"message","type","param","code"}}` body with the matching status.
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -19,8 +18,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
+
+use crate::recorder::{Recorder, lock, recorder_api};
 
 /// What the fake answers to one chat-completions request.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,12 +126,8 @@ impl RecordedRequest {
 struct Shared {
     script: Mutex<VecDeque<FakeReply>>,
     default: Mutex<FakeReply>,
-    requests: Mutex<Vec<RecordedRequest>>,
-    arrived: Notify,
-    dropped: AtomicUsize,
-    completed: AtomicUsize,
     next_id: AtomicU64,
-    shutdown: CancellationToken,
+    recorder: Recorder,
 }
 
 /// A running fake OpenAI server on `127.0.0.1`; it stops when dropped.
@@ -141,13 +136,7 @@ pub struct FakeOpenAi {
     port: u16,
 }
 
-impl std::fmt::Debug for FakeOpenAi {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FakeOpenAi")
-            .field("base_url", &self.base_url())
-            .finish_non_exhaustive()
-    }
-}
+recorder_api!(FakeOpenAi, "chat-completions");
 
 impl FakeOpenAi {
     /// Starts a server on a free port. Panics if it cannot bind (this is test code).
@@ -160,31 +149,14 @@ impl FakeOpenAi {
         let shared = Arc::new(Shared {
             script: Mutex::new(VecDeque::new()),
             default: Mutex::new(FakeReply::Echo),
-            requests: Mutex::new(Vec::new()),
-            arrived: Notify::new(),
-            dropped: AtomicUsize::new(0),
-            completed: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
-            shutdown: CancellationToken::new(),
+            recorder: Recorder::new("FakeOpenAi"),
         });
-        let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
-            Ok(listener) => listener,
-            Err(e) => panic!("FakeOpenAi: cannot bind 127.0.0.1:{port}: {e}"),
-        };
-        let port = match listener.local_addr() {
-            Ok(addr) => addr.port(),
-            Err(e) => panic!("FakeOpenAi: no local address: {e}"),
-        };
         let app = Router::new()
             .route("/v1/chat/completions", post(chat_completions))
             .route("/v1/models", get(models))
             .with_state(Arc::clone(&shared));
-        let stop = shared.shutdown.clone();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await;
-        });
+        let port = shared.recorder.serve(port, app).await;
         FakeOpenAi { shared, port }
     }
 
@@ -202,58 +174,6 @@ impl FakeOpenAi {
     pub fn set_default(&self, reply: FakeReply) {
         *lock(&self.shared.default) = reply;
     }
-
-    /// Every chat-completions request so far, in arrival order.
-    pub fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.shared.requests).clone()
-    }
-
-    /// How many chat-completions requests arrived, without copying them.
-    pub fn request_count(&self) -> usize {
-        lock(&self.shared.requests).len()
-    }
-
-    /// Waits until at least `n` requests arrived and returns them all. Panics after `timeout`.
-    pub async fn wait_for_requests(&self, n: usize, timeout: Duration) -> Vec<RecordedRequest> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            // Registered before checking, so an arrival in between is not missed.
-            let arrived = self.shared.arrived.notified();
-            let seen = self.request_count();
-            if seen >= n {
-                return self.requests();
-            }
-            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
-                panic!(
-                    "FakeOpenAi: expected {n} request(s) within {timeout:?}, got {}",
-                    self.request_count()
-                );
-            }
-        }
-    }
-
-    /// Streams the client dropped before the server finished sending them.
-    pub fn dropped_streams(&self) -> usize {
-        self.shared.dropped.load(Ordering::SeqCst)
-    }
-
-    /// Streams sent to the end, `data: [DONE]` included.
-    pub fn completed_streams(&self) -> usize {
-        self.shared.completed.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for FakeOpenAi {
-    fn drop(&mut self) {
-        self.shared.shutdown.cancel();
-    }
-}
-
-/// A poisoned lock only means another test thread panicked; the data is still usable.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 async fn models() -> Response {
@@ -269,21 +189,7 @@ async fn chat_completions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
-    let recorded = RecordedRequest {
-        body: parsed.clone().unwrap_or(Value::Null),
-        headers: headers
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-    };
-    lock(&shared.requests).push(recorded);
-    shared.arrived.notify_waiters();
+    let parsed = shared.recorder.record(&headers, &body);
 
     let Some(request) = parsed else {
         return error_response(
@@ -309,7 +215,7 @@ async fn chat_completions(
         } => error_response(status, &message, retry_after),
         FakeReply::RawSse(body) => sse_response(Body::from(body)),
         FakeReply::Hang => {
-            shared.shutdown.cancelled().await;
+            shared.recorder.shutting_down().await;
             error_response(503, "The fake server is shutting down.", None)
         }
         FakeReply::Echo => {
@@ -545,78 +451,7 @@ pub(crate) fn pieces(text: &str, n: usize) -> Vec<String> {
 
 /// Sends `(frame, pause before it)` as an SSE body, counting how the stream ended.
 fn stream_frames(frames: Vec<(Bytes, Duration)>, shared: Arc<Shared>) -> Response {
-    sse_response(guarded_body(frames, Arc::new(Counters::of(&shared))))
-}
-
-/// Where a fake counts streams that ended early or ran to the end.
-pub(crate) struct Counters {
-    completed: Arc<dyn Fn() + Send + Sync>,
-    dropped: Arc<dyn Fn() + Send + Sync>,
-}
-
-impl Counters {
-    fn of(shared: &Arc<Shared>) -> Self {
-        let (a, b) = (Arc::clone(shared), Arc::clone(shared));
-        Self {
-            completed: Arc::new(move || {
-                a.completed.fetch_add(1, Ordering::SeqCst);
-            }),
-            dropped: Arc::new(move || {
-                b.dropped.fetch_add(1, Ordering::SeqCst);
-            }),
-        }
-    }
-
-    /// Counters from two closures.
-    pub(crate) fn new(
-        completed: impl Fn() + Send + Sync + 'static,
-        dropped: impl Fn() + Send + Sync + 'static,
-    ) -> Self {
-        Self {
-            completed: Arc::new(completed),
-            dropped: Arc::new(dropped),
-        }
-    }
-}
-
-/// A body sending `frames`, each after its pause; `counters` learn whether the client
-/// took the last frame or went away before.
-pub(crate) fn guarded_body(frames: Vec<(Bytes, Duration)>, counters: Arc<Counters>) -> Body {
-    let guard = StreamGuard {
-        counters,
-        finished: false,
-    };
-    let body = futures::stream::unfold(
-        (frames.into_iter(), guard),
-        |(mut frames, mut guard)| async move {
-            let (frame, pause) = frames.next()?;
-            if !pause.is_zero() {
-                tokio::time::sleep(pause).await;
-            }
-            if frames.len() == 0 {
-                guard.finished = true;
-            }
-            Some((Ok::<_, Infallible>(frame), (frames, guard)))
-        },
-    );
-    Body::from_stream(body)
-}
-
-/// Counts how a streamed answer ended: dropped with the body (client went away) before
-/// the last frame was handed over, or after.
-struct StreamGuard {
-    counters: Arc<Counters>,
-    finished: bool,
-}
-
-impl Drop for StreamGuard {
-    fn drop(&mut self) {
-        if self.finished {
-            (self.counters.completed)();
-        } else {
-            (self.counters.dropped)();
-        }
-    }
+    sse_response(shared.recorder.stream_body(frames))
 }
 
 fn frame(value: &Value) -> Bytes {

@@ -8,6 +8,7 @@
 pub mod fake_anthropic;
 pub mod fake_ollama;
 pub mod fake_openai;
+mod recorder;
 
 pub use fake_anthropic::{FakeAnthropic, FakeAnthropicReply};
 pub use fake_ollama::{FakeOllama, FakeOllamaReply};

@@ -4,15 +4,17 @@
 //! long-lived process, `clara migrate` manages the database schema.
 
 mod chat;
+mod provider;
 mod settings;
 mod terminal;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use clara_llm::{ChatProvider, OpenAiCompatible};
+use clara_llm::ChatProvider;
 use clara_runtime::{Engine, SessionKeeper};
 use clara_store::Store;
-use settings::{NO_MODEL, Resolved, Sources};
+use provider::{LlmChoice, ModelChoice};
+use settings::{Resolved, Sources};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -59,6 +61,17 @@ fn main() -> ExitCode {
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
     init_logging(&cli);
+    let resolved = match settings::load(&Sources {
+        config_file: cli.config.as_deref(),
+        data_dir: cli.data_dir.as_deref(),
+    }) {
+        Ok(resolved) => resolved,
+        Err(error) => {
+            eprintln!("clara: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    size_local_model_threads(&resolved);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -69,12 +82,33 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, resolved)) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("clara: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Sizes candle's process-wide worker pool for the local model, which candle reads
+/// once from `CANDLE_NUM_THREADS`, unless the operator already chose.
+#[allow(unsafe_code)]
+fn size_local_model_threads(resolved: &Resolved) {
+    let Ok(LlmChoice {
+        model: ModelChoice::Local { threads, .. },
+        ..
+    }) = &resolved.llm
+    else {
+        return;
+    };
+    let chosen = ["CANDLE_NUM_THREADS", "RAYON_NUM_THREADS"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+    if !chosen {
+        // SAFETY: called from `main` before the async runtime or any other thread
+        // exists, so nothing can read or write the environment concurrently.
+        unsafe { std::env::set_var("CANDLE_NUM_THREADS", threads.to_string()) };
     }
 }
 
@@ -98,11 +132,7 @@ fn init_logging(cli: &Cli) {
         .init();
 }
 
-async fn run(cli: Cli) -> Result<ExitCode> {
-    let resolved = settings::load(&Sources {
-        config_file: cli.config.as_deref(),
-        data_dir: cli.data_dir.as_deref(),
-    })?;
+async fn run(cli: Cli, resolved: Resolved) -> Result<ExitCode> {
     std::fs::create_dir_all(&resolved.data_dir).with_context(|| {
         format!(
             "CLARA_DATA_DIR: cannot create the data directory {}",
@@ -133,15 +163,29 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 async fn start_engine(resolved: &Resolved) -> Result<(Engine, CancellationToken)> {
-    let Some(llm) = resolved.llm.clone() else {
-        anyhow::bail!(NO_MODEL);
-    };
-    let provider: Arc<dyn ChatProvider> = Arc::new(OpenAiCompatible::new(llm)?);
     if let Some(file) = &resolved.file {
         tracing::info!(file = %file.display(), "configuration read");
     }
+    let llm = resolved.llm.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let ModelChoice::Local {
+        by_default: true, ..
+    } = llm.model
+    {
+        eprintln!(
+            "clara: no model is configured, so Clara answers with the built-in local model (SmolLM2-135M: small, slow and often wrong). Set LLM_PROVIDER for a better one."
+        );
+    }
+    let choice = llm.model.clone();
+    // Fetching and loading a local model blocks for a while; keep it off the runtime.
+    let provider: Arc<dyn ChatProvider> =
+        tokio::task::spawn_blocking(move || provider::build(choice)).await??;
     let store = Store::open(&resolved.database).await?;
-    let engine = Engine::new(resolved.engine.clone(), store, provider);
+    let engine = Engine::with_tools(
+        resolved.engine.clone(),
+        store,
+        provider,
+        resolved.tools.clone(),
+    );
     let stop = CancellationToken::new();
     tokio::spawn(SessionKeeper::new(engine.clone()).run(stop.clone()));
     Ok((engine, stop))

@@ -4,12 +4,13 @@
 //! Every problem is reported once, at start, in one sentence naming the key and
 //! what was expected.
 
+use crate::provider::{self, LlmChoice, LlmSettings};
 use anyhow::{Context, Result, bail};
 use clara_core::chunker::ChunkerConfig;
 use clara_core::context::WindowRules;
 use clara_core::stop::StopPhrases;
-use clara_llm::{OpenAiCompatibleConfig, RetryPolicy, Secret, Timeouts};
 use clara_runtime::EngineConfig;
+use clara_tools::ToolRegistry;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,6 +28,20 @@ pub struct Settings {
     pub llm: LlmSettings,
     /// Conversation behaviour.
     pub chat: ChatSettings,
+    /// Tools the model may call.
+    pub tools: ToolSettings,
+}
+
+/// `[tools]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ToolSettings {
+    /// Rounds of tool calls in one reply before the model must answer (0: no tools).
+    pub rounds: Option<usize>,
+    /// Seconds one tool call may take.
+    pub timeout_secs: Option<u64>,
+    /// Characters of a tool's result the model sees.
+    pub max_result_chars: Option<usize>,
 }
 
 /// `[store]`.
@@ -35,42 +50,6 @@ pub struct Settings {
 pub struct StoreSettings {
     /// A `sqlite:` URL or file path; default `<data_dir>/clara.db`.
     pub database_url: Option<String>,
-}
-
-/// `[llm]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LlmSettings {
-    /// Which provider answers: `openai` (any OpenAI-compatible API).
-    pub provider: Option<String>,
-    /// `[llm.openai]`.
-    pub openai: OpenAiSettings,
-}
-
-/// `[llm.openai]`.
-#[derive(Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct OpenAiSettings {
-    /// The API root, e.g. `https://api.openai.com/v1`.
-    pub base_url: Option<String>,
-    /// The API key, if the server needs one.
-    pub api_key: Option<String>,
-    /// The model to ask.
-    pub model: Option<String>,
-    /// Seconds to wait for the answer to start.
-    pub timeout_secs: Option<u64>,
-    /// Attempts for a request that fails with 429 or 5xx.
-    pub max_attempts: Option<u32>,
-}
-
-impl std::fmt::Debug for OpenAiSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenAiSettings")
-            .field("base_url", &self.base_url)
-            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
-            .field("model", &self.model)
-            .finish_non_exhaustive()
-    }
 }
 
 /// `[chat]`.
@@ -119,8 +98,11 @@ pub struct Resolved {
     pub database: PathBuf,
     /// Engine behaviour.
     pub engine: EngineConfig,
-    /// The model, when one is configured.
-    pub llm: Option<OpenAiCompatibleConfig>,
+    /// The model that answers, or why the settings name none (reported only by
+    /// the commands that need a model: `migrate` does not).
+    pub llm: Result<LlmChoice, String>,
+    /// The tools offered.
+    pub tools: ToolRegistry,
     /// The file the settings were read from, if any.
     pub file: Option<PathBuf>,
 }
@@ -136,24 +118,10 @@ pub fn load(sources: &Sources<'_>) -> Result<Resolved> {
         toml::from_str::<Settings>(&text).map_err(|e| file_error(path, &text, &e))?;
         builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
     }
-    builder = builder.add_source(
-        config::Environment::with_prefix("CLARA")
-            .prefix_separator("_")
-            .separator("__")
-            .try_parsing(true),
-    );
-    for (env, key) in LEGACY_ENV {
-        if let Some(value) = env_value(env) {
-            builder = builder
-                .set_override(*key, value)
-                .with_context(|| format!("{env} could not be applied"))?;
-        }
-    }
-    if let (None, Some(key)) = (
-        env_value("CUSTOM_OPENAI_API_KEY"),
-        env_value("OPENAI_API_KEY"),
-    ) {
-        builder = builder.set_override("llm.openai.api_key", key)?;
+    for (key, value) in environment() {
+        builder = builder
+            .set_override(&key, value)
+            .with_context(|| format!("{key} could not be applied"))?;
     }
     let settings: Settings = builder
         .build()
@@ -177,14 +145,68 @@ fn file_error(path: &Path, text: &str, error: &toml::de::Error) -> anyhow::Error
     )
 }
 
-/// Environment variable names of the system Clara replaces, and the keys they set.
-const LEGACY_ENV: &[(&str, &str)] = &[
+/// Environment variables and the keys they set: the names of the system Clara
+/// replaces, and Clara's own.
+const ENV_KEYS: &[(&str, &str)] = &[
+    ("CLARA_MODELS_DIR", "llm.local.models_dir"),
+    ("DATABASE_URL", "store.database_url"),
     ("LLM_PROVIDER", "llm.provider"),
+    ("MODEL_TIER", "llm.default_tier"),
+    ("AUTO_TIER_SELECTION", "llm.auto_tier"),
     ("CUSTOM_OPENAI_BASE_URL", "llm.openai.base_url"),
     ("CUSTOM_OPENAI_API_KEY", "llm.openai.api_key"),
     ("CUSTOM_OPENAI_MODEL", "llm.openai.model"),
-    ("DATABASE_URL", "store.database_url"),
+    ("CUSTOM_OPENAI_MODEL_HIGH", "llm.openai.model_high"),
+    ("CUSTOM_OPENAI_MODEL_MID", "llm.openai.model_mid"),
+    ("CUSTOM_OPENAI_MODEL_LOW", "llm.openai.model_low"),
+    ("OPENROUTER_API_KEY", "llm.openrouter.api_key"),
+    ("OPENROUTER_MODEL", "llm.openrouter.model"),
+    ("OPENROUTER_MODEL_HIGH", "llm.openrouter.model_high"),
+    ("OPENROUTER_MODEL_MID", "llm.openrouter.model_mid"),
+    ("OPENROUTER_MODEL_LOW", "llm.openrouter.model_low"),
+    ("OPENROUTER_SITE_URL", "llm.openrouter.site_url"),
+    ("OPENROUTER_APP_NAME", "llm.openrouter.app_name"),
+    ("NANOGPT_API_KEY", "llm.nanogpt.api_key"),
+    ("NANOGPT_MODEL", "llm.nanogpt.model"),
+    ("NANOGPT_MODEL_HIGH", "llm.nanogpt.model_high"),
+    ("NANOGPT_MODEL_MID", "llm.nanogpt.model_mid"),
+    ("NANOGPT_MODEL_LOW", "llm.nanogpt.model_low"),
+    ("ANTHROPIC_API_KEY", "llm.anthropic.api_key"),
+    ("ANTHROPIC_BASE_URL", "llm.anthropic.base_url"),
+    ("ANTHROPIC_MODEL", "llm.anthropic.model"),
+    ("ANTHROPIC_MODEL_HIGH", "llm.anthropic.model_high"),
+    ("ANTHROPIC_MODEL_MID", "llm.anthropic.model_mid"),
+    ("ANTHROPIC_MODEL_LOW", "llm.anthropic.model_low"),
+    ("LLM_API_URL", "llm.ollama.base_url"),
+    ("LLM_MODEL", "llm.ollama.model"),
 ];
+
+/// The overrides the environment makes, in order of increasing precedence: the
+/// names above, then `CLARA_<SECTION>__<KEY>` (e.g. `CLARA_CHAT__QUIET_MS`).
+///
+/// Only these are read: an unrelated `CLARA_*` variable is not a setting.
+fn environment() -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = ENV_KEYS
+        .iter()
+        .filter_map(|(env, key)| env_value(env).map(|v| ((*key).to_owned(), v)))
+        .collect();
+    if let (None, Some(key)) = (
+        env_value("CUSTOM_OPENAI_API_KEY"),
+        env_value("OPENAI_API_KEY"),
+    ) {
+        out.push(("llm.openai.api_key".to_owned(), key));
+    }
+    let mut clara: Vec<(String, String)> = std::env::vars()
+        .filter_map(|(name, value)| {
+            let rest = name.strip_prefix("CLARA_")?;
+            rest.contains("__")
+                .then(|| (rest.to_ascii_lowercase().replace("__", "."), value))
+        })
+        .collect();
+    clara.sort();
+    out.extend(clara);
+    out
+}
 
 fn env_value(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -247,9 +269,19 @@ fn resolve(s: Settings, sources: &Sources<'_>, file: Option<PathBuf>) -> Result<
             PathBuf::from(path)
         }
     };
+    let llm = provider::resolve(&s.llm).map_err(|e| format!("{e:#}"));
+    let mut engine = engine_config(&s.chat)?;
+    if let Ok(llm) = &llm {
+        engine.tiers = llm.tiers.clone();
+        engine.default_tier = llm.default_tier;
+        engine.auto_tier = llm.auto_tier;
+    }
+    engine.tool_rounds = s.tools.rounds.unwrap_or(engine.tool_rounds);
+    let tools = tool_registry(&s.tools);
     Ok(Resolved {
-        engine: engine_config(&s.chat)?,
-        llm: llm_config(&s.llm)?,
+        engine,
+        llm,
+        tools,
         data_dir,
         database,
         file,
@@ -319,73 +351,47 @@ fn engine_config(c: &ChatSettings) -> Result<EngineConfig> {
     Ok(e)
 }
 
-const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
-const OPENAI_DEFAULT_MODEL: &str = "gpt-4o-mini";
-
-fn llm_config(l: &LlmSettings) -> Result<Option<OpenAiCompatibleConfig>> {
-    let o = &l.openai;
-    let provider = match l
-        .provider
-        .as_deref()
-        .map(str::trim)
-        .map(str::to_ascii_lowercase)
-    {
-        Some(p) => p,
-        // A base URL or key alone is enough to know what is meant.
-        None if o.base_url.is_some() || o.api_key.is_some() => "openai".to_owned(),
-        None => return Ok(None),
-    };
-    match provider.as_str() {
-        "openai" | "custom" | "openai-compatible" => {}
-        other => bail!(
-            "LLM_PROVIDER (llm.provider) is {other:?}, which this build does not support; use \"openai\" for OpenAI or any OpenAI-compatible server"
-        ),
-    }
-    let base_url = o
-        .base_url
-        .clone()
-        .unwrap_or_else(|| OPENAI_BASE_URL.to_owned());
-    let parsed = reqwest_url_ok(&base_url);
-    if !parsed {
-        bail!(
-            "CUSTOM_OPENAI_BASE_URL (llm.openai.base_url) must be an http:// or https:// URL, got {base_url:?}"
-        );
-    }
-    let is_openai = base_url.trim_end_matches('/') == OPENAI_BASE_URL;
-    let model = match (&o.model, is_openai) {
-        (Some(m), _) if !m.trim().is_empty() => m.trim().to_owned(),
-        (_, true) => OPENAI_DEFAULT_MODEL.to_owned(),
-        (_, false) => bail!(
-            "CUSTOM_OPENAI_MODEL (llm.openai.model) is not set; a custom OpenAI-compatible server needs a model name"
-        ),
-    };
-    if is_openai && o.api_key.is_none() {
-        bail!(
-            "OPENAI_API_KEY (or CUSTOM_OPENAI_API_KEY / llm.openai.api_key) is not set; OpenAI needs an API key"
-        );
-    }
-    let mut retry = RetryPolicy::default();
-    if let Some(n) = o.max_attempts {
-        retry.max_attempts = n.max(1);
-    }
-    let mut timeouts = Timeouts::default();
-    if let Some(secs) = o.timeout_secs {
-        timeouts.first_byte = Duration::from_secs(secs.max(1));
-        timeouts.idle = Duration::from_secs(secs.max(1));
-    }
-    Ok(Some(OpenAiCompatibleConfig {
-        base_url,
-        api_key: o.api_key.clone().map(Secret::from),
-        model,
-        retry,
-        timeouts,
-        extra_headers: Vec::new(),
-    }))
+fn tool_registry(t: &ToolSettings) -> ToolRegistry {
+    let mut tools = ToolRegistry::new(
+        Duration::from_secs(t.timeout_secs.unwrap_or(30).max(1)),
+        t.max_result_chars.unwrap_or(8_000),
+    );
+    tools.register(
+        clara_tools::builtin::SERVER,
+        std::sync::Arc::new(clara_tools::builtin::CurrentTime),
+    );
+    tools
 }
 
-fn reqwest_url_ok(url: &str) -> bool {
-    (url.starts_with("http://") || url.starts_with("https://")) && url.len() > "https://".len()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The sentence shown when no model is configured.
-pub const NO_MODEL: &str = "No language model is configured: set LLM_PROVIDER=openai with CUSTOM_OPENAI_BASE_URL and CUSTOM_OPENAI_MODEL for an OpenAI-compatible server (Ollama, llama.cpp, vLLM, OpenRouter…), or OPENAI_API_KEY for OpenAI itself.";
+    #[test]
+    fn the_example_configuration_names_only_real_keys() {
+        let example = include_str!("../../../clara.example.toml");
+        // Uncomment every `# key = value` line holding one key, as a person would;
+        // what follows two spaces is the line's note (the environment variable).
+        let uncommented: String = example
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(rest) if rest.matches(" = ").count() == 1 => {
+                    rest.split("  ").next().unwrap_or(rest).trim().to_owned()
+                }
+                _ => line.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            uncommented
+                .lines()
+                .filter(|l| !l.starts_with('#') && l.contains(" = "))
+                .count()
+                > 30
+        );
+        if let Err(e) = toml::from_str::<Settings>(&uncommented) {
+            panic!("clara.example.toml: {e}\n{uncommented}");
+        }
+        toml::from_str::<Settings>(example).expect("as shipped");
+    }
+}

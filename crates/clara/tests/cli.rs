@@ -134,14 +134,31 @@ async fn missing_or_wrong_settings_stop_start_up_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
 
-    let out = run(clara(&data, dir.path()).arg("chat"), "").await;
-    assert!(!out.status.success());
-    let err = text(&out.stderr);
+    let mut cmd = clara(&data, dir.path());
+    cmd.env("LLM_PROVIDER", "anthropic");
+    let err = text(&run(cmd.arg("chat"), "").await.stderr);
     assert_eq!(err.lines().count(), 1, "one sentence: {err}");
+    assert!(err.contains("ANTHROPIC_API_KEY"), "{err}");
+
+    let mut cmd = clara(&data, dir.path());
+    cmd.env("LLM_PROVIDER", "gpt5");
+    let err = text(&run(cmd.arg("chat"), "").await.stderr);
     assert!(
-        err.contains("LLM_PROVIDER") && err.contains("CUSTOM_OPENAI_BASE_URL"),
+        err.contains("LLM_PROVIDER") && err.contains("anthropic"),
         "{err}"
     );
+
+    let mut cmd = clara(&data, dir.path());
+    cmd.env("LLM_PROVIDER", "ollama");
+    let err = text(&run(cmd.arg("chat"), "").await.stderr);
+    assert!(err.contains("LLM_MODEL"), "{err}");
+
+    let mut cmd = clara(&data, dir.path());
+    cmd.env("LLM_PROVIDER", "openai")
+        .env("CUSTOM_OPENAI_BASE_URL", "http://x")
+        .env("MODEL_TIER", "ultra");
+    let err = text(&run(cmd.arg("chat"), "").await.stderr);
+    assert!(err.contains("MODEL_TIER"), "{err}");
 
     let mut cmd = clara(&data, dir.path());
     cmd.env("LLM_PROVIDER", "openai")
@@ -202,6 +219,39 @@ async fn the_config_file_and_its_environment_overrides_apply() {
     );
 }
 
+#[cfg(feature = "local-model")]
+#[tokio::test]
+async fn with_no_configuration_the_local_model_answers_and_says_so_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = clara(&dir.path().join("data"), dir.path());
+    // The model is shared by every data dir; fetched once per machine (pip).
+    cmd.env("CLARA_MODELS_DIR", clara_llm::local::default_models_dir())
+        .env("CLARA_LLM__LOCAL__MAX_TOKENS", "24");
+    let out = run(cmd.arg("chat"), "What is the capital of France?\n").await;
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "stderr: {stderr}");
+    assert!(!text(&out.stdout).trim().is_empty(), "an answer");
+    assert_eq!(
+        stderr.matches("built-in local model").count(),
+        1,
+        "said once: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn environment_names_of_the_old_system_pick_providers_and_tier_models() {
+    let fake = FakeOpenAi::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = clara(&dir.path().join("data"), dir.path());
+    with_fake(&mut cmd, &fake);
+    cmd.env("CUSTOM_OPENAI_MODEL_HIGH", "big-one")
+        .env("CLARA_UNRELATED_SETTING", "ignored");
+    let out = run(cmd.arg("chat"), "!high hello?\n").await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(fake.requests()[0].model(), Some("big-one"));
+    assert_eq!(fake.requests()[0].last_user_text().unwrap(), "hello?");
+}
+
 #[tokio::test]
 async fn migrate_and_migrate_status() {
     let dir = tempfile::tempdir().unwrap();
@@ -212,8 +262,11 @@ async fn migrate_and_migrate_status() {
             .stdout,
     );
     assert!(status.contains("pending"), "{status}");
-    let out = run(clara(&data, dir.path()).arg("migrate"), "").await;
-    assert!(out.status.success());
+    // A model setting that is wrong does not stop a migration, which needs none.
+    let mut cmd = clara(&data, dir.path());
+    cmd.env("LLM_PROVIDER", "anthropic");
+    let out = run(cmd.arg("migrate"), "").await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("applied"));
     let status = text(
         &run(clara(&data, dir.path()).args(["migrate", "status"]), "")

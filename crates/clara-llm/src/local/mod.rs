@@ -19,11 +19,13 @@
 //!   the generation before its next token.
 //!
 //! Threads: candle sizes its quantized-matmul worker pool once per process, from
-//! `CANDLE_NUM_THREADS` (else `RAYON_NUM_THREADS`, else the number of cores). The
-//! first [`LocalModel::load`] sets `CANDLE_NUM_THREADS` to the configured thread count
-//! when neither variable is set, so the setting works without either; a later load
-//! with another count cannot change it any more. On a busy machine more threads are
-//! slower, not faster (they spin waiting for each other), hence the default of 1.
+//! `CANDLE_NUM_THREADS` (else `RAYON_NUM_THREADS`, else the number of cores), while
+//! `threads` sizes the rayon pool used for the rest. A program that wants the pool
+//! sized must set `CANDLE_NUM_THREADS` itself before it starts any thread (the
+//! `clara` binary does, from its settings): changing the environment of a running
+//! multi-threaded process is a data race, so this library never does. On a busy
+//! machine more threads are slower, not faster (they spin waiting for each other),
+//! hence the default of 1.
 
 mod files;
 mod generate;
@@ -200,7 +202,6 @@ impl LocalModel {
                 path.display()
             )));
         }
-        configure_candle_threads(config.threads);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(config.threads)
             .thread_name(|i| format!("clara-local-{i}"))
@@ -426,30 +427,6 @@ fn is_quantization(s: &str) -> bool {
         .or_else(|| s.strip_prefix("BF"))
         .or_else(|| s.strip_prefix('F'));
     rest.is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
-}
-
-/// Makes candle's process-wide quantized-matmul pool use `threads` threads, unless
-/// the operator chose with `CANDLE_NUM_THREADS` or `RAYON_NUM_THREADS`. Only the first
-/// call can have an effect: candle reads the variables once, when it first multiplies.
-#[allow(unsafe_code)]
-fn configure_candle_threads(threads: usize) {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let set_by_operator = ["CANDLE_NUM_THREADS", "RAYON_NUM_THREADS"]
-            .iter()
-            .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
-        if set_by_operator {
-            tracing::debug!("candle thread count taken from the environment");
-            return;
-        }
-        // SAFETY: `set_var` is unsound only while another thread reads or writes the
-        // environment at the same moment. This runs once per process, before candle
-        // starts its own threads; Clara's other threads read the environment only at
-        // start-up (settings), and glibc never frees an old environment block, so a
-        // concurrent `getenv` still sees valid memory. There is no other way to size
-        // candle's pool short of requiring the variable from the operator.
-        unsafe { std::env::set_var("CANDLE_NUM_THREADS", threads.to_string()) };
-    });
 }
 
 #[cfg(test)]
