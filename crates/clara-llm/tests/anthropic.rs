@@ -9,8 +9,8 @@ use clara_core::{ChatMessage, ToolCall};
 use clara_llm::{Anthropic, AnthropicConfig, ChatProvider, ChatRequest, LlmError, StreamEvent};
 use clara_testkit::{FakeAnthropic, FakeAnthropicReply};
 use common::{
-    WAIT, calls_of, collect, drop_after_two_deltas, fast_retry, png_and_url, test_timeouts,
-    text_of, wait_until, weather_tool, with_tool_results,
+    WAIT, WORD_DELAY, calls_of, collect, drop_mid_answer, fast_retry, long_answer, png_and_url,
+    stopped_with_usage, test_timeouts, text_of, wait_until, weather_tool, with_tool_results,
 };
 use serde_json::json;
 
@@ -48,17 +48,9 @@ async fn streamed_text_usage_headers_and_body() {
 
     assert_eq!(text_of(&events), "Hello from Claude");
     assert_eq!(events.len(), 4, "{events:?}");
-    match events.last().unwrap() {
-        Ok(StreamEvent::Finished {
-            reason,
-            usage: Some(usage),
-        }) => {
-            assert_eq!(reason.as_deref(), Some("stop"));
-            assert_eq!(usage.output_tokens, 3);
-            assert!(usage.input_tokens > 4, "{usage:?}");
-        }
-        other => panic!("{other:?}"),
-    }
+    let usage = stopped_with_usage(&events);
+    assert_eq!(usage.output_tokens, 3);
+    assert!(usage.input_tokens > 4, "{usage:?}");
 
     let requests = fake.wait_for_requests(1, WAIT).await;
     let r = &requests[0];
@@ -323,15 +315,11 @@ async fn stream_without_message_stop_is_cut() {
 async fn dropping_the_stream_drops_the_connection() {
     let fake = FakeAnthropic::start().await;
     fake.push(FakeAnthropicReply::Stream {
-        chunks: (0..100).map(|i| format!("w{i} ")).collect(),
-        delay: Duration::from_millis(30),
+        chunks: long_answer(),
+        delay: WORD_DELAY,
     });
-    drop_after_two_deltas(provider(&fake).stream_chat(hello()).await.unwrap()).await;
-    wait_until("the fake noticed the client went away", || {
-        fake.dropped_streams() >= 1
-    })
-    .await;
-    assert_eq!(fake.completed_streams(), 0);
+    let counts = || (fake.dropped_streams(), fake.completed_streams());
+    drop_mid_answer(provider(&fake).stream_chat(hello()).await.unwrap(), counts).await;
 }
 
 #[tokio::test]

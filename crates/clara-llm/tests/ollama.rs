@@ -3,14 +3,13 @@
 
 mod common;
 
-use std::time::Duration;
-
 use clara_core::{ChatMessage, Image, ToolCall};
 use clara_llm::{ChatProvider, ChatRequest, LlmError, Ollama, OllamaConfig, StreamEvent};
 use clara_testkit::{FakeOllama, FakeOllamaReply};
 use common::{
-    WAIT, calls_of, collect, drop_after_two_deltas, fast_retry, hello, test_timeouts, text_of,
-    wait_until, weather_tool, with_tool_results,
+    WAIT, WORD_DELAY, assert_ends_in_provider_error, calls_of, collect, drop_mid_answer,
+    fast_retry, hello, long_answer, stopped_with_usage, test_timeouts, text_of, weather_tool,
+    with_tool_results,
 };
 use serde_json::json;
 
@@ -40,17 +39,9 @@ async fn streamed_text_with_usage_and_options() {
     let events = collect(&p, request).await;
     assert_eq!(text_of(&events), "Hi from llama");
     assert_eq!(events.len(), 4, "{events:?}");
-    match events.last().unwrap() {
-        Ok(StreamEvent::Finished {
-            reason,
-            usage: Some(usage),
-        }) => {
-            assert_eq!(reason.as_deref(), Some("stop"));
-            assert_eq!(usage.output_tokens, 3);
-            assert_eq!(usage.input_tokens, 3 + 4 + 2 + 4);
-        }
-        other => panic!("{other:?}"),
-    }
+    let usage = stopped_with_usage(&events);
+    assert_eq!(usage.output_tokens, 3);
+    assert_eq!(usage.input_tokens, 3 + 4 + 2 + 4);
     let body = &fake.wait_for_requests(1, WAIT).await[0].body;
     assert_eq!(body["model"], "llama3.2");
     assert_eq!(body["stream"], true);
@@ -214,12 +205,7 @@ async fn error_line_mid_stream() {
     });
     let events = collect(&provider(&fake), hello()).await;
     assert_eq!(text_of(&events), "Partial ");
-    match events.last().unwrap() {
-        Err(LlmError::ProviderError { detail }) => {
-            assert!(detail.contains("unexpected EOF"), "{detail}")
-        }
-        other => panic!("{other:?}"),
-    }
+    assert_ends_in_provider_error(&events, "unexpected EOF");
 }
 
 #[tokio::test]
@@ -254,15 +240,11 @@ async fn stream_without_done_is_cut_and_a_last_line_without_newline_counts() {
 async fn dropping_the_stream_drops_the_connection() {
     let fake = FakeOllama::start().await;
     fake.push(FakeOllamaReply::Stream {
-        chunks: (0..100).map(|i| format!("w{i} ")).collect(),
-        delay: Duration::from_millis(30),
+        chunks: long_answer(),
+        delay: WORD_DELAY,
     });
-    drop_after_two_deltas(provider(&fake).stream_chat(hello()).await.unwrap()).await;
-    wait_until("the fake noticed the client went away", || {
-        fake.dropped_streams() >= 1
-    })
-    .await;
-    assert_eq!(fake.completed_streams(), 0);
+    let counts = || (fake.dropped_streams(), fake.completed_streams());
+    drop_mid_answer(provider(&fake).stream_chat(hello()).await.unwrap(), counts).await;
 }
 
 #[tokio::test]

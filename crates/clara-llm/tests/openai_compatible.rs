@@ -11,7 +11,8 @@ use clara_llm::{
 };
 use clara_testkit::{FakeOpenAi, FakeReply};
 use common::{
-    WAIT, closed_port, drop_after_two_deltas, fast_retry, hello, test_timeouts, text_of, wait_until,
+    WAIT, WORD_DELAY, assert_ends_in_provider_error, closed_port, drop_mid_answer, fast_retry,
+    hello, stopped_with_usage, test_timeouts, text_of, wait_until,
 };
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -46,17 +47,9 @@ async fn streamed_text_arrives_as_deltas_then_finished_with_usage() {
         .filter(|e| matches!(e, Ok(StreamEvent::Delta(_))))
         .count();
     assert_eq!(deltas, 5, "one delta per word chunk: {events:?}");
-    match events.last().unwrap() {
-        Ok(StreamEvent::Finished {
-            reason,
-            usage: Some(usage),
-        }) => {
-            assert_eq!(reason.as_deref(), Some("stop"));
-            assert_eq!(usage.output_tokens, 5);
-            assert!(usage.input_tokens > 0);
-        }
-        other => panic!("expected Finished with usage, got {other:?}"),
-    }
+    let usage = stopped_with_usage(&events);
+    assert_eq!(usage.output_tokens, 5);
+    assert!(usage.input_tokens > 0);
     assert_eq!(events.len(), deltas + 1, "nothing after Finished");
     wait_until("the fake saw the stream complete", || {
         fake.completed_streams() >= 1
@@ -301,12 +294,7 @@ async fn error_object_mid_stream_is_provider_error() {
     ])));
     let (text, events) = collect(&provider(&fake, None)).await;
     assert_eq!(text, "Start");
-    match events.last().unwrap() {
-        Err(LlmError::ProviderError { detail }) => {
-            assert!(detail.contains("Upstream provider overloaded"), "{detail}")
-        }
-        other => panic!("{other:?}"),
-    }
+    assert_ends_in_provider_error(&events, "Upstream provider overloaded");
 }
 
 #[tokio::test]
@@ -322,16 +310,8 @@ async fn lenient_compatible_stream_completes() {
     ])));
     let (text, events) = collect(&provider(&fake, None)).await;
     assert_eq!(text, "Hi");
-    match events.last().unwrap() {
-        Ok(StreamEvent::Finished {
-            reason,
-            usage: Some(usage),
-        }) => {
-            assert_eq!(reason.as_deref(), Some("stop"));
-            assert_eq!((usage.input_tokens, usage.output_tokens), (7, 1));
-        }
-        other => panic!("{other:?}"),
-    }
+    let usage = stopped_with_usage(&events);
+    assert_eq!((usage.input_tokens, usage.output_tokens), (7, 1));
 }
 
 #[tokio::test]
@@ -402,16 +382,12 @@ async fn dropping_the_stream_drops_the_connection() {
     let chunks = (0..100).map(|i| format!("word{i} ")).collect();
     fake.push(FakeReply::Stream {
         chunks,
-        delay: Duration::from_millis(30),
+        delay: WORD_DELAY,
     });
-    drop_after_two_deltas(provider(&fake, None).stream_chat(hello()).await.unwrap()).await;
-
-    wait_until("the fake noticed the client went away", || {
-        fake.dropped_streams() >= 1
-    })
-    .await;
+    let stream = provider(&fake, None).stream_chat(hello()).await.unwrap();
+    let counts = || (fake.dropped_streams(), fake.completed_streams());
+    drop_mid_answer(stream, counts).await;
     assert_eq!(fake.dropped_streams(), 1);
-    assert_eq!(fake.completed_streams(), 0);
 }
 
 /// A one-request HTTP server answering with exactly `response`.

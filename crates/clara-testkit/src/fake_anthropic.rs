@@ -9,21 +9,22 @@
 //! `anthropic-version` or `max_tokens`, or whose messages do not start with `user` and
 //! alternate (400), so a client that gets the shape wrong fails here too.
 
-use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use crate::fake_openai::{pieces, sse_response};
-use crate::recorder::{Recorder, lock, recorder_api};
+use crate::fake_openai::{
+    json_error, messages as messages_of, pieces, role, sse_response, status_or_500,
+};
+use crate::recorder::{Recorder, fake_server};
 
 /// What the fake answers to one Messages request.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,32 +101,29 @@ impl FakeAnthropicReply {
 }
 
 struct Shared {
-    script: Mutex<VecDeque<FakeAnthropicReply>>,
     next_id: AtomicU64,
-    recorder: Recorder,
+    recorder: Recorder<FakeAnthropicReply>,
 }
 
-/// A running fake Anthropic server on `127.0.0.1`; it stops when dropped.
-pub struct FakeAnthropic {
-    shared: Arc<Shared>,
-    port: u16,
-}
-
-recorder_api!(FakeAnthropic, "Messages");
+fake_server!(
+    /// A running fake Anthropic server on `127.0.0.1`; it stops when dropped.
+    FakeAnthropic,
+    "Messages"
+);
 
 impl FakeAnthropic {
     /// Starts a server on a free port. Panics if it cannot bind (this is test code).
     pub async fn start() -> FakeAnthropic {
-        let shared = Arc::new(Shared {
-            script: Mutex::new(VecDeque::new()),
+        let shared = Shared {
             next_id: AtomicU64::new(1),
             recorder: Recorder::new("FakeAnthropic"),
-        });
-        let app = Router::new()
-            .route("/v1/messages", post(messages))
-            .with_state(Arc::clone(&shared));
-        let port = shared.recorder.serve(0, app).await;
-        FakeAnthropic { shared, port }
+        };
+        Self::launch(
+            shared,
+            0,
+            Router::new().route("/v1/messages", post(messages)),
+        )
+        .await
     }
 
     /// `http://127.0.0.1:PORT` (no `/v1`), the value for `ANTHROPIC_BASE_URL`.
@@ -135,7 +133,7 @@ impl FakeAnthropic {
 
     /// Queues a reply; queued replies answer requests in arrival order, then [`FakeAnthropicReply::Echo`].
     pub fn push(&self, reply: FakeAnthropicReply) {
-        lock(&self.shared.script).push_back(reply);
+        self.shared.recorder.push(reply);
     }
 }
 
@@ -170,8 +168,9 @@ async fn messages(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: B
         return error_response(400, "invalid_request_error", &message, None);
     }
 
-    let reply = lock(&shared.script)
-        .pop_front()
+    let reply = shared
+        .recorder
+        .next_reply()
         .unwrap_or(FakeAnthropicReply::Echo);
     let n = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let answer = Answer {
@@ -415,15 +414,8 @@ fn error_response(
     message: &str,
     retry_after: Option<u64>,
 ) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = json!({"type": "error", "error": {"type": error_type, "message": message}, "request_id": "req_fake"});
-    let mut response = (status, axum::Json(body)).into_response();
-    if let Some(seconds) = retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    }
-    response
+    json_error(status_or_500(status), body, retry_after)
 }
 
 /// Text of a content value: a string, or its text blocks joined.
@@ -441,12 +433,8 @@ fn content_text(content: Option<&Value>) -> String {
 }
 
 fn last_user_text(request: &Value) -> String {
-    request
-        .get("messages")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+    messages_of(request)
+        .filter(|m| role(m) == Some("user"))
         .map(|m| content_text(m.get("content")))
         .rfind(|t| !t.is_empty())
         .unwrap_or_default()
@@ -457,11 +445,7 @@ fn prompt_tokens(request: &Value) -> usize {
         Some(Value::String(s)) => s.clone(),
         other => content_text(other),
     };
-    let messages: usize = request
-        .get("messages")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    let messages: usize = messages_of(request)
         .map(|m| content_text(m.get("content")).split_whitespace().count() + 4)
         .sum();
     system.split_whitespace().count() + messages

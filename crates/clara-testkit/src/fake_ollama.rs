@@ -8,19 +8,19 @@
 //! `eval_count`) plus durations. Errors are `{"error":"..."}` bodies, or lines
 //! mid-stream. Once a model list is set, other models get Ollama's 404.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use crate::recorder::{Recorder, lock, recorder_api};
+use crate::fake_openai::{json_error, messages, role, status_or_500};
+use crate::recorder::{Recorder, fake_server, lock};
 
 /// What the fake answers to one `/api/chat` request.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,33 +63,27 @@ pub enum FakeOllamaReply {
 }
 
 struct Shared {
-    script: Mutex<VecDeque<FakeOllamaReply>>,
     models: Mutex<Vec<String>>,
-    recorder: Recorder,
+    recorder: Recorder<FakeOllamaReply>,
 }
 
-/// A running fake Ollama server on `127.0.0.1`; it stops when dropped.
-pub struct FakeOllama {
-    shared: Arc<Shared>,
-    port: u16,
-}
-
-recorder_api!(FakeOllama, "`/api/chat`");
+fake_server!(
+    /// A running fake Ollama server on `127.0.0.1`; it stops when dropped.
+    FakeOllama,
+    "`/api/chat`"
+);
 
 impl FakeOllama {
     /// Starts a server on a free port that serves any model. Panics if it cannot bind.
     pub async fn start() -> FakeOllama {
-        let shared = Arc::new(Shared {
-            script: Mutex::new(VecDeque::new()),
+        let shared = Shared {
             models: Mutex::new(Vec::new()),
             recorder: Recorder::new("FakeOllama"),
-        });
-        let app = Router::new()
+        };
+        let routes = Router::new()
             .route("/api/chat", post(chat))
-            .route("/api/tags", get(tags))
-            .with_state(Arc::clone(&shared));
-        let port = shared.recorder.serve(0, app).await;
-        FakeOllama { shared, port }
+            .route("/api/tags", get(tags));
+        Self::launch(shared, 0, routes).await
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -105,7 +99,7 @@ impl FakeOllama {
 
     /// Queues a reply; queued replies answer in arrival order, then [`FakeOllamaReply::Echo`].
     pub fn push(&self, reply: FakeOllamaReply) {
-        lock(&self.shared.script).push_back(reply);
+        self.shared.recorder.push(reply);
     }
 }
 
@@ -152,8 +146,9 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
         );
     }
 
-    let reply = lock(&shared.script)
-        .pop_front()
+    let reply = shared
+        .recorder
+        .next_reply()
         .unwrap_or(FakeOllamaReply::Echo);
     let line = |message: Value| json!({ "model": model, "created_at": "2025-01-01T00:00:00.000000Z", "message": message, "done": false });
     let text_lines = |text: &str, delay: Duration| -> Vec<(Bytes, Duration)> {
@@ -166,11 +161,7 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
             })
             .collect()
     };
-    let prompt_tokens: usize = request
-        .get("messages")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    let prompt_tokens: usize = messages(&request)
         .map(|m| {
             m.get("content")
                 .and_then(Value::as_str)
@@ -264,17 +255,12 @@ fn ndjson_response(body: Body) -> Response {
 }
 
 fn error_response(status: u16, message: &str) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, axum::Json(json!({ "error": message }))).into_response()
+    json_error(status_or_500(status), json!({ "error": message }), None)
 }
 
 fn last_user_text(request: &Value) -> String {
-    request
-        .get("messages")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+    messages(request)
+        .filter(|m| role(m) == Some("user"))
         .filter_map(|m| m.get("content").and_then(Value::as_str))
         .next_back()
         .unwrap_or_default()

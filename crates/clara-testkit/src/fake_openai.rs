@@ -6,7 +6,6 @@
 //! get a `chat.completion` object; errors get OpenAI's
 //! `{"error":{"message","type","param","code"}}` body with the matching status.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -19,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use crate::recorder::{Recorder, lock, recorder_api};
+use crate::recorder::{Recorder, fake_server, lock};
 
 /// What the fake answers to one chat-completions request.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,19 +123,16 @@ impl RecordedRequest {
 }
 
 struct Shared {
-    script: Mutex<VecDeque<FakeReply>>,
     default: Mutex<FakeReply>,
     next_id: AtomicU64,
-    recorder: Recorder,
+    recorder: Recorder<FakeReply>,
 }
 
-/// A running fake OpenAI server on `127.0.0.1`; it stops when dropped.
-pub struct FakeOpenAi {
-    shared: Arc<Shared>,
-    port: u16,
-}
-
-recorder_api!(FakeOpenAi, "chat-completions");
+fake_server!(
+    /// A running fake OpenAI server on `127.0.0.1`; it stops when dropped.
+    FakeOpenAi,
+    "chat-completions"
+);
 
 impl FakeOpenAi {
     /// Starts a server on a free port. Panics if it cannot bind (this is test code).
@@ -146,18 +142,15 @@ impl FakeOpenAi {
 
     /// Starts a server on 127.0.0.1:`port` (0 for a free one). Panics if it cannot bind.
     pub async fn start_on(port: u16) -> FakeOpenAi {
-        let shared = Arc::new(Shared {
-            script: Mutex::new(VecDeque::new()),
+        let shared = Shared {
             default: Mutex::new(FakeReply::Echo),
             next_id: AtomicU64::new(1),
             recorder: Recorder::new("FakeOpenAi"),
-        });
-        let app = Router::new()
+        };
+        let routes = Router::new()
             .route("/v1/chat/completions", post(chat_completions))
-            .route("/v1/models", get(models))
-            .with_state(Arc::clone(&shared));
-        let port = shared.recorder.serve(port, app).await;
-        FakeOpenAi { shared, port }
+            .route("/v1/models", get(models));
+        Self::launch(shared, port, routes).await
     }
 
     /// `http://127.0.0.1:PORT/v1`, the value for a provider's base URL.
@@ -167,7 +160,7 @@ impl FakeOpenAi {
 
     /// Queues a reply; queued replies answer requests in arrival order.
     pub fn push(&self, reply: FakeReply) {
-        lock(&self.shared.script).push_back(reply);
+        self.shared.recorder.push(reply);
     }
 
     /// The reply used when the queue is empty (initially [`FakeReply::Echo`]).
@@ -198,8 +191,9 @@ async fn chat_completions(
             None,
         );
     };
-    let reply = lock(&shared.script)
-        .pop_front()
+    let reply = shared
+        .recorder
+        .next_reply()
         .unwrap_or_else(|| lock(&shared.default).clone());
     let stream = request
         .get("stream")
@@ -469,8 +463,24 @@ pub(crate) fn sse_response(body: Body) -> Response {
     response
 }
 
+/// `code` as a status, 500 when it is not a valid one.
+pub(crate) fn status_or_500(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// A JSON error `body` with `status`, and a `Retry-After` header when set.
+pub(crate) fn json_error(status: StatusCode, body: Value, retry_after: Option<u64>) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
 fn error_response(status: u16, message: &str, retry_after: Option<u64>) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = status_or_500(status);
     let (kind, code) = match status.as_u16() {
         401 => ("invalid_request_error", Some("invalid_api_key")),
         403 => (
@@ -484,23 +494,19 @@ fn error_response(status: u16, message: &str, retry_after: Option<u64>) -> Respo
     };
     let body =
         json!({ "error": { "message": message, "type": kind, "param": null, "code": code } });
-    let mut response = (status, axum::Json(body)).into_response();
-    if let Some(seconds) = retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    }
-    response
+    json_error(status, body, retry_after)
 }
 
-fn messages(body: &Value) -> impl Iterator<Item = &Value> {
+/// The `messages` of a request body (none when it has no such array).
+pub(crate) fn messages(body: &Value) -> impl DoubleEndedIterator<Item = &Value> {
     body.get("messages")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
 }
 
-fn role(message: &Value) -> Option<&str> {
+/// A message's `role`.
+pub(crate) fn role(message: &Value) -> Option<&str> {
     message.get("role").and_then(Value::as_str)
 }
 
@@ -518,8 +524,7 @@ fn message_text(message: &Value) -> String {
 
 fn last_user_text(body: &Value) -> Option<String> {
     messages(body)
-        .filter(|m| role(m) == Some("user"))
-        .last()
+        .rfind(|m| role(m) == Some("user"))
         .map(message_text)
 }
 

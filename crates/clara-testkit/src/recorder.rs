@@ -1,6 +1,7 @@
 //! What every fake shares: recording requests, waiting for them, counting how streamed
 //! answers ended, and serving on `127.0.0.1` until shut down.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,10 +23,12 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The requests a fake received, the streams it sent, and its shutdown switch.
-pub(crate) struct Recorder {
+/// The replies a fake has been scripted to give (of type `R`), the requests it
+/// received, the streams it sent, and its shutdown switch.
+pub(crate) struct Recorder<R> {
     /// The fake's name, for panic messages (`FakeOpenAi`, ...).
     name: &'static str,
+    script: Mutex<VecDeque<R>>,
     requests: Mutex<Vec<RecordedRequest>>,
     arrived: Notify,
     streams: Arc<StreamCounts>,
@@ -39,16 +42,27 @@ struct StreamCounts {
     completed: AtomicUsize,
 }
 
-impl Recorder {
+impl<R> Recorder<R> {
     /// An empty recorder for the fake called `name`.
     pub(crate) fn new(name: &'static str) -> Self {
         Self {
             name,
+            script: Mutex::new(VecDeque::new()),
             requests: Mutex::new(Vec::new()),
             arrived: Notify::new(),
             streams: Arc::new(StreamCounts::default()),
             shutdown: CancellationToken::new(),
         }
+    }
+
+    /// Queues a reply; queued replies answer requests in arrival order.
+    pub(crate) fn push(&self, reply: R) {
+        lock(&self.script).push_back(reply);
+    }
+
+    /// The next queued reply, if any.
+    pub(crate) fn next_reply(&self) -> Option<R> {
+        lock(&self.script).pop_front()
     }
 
     /// Binds 127.0.0.1:`port` (0 for a free one), serves `app` until
@@ -187,14 +201,29 @@ impl Drop for StreamGuard {
     }
 }
 
-/// The public methods every fake has over its [`Recorder`] (`requests`, `request_count`,
-/// `wait_for_requests`, `dropped_streams`, `completed_streams`), its `Debug` (the base
-/// URL) and the `Drop` that stops the server. The fake has a `shared: Arc<Shared>`
-/// field with a `recorder: Recorder` in `Shared`, and a `base_url` method; `$what`
-/// names the requests it records, e.g. `"chat-completions"`.
-macro_rules! recorder_api {
-    ($fake:ident, $what:literal) => {
+/// Defines a fake's server type: the struct (`shared: Arc<Shared>`, `port`), a private
+/// `launch` that serves its routes, the public methods over its [`Recorder`]
+/// (`requests`, `request_count`, `wait_for_requests`, `dropped_streams`,
+/// `completed_streams`), its `Debug` (the base URL) and the `Drop` that stops the server.
+/// The calling module has a `Shared` with a `recorder: Recorder<_>` field, and the fake a
+/// `base_url` method; `$what` names the requests it records, e.g. `"chat-completions"`.
+macro_rules! fake_server {
+    ($(#[$attr:meta])* $fake:ident, $what:literal) => {
+        $(#[$attr])*
+        pub struct $fake {
+            shared: std::sync::Arc<Shared>,
+            port: u16,
+        }
+
         impl $fake {
+            /// Serves `routes` on 127.0.0.1:`port` (0 for a free one). Panics if it cannot bind.
+            async fn launch(shared: Shared, port: u16, routes: axum::Router<std::sync::Arc<Shared>>) -> Self {
+                let shared = std::sync::Arc::new(shared);
+                let app = routes.with_state(std::sync::Arc::clone(&shared));
+                let port = shared.recorder.serve(port, app).await;
+                Self { shared, port }
+            }
+
             #[doc = concat!("Every ", $what, " request so far, in arrival order.")]
             pub fn requests(&self) -> Vec<$crate::RecordedRequest> {
                 self.shared.recorder.requests()
@@ -240,4 +269,4 @@ macro_rules! recorder_api {
         }
     };
 }
-pub(crate) use recorder_api;
+pub(crate) use fake_server;

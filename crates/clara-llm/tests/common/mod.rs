@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clara_core::{ChatMessage, Image, ToolCall, ToolSpec};
 use clara_llm::{
-    ChatProvider, ChatRequest, ChatStream, LlmError, RetryPolicy, StreamEvent, Timeouts,
+    ChatProvider, ChatRequest, ChatStream, LlmError, RetryPolicy, StreamEvent, Timeouts, Usage,
 };
 use futures::StreamExt;
 use serde_json::json;
@@ -112,8 +112,18 @@ pub fn png_and_url() -> Vec<Image> {
     ]
 }
 
-/// Reads two deltas from `stream`, then drops it mid-answer.
-pub async fn drop_after_two_deltas(mut stream: ChatStream) {
+/// The pause before each word of a long answer that a test drops mid-stream.
+pub const WORD_DELAY: Duration = Duration::from_millis(30);
+
+/// A hundred words (`w0 `, `w1 `, ...), long enough to drop mid-stream.
+pub fn long_answer() -> Vec<String> {
+    (0..100).map(|i| format!("w{i} ")).collect()
+}
+
+/// Reads two deltas of `stream` and drops it mid-answer; then waits until the fake
+/// counted a dropped stream and checks it counted none as completed. `counts` gives
+/// the fake's `(dropped_streams, completed_streams)`.
+pub async fn drop_mid_answer(mut stream: ChatStream, counts: impl Fn() -> (usize, usize)) {
     for _ in 0..2 {
         assert!(matches!(
             stream.next().await,
@@ -121,6 +131,33 @@ pub async fn drop_after_two_deltas(mut stream: ChatStream) {
         ));
     }
     drop(stream);
+    wait_until("the fake noticed the client went away", || counts().0 >= 1).await;
+    assert_eq!(counts().1, 0);
+}
+
+/// The usage of the `Finished` event that ends `events`; panics unless it is there,
+/// with usage and reason `stop`.
+pub fn stopped_with_usage(events: &[Result<StreamEvent, LlmError>]) -> Usage {
+    match events.last().unwrap() {
+        Ok(StreamEvent::Finished {
+            reason,
+            usage: Some(usage),
+        }) => {
+            assert_eq!(reason.as_deref(), Some("stop"));
+            *usage
+        }
+        other => panic!("expected Finished with usage, got {other:?}"),
+    }
+}
+
+/// Checks that the last of `events` is a [`LlmError::ProviderError`] mentioning `needle`.
+pub fn assert_ends_in_provider_error(events: &[Result<StreamEvent, LlmError>], needle: &str) {
+    match events.last().unwrap() {
+        Err(LlmError::ProviderError { detail }) => {
+            assert!(detail.contains(needle), "{detail}")
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 /// Polls `done` until it holds; panics with `what` after [`WAIT`].
