@@ -258,6 +258,15 @@ fn check_url(key: &str, url: &str) -> Result<()> {
     Ok(())
 }
 
+/// Replaces a provider's default base URL with the configured one, if any.
+fn override_url(base_url: &mut String, e: &EndpointSettings, key: &str) -> Result<()> {
+    if let Some(url) = &e.base_url {
+        check_url(key, url)?;
+        base_url.clone_from(url);
+    }
+    Ok(())
+}
+
 fn model_or(e: &EndpointSettings, default: Option<&str>, key: &str, why: &str) -> Result<String> {
     match (
         e.model.as_deref().map(str::trim).filter(|m| !m.is_empty()),
@@ -316,14 +325,9 @@ fn openrouter(e: &EndpointSettings) -> Result<OpenAiCompatibleConfig> {
     )?;
     let model = model_or(e, Some(OPENROUTER_DEFAULT_MODEL), "", "")?;
     let app = e.app_name.clone().or_else(|| Some("Clara".to_owned()));
-    let (retry, timeouts) = retry_and_timeouts(e);
     let mut c = OpenAiCompatibleConfig::openrouter(key, model, e.site_url.clone(), app);
-    if let Some(url) = &e.base_url {
-        check_url("llm.openrouter.base_url", url)?;
-        c.base_url.clone_from(url);
-    }
-    c.retry = retry;
-    c.timeouts = timeouts;
+    (c.retry, c.timeouts) = retry_and_timeouts(e);
+    override_url(&mut c.base_url, e, "llm.openrouter.base_url")?;
     Ok(c)
 }
 
@@ -335,34 +339,28 @@ fn nanogpt(e: &EndpointSettings) -> Result<OpenAiCompatibleConfig> {
         "NANOGPT_MODEL (llm.nanogpt.model)",
         "NanoGPT needs a model name",
     )?;
-    let (retry, timeouts) = retry_and_timeouts(e);
     let mut c = OpenAiCompatibleConfig::nanogpt(key, model);
-    if let Some(url) = &e.base_url {
-        check_url("llm.nanogpt.base_url", url)?;
-        c.base_url.clone_from(url);
-    }
-    c.retry = retry;
-    c.timeouts = timeouts;
+    (c.retry, c.timeouts) = retry_and_timeouts(e);
+    override_url(&mut c.base_url, e, "llm.nanogpt.base_url")?;
     Ok(c)
 }
 
 fn anthropic(e: &EndpointSettings) -> Result<AnthropicConfig> {
     let key = key_or(e, "ANTHROPIC_API_KEY (llm.anthropic.api_key)", "Anthropic")?;
     let model = model_or(e, Some(ANTHROPIC_DEFAULT_MODEL), "", "")?;
-    let (retry, timeouts) = retry_and_timeouts(e);
     let mut c = AnthropicConfig::new(key, model);
-    if let Some(url) = &e.base_url {
-        check_url("ANTHROPIC_BASE_URL (llm.anthropic.base_url)", url)?;
-        c.base_url.clone_from(url);
-    }
+    (c.retry, c.timeouts) = retry_and_timeouts(e);
+    override_url(
+        &mut c.base_url,
+        e,
+        "ANTHROPIC_BASE_URL (llm.anthropic.base_url)",
+    )?;
     if let Some(n) = e.max_tokens {
         c.max_tokens = n.max(1);
     }
     if let Some(p) = e.prompt_caching {
         c.prompt_caching = p;
     }
-    c.retry = retry;
-    c.timeouts = timeouts;
     Ok(c)
 }
 
@@ -373,13 +371,8 @@ fn ollama(e: &EndpointSettings) -> Result<OllamaConfig> {
         "LLM_MODEL (llm.ollama.model)",
         "Ollama needs a model name, e.g. llama3.2",
     )?;
-    let (retry, timeouts) = retry_and_timeouts(e);
     let mut c = OllamaConfig::new(model);
-    if let Some(url) = &e.base_url {
-        check_url("LLM_API_URL (llm.ollama.base_url)", url)?;
-        c.base_url.clone_from(url);
-    }
-    c.retry = retry;
-    c.timeouts = timeouts;
+    (c.retry, c.timeouts) = retry_and_timeouts(e);
+    override_url(&mut c.base_url, e, "LLM_API_URL (llm.ollama.base_url)")?;
     Ok(c)
 }

@@ -317,3 +317,35 @@ async fn serve_stops_cleanly_on_sigterm() {
     );
     assert!(!log.contains(SECRET));
 }
+
+#[tokio::test]
+async fn each_provider_answers_through_the_binary_with_the_old_variable_names() {
+    use clara_testkit::fake_anthropic::FakeAnthropic;
+    use clara_testkit::fake_ollama::FakeOllama;
+
+    let anthropic = FakeAnthropic::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = clara(&dir.path().join("data"), dir.path());
+    cmd.env("LLM_PROVIDER", "anthropic")
+        .env("ANTHROPIC_API_KEY", SECRET)
+        .env("ANTHROPIC_BASE_URL", anthropic.base_url())
+        .env("ANTHROPIC_MODEL_LOW", "claude-haiku");
+    let out = run(cmd.arg("chat"), "!low hi there\n").await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "You said: hi there\n");
+    let request = &anthropic.requests()[0];
+    assert_eq!(request.header("x-api-key"), Some(SECRET));
+    assert_eq!(request.body["model"], "claude-haiku");
+    assert!(request.body["system"].to_string().contains("You are Clara"));
+
+    let ollama = FakeOllama::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = clara(&dir.path().join("data"), dir.path());
+    cmd.env("LLM_PROVIDER", "ollama")
+        .env("LLM_API_URL", ollama.base_url())
+        .env("LLM_MODEL", "llama3.2");
+    let out = run(cmd.arg("chat"), "hello ollama\n").await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "You said: hello ollama\n");
+    assert_eq!(ollama.requests()[0].body["model"], "llama3.2");
+}
