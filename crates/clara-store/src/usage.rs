@@ -3,7 +3,7 @@
 use crate::StoreError;
 use crate::store::Store;
 use clara_core::{ThoughtId, UserId};
-use sqlx::{Sqlite, Transaction};
+use sqlx::{QueryBuilder, Sqlite, Transaction};
 
 /// What one reply cost, stored with Clara's message for it.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,30 +39,36 @@ pub struct UsageTotals {
     pub cost_usd: f64,
 }
 
-/// Inserts the usage of a batch's replies (inside the batch's transaction).
+/// Rows per INSERT statement, as for messages (11 parameters each).
+const ROWS_PER_STATEMENT: usize = 64;
+
+/// Inserts the usage of a batch's replies (inside the batch's transaction), many
+/// rows per statement.
 pub(crate) async fn insert_usage(
     tx: &mut Transaction<'static, Sqlite>,
     rows: impl Iterator<Item = (&crate::NewMessage, &ReplyUsage)>,
 ) -> Result<(), sqlx::Error> {
-    for (message, usage) in rows {
-        sqlx::query(
+    let rows: Vec<_> = rows.collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO usage (thought_id, conversation_id, user_id, provider, model, tier, input_tokens, \
-             output_tokens, cost_usd, tool_calls, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (thought_id) DO NOTHING",
-        )
-        .bind(message.thought.0.to_string())
-        .bind(message.conversation.0.to_string())
-        .bind(usage.user.map(|u| u.0.to_string()))
-        .bind(&usage.provider)
-        .bind(&usage.model)
-        .bind(&usage.tier)
-        .bind(i64::from(usage.input_tokens))
-        .bind(i64::from(usage.output_tokens))
-        .bind(usage.cost_usd)
-        .bind(i64::from(usage.tool_calls))
-        .bind(message.created_at_ms)
-        .execute(&mut **tx)
-        .await?;
+             output_tokens, cost_usd, tool_calls, created_at_ms) ",
+        );
+        insert.push_values(chunk, |mut row, (message, usage)| {
+            row.push_bind(message.thought.0.to_string())
+                .push_bind(message.conversation.0.to_string())
+                .push_bind(usage.user.map(|u| u.0.to_string()))
+                .push_bind(usage.provider.clone())
+                .push_bind(usage.model.clone())
+                .push_bind(usage.tier.clone())
+                .push_bind(i64::from(usage.input_tokens))
+                .push_bind(i64::from(usage.output_tokens))
+                .push_bind(usage.cost_usd)
+                .push_bind(i64::from(usage.tool_calls))
+                .push_bind(message.created_at_ms);
+        });
+        insert.push(" ON CONFLICT (thought_id) DO NOTHING");
+        insert.build().execute(&mut **tx).await?;
     }
     Ok(())
 }

@@ -141,8 +141,13 @@ async fn answer(
             _ => Vec::new(),
         };
         let continues = !said.trim().is_empty();
-        let (text, calls) =
-            stream_round(provider, request.clone(), queue, tally, continues).await?;
+        // Only a round that may call tools needs the request again afterwards.
+        let this_round = if request.tools.is_empty() {
+            std::mem::take(&mut request)
+        } else {
+            request.clone()
+        };
+        let (text, calls) = stream_round(provider, this_round, queue, tally, continues).await?;
         said.push_str(&text);
         let Some(tools) = tools.filter(|_| !calls.is_empty()) else {
             return if said.trim().is_empty() {
