@@ -17,6 +17,12 @@ pub trait Turn {
     fn content(&self) -> &str;
     /// When, in Unix milliseconds.
     fn at_ms(&self) -> i64;
+    /// Its cost in a prompt, if already counted (with the same counter the prompt
+    /// is assembled with). A window is assembled for every thought while its
+    /// messages never change, so callers that keep one count each message once.
+    fn counted_tokens(&self) -> Option<usize> {
+        None
+    }
 }
 
 impl<T: Turn> Turn for &T {
@@ -28,6 +34,9 @@ impl<T: Turn> Turn for &T {
     }
     fn at_ms(&self) -> i64 {
         (*self).at_ms()
+    }
+    fn counted_tokens(&self) -> Option<usize> {
+        (*self).counted_tokens()
     }
 }
 
@@ -115,7 +124,9 @@ pub fn assemble_prompt<T: Turn>(
     // Walk back from the newest message: the budget keeps the most recent turns.
     let mut keep_from = chosen.len();
     for (i, turn) in chosen.iter().enumerate().rev() {
-        let cost = counter.count_message(turn.content());
+        let cost = turn
+            .counted_tokens()
+            .unwrap_or_else(|| counter.count_message(turn.content()));
         if cost > remaining {
             break;
         }
@@ -295,5 +306,41 @@ mod tests {
         let p = assemble_prompt(&input, &rules(100, 500, 1), now, &EstimatedTokens);
         assert_eq!(p.window, 0);
         assert_eq!(p.messages.len(), 2);
+    }
+
+    #[test]
+    fn a_pre_counted_cost_is_used_instead_of_recounting() {
+        struct Counted(T, usize);
+        impl Turn for Counted {
+            fn role(&self) -> Role {
+                self.0.role()
+            }
+            fn content(&self) -> &str {
+                self.0.content()
+            }
+            fn at_ms(&self) -> i64 {
+                self.0.at_ms()
+            }
+            fn counted_tokens(&self) -> Option<usize> {
+                Some(self.1)
+            }
+        }
+        let now = 10 * HOUR;
+        // Short texts, but counted as 1000 tokens each: only the budget decides.
+        let h = vec![
+            Counted(T(Role::User, "a".into(), now - 2), 1000),
+            Counted(T(Role::User, "b".into(), now - 1), 1000),
+        ];
+        let input = PromptInput {
+            persona: "",
+            person: "",
+            now_label: None,
+            summary: None,
+            memories: &[],
+            history: &h,
+            thought: "",
+        };
+        let p = assemble_prompt(&input, &rules(100, 500, 1500), now, &EstimatedTokens);
+        assert_eq!((p.window, p.cut_for_budget), (1, 1));
     }
 }

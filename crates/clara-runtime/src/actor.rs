@@ -343,9 +343,7 @@ impl ConversationActor {
             return;
         };
         let config = &self.shared.config;
-        let mut request =
-            self.context
-                .request_for(&thought, config, now_ms(), &self.shared.counter);
+        let mut request = self.context.request_for(&thought, config, now_ms());
         let (tier, why) = match thought.tier {
             Some(tier) => (tier, "asked for"),
             None if config.auto_tier => Tier::auto(&thought.text()),

@@ -8,7 +8,6 @@ use crate::actor::{ActorMsg, ConversationActor};
 use crate::config::EngineConfig;
 use crate::sink::OutboundSink;
 use clara_core::dedupe::RecentEvents;
-use clara_core::tokens::EstimatedTokens;
 use clara_core::{Author, ConversationId, ConversationRef, Inbound, SessionId, Tier};
 use clara_llm::ChatProvider;
 use clara_store::{MessageWriter, Store};
@@ -62,7 +61,6 @@ pub(crate) struct Shared {
     pub(crate) provider: Arc<dyn ChatProvider>,
     pub(crate) tools: Arc<ToolRegistry>,
     pub(crate) config: EngineConfig,
-    pub(crate) counter: EstimatedTokens,
     sinks: RwLock<HashMap<String, Arc<dyn OutboundSink>>>,
     actors: Mutex<HashMap<ConversationRef, mpsc::Sender<ActorMsg>>>,
     by_id: Mutex<HashMap<ConversationId, ConversationRef>>,
@@ -96,7 +94,6 @@ impl Engine {
             provider,
             tools: Arc::new(tools),
             config,
-            counter: EstimatedTokens,
             sinks: RwLock::new(HashMap::new()),
             actors: Mutex::new(HashMap::new()),
             by_id: Mutex::new(HashMap::new()),

@@ -18,13 +18,20 @@ fn short_sessions() -> clara_runtime::EngineConfig {
     config
 }
 
-#[tokio::test]
-async fn an_idle_session_is_summarised_and_the_summary_opens_the_next() {
+/// A conversation where `text` was said and answered, and the session has since
+/// gone idle.
+async fn idle_after(text: &str) -> Harness {
     let h = Harness::start(short_sessions()).await;
-    h.say("1", "I just moved to Oslo.").await.unwrap();
+    h.say("1", text).await.unwrap();
     h.sink.wait_until("an answer", |c| ends(c) == 1).await;
     h.settle().await;
     tokio::time::sleep(Duration::from_millis(600)).await;
+    h
+}
+
+#[tokio::test]
+async fn an_idle_session_is_summarised_and_the_summary_opens_the_next() {
+    let h = idle_after("I just moved to Oslo.").await;
 
     h.fake.push(FakeReply::text(SUMMARY));
     let keeper = SessionKeeper::new(h.engine.clone());
@@ -61,11 +68,7 @@ async fn an_idle_session_is_summarised_and_the_summary_opens_the_next() {
 
 #[tokio::test]
 async fn a_message_after_the_idle_time_starts_a_new_session_itself() {
-    let h = Harness::start(short_sessions()).await;
-    h.say("1", "I just moved to Oslo.").await.unwrap();
-    h.sink.wait_until("an answer", |c| ends(c) == 1).await;
-    h.settle().await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    let h = idle_after("I just moved to Oslo.").await;
 
     // No keeper pass ran: the actor notices the idle session on the next message.
     h.say("2", "hello again.").await.unwrap();
@@ -105,11 +108,7 @@ async fn a_message_after_the_idle_time_starts_a_new_session_itself() {
 
 #[tokio::test]
 async fn a_failed_summary_is_retried_later_and_not_lost() {
-    let h = Harness::start(short_sessions()).await;
-    h.say("1", "remember: my cat is Miso.").await.unwrap();
-    h.sink.wait_until("an answer", |c| ends(c) == 1).await;
-    h.settle().await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    let h = idle_after("remember: my cat is Miso.").await;
 
     h.fake.push(FakeReply::Error {
         status: 400,

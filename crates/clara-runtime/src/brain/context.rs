@@ -3,7 +3,7 @@
 
 use crate::config::EngineConfig;
 use clara_core::context::{PromptInput, Turn, assemble_prompt};
-use clara_core::tokens::TokenCounter;
+use clara_core::tokens::{EstimatedTokens, TokenCounter};
 use clara_core::{ConversationId, EventId, Role, Thought};
 use clara_llm::ChatRequest;
 use clara_store::StoredMessage;
@@ -45,6 +45,28 @@ impl From<StoredMessage> for CachedTurn {
     }
 }
 
+/// A remembered message with its prompt cost, counted once when it was recorded.
+#[derive(Debug)]
+struct Counted {
+    turn: CachedTurn,
+    tokens: usize,
+}
+
+impl Turn for Counted {
+    fn role(&self) -> Role {
+        self.turn.role
+    }
+    fn content(&self) -> &str {
+        &self.turn.content
+    }
+    fn at_ms(&self) -> i64 {
+        self.turn.at_ms
+    }
+    fn counted_tokens(&self) -> Option<usize> {
+        Some(self.tokens)
+    }
+}
+
 /// What the brain keeps of one conversation between thoughts, so a prompt is built
 /// without reading the store: the window's messages and the last session summary.
 ///
@@ -54,7 +76,9 @@ impl From<StoredMessage> for CachedTurn {
 pub struct ConversationContext {
     /// The conversation.
     pub id: ConversationId,
-    turns: VecDeque<CachedTurn>,
+    turns: VecDeque<Counted>,
+    /// Counts every message once, and the rest of each prompt with the same rule.
+    counter: EstimatedTokens,
     capacity: usize,
     /// The summary of the previous session, if one was written.
     pub summary: Option<String>,
@@ -73,6 +97,7 @@ impl ConversationContext {
             turns: VecDeque::with_capacity(capacity.min(1024)),
             capacity,
             summary,
+            counter: EstimatedTokens,
         };
         for m in stored {
             ctx.record(m.into());
@@ -85,12 +110,13 @@ impl ConversationContext {
         if self.turns.len() >= self.capacity {
             self.turns.pop_front();
         }
-        self.turns.push_back(turn);
+        let tokens = self.counter.count_message(&turn.content);
+        self.turns.push_back(Counted { turn, tokens });
     }
 
     /// The platform events of the remembered messages (to seed de-duplication).
     pub fn events(&self) -> impl Iterator<Item = &EventId> {
-        self.turns.iter().filter_map(|t| t.event.as_ref())
+        self.turns.iter().filter_map(|t| t.turn.event.as_ref())
     }
 
     /// How many messages are remembered.
@@ -113,12 +139,16 @@ impl ConversationContext {
         thought: &Thought,
         config: &EngineConfig,
         now_ms: i64,
-        counter: &dyn TokenCounter,
     ) -> ChatRequest {
-        let history: Vec<&CachedTurn> = self
+        let history: Vec<&Counted> = self
             .turns
             .iter()
-            .filter(|t| t.event.as_ref().is_none_or(|e| !thought.events.contains(e)))
+            .filter(|t| {
+                t.turn
+                    .event
+                    .as_ref()
+                    .is_none_or(|e| !thought.events.contains(e))
+            })
             .collect();
         let now_label = chrono::Utc::now()
             .format("%A %-d %B %Y, %H:%M UTC")
@@ -133,7 +163,7 @@ impl ConversationContext {
             history: &history,
             thought: &text,
         };
-        let mut prompt = assemble_prompt(&input, &config.window, now_ms, counter);
+        let mut prompt = assemble_prompt(&input, &config.window, now_ms, &self.counter);
         if let Some(last) = prompt.messages.last_mut() {
             last.images.clone_from(&thought.images);
         }
