@@ -60,6 +60,14 @@ uuid_id!(
     /// One stored message.
     MessageId
 );
+uuid_id!(
+    /// A project or topic whose members share its memories.
+    ProjectId
+);
+uuid_id!(
+    /// One remembered fact, preference or event.
+    MemoryId
+);
 
 /// A platform's own id for an incoming event, used to process it exactly once.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -14,6 +14,7 @@ pub mod context;
 pub mod dedupe;
 pub mod ids;
 pub mod inbound;
+pub mod memory;
 pub mod message;
 pub mod pacing;
 pub mod reply;
@@ -25,7 +26,10 @@ pub mod tier;
 pub mod tokens;
 pub mod tool;
 
-pub use ids::{ConversationId, EventId, MessageId, SessionId, ThoughtId, UserId};
+pub use ids::{
+    ConversationId, EventId, MemoryId, MessageId, ProjectId, SessionId, ThoughtId, UserId,
+};
+pub use memory::{MemoryKind, Scope};
 pub use inbound::{Author, ChannelKind, ConversationRef, Inbound};
 pub use message::{ChatMessage, Image, Role};
 pub use reply::{Outbound, ReplyEvent, ReplyKind};

@@ -12,6 +12,7 @@
 //! calls arrive as whole [`StreamEvent::ToolCall`]s whatever the wire format.
 
 pub mod anthropic;
+pub mod embed;
 pub mod error;
 pub(crate) mod http;
 #[cfg(feature = "local")]
@@ -25,6 +26,7 @@ pub mod sse;
 pub mod tool_calls;
 
 pub use anthropic::{Anthropic, AnthropicConfig};
+pub use embed::{EmbedError, Embedder, EmbeddingModel};
 pub use error::{LlmError, TimeoutPhase};
 #[cfg(feature = "local")]
 pub use local::{LocalModel, LocalModelConfig};
