@@ -29,8 +29,8 @@ pub mod tool;
 pub use ids::{
     ConversationId, EventId, MemoryId, MessageId, ProjectId, SessionId, ThoughtId, UserId,
 };
-pub use memory::{MemoryKind, Scope};
 pub use inbound::{Author, ChannelKind, ConversationRef, Inbound};
+pub use memory::{MemoryKind, Scope};
 pub use message::{ChatMessage, Image, Role};
 pub use reply::{Outbound, ReplyEvent, ReplyKind};
 pub use thought::Thought;

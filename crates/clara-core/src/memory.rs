@@ -130,7 +130,10 @@ mod tests {
 
     #[test]
     fn kinds_parse_leniently() {
-        assert_eq!(MemoryKind::parse(" Preferences "), Some(MemoryKind::Preference));
+        assert_eq!(
+            MemoryKind::parse(" Preferences "),
+            Some(MemoryKind::Preference)
+        );
         assert_eq!(MemoryKind::parse("EVENT"), Some(MemoryKind::Event));
         assert_eq!(MemoryKind::parse("opinion"), None);
         for kind in MemoryKind::ALL {

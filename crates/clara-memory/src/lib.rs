@@ -12,4 +12,15 @@
 //! - **Ranking** ([`rank`]): vector similarity and keyword relevance fused into one
 //!   order, with caps per kind and a token budget.
 
+pub mod decide;
+pub mod extract;
 pub mod index;
+pub mod json;
+pub mod rank;
+pub mod recall;
+mod rook;
+
+pub use rook::{
+    ExportedMemory, LearnReport, MemoryError, Origin, RecallRequest, Recalled, Rook, RookConfig,
+    scopes_of,
+};

@@ -1,6 +1,7 @@
 //! Clara's SQL storage: its one job is to keep what Clara must remember durably —
 //! users and their platform identities, projects, conversations, sessions with
-//! their summaries, messages with the thought they belong to, and background jobs —
+//! their summaries, messages with the thought they belong to, Rook's memories with
+//! their vectors and history, and background jobs —
 //! and to migrate the schema that holds them.
 //!
 //! The embedded deployment uses one SQLite file in WAL mode. Queries are written
@@ -12,8 +13,10 @@
 
 mod error;
 mod jobs;
+mod memories;
 mod messages;
 mod people;
+mod projects;
 mod sessions;
 mod store;
 mod usage;
@@ -21,7 +24,11 @@ mod writer;
 
 pub use error::StoreError;
 pub use jobs::{DEFAULT_MAX_ATTEMPTS, Job, JobId, JobStatus};
+pub use memories::{
+    HistoryRecord, MemoryEvent, MemoryFilter, MemoryRecord, ModelVector, NewMemory, Provenance,
+};
 pub use messages::{MessageStatus, NewMessage, StoredMessage};
+pub use projects::ProjectRecord;
 pub use sessions::{SessionRecord, SessionSummary};
 pub use store::{MigrationInfo, Store, StoreOptions};
 pub use usage::{ReplyUsage, UsageTotals};

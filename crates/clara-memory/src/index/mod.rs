@@ -12,6 +12,14 @@
 use async_trait::async_trait;
 use clara_core::{MemoryId, MemoryKind, Scope};
 
+pub mod flat;
+mod keyword;
+mod quantized;
+mod text;
+
+pub use flat::{FlatConfig, FlatIndex, VectorSearch};
+pub use keyword::Bm25Params;
+
 /// One memory as an index holds it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IndexedMemory {
@@ -56,12 +64,17 @@ pub struct Candidate {
     pub scope: Scope,
     /// Its kind.
     pub kind: MemoryKind,
-    /// Cosine similarity to the query vector, when the vector retriever found it.
+    /// Cosine similarity to the query vector, when the back-end computed it: always
+    /// for the vector retriever's hits, and [`flat::FlatIndex`] also fills it for
+    /// keyword-only hits (one dot product), so fusion can use both scores.
     pub vector_score: Option<f32>,
-    /// Keyword relevance (BM25), when the keyword retriever found it.
+    /// Keyword relevance (BM25), when the memory matched any query term.
     pub keyword_score: Option<f32>,
     /// When it happened or was said, Unix ms.
     pub time_ms: i64,
+    /// Its text's prompt cost in tokens, as [`clara_core::tokens::EstimatedTokens`]
+    /// counts it, so recall can keep to a token budget without the texts.
+    pub tokens: usize,
 }
 
 /// Why an index failed.
@@ -94,4 +107,9 @@ pub trait MemoryIndex: Send + Sync + 'static {
 
     /// How many memories the index holds.
     async fn len(&self) -> Result<usize, IndexError>;
+
+    /// Whether the index holds no memory.
+    async fn is_empty(&self) -> Result<bool, IndexError> {
+        Ok(self.len().await? == 0)
+    }
 }

@@ -1,0 +1,255 @@
+//! Recall search latency, exact vs the binary-prefiltered index, at 10k and 100k
+//! memories in one scope (random unit vectors of dimension 384, synthetic texts).
+//!
+//! `cargo bench -p clara-memory --bench search` runs the full sizes;
+//! `cargo test --benches` (no `--bench` argument) runs a tiny size as a smoke test.
+//!
+//! Each query goes through [`search_ranked_with_vector`], the path replies take
+//! minus the query's embedding: index search (vector + BM25) and hybrid ranking.
+//! Two query sets:
+//! - *near*: a stored vector plus noise (cosine ≈ 0.8 to its source), the usual
+//!   shape of a query that has an answer;
+//! - *random*: unrelated random vectors, the prefilter's hardest case, since the
+//!   true top 10 are barely closer than everything else.
+//!
+//! Reported: p50/p95/p99 latency of each index and their ratio, and recall@10 of
+//! the binary index's vector retriever against exact search.
+
+use clara_core::{MemoryId, MemoryKind, Scope, UserId};
+use clara_memory::index::{FlatConfig, FlatIndex, IndexQuery, IndexedMemory, VectorSearch};
+use clara_memory::rank::{RankConfig, RankMode};
+use clara_memory::recall::{RecallQuery, search_ranked_with_vector};
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+const DIM: usize = 384;
+
+/// xorshift64*: deterministic and dependency-free.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn unit_f32(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    /// A standard normal sample (Box–Muller).
+    fn normal(&mut self) -> f32 {
+        let u = self.unit_f32().max(1e-7);
+        let v = self.unit_f32();
+        (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
+    }
+
+    fn unit_vector(&mut self) -> Vec<f32> {
+        let mut v: Vec<f32> = (0..DIM).map(|_| self.normal()).collect();
+        clara_llm::embed::normalize(&mut v);
+        v
+    }
+
+    /// Zipf-ish word index in 0..n: common words common, the tail long.
+    fn word(&mut self, n: usize) -> usize {
+        let u = self.unit_f32().max(1e-6);
+        ((n as f32).powf(u) as usize).saturating_sub(1).min(n - 1)
+    }
+}
+
+/// A pseudo-English vocabulary of `n` words built from syllables.
+fn vocabulary(n: usize) -> Vec<String> {
+    const SYLLABLES: [&str; 24] = [
+        "ka", "lo", "mi", "ter", "san", "do", "ri", "pel", "on", "ba", "vu", "gen", "tra", "ce",
+        "fil", "mo", "nu", "zar", "ing", "ed", "ver", "ly", "tion", "es",
+    ];
+    (0..n)
+        .map(|i| {
+            let mut word = String::new();
+            let mut x = i + 1;
+            while x > 0 {
+                word.push_str(SYLLABLES[x % SYLLABLES.len()]);
+                x /= SYLLABLES.len();
+            }
+            word
+        })
+        .collect()
+}
+
+fn sentence(rng: &mut Rng, vocab: &[String], words: usize) -> String {
+    (0..words)
+        .map(|_| vocab[rng.word(vocab.len())].as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+struct Query {
+    vector: Vec<f32>,
+    text: String,
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.0} µs", d.as_secs_f64() * 1e6)
+}
+
+/// Latencies of `queries` through the ranked search path on `index`, sorted.
+fn latencies(
+    index: &FlatIndex,
+    scope: Scope,
+    queries: &[Query],
+    config: &RankConfig,
+) -> Vec<Duration> {
+    let scopes = [scope];
+    let mut out: Vec<Duration> = queries
+        .iter()
+        .map(|q| {
+            let recall = RecallQuery {
+                scopes: &scopes,
+                include_private: false,
+                text: &q.text,
+            };
+            let start = Instant::now();
+            let ranked = futures::executor::block_on(search_ranked_with_vector(
+                index, &recall, &q.vector, config,
+            ));
+            let elapsed = start.elapsed();
+            assert!(
+                ranked.is_ok_and(|r| !r.is_empty()),
+                "every query finds something"
+            );
+            elapsed
+        })
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+/// Recall@10 of `fast`'s vector retriever against `exact`'s.
+fn recall_at_10(exact: &FlatIndex, fast: &FlatIndex, scope: Scope, queries: &[Query]) -> f64 {
+    let scopes = [scope];
+    let top = |index: &FlatIndex, q: &Query| -> HashSet<MemoryId> {
+        let query = IndexQuery {
+            scopes: &scopes,
+            include_private: false,
+            vector: &q.vector,
+            text: "",
+            limit: 10,
+        };
+        index
+            .search_now(&query)
+            .map(|c| c.into_iter().map(|c| c.id).collect())
+            .unwrap_or_default()
+    };
+    let found: usize = queries
+        .iter()
+        .map(|q| top(exact, q).intersection(&top(fast, q)).count())
+        .sum();
+    found as f64 / (10 * queries.len()) as f64
+}
+
+fn run(size: usize, query_count: usize, rng: &mut Rng, vocab: &[String]) {
+    let scope = Scope::User(UserId(Uuid::from_u128(1)));
+    let start = Instant::now();
+    let memories: Vec<IndexedMemory> = (0..size)
+        .map(|i| {
+            let words = 12 + rng.word(24);
+            IndexedMemory {
+                id: MemoryId(Uuid::from_u128(i as u128 + 1)),
+                scope,
+                private: false,
+                kind: MemoryKind::Fact,
+                text: sentence(rng, vocab, words),
+                vector: rng.unit_vector(),
+                time_ms: i as i64,
+            }
+        })
+        .collect();
+    let exact = FlatIndex::with_config(
+        DIM,
+        FlatConfig {
+            vector: VectorSearch::Exact,
+            ..FlatConfig::default()
+        },
+    );
+    let fast = FlatIndex::new(DIM);
+    let (Ok(()), Ok(())) = (
+        exact.upsert_many(memories.clone()),
+        fast.upsert_many(memories.iter().cloned()),
+    ) else {
+        panic!("indexing failed");
+    };
+    let built = start.elapsed();
+
+    let near: Vec<Query> = (0..query_count)
+        .map(|_| {
+            let source = &memories[rng.next() as usize % size];
+            let noise = rng.unit_vector();
+            // cos(source, query) ≈ 0.8: 0.8·source + 0.6·noise, noise ⟂ source on average.
+            let mut vector: Vec<f32> = source
+                .vector
+                .iter()
+                .zip(&noise)
+                .map(|(s, n)| 0.8 * s + 0.6 * n)
+                .collect();
+            clara_llm::embed::normalize(&mut vector);
+            let words: Vec<&str> = source.text.split(' ').take(4).collect();
+            Query {
+                vector,
+                text: format!("{} {}", words.join(" "), vocab[rng.word(vocab.len())]),
+            }
+        })
+        .collect();
+    let random: Vec<Query> = (0..query_count)
+        .map(|_| Query {
+            vector: rng.unit_vector(),
+            text: sentence(rng, vocab, 6),
+        })
+        .collect();
+
+    let config = RankConfig::default().with_mode(RankMode::Hybrid);
+    // Warm caches and the allocator before timing.
+    latencies(&fast, scope, &near[..near.len().min(20)], &config);
+    let exact_times = latencies(&exact, scope, &near, &config);
+    let fast_times = latencies(&fast, scope, &near, &config);
+    let recall_near = recall_at_10(&exact, &fast, scope, &near);
+    let recall_random = recall_at_10(&exact, &fast, scope, &random);
+
+    println!(
+        "{size:>7} memories ({query_count} queries, built in {:.1} s): \
+         exact p50 {} p95 {} p99 {} | binary+rescore p50 {} p95 {} p99 {} | \
+         speed-up p50 {:.1}× | recall@10 vs exact: near {:.3}, random {:.3}",
+        built.as_secs_f64(),
+        us(percentile(&exact_times, 0.5)),
+        us(percentile(&exact_times, 0.95)),
+        us(percentile(&exact_times, 0.99)),
+        us(percentile(&fast_times, 0.5)),
+        us(percentile(&fast_times, 0.95)),
+        us(percentile(&fast_times, 0.99)),
+        percentile(&exact_times, 0.5).as_secs_f64()
+            / percentile(&fast_times, 0.5).as_secs_f64().max(1e-9),
+        recall_near,
+        recall_random,
+    );
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let mut rng = Rng(0x5EED_1234_ABCD_0001);
+    let vocab = vocabulary(20_000);
+    println!("recall search, hybrid ranking, one scope, dim {DIM} (FlatConfig::default())");
+    if full {
+        run(10_000, 1_000, &mut rng, &vocab);
+        run(100_000, 1_000, &mut rng, &vocab);
+    } else {
+        // Above `exact_below`, so the prefilter path runs.
+        run(5_000, 20, &mut rng, &vocab);
+    }
+}

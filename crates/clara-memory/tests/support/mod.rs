@@ -1,0 +1,133 @@
+//! Shared test doubles: a scripted chat model and a bag-of-words embedder.
+#![allow(dead_code)]
+
+use async_trait::async_trait;
+use clara_core::{ChannelKind, ConversationId, MessageId, ProjectId, UserId};
+use clara_llm::embed::{EmbedError, Embedder, EmbeddingModel, normalize};
+use clara_llm::{ChatProvider, ChatRequest, ChatStream, LlmError, StreamEvent};
+use clara_memory::{Origin, Rook, RookConfig};
+use clara_store::Store;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+/// A chat model that answers from a script, in order, and records what it was asked.
+#[derive(Default)]
+pub struct ScriptedLlm {
+    answers: Mutex<VecDeque<String>>,
+    pub asked: Mutex<Vec<ChatRequest>>,
+}
+
+impl ScriptedLlm {
+    pub fn new(answers: &[&str]) -> Arc<Self> {
+        Arc::new(Self {
+            answers: Mutex::new(answers.iter().map(|s| s.to_string()).collect()),
+            asked: Mutex::default(),
+        })
+    }
+
+    pub fn calls(&self) -> usize {
+        self.asked.lock().unwrap().len()
+    }
+
+    pub fn push(&self, answer: &str) {
+        self.answers.lock().unwrap().push_back(answer.to_owned());
+    }
+}
+
+#[async_trait]
+impl ChatProvider for ScriptedLlm {
+    fn name(&self) -> &str {
+        "scripted"
+    }
+    fn model(&self) -> &str {
+        "scripted-model"
+    }
+    async fn stream_chat(&self, request: ChatRequest) -> Result<ChatStream, LlmError> {
+        self.asked.lock().unwrap().push(request);
+        let answer = self
+            .answers
+            .lock()
+            .unwrap()
+            .pop_front()
+            .expect("the script ran out of answers");
+        let events = vec![
+            Ok(StreamEvent::Delta(answer)),
+            Ok(StreamEvent::Finished {
+                reason: Some("stop".into()),
+                usage: None,
+            }),
+        ];
+        Ok(Box::pin(futures::stream::iter(events)))
+    }
+}
+
+/// Hashes lower-cased words into 64 buckets: texts sharing words are similar,
+/// deterministically, without a model.
+pub struct WordsEmbedder {
+    model: EmbeddingModel,
+}
+
+impl WordsEmbedder {
+    pub fn new(name: &str) -> Arc<Self> {
+        Arc::new(Self {
+            model: EmbeddingModel {
+                name: name.to_owned(),
+                dim: 64,
+            },
+        })
+    }
+
+    pub fn vector(text: &str) -> Vec<f32> {
+        let mut v = vec![0.0f32; 64];
+        for word in text
+            .to_lowercase()
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+        {
+            let h = word.bytes().fold(1469598103934665603u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(1099511628211)
+            });
+            v[(h % 64) as usize] += 1.0;
+        }
+        normalize(&mut v);
+        v
+    }
+}
+
+#[async_trait]
+impl Embedder for WordsEmbedder {
+    fn model(&self) -> &EmbeddingModel {
+        &self.model
+    }
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        Ok(texts.iter().map(|t| Self::vector(t)).collect())
+    }
+}
+
+pub async fn rook_with(store: Store, llm: Arc<ScriptedLlm>) -> Rook {
+    Rook::open(
+        store,
+        WordsEmbedder::new("test/words"),
+        Some(llm),
+        RookConfig::default(),
+    )
+    .await
+    .unwrap()
+}
+
+pub fn origin(user: UserId, channel: ChannelKind) -> Origin {
+    Origin {
+        user,
+        person: "Ana".into(),
+        project: None,
+        channel,
+        conversation: Some(ConversationId::new()),
+        message: Some(MessageId::new()),
+        at_ms: 1_790_000_000_000,
+    }
+}
+
+pub fn in_project(mut origin: Origin, project: ProjectId) -> Origin {
+    origin.project = Some(project);
+    origin
+}
