@@ -152,6 +152,19 @@ pub fn assemble_prompt<T: Turn>(
     }
 }
 
+/// The system prompt's block of recalled memories (empty when there are none).
+pub fn memory_section(memories: &[String]) -> String {
+    let mut s = String::new();
+    if !memories.is_empty() {
+        s.push_str("\n\nWhat you remember about them:");
+        for m in memories {
+            s.push_str("\n- ");
+            s.push_str(m);
+        }
+    }
+    s
+}
+
 fn system_message<T>(input: &PromptInput<'_, T>) -> String {
     let mut s = String::with_capacity(input.persona.len() + 256);
     s.push_str(input.persona.trim());
@@ -165,13 +178,7 @@ fn system_message<T>(input: &PromptInput<'_, T>) -> String {
         s.push_str(now);
         s.push('.');
     }
-    if !input.memories.is_empty() {
-        s.push_str("\n\nWhat you remember about them:");
-        for m in input.memories {
-            s.push_str("\n- ");
-            s.push_str(m);
-        }
-    }
+    s.push_str(&memory_section(input.memories));
     if let Some(summary) = input.summary {
         s.push_str("\n\nSummary of your previous conversation:\n");
         s.push_str(summary.trim());

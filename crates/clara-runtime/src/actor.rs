@@ -6,14 +6,16 @@
 //! records what reached the person when the reply ends.
 
 use crate::brain::{
-    CachedTurn, ConversationContext, ReplyJob, ReplyOutcome, ReplyStatus, ReplyTools, run_reply,
+    CachedTurn, ConversationContext, MemoryRecall, ReplyJob, ReplyOutcome, ReplyStatus, ReplyTools,
+    run_reply,
 };
 use crate::clock::now_ms;
 use crate::engine::Shared;
 use crate::send_queue::SendQueue;
 use clara_core::chunker::{Chunker, Said};
 use clara_core::{
-    Author, ConversationRef, EventId, Inbound, MessageId, Role, Thought, ThoughtId, Tier, UserId,
+    Author, ConversationRef, EventId, Inbound, MessageId, ProjectId, Role, Thought, ThoughtId,
+    Tier, UserId,
 };
 use clara_store::{MessageStatus, NewMessage, ReplyUsage, SessionRecord};
 use clara_tools::ToolContext;
@@ -77,6 +79,8 @@ pub(crate) struct ConversationActor {
     /// after a restart).
     stored_events: HashSet<EventId>,
     users: HashMap<String, UserId>,
+    /// The project the conversation belongs to (its memories are recalled here).
+    project: Option<ProjectId>,
     in_flight: Option<InFlight>,
     queued: VecDeque<Thought>,
     idle_waiters: Vec<oneshot::Sender<()>>,
@@ -128,10 +132,11 @@ impl ConversationActor {
                 )
                 .await?;
             let summary = store.last_summary(id).await?.map(|s| s.summary);
-            Ok::<_, clara_store::StoreError>((id, session, recent, summary))
+            let project = store.conversation_project(id).await?;
+            Ok::<_, clara_store::StoreError>((id, session, recent, summary, project))
         }
         .await;
-        let (id, session, recent, summary) = match loaded {
+        let (id, session, recent, summary, project) = match loaded {
             Ok(v) => v,
             Err(e) => return Err((e, rx)),
         };
@@ -151,6 +156,7 @@ impl ConversationActor {
             session,
             stored_events,
             users: HashMap::new(),
+            project,
             in_flight: None,
             queued: VecDeque::new(),
             idle_waiters: Vec::new(),
@@ -351,14 +357,31 @@ impl ConversationActor {
         };
         request.model = config.tiers.model_for(tier).map(str::to_owned);
         tracing::debug!(thought = %thought.id, tier = tier.as_str(), why, model = ?request.model, "tier chosen");
+        let user = self.users.get(&thought.author.platform_user_id).copied();
         let tools = (!self.shared.tools.is_empty()).then(|| ReplyTools {
             registry: Arc::clone(&self.shared.tools),
             context: ToolContext {
-                user: self.users.get(&thought.author.platform_user_id).copied(),
+                user,
                 person: thought.author.display_name.clone(),
+                conversation: Some(self.context.id),
+                channel: Some(self.conversation.kind),
+                project: self.project,
+                thought: Some(thought.id),
             },
             max_rounds: config.tool_rounds,
         });
+        let recall = self
+            .shared
+            .memory
+            .clone()
+            .zip(user)
+            .map(|(rook, user)| MemoryRecall {
+                rook,
+                user,
+                project: self.project,
+                channel: self.conversation.kind,
+                timeout: config.recall_timeout,
+            });
         let queue = SendQueue::new(sink, self.conversation.clone(), thought.id);
         let cancel = CancellationToken::new();
         let job = ReplyJob {
@@ -371,12 +394,15 @@ impl ConversationActor {
             .model
             .clone()
             .unwrap_or_else(|| self.shared.provider.model().to_owned());
-        let handle = tokio::spawn(run_reply(
-            Arc::clone(&self.shared.provider),
-            job,
-            queue,
-            cancel.clone(),
-        ));
+        let provider = Arc::clone(&self.shared.provider);
+        let reply_cancel = cancel.clone();
+        let handle = tokio::spawn(async move {
+            let mut job = job;
+            if let Some(recall) = recall {
+                recall.into_prompt(&job.thought, &mut job.request).await;
+            }
+            run_reply(provider, job, queue, reply_cancel).await
+        });
         self.in_flight = Some(InFlight {
             thought,
             tier,
@@ -445,6 +471,11 @@ impl ConversationActor {
                     })
                     .await,
             );
+            if status == MessageStatus::Complete && self.shared.memory.is_some() {
+                self.shared
+                    .enqueue_learning(self.context.id, &outcome.thought, now)
+                    .await;
+            }
             if status == MessageStatus::Complete {
                 self.context.record(CachedTurn {
                     role: Role::Assistant,

@@ -43,6 +43,8 @@ pub struct EngineConfig {
     pub auto_tier: bool,
     /// Rounds of tool calls a reply may make before it must answer.
     pub tool_rounds: usize,
+    /// How long a reply waits for memory recall before it goes on without memories.
+    pub recall_timeout: Duration,
 }
 
 /// The model for each tier; `None` means the provider's configured model.
@@ -84,6 +86,7 @@ impl Default for EngineConfig {
             default_tier: Tier::Mid,
             auto_tier: false,
             tool_rounds: 5,
+            recall_timeout: Duration::from_millis(500),
         }
     }
 }

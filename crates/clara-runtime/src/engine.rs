@@ -8,20 +8,24 @@ use crate::actor::{ActorMsg, ConversationActor};
 use crate::config::EngineConfig;
 use crate::sink::OutboundSink;
 use clara_core::dedupe::RecentEvents;
-use clara_core::{Author, ConversationId, ConversationRef, Inbound, SessionId, Tier};
+use clara_core::{Author, ConversationId, ConversationRef, Inbound, SessionId, Thought, Tier};
 use clara_llm::ChatProvider;
+use clara_memory::Rook;
 use clara_store::{MessageWriter, Store};
 use clara_tools::ToolRegistry;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 
 /// How many messages may wait for one conversation's actor before `submit` waits.
 const ACTOR_MAILBOX: usize = 256;
 /// The background job that summarises an ended session.
 pub const SUMMARY_JOB: &str = "summarize_session";
+
+/// The job kind that extracts memories from one answered thought.
+pub const LEARN_JOB: &str = "extract_memories";
 
 /// What happened to a submitted message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,12 +64,16 @@ pub(crate) struct Shared {
     pub(crate) writer: MessageWriter,
     pub(crate) provider: Arc<dyn ChatProvider>,
     pub(crate) tools: Arc<ToolRegistry>,
+    pub(crate) memory: Option<Rook>,
     pub(crate) config: EngineConfig,
     sinks: RwLock<HashMap<String, Arc<dyn OutboundSink>>>,
     actors: Mutex<HashMap<ConversationRef, mpsc::Sender<ActorMsg>>>,
     by_id: Mutex<HashMap<ConversationId, ConversationRef>>,
     dedupe: Mutex<RecentEvents>,
     closed: AtomicBool,
+    /// Wakes the session keeper when a job was queued, so memories are learned
+    /// seconds after an exchange rather than at the next periodic pass.
+    pub(crate) jobs_queued: Notify,
 }
 
 /// Clara's conversation engine. Cheap to clone.
@@ -87,22 +95,59 @@ impl Engine {
         provider: Arc<dyn ChatProvider>,
         tools: ToolRegistry,
     ) -> Self {
+        Self::build(config, store, provider, tools, None)
+    }
+
+    /// An engine with long-term memory: replies recall from `memory`, each
+    /// exchange is learned from in the background, and the person can ask what is
+    /// remembered, and correct or forget it, through the `memory__*` tools (added
+    /// to `tools`).
+    pub fn with_memory(
+        config: EngineConfig,
+        store: Store,
+        provider: Arc<dyn ChatProvider>,
+        mut tools: ToolRegistry,
+        memory: Rook,
+    ) -> Self {
+        crate::memory_tools::register(&mut tools, &memory);
+        Self::build(config, store, provider, tools, Some(memory))
+    }
+
+    fn build(
+        config: EngineConfig,
+        store: Store,
+        provider: Arc<dyn ChatProvider>,
+        tools: ToolRegistry,
+        memory: Option<Rook>,
+    ) -> Self {
         let dedupe = RecentEvents::new(config.dedupe_ttl, 100_000);
         let shared = Shared {
             writer: store.writer(),
             store,
             provider,
             tools: Arc::new(tools),
+            memory,
             config,
             sinks: RwLock::new(HashMap::new()),
             actors: Mutex::new(HashMap::new()),
             by_id: Mutex::new(HashMap::new()),
             dedupe: Mutex::new(dedupe),
             closed: AtomicBool::new(false),
+            jobs_queued: Notify::new(),
         };
         Self {
             shared: Arc::new(shared),
         }
+    }
+
+    /// Notified when a background job was queued.
+    pub(crate) fn jobs_queued(&self) -> &Notify {
+        &self.shared.jobs_queued
+    }
+
+    /// Long-term memory, when the engine has it.
+    pub fn memory(&self) -> Option<&Rook> {
+        self.shared.memory.as_ref()
     }
 
     /// Attaches the adapter that delivers replies for `platform`.
@@ -332,8 +377,30 @@ impl Shared {
 
     pub(crate) async fn enqueue_summary(&self, session: SessionId, now_ms: i64) {
         let payload = serde_json::json!({ "session": session.to_string() });
-        if let Err(error) = self.store.enqueue_job(SUMMARY_JOB, &payload, now_ms).await {
-            tracing::error!(%error, %session, "could not queue the session summary");
+        match self.store.enqueue_job(SUMMARY_JOB, &payload, now_ms).await {
+            Ok(_) => self.jobs_queued.notify_one(),
+            Err(error) => tracing::error!(%error, %session, "could not queue the session summary"),
+        }
+    }
+
+    /// Queues the extraction of memories from an answered thought. The job is
+    /// durable: a restart before it runs delays it, it does not lose it.
+    pub(crate) async fn enqueue_learning(
+        &self,
+        conversation: ConversationId,
+        thought: &Thought,
+        now_ms: i64,
+    ) {
+        let payload = serde_json::json!({
+            "conversation": conversation.to_string(),
+            "thought": thought.id.to_string(),
+            "person": thought.author.display_name,
+        });
+        match self.store.enqueue_job(LEARN_JOB, &payload, now_ms).await {
+            Ok(_) => self.jobs_queued.notify_one(),
+            Err(error) => {
+                tracing::error!(%error, thought = %thought.id, "could not queue memory extraction")
+            }
         }
     }
 }

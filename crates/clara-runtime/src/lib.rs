@@ -17,6 +17,7 @@ pub mod brain;
 pub mod clock;
 pub mod config;
 pub mod engine;
+pub mod memory_tools;
 pub mod send_queue;
 pub mod sessions;
 pub mod sink;

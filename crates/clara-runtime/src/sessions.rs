@@ -1,13 +1,15 @@
-//! The session keeper: ends idle sessions and has them summarised.
+//! The session keeper: ends idle sessions and runs Clara's background jobs —
+//! session summaries, memory extraction, and re-embedding memories after a change
+//! of embedding model.
 //!
-//! Summaries are durable jobs in the store, so a summary owed when Clara stops is
-//! written after it starts again. A failed summary is retried with backoff and,
-//! after its last attempt, stays visible as a failed job.
+//! Jobs are durable rows in the store, so work owed when Clara stops is done after
+//! it starts again. A failed job is retried with backoff and, after its last
+//! attempt, stays visible as a failed job. Jobs run here, never on a reply's path.
 
 use crate::clock::now_ms;
-use crate::engine::{Engine, SUMMARY_JOB};
+use crate::engine::{Engine, LEARN_JOB, SUMMARY_JOB};
 use clara_core::session::summary_prompt;
-use clara_core::{Role, SessionId};
+use clara_core::{ConversationId, Role, SessionId, ThoughtId};
 use clara_llm::ChatRequest;
 use clara_store::{Job, StoreError};
 use std::time::Duration;
@@ -23,6 +25,10 @@ pub struct KeeperPass {
     pub ended: usize,
     /// Summaries written.
     pub summarised: usize,
+    /// Answered thoughts memory was extracted from.
+    pub learned: usize,
+    /// Memories given a vector of the current embedding model.
+    pub reembedded: usize,
     /// Jobs that failed this time.
     pub failed: usize,
 }
@@ -53,6 +59,7 @@ impl SessionKeeper {
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(every) => {}
+                () = self.engine.jobs_queued().notified() => {}
             }
         }
     }
@@ -74,9 +81,13 @@ impl SessionKeeper {
         }
         for job in store.claim_jobs(now, JOB_LEASE_MS, 16).await? {
             match self.run_job(&job).await {
-                Ok(wrote) => {
+                Ok(done) => {
                     store.complete_job(job.id).await?;
-                    pass.summarised += usize::from(wrote);
+                    match done {
+                        Done::Summarised => pass.summarised += 1,
+                        Done::Learned => pass.learned += 1,
+                        Done::Nothing => {}
+                    }
                 }
                 Err(error) => {
                     pass.failed += 1;
@@ -86,24 +97,62 @@ impl SessionKeeper {
                 }
             }
         }
+        if let Some(rook) = self.engine.memory() {
+            match rook.reembed_pending(REEMBED_BATCH).await {
+                Ok(n) => {
+                    pass.reembedded = n;
+                    if n == REEMBED_BATCH as usize {
+                        // More are waiting: come back at once rather than after a period.
+                        self.engine.jobs_queued().notify_one();
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "re-embedding memories failed"),
+            }
+        }
         Ok(pass)
     }
 
-    /// Runs one job; `Ok(true)` when a summary was written.
-    async fn run_job(&self, job: &Job) -> Result<bool, String> {
-        if job.kind != SUMMARY_JOB {
-            return Err(format!(
-                "no handler for background jobs of kind {:?}",
-                job.kind
-            ));
+    /// Runs one job.
+    async fn run_job(&self, job: &Job) -> Result<Done, String> {
+        match job.kind.as_str() {
+            SUMMARY_JOB => {
+                let session: SessionId = parse_field(job, "session")?;
+                Ok(if self.summarise(session).await? {
+                    Done::Summarised
+                } else {
+                    Done::Nothing
+                })
+            }
+            LEARN_JOB => self.learn(job).await,
+            other => Err(format!("no handler for background jobs of kind {other:?}")),
         }
-        let session: SessionId = job
+    }
+
+    async fn learn(&self, job: &Job) -> Result<Done, String> {
+        let Some(rook) = self.engine.memory() else {
+            // Memory was switched off since the job was queued: nothing to do.
+            return Ok(Done::Nothing);
+        };
+        let conversation: ConversationId = parse_field(job, "conversation")?;
+        let thought: ThoughtId = parse_field(job, "thought")?;
+        let person = job
             .payload
-            .get("session")
+            .get("person")
             .and_then(|v| v.as_str())
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| "the summary job names no valid session".to_owned())?;
-        self.summarise(session).await
+            .unwrap_or("The person");
+        // The reply may still be on its way through the group-commit writer.
+        self.engine
+            .store()
+            .writer()
+            .flush()
+            .await
+            .map_err(|e| e.to_string())?;
+        let report = rook
+            .learn_from_thought(conversation, thought, person)
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::debug!(%thought, ?report, "memories learned");
+        Ok(Done::Learned)
     }
 
     async fn summarise(&self, id: SessionId) -> Result<bool, String> {
@@ -161,6 +210,25 @@ impl SessionKeeper {
             .await;
         Ok(true)
     }
+}
+
+/// What a job did.
+enum Done {
+    Summarised,
+    Learned,
+    Nothing,
+}
+
+/// How many memories one pass re-embeds at most.
+const REEMBED_BATCH: u32 = 64;
+
+/// Reads an id field of a job's payload.
+fn parse_field<T: std::str::FromStr>(job: &Job, field: &str) -> Result<T, String> {
+    job.payload
+        .get(field)
+        .and_then(|v| v.as_str())
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("the {} job names no valid {field}", job.kind))
 }
 
 /// Exponential backoff for a job that failed `attempts` times: 10 s, 20 s, 40 s … capped at 30 min.

@@ -1,12 +1,20 @@
-//! A fake OpenAI chat-completions server (`POST /v1/chat/completions`, `GET /v1/models`).
+//! A fake OpenAI server: chat completions (`POST /v1/chat/completions`), embeddings
+//! (`POST /v1/embeddings`) and `GET /v1/models`.
 //!
 //! Streams look like OpenAI's: `data: {chat.completion.chunk}\n\n` frames (a role
 //! chunk, content chunks, a finish chunk, a usage chunk when
 //! `stream_options.include_usage` is set) and `data: [DONE]\n\n`. Non-streamed requests
 //! get a `chat.completion` object; errors get OpenAI's
 //! `{"error":{"message","type","param","code"}}` body with the matching status.
+//!
+//! Embeddings answer OpenAI's `{"object":"list","data":[{"object":"embedding",
+//! "index","embedding"}],"model","usage"}` with deterministic vectors
+//! ([`fake_embedding`]: a hashed bag of words, so texts sharing words are similar).
+//! They have their own script ([`FakeOpenAi::push_embedding`]) and their own record
+//! ([`FakeOpenAi::embedding_requests`]), so chat tests and embedding tests never see
+//! each other's requests.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -77,6 +85,71 @@ impl FakeReply {
     }
 }
 
+/// What the fake answers to one embeddings request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FakeEmbeddingReply {
+    /// [`fake_embedding`] of each input, `data` in input order (the default).
+    Vectors,
+    /// The same vectors with `data` listed in reverse (each `index` still right), which
+    /// the API allows: clients must order by `index`.
+    Reversed,
+    /// Vectors for every input but the last (a wrong count).
+    MissingOne,
+    /// An OpenAI error body with this status, and a `Retry-After` header when set.
+    Error {
+        /// The HTTP status.
+        status: u16,
+        /// `error.message`.
+        message: String,
+        /// `Retry-After` in seconds.
+        retry_after: Option<u64>,
+    },
+    /// Exactly this body, status 200, as `application/json` (for malformed answers).
+    Raw(String),
+}
+
+impl FakeEmbeddingReply {
+    /// [`FakeEmbeddingReply::Error`] without `Retry-After`.
+    pub fn error(status: u16, message: impl Into<String>) -> Self {
+        Self::Error {
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+/// The vector length of the fake's embeddings when a request asks for none.
+pub const FAKE_EMBEDDING_DIM: usize = 64;
+
+/// The fake's embedding of `text`: unit length, `dim` numbers (a zero vector when the
+/// text has no word). Each lower-cased word adds ±1 at a position chosen by its FNV-1a
+/// hash, so the cosine of two texts grows with the words they share.
+pub fn fake_embedding(text: &str, dim: usize) -> Vec<f32> {
+    let mut vector = vec![0.0f32; dim.max(1)];
+    let len = vector.len() as u64;
+    for word in words(text) {
+        let hash = word.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        // Both fit: the remainder is below `dim`, a usize.
+        let slot = usize::try_from(hash % len).unwrap_or(0);
+        vector[slot] += if hash >> 63 == 0 { 1.0 } else { -1.0 };
+    }
+    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        vector.iter_mut().for_each(|x| *x /= norm);
+    }
+    vector
+}
+
+/// The lower-cased words (runs of letters and digits) of `text`.
+fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+}
+
 /// One request the fake received.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedRequest {
@@ -120,12 +193,28 @@ impl RecordedRequest {
     pub fn last_user_text(&self) -> Option<String> {
         last_user_text(&self.body)
     }
+
+    /// The texts of an embeddings request's `input` (a string or an array of strings).
+    pub fn inputs(&self) -> Vec<String> {
+        match self.body.get("input") {
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 struct Shared {
     default: Mutex<FakeReply>,
     next_id: AtomicU64,
     recorder: Recorder<FakeReply>,
+    /// Embeddings requests and their script, apart from the chat ones.
+    embeddings: Recorder<FakeEmbeddingReply>,
+    embedding_dim: AtomicUsize,
 }
 
 fake_server!(
@@ -146,9 +235,12 @@ impl FakeOpenAi {
             default: Mutex::new(FakeReply::Echo),
             next_id: AtomicU64::new(1),
             recorder: Recorder::new("FakeOpenAi"),
+            embeddings: Recorder::new("FakeOpenAi embeddings"),
+            embedding_dim: AtomicUsize::new(FAKE_EMBEDDING_DIM),
         };
         let routes = Router::new()
             .route("/v1/chat/completions", post(chat_completions))
+            .route("/v1/embeddings", post(embeddings))
             .route("/v1/models", get(models));
         Self::launch(shared, port, routes).await
     }
@@ -167,12 +259,119 @@ impl FakeOpenAi {
     pub fn set_default(&self, reply: FakeReply) {
         *lock(&self.shared.default) = reply;
     }
+
+    /// Queues an embeddings reply; queued replies answer embeddings requests in
+    /// arrival order, then [`FakeEmbeddingReply::Vectors`].
+    pub fn push_embedding(&self, reply: FakeEmbeddingReply) {
+        self.shared.embeddings.push(reply);
+    }
+
+    /// The vector length when a request does not send `dimensions` (initially
+    /// [`FAKE_EMBEDDING_DIM`]).
+    pub fn set_embedding_dim(&self, dim: usize) {
+        self.shared
+            .embedding_dim
+            .store(dim.max(1), Ordering::Relaxed);
+    }
+
+    /// Every embeddings request so far, in arrival order.
+    pub fn embedding_requests(&self) -> Vec<RecordedRequest> {
+        self.shared.embeddings.requests()
+    }
+
+    /// Waits until at least `n` embeddings requests arrived and returns them all.
+    /// Panics after `timeout`.
+    pub async fn wait_for_embedding_requests(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<RecordedRequest> {
+        self.shared.embeddings.wait_for_requests(n, timeout).await
+    }
 }
 
 async fn models() -> Response {
     axum::Json(json!({
         "object": "list",
         "data": [{ "id": "fake-model", "object": "model", "created": 0, "owned_by": "clara-testkit" }],
+    }))
+    .into_response()
+}
+
+async fn embeddings(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let parsed = shared.embeddings.record(&headers, &body);
+    let Some(request) = parsed else {
+        return error_response(
+            400,
+            "We could not parse the JSON body of your request.",
+            None,
+        );
+    };
+    // OpenAI's own checks, before any scripted reply: `input` must be a non-empty
+    // string or a non-empty array of non-empty strings.
+    let inputs: Option<Vec<&str>> = match request.get("input") {
+        Some(Value::String(s)) => Some(vec![s.as_str()]),
+        Some(Value::Array(items)) => items.iter().map(Value::as_str).collect(),
+        _ => None,
+    };
+    let Some(inputs) = inputs.filter(|i| !i.is_empty() && i.iter().all(|t| !t.is_empty())) else {
+        return error_response(
+            400,
+            "'$.input' is invalid. Please check the API reference.",
+            None,
+        );
+    };
+    let Some(model) = request.get("model").and_then(Value::as_str) else {
+        return error_response(400, "you must provide a model parameter", None);
+    };
+    let dim = request
+        .get("dimensions")
+        .and_then(Value::as_u64)
+        .and_then(|d| usize::try_from(d).ok())
+        .unwrap_or_else(|| shared.embedding_dim.load(Ordering::Relaxed));
+
+    let reply = shared
+        .embeddings
+        .next_reply()
+        .unwrap_or(FakeEmbeddingReply::Vectors);
+    let mut data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            json!({ "object": "embedding", "index": index, "embedding": fake_embedding(text, dim) })
+        })
+        .collect();
+    match reply {
+        FakeEmbeddingReply::Error {
+            status,
+            message,
+            retry_after,
+        } => return error_response(status, &message, retry_after),
+        FakeEmbeddingReply::Raw(body) => {
+            let mut response = Response::new(Body::from(body));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            return response;
+        }
+        FakeEmbeddingReply::Vectors => {}
+        FakeEmbeddingReply::Reversed => data.reverse(),
+        FakeEmbeddingReply::MissingOne => {
+            data.pop();
+        }
+    }
+    // A rough count is all a fake owes: words, at least one per input.
+    let tokens: usize = inputs.iter().map(|t| words(t).count().max(1)).sum();
+    axum::Json(json!({
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": { "prompt_tokens": tokens, "total_tokens": tokens },
     }))
     .into_response()
 }
@@ -548,5 +747,25 @@ mod tests {
         assert_eq!(r.header("Authorization"), Some("Bearer k"));
         assert_eq!(r.model(), Some("m"));
         assert!(r.is_stream());
+    }
+
+    #[test]
+    fn fake_embeddings_are_deterministic_unit_vectors() {
+        let cat = fake_embedding("The cat sat", 64);
+        assert_eq!(cat, fake_embedding("the CAT sat!", 64));
+        assert_eq!(cat.len(), 64);
+        let norm: f32 = cat.iter().map(|x| x * x).sum();
+        assert!((norm - 1.0).abs() < 1e-5);
+        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+        let near = fake_embedding("the cat sat down", 64);
+        let far = fake_embedding("quarterly revenue report", 64);
+        assert!(dot(&cat, &near) > dot(&cat, &far));
+        assert!(fake_embedding("...", 8).iter().all(|x| *x == 0.0));
+
+        let r = RecordedRequest {
+            body: json!({"model": "m", "input": ["a", "b"]}),
+            headers: Vec::new(),
+        };
+        assert_eq!(r.inputs(), vec!["a", "b"]);
     }
 }

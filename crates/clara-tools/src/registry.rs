@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use clara_core::tool::namespaced;
-use clara_core::{ToolCall, ToolSpec, UserId};
+use clara_core::{ChannelKind, ConversationId, ProjectId, ThoughtId, ToolCall, ToolSpec, UserId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +14,14 @@ pub struct ToolContext {
     pub user: Option<UserId>,
     /// The person's name.
     pub person: String,
+    /// The conversation the reply is in.
+    pub conversation: Option<ConversationId>,
+    /// Whether that conversation is a DM or a group (others may read the answer).
+    pub channel: Option<ChannelKind>,
+    /// The conversation's project, if it has one.
+    pub project: Option<ProjectId>,
+    /// The thought being answered.
+    pub thought: Option<ThoughtId>,
 }
 
 /// Why a tool call failed, in words the model can act on.

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use clara_core::{ChannelKind, ConversationId, MessageId, ProjectId, UserId};
-use clara_llm::embed::{EmbedError, Embedder, EmbeddingModel, normalize};
+use clara_llm::embed::{EmbedError, Embedder, EmbeddingModel};
 use clara_llm::{ChatProvider, ChatRequest, ChatStream, LlmError, StreamEvent};
 use clara_memory::{Origin, Rook, RookConfig};
 use clara_store::Store;
@@ -61,8 +61,8 @@ impl ChatProvider for ScriptedLlm {
     }
 }
 
-/// Hashes lower-cased words into 64 buckets: texts sharing words are similar,
-/// deterministically, without a model.
+/// The fake OpenAI server's bag-of-words embedding, in process: texts sharing words
+/// are similar, deterministically, without a model.
 pub struct WordsEmbedder {
     model: EmbeddingModel,
 }
@@ -78,19 +78,7 @@ impl WordsEmbedder {
     }
 
     pub fn vector(text: &str) -> Vec<f32> {
-        let mut v = vec![0.0f32; 64];
-        for word in text
-            .to_lowercase()
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-        {
-            let h = word.bytes().fold(1469598103934665603u64, |h, b| {
-                (h ^ u64::from(b)).wrapping_mul(1099511628211)
-            });
-            v[(h % 64) as usize] += 1.0;
-        }
-        normalize(&mut v);
-        v
+        clara_testkit::fake_openai::fake_embedding(text, 64)
     }
 }
 

@@ -3,7 +3,9 @@
 //! the send queue ([`reply`]).
 
 pub mod context;
+pub mod memory;
 pub mod reply;
 
 pub use context::{CachedTurn, ConversationContext};
+pub use memory::MemoryRecall;
 pub use reply::{ReplyJob, ReplyOutcome, ReplyStatus, ReplyTools, run_reply};
