@@ -10,6 +10,10 @@
 //! [`Ollama`] (its native NDJSON API) and, with the `local` feature, `LocalModel`
 //! (a small instruct model run in process on the CPU, no key, no server). Tool
 //! calls arrive as whole [`StreamEvent::ToolCall`]s whatever the wire format.
+//!
+//! Sentence embedders sit behind the [`Embedder`] trait ([`embed`]):
+//! [`OpenAiEmbedder`] (any OpenAI-compatible `/embeddings` endpoint) and, with the
+//! `local` feature, `LocalEmbedder` (all-MiniLM-L6-v2 in process on the CPU).
 
 pub mod anthropic;
 pub mod embed;
@@ -26,7 +30,9 @@ pub mod sse;
 pub mod tool_calls;
 
 pub use anthropic::{Anthropic, AnthropicConfig};
-pub use embed::{EmbedError, Embedder, EmbeddingModel};
+pub use embed::{EmbedError, Embedder, EmbeddingModel, OpenAiEmbedder, OpenAiEmbedderConfig};
+#[cfg(feature = "local")]
+pub use embed::{LocalEmbedder, LocalEmbedderConfig};
 pub use error::{LlmError, TimeoutPhase};
 #[cfg(feature = "local")]
 pub use local::{LocalModel, LocalModelConfig};

@@ -13,6 +13,7 @@
 //!   order, with caps per kind and a token budget.
 
 pub mod decide;
+pub mod eval;
 pub mod extract;
 pub mod index;
 pub mod json;

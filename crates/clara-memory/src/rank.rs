@@ -120,13 +120,17 @@ pub struct RankConfig {
 }
 
 impl Default for RankConfig {
-    /// Hybrid, blend fusion, 50 candidates per retriever, 12 memories within
-    /// 800 tokens.
+    /// Hybrid, blend fusion with keyword weight 1, 50 candidates per retriever,
+    /// 12 memories within 800 tokens.
+    ///
+    /// Blend beat RRF on pooled LongMemEval turns with all-MiniLM-L6-v2
+    /// (recall@5 0.71 against 0.59 for RRF with k = 60, 0.45 for cosine alone);
+    /// weights from 0.7 to 1.4 were within 0.01 of each other.
     fn default() -> Self {
         Self {
             mode: RankMode::Hybrid,
             fusion: Fusion::Blend {
-                keyword_weight: 0.3,
+                keyword_weight: 1.0,
             },
             candidates: 50,
             limit: 12,

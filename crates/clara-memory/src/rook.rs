@@ -150,6 +150,10 @@ pub struct ExportedMemory {
     pub id: MemoryId,
     /// `user:<uuid>` or `project:<uuid>`.
     pub scope: String,
+    /// The project's name, for a project's memory, so an import into another
+    /// installation can recreate the project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
     /// What sort of memory.
     pub kind: MemoryKind,
     /// What it says.
@@ -238,6 +242,12 @@ impl Rook {
     /// The embedder.
     pub fn embedder(&self) -> &Arc<dyn Embedder> {
         &self.inner.embedder
+    }
+
+    /// Whether Rook learns from exchanges (it has a language model to extract with).
+    /// Without one, memories come only from the person and the operator.
+    pub fn learns(&self) -> bool {
+        self.inner.llm.is_some()
     }
 
     /// Memories for a prompt: the person's and the project's, ranked, capped per
@@ -593,12 +603,17 @@ impl Rook {
             .store
             .list_memories(scope, MemoryFilter::default())
             .await?;
+        let project = match scope {
+            Scope::Project(id) => self.inner.store.project(id).await?.map(|p| p.name),
+            Scope::User(_) => None,
+        };
         Ok(memories
             .into_iter()
             .rev()
             .map(|m| ExportedMemory {
                 id: m.id,
                 scope: m.scope.to_string(),
+                project: project.clone(),
                 kind: m.kind,
                 text: m.text,
                 origin: m.origin,
@@ -625,9 +640,13 @@ impl Rook {
                 if self.inner.store.memory(m.id).await?.is_some() {
                     continue;
                 }
-                let target = match scope {
-                    Some(s) => s,
-                    None => m.scope.parse().map_err(|_| {
+                let target = match (scope, &m.project) {
+                    (Some(s), _) => s,
+                    // A project is known here by its name; its id may differ.
+                    (None, Some(name)) => {
+                        Scope::Project(self.inner.store.ensure_project(name, at_ms).await?.id)
+                    }
+                    (None, None) => m.scope.parse().map_err(|_| {
                         MemoryError::Store(StoreError::InvalidData {
                             detail: format!("memory {} has scope {:?}", m.id, m.scope),
                         })

@@ -471,7 +471,9 @@ impl ConversationActor {
                     })
                     .await,
             );
-            if status == MessageStatus::Complete && self.shared.memory.is_some() {
+            if status == MessageStatus::Complete
+                && self.shared.memory.as_ref().is_some_and(|m| m.learns())
+            {
                 self.shared
                     .enqueue_learning(self.context.id, &outcome.thought, now)
                     .await;

@@ -92,6 +92,35 @@ impl Store {
         Ok(user)
     }
 
+    /// The user behind a platform identity, if Clara has seen it (never creates
+    /// one: an operator's typo must not become a new person).
+    pub async fn find_user(
+        &self,
+        platform: &str,
+        platform_user_id: &str,
+    ) -> Result<Option<UserId>, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT user_id FROM identities WHERE platform = ? AND platform_user_id = ?",
+        )
+        .bind(platform)
+        .bind(platform_user_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        row.map(|(id,)| parse_uuid(&id, "identities.user_id").map(UserId))
+            .transpose()
+    }
+
+    /// The display name of the user with this id, if the user exists.
+    pub async fn user_display_name(&self, user: UserId) -> Result<Option<String>, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT display_name FROM users WHERE id = ?")
+            .bind(user.0.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(row.map(|(name,)| name))
+    }
+
     /// The conversation for a platform channel, created on first sight. A changed
     /// kind (a DM that became a group) is stored.
     pub async fn resolve_conversation(

@@ -1,9 +1,12 @@
 //! The `clara` binary: command line, configuration and wiring.
 //!
 //! `clara chat` talks in the terminal, `clara serve` runs the engine as a
-//! long-lived process, `clara migrate` manages the database schema.
+//! long-lived process, `clara migrate` manages the database schema, `clara memory`
+//! lets an operator look at and manage what Clara remembers.
 
 mod chat;
+mod memory;
+mod memory_cli;
 mod provider;
 mod settings;
 mod terminal;
@@ -48,6 +51,8 @@ enum Command {
         #[command(subcommand)]
         action: Option<MigrateAction>,
     },
+    /// Look at and manage what Clara remembers (no chat model needed).
+    Memory(memory_cli::MemoryArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -72,6 +77,7 @@ fn main() -> ExitCode {
         }
     };
     size_local_model_threads(&resolved);
+    size_embedder_threads(&resolved);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -112,6 +118,34 @@ fn size_local_model_threads(resolved: &Resolved) {
     }
 }
 
+/// Sizes how candle splits the local embedder's matrix products, which it reads
+/// from `RAYON_NUM_THREADS` on every product, to the embedder's one thread: split
+/// wider than its pool, a query takes twice as long. Left alone when the operator
+/// chose, and when a local chat model of several threads needs the wider split.
+#[allow(unsafe_code)]
+fn size_embedder_threads(resolved: &Resolved) {
+    if !matches!(
+        resolved.memory.embedder,
+        memory::EmbedderChoice::Local { .. }
+    ) {
+        return;
+    }
+    if let Ok(LlmChoice {
+        model: ModelChoice::Local { threads, .. },
+        ..
+    }) = &resolved.llm
+        && *threads > 1
+    {
+        return;
+    }
+    if std::env::var_os("RAYON_NUM_THREADS").is_some_and(|v| !v.is_empty()) {
+        return;
+    }
+    // SAFETY: called from `main` before the async runtime or any other thread
+    // exists, so nothing can read or write the environment concurrently.
+    unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
+}
+
 fn init_logging(cli: &Cli) {
     // In a chat the person reads the terminal: they get Clara's one-sentence
     // errors, not the operator's log, unless they ask with -v.
@@ -141,6 +175,7 @@ async fn run(cli: Cli, resolved: Resolved) -> Result<ExitCode> {
     })?;
     match cli.command {
         Command::Migrate { action } => migrate(&resolved, action).await,
+        Command::Memory(args) => memory_cli::run(&resolved, args).await,
         Command::Chat(args) => {
             let (engine, keeper) = start_engine(&resolved).await?;
             let code = chat::run(&engine, args).await;
@@ -180,12 +215,21 @@ async fn start_engine(resolved: &Resolved) -> Result<(Engine, CancellationToken)
     let provider: Arc<dyn ChatProvider> =
         tokio::task::spawn_blocking(move || provider::build(choice)).await??;
     let store = Store::open(&resolved.database).await?;
-    let engine = Engine::with_tools(
-        resolved.engine.clone(),
-        store,
-        provider,
-        resolved.tools.clone(),
-    );
+    let engine = match memory::open_for_engine(&resolved.memory, &store, &provider).await? {
+        Some(rook) => Engine::with_memory(
+            resolved.engine.clone(),
+            store,
+            provider,
+            resolved.tools.clone(),
+            rook,
+        ),
+        None => Engine::with_tools(
+            resolved.engine.clone(),
+            store,
+            provider,
+            resolved.tools.clone(),
+        ),
+    };
     let stop = CancellationToken::new();
     tokio::spawn(SessionKeeper::new(engine.clone()).run(stop.clone()));
     Ok((engine, stop))

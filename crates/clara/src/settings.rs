@@ -4,6 +4,7 @@
 //! Every problem is reported once, at start, in one sentence naming the key and
 //! what was expected.
 
+use crate::memory::{self, MemoryChoice, MemorySettings};
 use crate::provider::{self, LlmChoice, LlmSettings};
 use anyhow::{Context, Result, bail};
 use clara_core::chunker::ChunkerConfig;
@@ -30,6 +31,8 @@ pub struct Settings {
     pub chat: ChatSettings,
     /// Tools the model may call.
     pub tools: ToolSettings,
+    /// Long-term memory.
+    pub memory: MemorySettings,
 }
 
 /// `[tools]`.
@@ -103,6 +106,8 @@ pub struct Resolved {
     pub llm: Result<LlmChoice, String>,
     /// The tools offered.
     pub tools: ToolRegistry,
+    /// Long-term memory (checked even when off: the `memory` commands use it).
+    pub memory: MemoryChoice,
     /// The file the settings were read from, if any.
     pub file: Option<PathBuf>,
 }
@@ -278,10 +283,21 @@ fn resolve(s: Settings, sources: &Sources<'_>, file: Option<PathBuf>) -> Result<
     }
     engine.tool_rounds = s.tools.rounds.unwrap_or(engine.tool_rounds);
     let tools = tool_registry(&s.tools);
+    let memory = memory::resolve(
+        &s.memory,
+        &memory::MemoryContext {
+            llm_settings: &s.llm,
+            llm: llm.as_ref().ok(),
+            default_models_dir: memory::default_models_dir(),
+            openai_api_key: env_value("OPENAI_API_KEY"),
+            prompt_tokens: engine.window.token_budget,
+        },
+    )?;
     Ok(Resolved {
         engine,
         llm,
         tools,
+        memory,
         data_dir,
         database,
         file,

@@ -2,8 +2,20 @@
 //!
 //! Rook stores each vector with the [`EmbeddingModel`] that made it, so vectors of
 //! different models are never compared; a change of model re-embeds instead.
+//!
+//! The embedders: [`OpenAiEmbedder`] (any OpenAI-compatible `POST /embeddings`:
+//! OpenAI, Ollama's `/v1`, vLLM, a proxy) and, with the `local` feature,
+//! `LocalEmbedder` (all-MiniLM-L6-v2 run in process on the CPU, no key, no server).
+
+#[cfg(feature = "local")]
+pub mod local;
+pub mod openai;
 
 use async_trait::async_trait;
+
+#[cfg(feature = "local")]
+pub use local::{LocalEmbedder, LocalEmbedderConfig};
+pub use openai::{OpenAiEmbedder, OpenAiEmbedderConfig};
 
 /// Which model made a vector, and how long its vectors are.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -7,9 +7,14 @@
 //! partitions of the scopes it names.
 //!
 //! Vector search is exact below [`FlatConfig::exact_below`] memories per scope.
-//! Above it, a Hamming scan over sign-bit codes ([`super::quantized`]) keeps the
-//! [`VectorSearch::Binary::rescore`] nearest, which are then scored exactly: at
-//! 100k memories that reads 4.8 MB of codes instead of 150 MB of floats.
+//! Above it, a scan over sign-bit codes (`quantized.rs`: one bit per dimension,
+//! compared against a query weighted by magnitude) keeps the `rescore` nearest
+//! ([`VectorSearch::Binary`]), which are then scored exactly: at 100k memories
+//! that reads 4.8 MB of codes instead of 150 MB of floats.
+//!
+//! Keyword search is BM25 over an inverted index per partition (`keyword.rs`,
+//! tokenizer in `text.rs`). Every candidate carries both scores, so ranking
+//! ([`crate::rank`]) can fuse them.
 //!
 //! One [`parking_lot::RwLock`] guards it all: searches share it, writes hold it
 //! for microseconds (a keyword removal scans the posting lists of the removed
@@ -29,7 +34,7 @@ use std::collections::HashMap;
 pub enum VectorSearch {
     /// Score every vector exactly (the reference; ~15 ms at 100k × 384).
     Exact,
-    /// Hamming prefilter over sign bits, then exact scores for the `rescore`
+    /// Prefilter over sign bits (query-weighted), then exact scores for the `rescore`
     /// nearest codes.
     Binary {
         /// How many prefiltered memories are scored exactly per partition.
@@ -52,9 +57,9 @@ pub struct FlatConfig {
 impl Default for FlatConfig {
     /// Binary prefilter with 1,000 rescored, exact below 4,096 memories.
     ///
-    /// 1,000 keeps recall@10 against exact search at ~0.99 even for random
-    /// vectors (the hard case: real embeddings cluster, which helps the
-    /// prefilter) and costs ~0.1 ms; see `benches/search.rs`.
+    /// Rescoring 1,000 costs ~0.1 ms and keeps recall@10 against exact search
+    /// near 0.9 even for random vectors at 100k, the hard case (real embeddings
+    /// cluster, which helps the prefilter); see `benches/search.rs`.
     fn default() -> Self {
         Self {
             vector: VectorSearch::Binary { rescore: 1000 },
@@ -230,8 +235,7 @@ impl FlatIndex {
         include_private: bool,
     ) -> Vec<Hit> {
         let mut hits = Vec::new();
-        let mut query_code = Vec::with_capacity(quantized::words(self.dim));
-        quantized::encode_into(query, &mut query_code);
+        let query_code = quantized::QueryCode::new(query);
         for (i, part) in parts.iter().enumerate() {
             let n = part.ids.len();
             let visible = |slot: usize| include_private || !part.private[slot];
@@ -247,7 +251,7 @@ impl FlatIndex {
                             }
                         }
                     }
-                    let max = u16::try_from(self.dim).unwrap_or(u16::MAX - 1);
+                    let max = u16::try_from(query_code.max_distance()).unwrap_or(u16::MAX - 1);
                     for slot in quantized::nearest(&dist, rescore.max(limit), max) {
                         let slot = slot as usize;
                         hits.push(Hit {

@@ -1,16 +1,23 @@
-//! Sign-bit codes of vectors and the Hamming prefilter over them.
+//! Sign-bit codes of vectors and the prefilter over them.
 //!
 //! Why: exact search reads every vector, 1.5 KB each at 384 dimensions, so 100k
 //! memories cost ~15 ms of memory traffic per query. One bit per dimension (the
-//! sign) is 32× smaller; the Hamming distance between two codes tracks the angle
-//! between the vectors (for random hyperplanes the expected distance is
-//! `dim · angle / π`). The prefilter keeps the few hundred codes nearest the
-//! query's and the caller rescores those exactly, so the answer is exact whenever
-//! the true neighbours survive the prefilter, which they almost always do.
+//! sign) is 32× smaller. The prefilter scans every code, keeps the few hundred
+//! nearest, and the caller rescores those exactly, so the answer is exact
+//! whenever the true neighbours survive the prefilter.
 //!
-//! Everything here is safe, portable code: without the `popcnt` instruction
-//! (not in the baseline x86-64 target), three words are first folded with a
-//! carry-save adder so a 384-bit distance costs four population counts, not six.
+//! The distance is asymmetric: the memory side is one sign bit per dimension,
+//! but the query keeps a 2-bit weight per dimension (its magnitude, in four
+//! levels), and the distance is the summed weight of the dimensions whose signs
+//! differ. A mismatch where the query is near zero says little about the dot
+//! product; one where it is large says a lot. On random 384-d vectors at 100k,
+//! keeping 1,000 this way finds 0.90 of the exact top 10, against 0.60 with a
+//! plain Hamming distance, for two population counts per word instead of one.
+//!
+//! Population counts need the `popcnt` instruction to be fast, and the baseline
+//! x86-64 target does not assume it (every x86-64 CPU since 2008 has it): the
+//! scan runs in a copy compiled with it when the CPU has it, the portable one
+//! otherwise (aarch64's baseline has a fast count).
 
 /// Words of code per vector of `dim` dimensions.
 pub fn words(dim: usize) -> usize {
@@ -28,34 +35,95 @@ pub fn encode_into(vector: &[f32], out: &mut Vec<u64>) {
     }
 }
 
-/// The Hamming distance between two codes of equal length.
-#[inline]
-pub fn hamming(a: &[u64], b: &[u64]) -> u32 {
-    let mut total = 0u32;
-    let mut a3 = a.chunks_exact(3);
-    let mut b3 = b.chunks_exact(3);
-    for (x, y) in (&mut a3).zip(&mut b3) {
-        let (p, q, r) = (x[0] ^ y[0], x[1] ^ y[1], x[2] ^ y[2]);
-        // Carry-save adder: per bit position, p + q + r = sum + 2·carry.
-        let sum = p ^ q ^ r;
-        let carry = (p & q) | (r & (p ^ q));
-        total += sum.count_ones() + 2 * carry.count_ones();
+/// A query prepared for [`distances`]: its signs and its magnitudes in four
+/// levels, as two bit-planes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryCode {
+    sign: Vec<u64>,
+    /// Bit set where the query's level has its 2 bit (levels 2 and 3).
+    high: Vec<u64>,
+    /// Bit set where the query's level has its 1 bit (levels 1 and 3).
+    low: Vec<u64>,
+}
+
+impl QueryCode {
+    /// Levels are `⌊1.5 · |q_i| / mean |q|⌋` capped at 3: the quarter of
+    /// dimensions nearest zero get weight 0 and the largest weight 3 (tuned on
+    /// random vectors; equal-population quartiles do about as well).
+    pub fn new(query: &[f32]) -> Self {
+        let mut sign = Vec::new();
+        encode_into(query, &mut sign);
+        let mean = query.iter().map(|x| x.abs()).sum::<f32>() / query.len().max(1) as f32;
+        let scale = if mean > 0.0 { 1.5 / mean } else { 0.0 };
+        let mut high = vec![0u64; sign.len()];
+        let mut low = vec![0u64; sign.len()];
+        for (i, x) in query.iter().enumerate() {
+            let level = ((x.abs() * scale) as u32).min(3);
+            high[i / 64] |= u64::from(level >> 1) << (i % 64);
+            low[i / 64] |= u64::from(level & 1) << (i % 64);
+        }
+        Self { sign, high, low }
     }
-    for (x, y) in a3.remainder().iter().zip(b3.remainder()) {
-        total += (x ^ y).count_ones();
+
+    /// The largest distance a code can have from this query (3 per dimension).
+    pub fn max_distance(&self) -> u32 {
+        self.high.iter().map(|w| 2 * w.count_ones()).sum::<u32>()
+            + self.low.iter().map(|w| w.count_ones()).sum::<u32>()
+    }
+}
+
+/// The weighted sign-mismatch distance of one code from `query`.
+#[inline(always)]
+fn distance(code: &[u64], query: &QueryCode) -> u32 {
+    let mut total = 0u32;
+    for (((&c, &s), &h), &l) in code
+        .iter()
+        .zip(&query.sign)
+        .zip(&query.high)
+        .zip(&query.low)
+    {
+        let differ = c ^ s;
+        total += 2 * (differ & h).count_ones() + (differ & l).count_ones();
     }
     total
 }
 
+/// The scan itself, inlined into each compiled copy below.
+#[inline(always)]
+fn scan(codes: &[u64], words: usize, query: &QueryCode, out: &mut Vec<u16>) {
+    // A distance is at most 3 per dimension, which fits u16 below 21,845
+    // dimensions; saturate rather than wrap beyond.
+    out.extend(
+        codes
+            .chunks_exact(words)
+            .map(|code| distance(code, query).min(u32::from(u16::MAX - 1)) as u16),
+    );
+}
+
+/// [`scan`] compiled for CPUs with `popcnt`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+fn scan_popcnt(codes: &[u64], words: usize, query: &QueryCode, out: &mut Vec<u16>) {
+    scan(codes, words, query, out);
+}
+
 /// Writes the distance from `query` to each code in `codes` (`words` long each)
-/// into `out`, one per code.
-pub fn distances(codes: &[u64], words: usize, query: &[u64], out: &mut Vec<u16>) {
+/// into `out`, one per code (never `u16::MAX`, which [`nearest`] reads as
+/// "excluded").
+pub fn distances(codes: &[u64], words: usize, query: &QueryCode, out: &mut Vec<u16>) {
     out.clear();
-    out.extend(codes.chunks_exact(words).map(|code| {
-        // A distance is at most the bit count, which fits u16 for any
-        // embedding dimension below 65,536.
-        hamming(code, query).min(u32::from(u16::MAX)) as u16
-    }));
+    out.reserve(codes.len() / words.max(1));
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("popcnt") {
+        // SAFETY: `scan_popcnt` only requires the `popcnt` feature, which the
+        // check above has just confirmed this CPU has.
+        #[allow(unsafe_code)]
+        unsafe {
+            scan_popcnt(codes, words, query, out)
+        };
+        return;
+    }
+    scan(codes, words, query, out);
 }
 
 /// The indexes of the (at most) `keep` smallest entries of `dist`, ignoring
@@ -117,7 +185,40 @@ mod tests {
     }
 
     #[test]
-    fn hamming_matches_a_plain_popcount_for_any_length() {
+    fn the_distance_weighs_mismatches_by_the_query_magnitude() {
+        // |q| = [2, 1, 0.1, 1, 0.1, ...]: mean ≈ 0.21 at dim 40, so levels 3, 3, 0, 3, 0…
+        let mut q = vec![0.1f32; 40];
+        q[0] = 2.0;
+        q[1] = -1.0;
+        q[3] = 1.0;
+        let code = QueryCode::new(&q);
+        let memory = |flip: &[usize]| {
+            let mut v: Vec<f32> = q.clone();
+            for &i in flip {
+                v[i] = -v[i];
+            }
+            let mut c = Vec::new();
+            encode_into(&v, &mut c);
+            c
+        };
+        let dist = |c: &[u64]| {
+            let mut out = Vec::new();
+            distances(c, 1, &code, &mut out);
+            out[0]
+        };
+        assert_eq!(dist(&memory(&[])), 0);
+        assert_eq!(dist(&memory(&[0])), 3);
+        assert_eq!(
+            dist(&memory(&[2])),
+            0,
+            "a near-zero dimension does not count"
+        );
+        assert_eq!(dist(&memory(&[0, 1, 3])), 9);
+        assert_eq!(code.max_distance(), 9);
+    }
+
+    #[test]
+    fn both_compiled_scans_agree() {
         let mut seed = 0x9E37_79B9_7F4A_7C15u64;
         let mut next = || {
             seed ^= seed << 13;
@@ -125,12 +226,17 @@ mod tests {
             seed ^= seed << 17;
             seed
         };
-        for len in 0..10 {
-            let a: Vec<u64> = (0..len).map(|_| next()).collect();
-            let b: Vec<u64> = (0..len).map(|_| next()).collect();
-            let plain: u32 = a.iter().zip(&b).map(|(x, y)| (x ^ y).count_ones()).sum();
-            assert_eq!(hamming(&a, &b), plain, "len {len}");
-        }
+        let q: Vec<f32> = (0..384)
+            .map(|_| (next() % 2001) as f32 / 1000.0 - 1.0)
+            .collect();
+        let query = QueryCode::new(&q);
+        let codes: Vec<u64> = (0..6 * 50).map(|_| next()).collect();
+        let mut fast = Vec::new();
+        distances(&codes, 6, &query, &mut fast);
+        let mut portable = Vec::new();
+        scan(&codes, 6, &query, &mut portable);
+        assert_eq!(fast, portable);
+        assert!(fast.iter().all(|&d| u32::from(d) <= query.max_distance()));
     }
 
     #[test]
