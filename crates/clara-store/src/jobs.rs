@@ -275,6 +275,40 @@ impl Store {
         rows.into_iter().map(Job::try_from).collect()
     }
 
+    /// How many jobs there are of each kind and status, e.g. to see a backlog.
+    pub async fn job_counts(&self) -> Result<Vec<(String, JobStatus, u64)>, StoreError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT kind, status, COUNT(*) FROM jobs GROUP BY kind, status ORDER BY kind, status",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|(kind, status, n)| {
+                let status = JobStatus::parse(&status).ok_or_else(|| {
+                    StoreError::invalid(format!("a job has unknown status {status:?}"))
+                })?;
+                Ok((kind, status, u64::try_from(n).unwrap_or(0)))
+            })
+            .collect()
+    }
+
+    /// Gives a failed job a fresh set of attempts, due at `now_ms` (an operator's
+    /// "try again" once the cause is fixed). Returns false when no such failed job exists.
+    pub async fn retry_failed_job(&self, id: JobId, now_ms: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET status = 'queued', attempts = 0, run_at_ms = ?, lease_until_ms = NULL, \
+             updated_at_ms = ? WHERE id = ? AND status = 'failed'",
+        )
+        .bind(now_ms)
+        .bind(now_ms)
+        .bind(id.0)
+        .execute(&self.write_pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// One job by id.
     pub async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
         let row: Option<JobRow> = sqlx::query_as(

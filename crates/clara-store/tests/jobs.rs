@@ -196,3 +196,34 @@ async fn done_jobs_can_be_pruned() {
     assert!(store.job(id).await.unwrap().is_none());
     assert!(store.job(keep).await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn an_operator_sees_counts_and_retries_a_failed_job() {
+    let (_dir, _path, store) = file_store().await;
+    let id = store
+        .enqueue_job_with_attempts("extract_memories", &json!({}), 0, 1)
+        .await
+        .unwrap();
+    let claimed = store.claim_jobs(0, 1000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    store.fail_job(id, "model down", Some(10)).await.unwrap();
+    assert_eq!(
+        store.job(id).await.unwrap().unwrap().status,
+        JobStatus::Failed
+    );
+    assert_eq!(
+        store.job_counts().await.unwrap(),
+        [("extract_memories".to_owned(), JobStatus::Failed, 1)]
+    );
+    assert!(store.retry_failed_job(id, 50).await.unwrap());
+    assert!(
+        !store.retry_failed_job(id, 50).await.unwrap(),
+        "only failed jobs"
+    );
+    let job = store.job(id).await.unwrap().unwrap();
+    assert_eq!(
+        (job.status, job.attempts, job.run_at_ms),
+        (JobStatus::Queued, 0, 50)
+    );
+    assert_eq!(store.claim_jobs(50, 1000, 10).await.unwrap().len(), 1);
+}

@@ -5,6 +5,7 @@
 //! lets an operator look at and manage what Clara remembers.
 
 mod chat;
+mod jobs_cli;
 mod memory;
 mod memory_cli;
 mod provider;
@@ -53,6 +54,8 @@ enum Command {
     },
     /// Look at and manage what Clara remembers (no chat model needed).
     Memory(memory_cli::MemoryArgs),
+    /// Background jobs (summaries, memory extraction): backlog, failures, retry.
+    Jobs(jobs_cli::JobsArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -176,6 +179,7 @@ async fn run(cli: Cli, resolved: Resolved) -> Result<ExitCode> {
     match cli.command {
         Command::Migrate { action } => migrate(&resolved, action).await,
         Command::Memory(args) => memory_cli::run(&resolved, args).await,
+        Command::Jobs(args) => jobs_cli::run(&resolved, args).await,
         Command::Chat(args) => {
             let (engine, keeper) = start_engine(&resolved).await?;
             let code = chat::run(&engine, args).await;

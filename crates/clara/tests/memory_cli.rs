@@ -552,3 +552,13 @@ async fn an_openai_compatible_embedder_works_and_keeps_its_key_secret() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn jobs_shows_the_backlog_and_refuses_to_retry_what_did_not_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let said = ok(&mut clara(&data, dir.path()), &["jobs"]).await;
+    assert_eq!(said.trim(), "No background jobs.");
+    let err = fails(&mut clara(&data, dir.path()), &["jobs", "retry", "7"]).await;
+    assert!(err.contains("there is no job 7"), "{err}");
+}
