@@ -2,52 +2,11 @@
 //! configuration errors, migrations, and a clean stop of `clara serve`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use clara_testkit::fake_openai::{FakeOpenAi, FakeReply};
-use std::path::Path;
-use std::process::{Output, Stdio};
+use common::{SECRET, clara, run, text, with_fake};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
-
-const SECRET: &str = "sk-test-5ecr3t-do-not-print";
-
-/// `clara` with a clean environment: only what the test gives it.
-fn clara(data_dir: &Path, cwd: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_clara"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", cwd)
-        .env("USER", "ann")
-        .env("CLARA_DATA_DIR", data_dir)
-        .current_dir(cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    cmd
-}
-
-fn with_fake(cmd: &mut Command, fake: &FakeOpenAi) {
-    cmd.env("LLM_PROVIDER", "openai")
-        .env("CUSTOM_OPENAI_BASE_URL", fake.base_url())
-        .env("CUSTOM_OPENAI_MODEL", "fake-model")
-        .env("CUSTOM_OPENAI_API_KEY", SECRET);
-}
-
-async fn run(cmd: &mut Command, stdin: &str) -> Output {
-    let mut child = cmd.spawn().unwrap();
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.as_bytes()).await.unwrap();
-    drop(input);
-    tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("clara exits")
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 #[tokio::test]
 async fn piped_lines_are_one_thought_and_history_persists_across_runs() {

@@ -3,32 +3,13 @@
 //! when it is missing), a real SQLite file, and fake model APIs.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use clara_testkit::fake_openai::FakeOpenAi;
+use common::{SECRET, clara, run, text, with_fake};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
-use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
-
-const SECRET: &str = "sk-test-memory-5ecr3t";
-
-/// `clara` with a clean environment: only what the test gives it.
-fn clara(data_dir: &Path, cwd: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_clara"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", cwd)
-        .env("USER", "ann")
-        .env("CLARA_DATA_DIR", data_dir)
-        .env("CANDLE_NUM_THREADS", "1")
-        .current_dir(cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    cmd
-}
 
 /// `clara` with the local embedding model's folder (shared by every data dir).
 #[cfg(feature = "local-model")]
@@ -51,24 +32,6 @@ fn models_dir() -> PathBuf {
     dir
 }
 
-fn with_fake(cmd: &mut Command, fake: &FakeOpenAi) {
-    cmd.env("LLM_PROVIDER", "openai")
-        .env("CUSTOM_OPENAI_BASE_URL", fake.base_url())
-        .env("CUSTOM_OPENAI_MODEL", "fake-model")
-        .env("CUSTOM_OPENAI_API_KEY", SECRET);
-}
-
-async fn run(cmd: &mut Command, stdin: &str) -> Output {
-    let mut child = cmd.spawn().unwrap();
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.as_bytes()).await.unwrap();
-    drop(input);
-    tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("clara exits")
-        .unwrap()
-}
-
 /// Runs `clara <args>`, expecting success; returns standard output.
 async fn ok(cmd: &mut Command, args: &[&str]) -> String {
     let out = run(cmd.args(args), "").await;
@@ -88,10 +51,6 @@ async fn fails(cmd: &mut Command, args: &[&str]) -> String {
     assert_eq!(stderr.lines().count(), 1, "one sentence: {stderr}");
     assert!(stderr.starts_with("clara: "), "{stderr}");
     stderr
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn json(out: &str) -> Value {

@@ -1,0 +1,56 @@
+//! Running the real `clara` binary in tests: a clean environment, the fake OpenAI
+//! server as its model, and its output as text.
+#![allow(dead_code)]
+
+use clara_testkit::fake_openai::FakeOpenAi;
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+/// The API key the tests give Clara; it must never be printed.
+pub const SECRET: &str = "sk-test-5ecr3t-do-not-print";
+
+/// `clara` with a clean environment: only what the test gives it (one candle
+/// thread, as CI runs).
+pub fn clara(data_dir: &Path, cwd: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_clara"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", cwd)
+        .env("USER", "ann")
+        .env("CLARA_DATA_DIR", data_dir)
+        .env("CANDLE_NUM_THREADS", "1")
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Points `cmd` at the fake OpenAI server through the old system's variable names.
+pub fn with_fake(cmd: &mut Command, fake: &FakeOpenAi) {
+    cmd.env("LLM_PROVIDER", "openai")
+        .env("CUSTOM_OPENAI_BASE_URL", fake.base_url())
+        .env("CUSTOM_OPENAI_MODEL", "fake-model")
+        .env("CUSTOM_OPENAI_API_KEY", SECRET);
+}
+
+/// Runs `cmd` with `stdin` piped in; waits at most a minute for it to exit.
+pub async fn run(cmd: &mut Command, stdin: &str) -> Output {
+    let mut child = cmd.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("clara exits")
+        .unwrap()
+}
+
+/// Output bytes as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
