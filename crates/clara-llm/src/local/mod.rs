@@ -44,7 +44,10 @@ use tokenizers::Tokenizer;
 use crate::LlmError;
 use crate::provider::{ChatProvider, ChatRequest, ChatStream, StreamEvent, Usage};
 
-pub use files::{SMOLLM2_FILE, SMOLLM2_PACKAGE, SMOLLM2_SIZE, default_models_dir, ensure_smollm2};
+pub use files::{
+    MINILM_FOLDER, MINILM_PACKAGE, MINILM_WEIGHTS_SIZE, SMOLLM2_FILE, SMOLLM2_PACKAGE,
+    SMOLLM2_SIZE, default_models_dir, ensure_minilm, ensure_smollm2,
+};
 pub use template::{DEFAULT_SYSTEM_PROMPT, IM_END, IM_START, render_chatml};
 
 /// candle's rotary-embedding table covers this many positions
