@@ -27,6 +27,7 @@ use async_trait::async_trait;
 use clara_core::tokens::{EstimatedTokens, TokenCounter};
 use clara_core::{MemoryId, MemoryKind, Scope};
 use parking_lot::RwLock;
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// How the vector retriever searches a large partition.
@@ -55,15 +56,19 @@ pub struct FlatConfig {
 }
 
 impl Default for FlatConfig {
-    /// Binary prefilter with 1,000 rescored, exact below 4,096 memories.
+    /// Binary prefilter with 256 rescored, exact below 2,048 memories.
     ///
-    /// Rescoring 1,000 costs ~0.1 ms and keeps recall@10 against exact search
-    /// near 0.9 even for random vectors at 100k, the hard case (real embeddings
-    /// cluster, which helps the prefilter); see `benches/search.rs`.
+    /// Rescoring reads each kept vector from a random place in memory, the
+    /// dominant cost after the scan (0.5–1 µs a vector on a busy virtual machine,
+    /// where page walks are expensive), so few are kept. On real embeddings that
+    /// loses little: for all-MiniLM-L6-v2 vectors of LongMemEval turns, keeping
+    /// 0.3% of the memories found 0.96 of the exact top 10 (0.98 at 0.5%).
+    /// Random vectors are the worst case (no structure, the true top 10 barely
+    /// closer than the rest); `benches/search.rs` measures both.
     fn default() -> Self {
         Self {
-            vector: VectorSearch::Binary { rescore: 1000 },
-            exact_below: 4096,
+            vector: VectorSearch::Binary { rescore: 256 },
+            exact_below: 2048,
             bm25: Bm25Params::default(),
         }
     }
@@ -100,7 +105,22 @@ struct Partition {
     vectors: Vec<f32>,
     /// `quantized::words(dim)` words per slot.
     codes: Vec<u64>,
+
     keyword: KeywordIndex,
+}
+
+/// Per-thread buffers a search reuses: a fresh 200 KB buffer per query would be
+/// fresh pages, and page faults, every time.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// The prefilter's distances, one per slot of the partition being scanned.
+    distances: Vec<u16>,
+    /// BM25 scores by slot; all zeros between uses.
+    scores: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 /// A hit of one retriever: partition number (in the query's scope order), slot,
@@ -167,24 +187,46 @@ impl FlatIndex {
         if parts.is_empty() || query.limit == 0 {
             return Ok(Vec::new());
         }
-        let include_private = query.include_private;
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.search_parts(query, &scopes, &parts, &mut scratch),
+            // Only reachable if a search ran inside a search on one thread, which
+            // nothing does; a fresh buffer keeps it correct all the same.
+            Err(_) => self.search_parts(query, &scopes, &parts, &mut Scratch::default()),
+        })
+    }
 
-        let vector_hits = self.vector_hits(&parts, query.vector, query.limit, include_private);
+    /// [`FlatIndex::search_now`] over the partitions that exist, with `scratch`
+    /// for the large per-query buffers.
+    fn search_parts(
+        &self,
+        query: &IndexQuery<'_>,
+        scopes: &[Scope],
+        parts: &[&Partition],
+        scratch: &mut Scratch,
+    ) -> Result<Vec<Candidate>, IndexError> {
+        let include_private = query.include_private;
+        let vector_hits =
+            self.vector_hits(parts, query.vector, query.limit, include_private, scratch);
+        // Each vector hit's BM25 score, filled in below.
+        let mut vector_keyword: Vec<Option<f32>> = vec![None; vector_hits.len()];
 
         let terms = QueryTerms::new(query.text, parts.iter().map(|p| &p.keyword));
-        let mut keyword_scores: Vec<Vec<f32>> = Vec::with_capacity(parts.len());
         let mut keyword_hits = Vec::new();
-        for (i, part) in parts.iter().enumerate() {
-            let mut scores = Vec::new();
-            if !terms.terms.is_empty() {
-                scores = vec![0.0; part.ids.len()];
+        if !terms.terms.is_empty() {
+            for (i, part) in parts.iter().enumerate() {
+                let n = part.ids.len();
+                // Invariant: `scratch.scores` is all zeros between uses.
+                if scratch.scores.len() < n {
+                    scratch.scores.resize(n, 0.0);
+                }
+                let scores = &mut scratch.scores[..n];
                 let mut touched = Vec::new();
                 part.keyword
-                    .score_into(&terms, self.config.bm25, &mut scores, &mut touched);
+                    .score_into(&terms, self.config.bm25, scores, &mut touched);
                 keyword_hits.extend(
                     touched
-                        .into_iter()
-                        .map(|slot| slot as usize)
+                        .iter()
+                        .map(|&slot| slot as usize)
                         .filter(|&slot| include_private || !part.private[slot])
                         .map(|slot| Hit {
                             part: i,
@@ -192,8 +234,15 @@ impl FlatIndex {
                             score: scores[slot],
                         }),
                 );
+                for (hit, keyword) in vector_hits.iter().zip(&mut vector_keyword) {
+                    if hit.part == i && scores[hit.slot] > 0.0 {
+                        *keyword = Some(scores[hit.slot]);
+                    }
+                }
+                for &slot in &touched {
+                    scores[slot as usize] = 0.0;
+                }
             }
-            keyword_scores.push(scores);
         }
         top(&mut keyword_hits, query.limit);
 
@@ -201,13 +250,9 @@ impl FlatIndex {
         // one dot product away, and the ranker needs both to fuse.
         let mut out = Vec::with_capacity(vector_hits.len() + keyword_hits.len());
         let mut seen: Vec<(usize, usize)> = Vec::with_capacity(vector_hits.len());
-        for hit in &vector_hits {
+        for (hit, keyword) in vector_hits.iter().zip(vector_keyword) {
             seen.push((hit.part, hit.slot));
-            let keyword = keyword_scores[hit.part]
-                .get(hit.slot)
-                .copied()
-                .filter(|&s| s > 0.0);
-            out.push(candidate(&scopes, &parts, hit, Some(hit.score), keyword));
+            out.push(candidate(scopes, parts, hit, Some(hit.score), keyword));
         }
         seen.sort_unstable();
         for hit in &keyword_hits {
@@ -215,13 +260,7 @@ impl FlatIndex {
                 continue;
             }
             let cosine = dot(parts[hit.part].vector(hit.slot, self.dim), query.vector);
-            out.push(candidate(
-                &scopes,
-                &parts,
-                hit,
-                Some(cosine),
-                Some(hit.score),
-            ));
+            out.push(candidate(scopes, parts, hit, Some(cosine), Some(hit.score)));
         }
         Ok(out)
     }
@@ -233,6 +272,7 @@ impl FlatIndex {
         query: &[f32],
         limit: usize,
         include_private: bool,
+        scratch: &mut Scratch,
     ) -> Vec<Hit> {
         let mut hits = Vec::new();
         let query_code = quantized::QueryCode::new(query);
@@ -242,8 +282,8 @@ impl FlatIndex {
             match self.config.vector {
                 VectorSearch::Binary { rescore } if n >= self.config.exact_below && rescore < n => {
                     let words = quantized::words(self.dim);
-                    let mut dist = Vec::with_capacity(n);
-                    quantized::distances(&part.codes, words, &query_code, &mut dist);
+                    let dist = &mut scratch.distances;
+                    quantized::distances(&part.codes, words, &query_code, dist);
                     if !include_private && part.private_count > 0 {
                         for (slot, d) in dist.iter_mut().enumerate() {
                             if part.private[slot] {
@@ -252,14 +292,18 @@ impl FlatIndex {
                         }
                     }
                     let max = u16::try_from(query_code.max_distance()).unwrap_or(u16::MAX - 1);
-                    for slot in quantized::nearest(&dist, rescore.max(limit), max) {
+                    let mut slots = quantized::nearest(dist, rescore.max(limit), max);
+                    // Memory order: neighbouring reads share pages and prefetches.
+                    slots.sort_unstable();
+                    hits.extend(slots.into_iter().map(|slot| {
                         let slot = slot as usize;
-                        hits.push(Hit {
+                        let score = dot(part.vector(slot, self.dim), query);
+                        Hit {
                             part: i,
                             slot,
-                            score: dot(part.vector(slot, self.dim), query),
-                        });
-                    }
+                            score,
+                        }
+                    }));
                 }
                 _ => {
                     for (slot, v) in part.vectors.chunks_exact(self.dim).enumerate() {

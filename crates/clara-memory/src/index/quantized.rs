@@ -35,15 +35,13 @@ pub fn encode_into(vector: &[f32], out: &mut Vec<u64>) {
     }
 }
 
-/// A query prepared for [`distances`]: its signs and its magnitudes in four
-/// levels, as two bit-planes.
+/// A query prepared for [`distances`]: per word of code, its signs and its
+/// magnitudes in four levels as two bit-planes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueryCode {
-    sign: Vec<u64>,
-    /// Bit set where the query's level has its 2 bit (levels 2 and 3).
-    high: Vec<u64>,
-    /// Bit set where the query's level has its 1 bit (levels 1 and 3).
-    low: Vec<u64>,
+    /// `[sign, high, low]` per word: `high` has a bit set where the level has
+    /// its 2 bit (levels 2 and 3), `low` where it has its 1 bit (levels 1, 3).
+    words: Vec<[u64; 3]>,
 }
 
 impl QueryCode {
@@ -55,55 +53,69 @@ impl QueryCode {
         encode_into(query, &mut sign);
         let mean = query.iter().map(|x| x.abs()).sum::<f32>() / query.len().max(1) as f32;
         let scale = if mean > 0.0 { 1.5 / mean } else { 0.0 };
-        let mut high = vec![0u64; sign.len()];
-        let mut low = vec![0u64; sign.len()];
+        let mut words: Vec<[u64; 3]> = sign.into_iter().map(|s| [s, 0, 0]).collect();
         for (i, x) in query.iter().enumerate() {
             let level = ((x.abs() * scale) as u32).min(3);
-            high[i / 64] |= u64::from(level >> 1) << (i % 64);
-            low[i / 64] |= u64::from(level & 1) << (i % 64);
+            words[i / 64][1] |= u64::from(level >> 1) << (i % 64);
+            words[i / 64][2] |= u64::from(level & 1) << (i % 64);
         }
-        Self { sign, high, low }
+        Self { words }
     }
 
     /// The largest distance a code can have from this query (3 per dimension).
     pub fn max_distance(&self) -> u32 {
-        self.high.iter().map(|w| 2 * w.count_ones()).sum::<u32>()
-            + self.low.iter().map(|w| w.count_ones()).sum::<u32>()
+        self.words
+            .iter()
+            .map(|[_, h, l]| 2 * h.count_ones() + l.count_ones())
+            .sum()
     }
 }
 
-/// The weighted sign-mismatch distance of one code from `query`.
+/// The weighted sign-mismatch distance of one code from `query` (one
+/// `[sign, high, low]` per word), capped below `u16::MAX` (at most 3 per
+/// dimension: it fits below 21,845 dimensions).
 #[inline(always)]
-fn distance(code: &[u64], query: &QueryCode) -> u32 {
+fn distance(code: &[u64], query: &[[u64; 3]]) -> u16 {
     let mut total = 0u32;
-    for (((&c, &s), &h), &l) in code
-        .iter()
-        .zip(&query.sign)
-        .zip(&query.high)
-        .zip(&query.low)
-    {
-        let differ = c ^ s;
-        total += 2 * (differ & h).count_ones() + (differ & l).count_ones();
+    for (&c, &[sign, high, low]) in code.iter().zip(query) {
+        let differ = c ^ sign;
+        total += 2 * (differ & high).count_ones() + (differ & low).count_ones();
     }
-    total
+    total.min(u32::from(u16::MAX - 1)) as u16
 }
 
-/// The scan itself, inlined into each compiled copy below.
+/// The scan for codes of exactly `W` words: fixed-size arrays let the compiler
+/// unroll the per-code loop. Plain loops, no closures, so everything inlines
+/// into the `popcnt` copy below.
 #[inline(always)]
-fn scan(codes: &[u64], words: usize, query: &QueryCode, out: &mut Vec<u16>) {
-    // A distance is at most 3 per dimension, which fits u16 below 21,845
-    // dimensions; saturate rather than wrap beyond.
-    out.extend(
-        codes
-            .chunks_exact(words)
-            .map(|code| distance(code, query).min(u32::from(u16::MAX - 1)) as u16),
-    );
+fn scan_fixed<const W: usize>(codes: &[u64], query: &[[u64; 3]; W], out: &mut [u16]) {
+    for (code, o) in codes.as_chunks::<W>().0.iter().zip(out.iter_mut()) {
+        *o = distance(code, query);
+    }
+}
+
+/// The scan itself, inlined into each compiled copy below; the common
+/// embedding sizes (384, 768, 1536 dimensions) get unrolled loops.
+#[inline(always)]
+fn scan(codes: &[u64], words: usize, query: &QueryCode, out: &mut [u16]) {
+    let q = query.words.as_slice();
+    if let Ok(q) = <&[[u64; 3]; 6]>::try_from(q) {
+        scan_fixed(codes, q, out);
+    } else if let Ok(q) = <&[[u64; 3]; 12]>::try_from(q) {
+        scan_fixed(codes, q, out);
+    } else if let Ok(q) = <&[[u64; 3]; 24]>::try_from(q) {
+        scan_fixed(codes, q, out);
+    } else {
+        for (code, o) in codes.chunks_exact(words.max(1)).zip(out.iter_mut()) {
+            *o = distance(code, q);
+        }
+    }
 }
 
 /// [`scan`] compiled for CPUs with `popcnt`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "popcnt")]
-fn scan_popcnt(codes: &[u64], words: usize, query: &QueryCode, out: &mut Vec<u16>) {
+fn scan_popcnt(codes: &[u64], words: usize, query: &QueryCode, out: &mut [u16]) {
     scan(codes, words, query, out);
 }
 
@@ -112,7 +124,7 @@ fn scan_popcnt(codes: &[u64], words: usize, query: &QueryCode, out: &mut Vec<u16
 /// "excluded").
 pub fn distances(codes: &[u64], words: usize, query: &QueryCode, out: &mut Vec<u16>) {
     out.clear();
-    out.reserve(codes.len() / words.max(1));
+    out.resize(codes.len() / words.max(1), 0);
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("popcnt") {
         // SAFETY: `scan_popcnt` only requires the `popcnt` feature, which the
@@ -233,8 +245,13 @@ mod tests {
         let codes: Vec<u64> = (0..6 * 50).map(|_| next()).collect();
         let mut fast = Vec::new();
         distances(&codes, 6, &query, &mut fast);
-        let mut portable = Vec::new();
+        let mut portable = vec![0u16; 50];
         scan(&codes, 6, &query, &mut portable);
+        let generic: Vec<u16> = codes
+            .chunks_exact(6)
+            .map(|c| distance(c, &query.words))
+            .collect();
+        assert_eq!(portable, generic);
         assert_eq!(fast, portable);
         assert!(fast.iter().all(|&d| u32::from(d) <= query.max_distance()));
     }
