@@ -5,7 +5,7 @@
 mod common;
 
 use clara_testkit::fake_openai::{FakeOpenAi, FakeReply};
-use common::{SECRET, clara, run, text, with_fake};
+use common::{SECRET, chat_requests, clara, run, text, with_fake};
 use std::time::Duration;
 
 #[tokio::test]
@@ -20,7 +20,7 @@ async fn piped_lines_are_one_thought_and_history_persists_across_runs() {
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "You said: hello there\nhow are you?\n");
     assert_eq!(
-        fake.request_count(),
+        chat_requests(&fake).len(),
         1,
         "two lines piped together are one thought"
     );
@@ -39,7 +39,7 @@ async fn piped_lines_are_one_thought_and_history_persists_across_runs() {
     with_fake(&mut cmd, &fake);
     let out = run(cmd.arg("chat"), "what did I say?\n").await;
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
-    let messages = fake.requests()[1].body["messages"]
+    let messages = chat_requests(&fake)[1].body["messages"]
         .as_array()
         .unwrap()
         .clone();

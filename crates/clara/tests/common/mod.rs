@@ -13,7 +13,8 @@ use tokio::process::Command;
 pub const SECRET: &str = "sk-test-5ecr3t-do-not-print";
 
 /// `clara` with a clean environment: only what the test gives it (one candle
-/// thread, as CI runs).
+/// thread, as CI runs), and the machine's models folder, so that no test fetches
+/// the models again into its temporary home.
 pub fn clara(data_dir: &Path, cwd: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_clara"));
     cmd.env_clear()
@@ -27,6 +28,8 @@ pub fn clara(data_dir: &Path, cwd: &Path) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    #[cfg(feature = "local-model")]
+    cmd.env("CLARA_MODELS_DIR", clara_llm::local::default_models_dir());
     cmd
 }
 
@@ -53,4 +56,16 @@ pub async fn run(cmd: &mut Command, stdin: &str) -> Output {
 /// Output bytes as text.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The requests that answered the person, leaving out the background memory jobs'
+/// (extraction and decisions), which may run whenever Clara is idle.
+pub fn chat_requests(fake: &FakeOpenAi) -> Vec<clara_testkit::RecordedRequest> {
+    fake.requests()
+        .into_iter()
+        .filter(|r| {
+            let system = r.body["messages"][0]["content"].as_str().unwrap_or("");
+            !system.contains("long-term memories")
+        })
+        .collect()
 }
