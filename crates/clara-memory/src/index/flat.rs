@@ -1,16 +1,19 @@
 //! The embedded deployment's [`MemoryIndex`]: everything in process memory,
 //! partitioned by scope.
 //!
-//! Each scope is a [`Partition`] of parallel columns (ids, flags, vectors, sign
+//! Each scope is a partition of parallel columns (metadata, vectors, sign
 //! codes, keyword postings) addressed by dense slots; removal moves the last
 //! memory into the freed slot so the columns stay dense. A query reads only the
-//! partitions of the scopes it names.
+//! partitions of the scopes it names. The large per-query buffers (distances,
+//! scores) are reused per thread: fresh ones would mean fresh pages, and page
+//! faults, on every query.
 //!
 //! Vector search is exact below [`FlatConfig::exact_below`] memories per scope.
 //! Above it, a scan over sign-bit codes (`quantized.rs`: one bit per dimension,
 //! compared against a query weighted by magnitude) keeps the `rescore` nearest
 //! ([`VectorSearch::Binary`]), which are then scored exactly: at 100k memories
-//! that reads 4.8 MB of codes instead of 150 MB of floats.
+//! that reads 4.8 MB of codes in order plus 256 vectors, instead of 150 MB of
+//! floats.
 //!
 //! Keyword search is BM25 over an inverted index per partition (`keyword.rs`,
 //! tokenizer in `text.rs`). Every candidate carries both scores, so ranking
@@ -95,18 +98,37 @@ struct Inner {
 /// One scope's memories, as parallel columns indexed by slot.
 #[derive(Debug, Default)]
 struct Partition {
-    ids: Vec<MemoryId>,
-    private: Vec<bool>,
+    /// What a candidate reports, one cache line per memory (a search reads it
+    /// only for its few dozen candidates, each at a random slot).
+    meta: Vec<Meta>,
     private_count: usize,
-    kinds: Vec<MemoryKind>,
-    times: Vec<i64>,
-    tokens: Vec<u32>,
     /// `dim` floats per slot.
     vectors: Vec<f32>,
     /// `quantized::words(dim)` words per slot.
     codes: Vec<u64>,
-
     keyword: KeywordIndex,
+}
+
+/// A memory's fields other than its vector and text.
+#[derive(Clone, Copy, Debug)]
+struct Meta {
+    id: MemoryId,
+    time_ms: i64,
+    tokens: u32,
+    kind: MemoryKind,
+    private: bool,
+}
+
+impl Meta {
+    fn of(m: &IndexedMemory) -> Self {
+        Self {
+            id: m.id,
+            time_ms: m.time_ms,
+            tokens: token_estimate(&m.text),
+            kind: m.kind,
+            private: m.private,
+        }
+    }
 }
 
 /// Per-thread buffers a search reuses: a fresh 200 KB buffer per query would be
@@ -117,6 +139,10 @@ struct Scratch {
     distances: Vec<u16>,
     /// BM25 scores by slot; all zeros between uses.
     scores: Vec<f32>,
+    /// Slots the keyword retriever touched.
+    touched: Vec<u32>,
+    /// The keyword retriever's hits before the cut.
+    hits: Vec<Hit>,
 }
 
 thread_local! {
@@ -211,23 +237,26 @@ impl FlatIndex {
         let mut vector_keyword: Vec<Option<f32>> = vec![None; vector_hits.len()];
 
         let terms = QueryTerms::new(query.text, parts.iter().map(|p| &p.keyword));
-        let mut keyword_hits = Vec::new();
+        // Scratch again: a common word can touch a tenth of the memories.
+        let mut keyword_hits = std::mem::take(&mut scratch.hits);
+        let mut touched = std::mem::take(&mut scratch.touched);
+        keyword_hits.clear();
         if !terms.terms.is_empty() {
             for (i, part) in parts.iter().enumerate() {
-                let n = part.ids.len();
+                let n = part.meta.len();
                 // Invariant: `scratch.scores` is all zeros between uses.
                 if scratch.scores.len() < n {
                     scratch.scores.resize(n, 0.0);
                 }
                 let scores = &mut scratch.scores[..n];
-                let mut touched = Vec::new();
+                touched.clear();
                 part.keyword
                     .score_into(&terms, self.config.bm25, scores, &mut touched);
                 keyword_hits.extend(
                     touched
                         .iter()
                         .map(|&slot| slot as usize)
-                        .filter(|&slot| include_private || !part.private[slot])
+                        .filter(|&slot| include_private || !part.meta[slot].private)
                         .map(|slot| Hit {
                             part: i,
                             slot,
@@ -262,6 +291,8 @@ impl FlatIndex {
             let cosine = dot(parts[hit.part].vector(hit.slot, self.dim), query.vector);
             out.push(candidate(scopes, parts, hit, Some(cosine), Some(hit.score)));
         }
+        scratch.hits = keyword_hits;
+        scratch.touched = touched;
         Ok(out)
     }
 
@@ -277,8 +308,8 @@ impl FlatIndex {
         let mut hits = Vec::new();
         let query_code = quantized::QueryCode::new(query);
         for (i, part) in parts.iter().enumerate() {
-            let n = part.ids.len();
-            let visible = |slot: usize| include_private || !part.private[slot];
+            let n = part.meta.len();
+            let visible = |slot: usize| include_private || !part.meta[slot].private;
             match self.config.vector {
                 VectorSearch::Binary { rescore } if n >= self.config.exact_below && rescore < n => {
                     let words = quantized::words(self.dim);
@@ -286,7 +317,7 @@ impl FlatIndex {
                     quantized::distances(&part.codes, words, &query_code, dist);
                     if !include_private && part.private_count > 0 {
                         for (slot, d) in dist.iter_mut().enumerate() {
-                            if part.private[slot] {
+                            if part.meta[slot].private {
                                 *d = u16::MAX;
                             }
                         }
@@ -347,7 +378,7 @@ impl Inner {
             self.remove(memory.id, dim);
         }
         let part = self.partitions.entry(memory.scope).or_default();
-        let slot = part.ids.len();
+        let slot = part.meta.len();
         part.push(&memory, dim);
         self.slots.insert(memory.id, (memory.scope, slot));
     }
@@ -362,7 +393,7 @@ impl Inner {
         if let Some(moved) = part.swap_remove(slot, dim) {
             self.slots.insert(moved, (scope, slot));
         }
-        if part.ids.is_empty() {
+        if part.meta.is_empty() {
             self.partitions.remove(&scope);
         }
     }
@@ -378,12 +409,8 @@ impl Partition {
     }
 
     fn push(&mut self, m: &IndexedMemory, _dim: usize) {
-        self.ids.push(m.id);
-        self.private.push(m.private);
+        self.meta.push(Meta::of(m));
         self.private_count += usize::from(m.private);
-        self.kinds.push(m.kind);
-        self.times.push(m.time_ms);
-        self.tokens.push(token_estimate(&m.text));
         self.vectors.extend_from_slice(&m.vector);
         quantized::encode_into(&m.vector, &mut self.codes);
         self.keyword.push(&m.text);
@@ -391,11 +418,8 @@ impl Partition {
 
     fn replace(&mut self, slot: usize, m: &IndexedMemory, dim: usize) {
         self.private_count =
-            self.private_count - usize::from(self.private[slot]) + usize::from(m.private);
-        self.private[slot] = m.private;
-        self.kinds[slot] = m.kind;
-        self.times[slot] = m.time_ms;
-        self.tokens[slot] = token_estimate(&m.text);
+            self.private_count - usize::from(self.meta[slot].private) + usize::from(m.private);
+        self.meta[slot] = Meta::of(m);
         self.vectors[slot * dim..(slot + 1) * dim].copy_from_slice(&m.vector);
         let words = quantized::words(dim);
         let mut code = Vec::with_capacity(words);
@@ -406,16 +430,13 @@ impl Partition {
 
     /// Removes `slot`, moving the last memory into it; returns the moved id.
     fn swap_remove(&mut self, slot: usize, dim: usize) -> Option<MemoryId> {
-        let last = self.ids.len() - 1;
-        self.ids.swap_remove(slot);
-        self.private_count -= usize::from(self.private.swap_remove(slot));
-        self.kinds.swap_remove(slot);
-        self.times.swap_remove(slot);
-        self.tokens.swap_remove(slot);
+        let last = self.meta.len() - 1;
+        let removed = self.meta.swap_remove(slot);
+        self.private_count -= usize::from(removed.private);
         swap_remove_row(&mut self.vectors, slot, last, dim);
         swap_remove_row(&mut self.codes, slot, last, quantized::words(dim));
         self.keyword.swap_remove(slot);
-        (slot != last).then(|| self.ids[slot])
+        (slot != last).then(|| self.meta[slot].id)
     }
 }
 
@@ -439,15 +460,15 @@ fn candidate(
     vector_score: Option<f32>,
     keyword_score: Option<f32>,
 ) -> Candidate {
-    let part = parts[hit.part];
+    let meta = parts[hit.part].meta[hit.slot];
     Candidate {
-        id: part.ids[hit.slot],
+        id: meta.id,
         scope: scopes[hit.part],
-        kind: part.kinds[hit.slot],
+        kind: meta.kind,
         vector_score,
         keyword_score,
-        time_ms: part.times[hit.slot],
-        tokens: part.tokens[hit.slot] as usize,
+        time_ms: meta.time_ms,
+        tokens: meta.tokens as usize,
     }
 }
 

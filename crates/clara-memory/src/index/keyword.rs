@@ -24,7 +24,7 @@ impl Default for Bm25Params {
     /// `k1 = 1.2` (the textbook value) and `b = 1`: full length normalisation,
     /// where the textbook says 0.75. A memory should say one thing; a long one
     /// (a pasted answer, a rambling turn) matches many queries by accident. On
-    /// pooled LongMemEval turns, b = 1 gave hybrid recall@5 0.71 against 0.67 at
+    /// pooled LongMemEval turns, b = 1 gave hybrid recall@5 0.71 against 0.66 at
     /// 0.75 (see `eval.rs`).
     fn default() -> Self {
         Self { k1: 1.2, b: 1.0 }
