@@ -24,6 +24,7 @@ use clara_store::{
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::Mutex;
 
 /// How Rook behaves.
@@ -183,6 +184,10 @@ struct Inner {
     /// Learning compares new facts with what is remembered and then writes; two
     /// extractions interleaving could both add the same fact, so they take turns.
     learning: Mutex<()>,
+    /// Vectors of other models may still be stored: true from start (the model may
+    /// have changed since the last run) until a pass finds nothing to re-embed and
+    /// drops them, so idle passes do not write.
+    stale_vectors: AtomicBool,
 }
 
 impl Rook {
@@ -230,6 +235,7 @@ impl Rook {
                 llm,
                 config,
                 learning: Mutex::new(()),
+                stale_vectors: AtomicBool::new(true),
             }),
         }
     }
@@ -688,6 +694,9 @@ impl Rook {
             .memories_without_vector(&model, batch)
             .await?;
         if pending.is_empty() {
+            if !self.inner.stale_vectors.swap(false, Ordering::Relaxed) {
+                return Ok(0);
+            }
             let dropped = self.inner.store.drop_other_memory_vectors(&model).await?;
             if dropped > 0 {
                 tracing::info!(dropped, %model, "re-embedding finished; dropped vectors of other models");
