@@ -73,4 +73,103 @@ pub struct Inbound {
     /// Images attached to the message (photos, image attachments).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<Image>,
+    /// The messages this one replies to, oldest first (a platform's reply chain),
+    /// shown to the model as context. Empty when it replies to nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replying_to: Vec<Quoted>,
+}
+
+/// A message quoted as context: one link of a reply chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quoted {
+    /// Who wrote it, as the platform shows them.
+    pub author: String,
+    /// What it said.
+    pub text: String,
+    /// Whether Clara wrote it.
+    #[serde(default)]
+    pub from_clara: bool,
+}
+
+/// How many characters of a reply chain reach the model, at most; the oldest links
+/// are dropped first, and one long link is cut.
+pub const REPLY_CONTEXT_MAX_CHARS: usize = 4000;
+
+/// The text the model sees for a message that replies to `chain` (oldest first):
+/// the chain as quoted lines, then the message itself. With no chain, the text
+/// unchanged.
+pub fn with_reply_context(chain: &[Quoted], text: &str) -> String {
+    if chain.is_empty() {
+        return text.to_owned();
+    }
+    let mut lines: Vec<String> = Vec::new();
+    let mut used = 0;
+    for quoted in chain.iter().rev() {
+        let room = REPLY_CONTEXT_MAX_CHARS.saturating_sub(used);
+        if room == 0 {
+            break;
+        }
+        let who = if quoted.from_clara {
+            "you (Clara)"
+        } else {
+            quoted.author.as_str()
+        };
+        let body: String = quoted.text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let body = if body.chars().count() > room {
+            let cut: String = body.chars().take(room).collect();
+            format!("{cut}…")
+        } else {
+            body
+        };
+        used += body.chars().count();
+        lines.push(format!("> {who}: {body}"));
+    }
+    lines.reverse();
+    let intro = if chain.len() == 1 {
+        "(replying to this message)"
+    } else {
+        "(replying to this thread, oldest first)"
+    };
+    format!("{intro}\n{}\n\n{text}", lines.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(author: &str, text: &str, from_clara: bool) -> Quoted {
+        Quoted {
+            author: author.into(),
+            text: text.into(),
+            from_clara,
+        }
+    }
+
+    #[test]
+    fn no_chain_leaves_the_text_alone() {
+        assert_eq!(with_reply_context(&[], "hello"), "hello");
+    }
+
+    #[test]
+    fn a_chain_is_quoted_oldest_first_before_the_message() {
+        let chain = [q("Bob", "what is  2+2?", false), q("Clara", "4", true)];
+        assert_eq!(
+            with_reply_context(&chain, "and times 3?"),
+            "(replying to this thread, oldest first)\n> Bob: what is 2+2?\n> you (Clara): 4\n\nand times 3?"
+        );
+    }
+
+    #[test]
+    fn a_long_chain_keeps_the_newest_links_within_the_cap() {
+        let long = "x".repeat(REPLY_CONTEXT_MAX_CHARS - 10);
+        let chain = [
+            q("Old", "the oldest link", false),
+            q("A", &"y".repeat(20), false),
+            q("B", &long, false),
+        ];
+        let text = with_reply_context(&chain, "ok");
+        assert!(!text.contains("the oldest link"));
+        assert!(text.contains(&long));
+        assert!(text.contains("> A: yyyyyyyyyy…"));
+    }
 }

@@ -17,6 +17,7 @@ pub mod inbound;
 pub mod memory;
 pub mod message;
 pub mod pacing;
+pub mod port;
 pub mod reply;
 pub mod session;
 pub mod split;
@@ -29,7 +30,7 @@ pub mod tool;
 pub use ids::{
     ConversationId, EventId, MemoryId, MessageId, ProjectId, SessionId, ThoughtId, UserId,
 };
-pub use inbound::{Author, ChannelKind, ConversationRef, Inbound};
+pub use inbound::{Author, ChannelKind, ConversationRef, Inbound, Quoted};
 pub use memory::{MemoryKind, Scope};
 pub use message::{ChatMessage, Image, Role};
 pub use reply::{Outbound, ReplyEvent, ReplyKind};

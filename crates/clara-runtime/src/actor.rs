@@ -37,13 +37,19 @@ const TOUCH_EVERY_MS: i64 = 60_000;
 pub(crate) enum ActorMsg {
     /// A new message (tier prefix already removed from `text`).
     Inbound {
-        inbound: Inbound,
+        // Boxed: an `Inbound` (images, reply chain) dwarfs the other messages.
+        inbound: Box<Inbound>,
         text: String,
         tier: Option<Tier>,
         received: Instant,
     },
     /// A stop phrase from `author`.
     Stop { author: Author },
+    /// `author` asked for a fresh session; `done` fires when it has started.
+    NewSession {
+        author: Author,
+        done: oneshot::Sender<()>,
+    },
     /// The platform says `author` is typing.
     Typing { author: Author },
     /// Emit the pending burst now.
@@ -84,6 +90,9 @@ pub(crate) struct ConversationActor {
     in_flight: Option<InFlight>,
     queued: VecDeque<Thought>,
     idle_waiters: Vec<oneshot::Sender<()>>,
+    /// What this actor last added to the `clara_thoughts_queued` and
+    /// `clara_replies_in_flight` gauges (`/metrics`).
+    reported_load: (usize, usize),
 }
 
 impl ConversationActor {
@@ -160,6 +169,7 @@ impl ConversationActor {
             in_flight: None,
             queued: VecDeque::new(),
             idle_waiters: Vec::new(),
+            reported_load: (0, 0),
         })
     }
 
@@ -171,12 +181,14 @@ impl ConversationActor {
                 msg = self.rx.recv() => match msg {
                     Some(ActorMsg::Shutdown(done)) => {
                         self.shutdown().await;
+                        self.report_load();
                         let _ = done.send(());
                         return;
                     }
                     Some(msg) => self.handle(msg).await,
                     None => {
                         self.shutdown().await;
+                        self.report_load();
                         return;
                     }
                 },
@@ -199,7 +211,17 @@ impl ConversationActor {
                     let _ = waiter.send(());
                 }
             }
+            self.report_load();
         }
+    }
+
+    /// Moves the load gauges by what changed since the last report.
+    fn report_load(&mut self) {
+        let now = (self.queued.len(), usize::from(self.in_flight.is_some()));
+        let (queued, in_flight) = self.reported_load;
+        move_gauge(metrics::gauge!("clara_thoughts_queued"), queued, now.0);
+        move_gauge(metrics::gauge!("clara_replies_in_flight"), in_flight, now.1);
+        self.reported_load = now;
     }
 
     fn is_idle(&self) -> bool {
@@ -213,8 +235,19 @@ impl ConversationActor {
                 text,
                 tier,
                 received,
-            } => self.on_inbound(inbound, text, tier, received).await,
+            } => self.on_inbound(*inbound, text, tier, received).await,
             ActorMsg::Stop { author } => self.on_stop(&author),
+            ActorMsg::NewSession { author, done } => {
+                self.on_stop(&author);
+                // A reply that already ended (or was just cancelled) is recorded
+                // first, so it belongs to the old session, not the fresh one.
+                if self.in_flight.is_some() {
+                    let outcome = join_in_flight(&mut self.in_flight).await;
+                    self.finish_reply(outcome).await;
+                }
+                self.start_afresh(now_ms()).await;
+                let _ = done.send(());
+            }
             ActorMsg::Typing { author } => self.chunker.typing(&author, Instant::now().into_std()),
             ActorMsg::Flush => {
                 if let Some(thought) = self.chunker.take() {
@@ -336,6 +369,7 @@ impl ConversationActor {
     }
 
     fn dispatch(&mut self, thought: Thought) {
+        metrics::counter!("clara_thoughts_total").increment(1);
         if self.in_flight.is_some() {
             self.queued.push_back(thought);
         } else {
@@ -523,6 +557,35 @@ impl ConversationActor {
         }
     }
 
+    /// Ends the session now, whatever its age, and starts the next one with an
+    /// empty window: the ended session's summary is its only trace in the prompt.
+    async fn start_afresh(&mut self, now: i64) {
+        let store = &self.shared.store;
+        if self.session.ended_at_ms.is_none() {
+            match store.end_session(self.session.id, now).await {
+                Ok(()) => self.shared.enqueue_summary(self.session.id, now).await,
+                Err(error) => tracing::warn!(%error, "could not end the session"),
+            }
+        }
+        // Everything said so far must be committed to count as before the start.
+        let reset = match self.shared.writer.flush().await {
+            Ok(()) => store.reset_context(self.context.id).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = reset {
+            tracing::warn!(%error, "could not record the fresh start");
+        }
+        self.context.clear();
+        match store.start_session(self.context.id, now).await {
+            Ok(session) => {
+                self.session = session;
+                self.last_activity_ms = now;
+                self.last_touch_ms = now;
+            }
+            Err(error) => tracing::warn!(%error, "could not start a new session"),
+        }
+    }
+
     async fn note_activity(&mut self, now: i64) {
         self.last_activity_ms = now;
         if now - self.last_touch_ms >= TOUCH_EVERY_MS {
@@ -597,6 +660,14 @@ impl ConversationActor {
             self.finish_reply(outcome).await;
         }
         self.touch_now().await;
+    }
+}
+
+fn move_gauge(gauge: metrics::Gauge, from: usize, to: usize) {
+    if to > from {
+        gauge.increment((to - from) as f64);
+    } else if from > to {
+        gauge.decrement((from - to) as f64);
     }
 }
 

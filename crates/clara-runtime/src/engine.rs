@@ -27,37 +27,7 @@ pub const SUMMARY_JOB: &str = "summarize_session";
 /// The job kind that extracts memories from one answered thought.
 pub const LEARN_JOB: &str = "extract_memories";
 
-/// What happened to a submitted message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Accepted {
-    /// Taken; it will be answered (alone or with the messages around it).
-    Queued,
-    /// The platform delivered this event before; ignored.
-    Duplicate,
-    /// A stop phrase: the reply in flight, if any, is cancelled; no answer follows.
-    Stopped,
-}
-
-/// Why a message was refused. The text is one sentence fit to show the person.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum IngressError {
-    /// Nothing to answer.
-    #[error("That message is empty, so there is nothing to answer.")]
-    Empty,
-    /// Over the configured limit.
-    #[error(
-        "That message is too long ({chars} characters; the limit is {limit}). Please shorten it or split it up."
-    )]
-    TooLong {
-        /// Its length.
-        chars: usize,
-        /// The limit.
-        limit: usize,
-    },
-    /// The engine is shutting down.
-    #[error("Clara is shutting down and cannot take new messages right now.")]
-    Closed,
-}
+pub use clara_core::port::{Accepted, IngressError};
 
 pub(crate) struct Shared {
     pub(crate) store: Store,
@@ -202,13 +172,15 @@ impl Engine {
             // A bare "!high": nothing to answer, but not an error either.
             return Err(IngressError::Empty);
         }
-        let text = text.to_owned();
+        // The person's own words were checked above; a quoted reply chain (capped
+        // in `with_reply_context`) travels with them as context for the model.
+        let text = clara_core::inbound::with_reply_context(&inbound.replying_to, text);
         let conversation = inbound.conversation.clone();
         self.shared
             .send(
                 &conversation,
                 ActorMsg::Inbound {
-                    inbound,
+                    inbound: Box::new(inbound),
                     text,
                     tier,
                     received,
@@ -216,6 +188,49 @@ impl Engine {
             )
             .await;
         Ok(Accepted::Queued)
+    }
+
+    /// Stops `author`'s reply in `conversation` (a stop button or command), exactly
+    /// as a stop phrase would: the reply in flight is cancelled and what they said
+    /// but was not yet answered is dropped.
+    pub async fn stop(&self, conversation: &ConversationRef, author: &Author) {
+        if self.shared.has_actor(conversation) {
+            self.shared
+                .send(
+                    conversation,
+                    ActorMsg::Stop {
+                        author: author.clone(),
+                    },
+                )
+                .await;
+        }
+    }
+
+    /// Starts a fresh session in `conversation` (a `/new` command or button): the
+    /// reply in flight is cancelled, the current session ends (its summary is
+    /// written in the background and becomes the new session's starting context),
+    /// and the model no longer sees the earlier messages, also after a restart.
+    /// Long-term memories are kept.
+    pub async fn new_session(
+        &self,
+        conversation: &ConversationRef,
+        author: &Author,
+    ) -> Result<(), IngressError> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(IngressError::Closed);
+        }
+        let (tx, rx) = oneshot::channel();
+        self.shared
+            .send(
+                conversation,
+                ActorMsg::NewSession {
+                    author: author.clone(),
+                    done: tx,
+                },
+            )
+            .await;
+        let _ = rx.await;
+        Ok(())
     }
 
     /// The platform says `author` is typing in `conversation`.
@@ -415,4 +430,28 @@ fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 }
 fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     m.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The engine is Clara for in-process adapters.
+#[async_trait::async_trait]
+impl clara_core::port::Assistant for Engine {
+    async fn submit(&self, inbound: Inbound) -> Result<Accepted, IngressError> {
+        Engine::submit(self, inbound).await
+    }
+
+    async fn typing(&self, conversation: &ConversationRef, author: &Author) {
+        Engine::typing(self, conversation, author).await;
+    }
+
+    async fn stop(&self, conversation: &ConversationRef, author: &Author) {
+        Engine::stop(self, conversation, author).await;
+    }
+
+    async fn new_session(
+        &self,
+        conversation: &ConversationRef,
+        author: &Author,
+    ) -> Result<(), IngressError> {
+        Engine::new_session(self, conversation, author).await
+    }
 }

@@ -170,3 +170,83 @@ async fn history_survives_a_restart() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_fresh_start_hides_earlier_messages_from_the_model_even_after_a_restart() {
+    let fake = clara_testkit::fake_openai::FakeOpenAi::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let engine = engine_on(&dir, &fake, fast_config()).await;
+        let sink = RecordingSink::streaming();
+        engine.attach("test", sink.clone());
+        engine
+            .submit(inbound("1", "my secret plan is to learn Welsh."))
+            .await
+            .unwrap();
+        sink.wait_until("an answer", |c| ends(c) == 1).await;
+        engine.new_session(&conversation(), &ann()).await.unwrap();
+        // The ended session's summary is owed as a durable job.
+        let store = engine.store();
+        let conv = store.resolve_conversation(&conversation()).await.unwrap();
+        let sessions = store.sessions_of(conv, 10).await.unwrap();
+        assert_eq!(sessions.len(), 2, "{sessions:?}");
+        assert!(sessions[0].ended_at_ms.is_none() && sessions[1].ended_at_ms.is_some());
+        let owed = store.job_counts().await.unwrap();
+        assert!(
+            owed.iter()
+                .any(|(kind, _, n)| kind == "summarize_session" && *n == 1),
+            "{owed:?}"
+        );
+
+        engine.submit(inbound("2", "hello")).await.unwrap();
+        sink.wait_until("a second answer", |c| ends(c) == 2).await;
+        engine.shutdown().await;
+        engine.store().close().await;
+    }
+    let engine = engine_on(&dir, &fake, fast_config()).await;
+    let sink = RecordingSink::streaming();
+    engine.attach("test", sink.clone());
+    engine
+        .submit(inbound("3", "what is my plan?"))
+        .await
+        .unwrap();
+    sink.wait_until("an answer", |c| ends(c) == 1).await;
+    let requests = fake.requests();
+    for (i, request) in requests[1..].iter().enumerate() {
+        let text = request.body["messages"].to_string();
+        assert!(
+            !text.contains("Welsh"),
+            "request {} still sees the old session: {text}",
+            i + 1
+        );
+    }
+    let last: Vec<_> = requests[2].body["messages"].as_array().unwrap()[1..]
+        .iter()
+        .map(|m| m["content"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(last, vec!["hello", "You said: hello", "what is my plan?"]);
+}
+
+#[tokio::test]
+async fn a_reply_chain_reaches_the_model_as_quoted_context() {
+    let h = Harness::start(fast_config()).await;
+    let mut message = inbound("1", "and in Celsius?");
+    message.replying_to = vec![
+        clara_core::Quoted {
+            author: "Bob".into(),
+            text: "It is 451 Fahrenheit.".into(),
+            from_clara: false,
+        },
+        clara_core::Quoted {
+            author: "Clara".into(),
+            text: "That is hot.".into(),
+            from_clara: true,
+        },
+    ];
+    h.engine.submit(message).await.unwrap();
+    h.sink.wait_until("an answer", |c| ends(c) == 1).await;
+    let asked = h.fake.requests()[0].last_user_text().unwrap().to_owned();
+    assert!(asked.contains("> Bob: It is 451 Fahrenheit."), "{asked}");
+    assert!(asked.contains("> you (Clara): That is hot."), "{asked}");
+    assert!(asked.ends_with("and in Celsius?"), "{asked}");
+}

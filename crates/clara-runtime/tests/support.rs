@@ -223,5 +223,6 @@ pub fn inbound(event: &str, text: &str) -> Inbound {
         sent_at_ms: 0,
         tier: None,
         images: Vec::new(),
+        replying_to: Vec::new(),
     }
 }

@@ -216,11 +216,21 @@ impl Store {
         max_count: u32,
     ) -> Result<Vec<StoredMessage>, StoreError> {
         let conversation_id = conversation.0.to_string();
+        // Nothing from before a fresh start reaches the window, however few remain.
+        let after_seq: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(context_after_seq, 0) FROM conversations WHERE id = ?",
+        )
+        .bind(&conversation_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?
+        .unwrap_or(0);
         let young: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM messages WHERE conversation_id = ? AND status = 'complete' AND created_at_ms >= ?",
+            "SELECT COUNT(*) FROM messages WHERE conversation_id = ? AND status = 'complete' AND created_at_ms >= ? AND seq > ?",
         )
         .bind(&conversation_id)
         .bind(since_ms)
+        .bind(after_seq)
         .fetch_one(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
@@ -232,10 +242,11 @@ impl Store {
         }
         let rows: Vec<MessageRow> = sqlx::query_as(
             "SELECT id, conversation_id, session_id, thought_id, user_id, role, content, status, event_id, created_at_ms \
-             FROM messages WHERE conversation_id = ? AND status = 'complete' \
+             FROM messages WHERE conversation_id = ? AND status = 'complete' AND seq > ? \
              ORDER BY created_at_ms DESC, seq DESC LIMIT ?",
         )
         .bind(&conversation_id)
+        .bind(after_seq)
         .bind(take)
         .fetch_all(&self.pool)
         .await
@@ -276,6 +287,20 @@ impl Store {
         .await
         .map_err(|e| self.err(e))?;
         rows.into_iter().map(StoredMessage::try_from).collect()
+    }
+
+    /// One message by id, whatever its status (a memory's history names the
+    /// message it came from).
+    pub async fn message(&self, id: MessageId) -> Result<Option<StoredMessage>, StoreError> {
+        let row: Option<MessageRow> = sqlx::query_as(
+            "SELECT id, conversation_id, session_id, thought_id, user_id, role, content, status, event_id, created_at_ms \
+             FROM messages WHERE id = ?",
+        )
+        .bind(id.0.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        row.map(StoredMessage::try_from).transpose()
     }
 
     /// Moves the user messages of a cancelled thought into the thought that carries

@@ -143,6 +143,23 @@ impl Store {
         found(done.rows_affected(), session)
     }
 
+    /// Starts the conversation afresh: the messages stored so far stay, but no
+    /// longer reach the window ([`Store::recent_messages`]). Flush the message
+    /// writer first, or messages still in it count as after the fresh start.
+    pub async fn reset_context(&self, conversation: ConversationId) -> Result<(), StoreError> {
+        let id = conversation.0.to_string();
+        sqlx::query(
+            "UPDATE conversations SET context_after_seq = \
+             (SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = ?) WHERE id = ?",
+        )
+        .bind(&id)
+        .bind(&id)
+        .execute(&self.write_pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// Stores (or replaces) a session's summary.
     pub async fn set_session_summary(
         &self,
@@ -197,6 +214,24 @@ impl Store {
              ORDER BY last_activity_at_ms, id",
         )
         .bind(idle_before_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.into_iter().map(SessionRecord::try_from).collect()
+    }
+
+    /// A conversation's sessions, newest first, at most `limit`.
+    pub async fn sessions_of(
+        &self,
+        conversation: ConversationId,
+        limit: u32,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let rows: Vec<SessionRow> = sqlx::query_as(
+            "SELECT id, conversation_id, started_at_ms, last_activity_at_ms, ended_at_ms, summary \
+             FROM sessions WHERE conversation_id = ? ORDER BY started_at_ms DESC, id DESC LIMIT ?",
+        )
+        .bind(conversation.0.to_string())
+        .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await
         .map_err(|e| self.err(e))?;

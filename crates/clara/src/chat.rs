@@ -74,6 +74,7 @@ pub async fn run(engine: &Engine, args: ChatArgs) -> Result<ExitCode> {
             sent_at_ms: clara_runtime::clock::now_ms(),
             tier: None,
             images: Vec::new(),
+            replying_to: Vec::new(),
         };
         match engine.submit(inbound).await {
             Ok(Accepted::Stopped) if interactive => println!("\x1b[2m(stopped)\x1b[0m"),

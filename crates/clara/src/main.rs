@@ -4,11 +4,13 @@
 //! long-lived process, `clara migrate` manages the database schema, `clara memory`
 //! lets an operator look at and manage what Clara remembers.
 
+mod adapters;
 mod chat;
 mod jobs_cli;
 mod memory;
 mod memory_cli;
 mod provider;
+mod serve;
 mod settings;
 mod terminal;
 
@@ -190,13 +192,11 @@ async fn run(cli: Cli, resolved: Resolved) -> Result<ExitCode> {
         }
         Command::Serve => {
             let (engine, keeper) = start_engine(&resolved).await?;
-            tracing::info!(data_dir = %resolved.data_dir.display(), model = engine.provider().model(), "Clara is running; stop with Ctrl-C");
-            shutdown_signal().await;
-            tracing::info!("shutting down");
+            let served = serve::run(&resolved, &engine).await;
             keeper.cancel();
             engine.shutdown().await;
             engine.store().close().await;
-            Ok(ExitCode::SUCCESS)
+            served.map(|()| ExitCode::SUCCESS)
         }
     }
 }
@@ -270,7 +270,7 @@ async fn migrate(resolved: &Resolved, action: Option<MigrateAction>) -> Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -33,6 +33,55 @@ pub struct Settings {
     pub tools: ToolSettings,
     /// Long-term memory.
     pub memory: MemorySettings,
+    /// The network face: gateway protocol, HTTP API, web page.
+    pub gateway: GatewaySettings,
+}
+
+/// `[gateway]`.
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewaySettings {
+    /// The address to listen on (default 127.0.0.1).
+    pub host: Option<String>,
+    /// The port (default 18789).
+    pub port: Option<u16>,
+    /// The secret out-of-process adapters present; required off loopback.
+    pub secret: Option<String>,
+}
+
+impl std::fmt::Debug for GatewaySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewaySettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+/// The gateway's resolved settings.
+#[derive(Clone)]
+pub struct GatewayConfig {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    /// The adapters' shared secret, if set.
+    pub secret: Option<String>,
+}
+
+impl GatewayConfig {
+    /// Whether the address is reachable only from this machine.
+    pub fn is_loopback(&self) -> bool {
+        self.addr.ip().is_loopback()
+    }
+}
+
+impl std::fmt::Debug for GatewayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayConfig")
+            .field("addr", &self.addr)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 /// `[tools]`.
@@ -110,6 +159,8 @@ pub struct Resolved {
     pub memory: MemoryChoice,
     /// The file the settings were read from, if any.
     pub file: Option<PathBuf>,
+    /// The network face.
+    pub gateway: GatewayConfig,
 }
 
 /// Reads the configuration file and the environment.
@@ -184,6 +235,9 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("ANTHROPIC_MODEL_LOW", "llm.anthropic.model_low"),
     ("LLM_API_URL", "llm.ollama.base_url"),
     ("LLM_MODEL", "llm.ollama.model"),
+    ("CLARA_GATEWAY_HOST", "gateway.host"),
+    ("CLARA_GATEWAY_PORT", "gateway.port"),
+    ("CLARA_GATEWAY_SECRET", "gateway.secret"),
 ];
 
 /// The overrides the environment makes, in order of increasing precedence: the
@@ -293,7 +347,9 @@ fn resolve(s: Settings, sources: &Sources<'_>, file: Option<PathBuf>) -> Result<
             prompt_tokens: engine.window.token_budget,
         },
     )?;
+    let gateway = gateway_config(&s.gateway)?;
     Ok(Resolved {
+        gateway,
         engine,
         llm,
         tools,
@@ -302,6 +358,31 @@ fn resolve(s: Settings, sources: &Sources<'_>, file: Option<PathBuf>) -> Result<
         database,
         file,
     })
+}
+
+/// The default gateway port, as the system Clara replaces used it.
+pub const DEFAULT_GATEWAY_PORT: u16 = 18789;
+
+fn gateway_config(g: &GatewaySettings) -> Result<GatewayConfig> {
+    let host = g.host.as_deref().unwrap_or("127.0.0.1").trim();
+    let port = g.port.unwrap_or(DEFAULT_GATEWAY_PORT);
+    let ip: std::net::IpAddr = match host {
+        "localhost" => std::net::Ipv4Addr::LOCALHOST.into(),
+        other => other.trim_matches(['[', ']']).parse().with_context(|| {
+            format!("CLARA_GATEWAY_HOST (gateway.host) must be an IP address to listen on, got {other:?}")
+        })?,
+    };
+    let secret = g.secret.clone().filter(|s| !s.trim().is_empty());
+    let config = GatewayConfig {
+        addr: std::net::SocketAddr::new(ip, port),
+        secret,
+    };
+    if !config.is_loopback() && config.secret.is_none() {
+        bail!(
+            "CLARA_GATEWAY_SECRET (gateway.secret) must be set when the gateway listens on {ip}, which other machines can reach"
+        );
+    }
+    Ok(config)
 }
 
 fn engine_config(c: &ChatSettings) -> Result<EngineConfig> {

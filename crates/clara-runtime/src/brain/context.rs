@@ -114,6 +114,11 @@ impl ConversationContext {
         self.turns.push_back(Counted { turn, tokens });
     }
 
+    /// Forgets the window (a fresh start); the summary stays.
+    pub fn clear(&mut self) {
+        self.turns.clear();
+    }
+
     /// The platform events of the remembered messages (to seed de-duplication).
     pub fn events(&self) -> impl Iterator<Item = &EventId> {
         self.turns.iter().filter_map(|t| t.turn.event.as_ref())

@@ -76,6 +76,7 @@ pub async fn run_reply(
         tools,
     } = job;
     let mut tally = Tally::default();
+    let started = std::time::Instant::now();
     let result = {
         let work = answer(&*provider, request, tools.as_ref(), &mut queue, &mut tally);
         tokio::select! {
@@ -95,6 +96,7 @@ pub async fn run_reply(
             )
         }
     };
+    record_metrics(status, started, &tally);
     ReplyOutcome {
         thought,
         status,
@@ -109,6 +111,35 @@ pub async fn run_reply(
 struct Tally {
     usage: Option<Usage>,
     tool_calls: usize,
+    /// When the answer's first text arrived.
+    first_token: Option<std::time::Instant>,
+}
+
+/// Reply latency (to the first token and in all), LLM tokens and failures, for
+/// `/metrics`.
+fn record_metrics(status: ReplyStatus, started: std::time::Instant, tally: &Tally) {
+    let outcome = match status {
+        ReplyStatus::Finished => "finished",
+        ReplyStatus::Cancelled => "cancelled",
+        ReplyStatus::Failed => "failed",
+    };
+    metrics::counter!("clara_replies_total", "outcome" => outcome).increment(1);
+    metrics::histogram!("clara_reply_seconds", "outcome" => outcome)
+        .record(started.elapsed().as_secs_f64());
+    if let Some(first) = tally.first_token {
+        metrics::histogram!("clara_reply_first_token_seconds")
+            .record(first.duration_since(started).as_secs_f64());
+    }
+    if let Some(usage) = &tally.usage {
+        metrics::counter!("clara_llm_tokens_total", "direction" => "input")
+            .increment(u64::from(usage.input_tokens));
+        metrics::counter!("clara_llm_tokens_total", "direction" => "output")
+            .increment(u64::from(usage.output_tokens));
+    }
+    metrics::counter!("clara_tool_calls_total").increment(tally.tool_calls as u64);
+    if status == ReplyStatus::Failed {
+        metrics::counter!("clara_errors_total", "kind" => "reply").increment(1);
+    }
 }
 
 impl Tally {
@@ -207,6 +238,7 @@ async fn stream_round(
             }
             event = stream.next() => match event {
                 Some(Ok(StreamEvent::Delta(delta))) => {
+                    tally.first_token.get_or_insert_with(std::time::Instant::now);
                     // After a tool round the answer goes on in a new paragraph.
                     if continues && text.is_empty() && !delta.trim().is_empty() {
                         queue.push("\n\n").await;

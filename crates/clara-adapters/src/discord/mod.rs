@@ -1,0 +1,1 @@
+//! Discord: the gateway WebSocket for events, REST for calls.

