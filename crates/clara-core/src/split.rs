@@ -40,8 +40,13 @@ pub fn split_message(text: &str, max_chars: usize) -> Vec<String> {
             chunk.push_str(FENCE_CLOSE);
         }
         out.push(chunk);
+        // Inside a code block, leading spaces are indentation: keep them.
+        rest = if fence.is_some() {
+            tail.trim_start_matches('\n')
+        } else {
+            tail.trim_start_matches(['\n', ' '])
+        };
         reopen = fence;
-        rest = tail.trim_start_matches(['\n', ' ']);
     }
     out
 }
@@ -193,6 +198,18 @@ mod tests {
             assert!(joined.contains(&format!("let x{i} = {i};")));
         }
         assert!(joined.ends_with("Done."));
+    }
+
+    #[test]
+    fn indentation_survives_a_cut_inside_a_code_block() {
+        let code: String = (0..40).map(|i| format!("    let x{i} = {i};\n")).collect();
+        let text = format!("```python\n{code}```");
+        let parts = split_message(&text, 200);
+        assert!(parts.len() > 1);
+        for part in &parts[1..] {
+            let first_code_line = part.lines().nth(1).unwrap();
+            assert!(first_code_line.starts_with("    let"), "{part:?}");
+        }
     }
 
     #[test]

@@ -6,10 +6,14 @@
 //! on no Clara crate, so it cannot drift into testing Clara against itself.
 
 pub mod fake_anthropic;
+pub mod fake_discord;
 pub mod fake_ollama;
 pub mod fake_openai;
+pub mod fake_telegram;
 mod recorder;
 
 pub use fake_anthropic::{FakeAnthropic, FakeAnthropicReply};
+pub use fake_discord::FakeDiscord;
 pub use fake_ollama::{FakeOllama, FakeOllamaReply};
 pub use fake_openai::{FakeOpenAi, FakeReply, RecordedRequest};
+pub use fake_telegram::FakeTelegram;

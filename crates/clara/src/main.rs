@@ -10,6 +10,7 @@ mod jobs_cli;
 mod memory;
 mod memory_cli;
 mod provider;
+mod remote_adapter;
 mod serve;
 mod settings;
 mod terminal;
@@ -58,6 +59,11 @@ enum Command {
     Memory(memory_cli::MemoryArgs),
     /// Background jobs (summaries, memory extraction): backlog, failures, retry.
     Jobs(jobs_cli::JobsArgs),
+    /// Run one platform adapter in its own process, connected to a Clara gateway.
+    Adapter(remote_adapter::AdapterArgs),
+    /// Print the Argon2 hash of a password read from standard input, for
+    /// `web.password_hash`.
+    HashPassword,
 }
 
 #[derive(Subcommand, Debug)]
@@ -155,7 +161,7 @@ fn init_logging(cli: &Cli) {
     // In a chat the person reads the terminal: they get Clara's one-sentence
     // errors, not the operator's log, unless they ask with -v.
     let default = match (cli.verbose, &cli.command) {
-        (0, Command::Serve) => "info",
+        (0, Command::Serve | Command::Adapter(_)) => "info",
         (0, Command::Chat(_)) => "error",
         (0, _) => "warn",
         (1, _) => "info",
@@ -182,6 +188,8 @@ async fn run(cli: Cli, resolved: Resolved) -> Result<ExitCode> {
         Command::Migrate { action } => migrate(&resolved, action).await,
         Command::Memory(args) => memory_cli::run(&resolved, args).await,
         Command::Jobs(args) => jobs_cli::run(&resolved, args).await,
+        Command::Adapter(args) => remote_adapter::run(&resolved, args).await,
+        Command::HashPassword => hash_password(),
         Command::Chat(args) => {
             let (engine, keeper) = start_engine(&resolved).await?;
             let code = chat::run(&engine, args).await;
@@ -267,6 +275,21 @@ async fn migrate(resolved: &Resolved, action: Option<MigrateAction>) -> Result<E
         }
     }
     store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `clara hash-password`: one line of standard input in, its Argon2 PHC string out.
+fn hash_password() -> Result<ExitCode> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        eprint!("Password (it will show as you type): ");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let hash = clara_gateway::http::hash_password(line.trim_end_matches(['\r', '\n']))?;
+    println!("{hash}");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -43,9 +43,35 @@ pub async fn run(resolved: &Resolved, engine: &Engine) -> Result<()> {
 
 /// Everything served on the gateway port.
 fn gateway_app(
-    _resolved: &Resolved,
-    _engine: &Engine,
-    _stop: &CancellationToken,
+    resolved: &Resolved,
+    engine: &Engine,
+    stop: &CancellationToken,
 ) -> Result<axum::Router> {
-    Ok(axum::Router::new())
+    if !resolved.gateway.is_loopback() && !resolved.http.has_password() {
+        tracing::warn!(
+            "the gateway listens off loopback and web.password (CLARA_WEB_PASSWORD) is not set: nobody can log in to the web page"
+        );
+    }
+    Ok(axum::Router::new()
+        .merge(gateway_protocol(resolved, engine, stop))
+        .merge(clara_gateway::http::router(
+            engine,
+            resolved.http.clone(),
+            stop.clone(),
+        )))
+}
+
+/// The WebSocket gateway protocol for adapters in other processes (`/gateway`).
+fn gateway_protocol(
+    resolved: &Resolved,
+    engine: &Engine,
+    stop: &CancellationToken,
+) -> axum::Router {
+    use clara_gateway::{protocol::GatewaySecret, server};
+    let config = server::ServerConfig {
+        secret: resolved.gateway.secret.clone().map(GatewaySecret::new),
+        ..server::ServerConfig::default()
+    };
+    let host: std::sync::Arc<dyn server::AdapterHost> = std::sync::Arc::new(engine.clone());
+    server::router(host, config, stop.clone())
 }

@@ -35,6 +35,66 @@ pub struct Settings {
     pub memory: MemorySettings,
     /// The network face: gateway protocol, HTTP API, web page.
     pub gateway: GatewaySettings,
+    /// The web page: login and the person it speaks for.
+    pub web: WebSettings,
+    /// The HTTP API (`/v1/*`).
+    pub api: ApiSettings,
+    /// The Telegram adapter.
+    pub telegram: TelegramSettings,
+    /// The Discord adapter.
+    pub discord: DiscordSettings,
+}
+
+/// `[web]`.
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebSettings {
+    /// The name Clara calls the web page's person (default: $USER).
+    pub name: Option<String>,
+    /// The operator's password, asked off loopback; hashed with Argon2 at start.
+    pub password: Option<String>,
+    /// The password's Argon2 hash instead (`clara hash-password` prints one).
+    pub password_hash: Option<String>,
+    /// Ask for the password on loopback too.
+    pub require_login: Option<bool>,
+    /// Send the login cookie over HTTPS only (default: on off loopback).
+    pub secure_cookie: Option<bool>,
+    /// Hours a login lasts.
+    pub login_hours: Option<u64>,
+}
+
+impl std::fmt::Debug for WebSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |v: &Option<String>| v.as_ref().map(|_| "[redacted]");
+        f.debug_struct("WebSettings")
+            .field("name", &self.name)
+            .field("password", &redacted(&self.password))
+            .field("password_hash", &redacted(&self.password_hash))
+            .field("require_login", &self.require_login)
+            .field("secure_cookie", &self.secure_cookie)
+            .field("login_hours", &self.login_hours)
+            .finish()
+    }
+}
+
+/// `[api]`.
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSettings {
+    /// The key `/v1/*` requests present as `Authorization: Bearer <key>`;
+    /// required off loopback.
+    pub key: Option<String>,
+    /// The largest `/v1/chat/completions` body, in bytes.
+    pub max_body_bytes: Option<usize>,
+}
+
+impl std::fmt::Debug for ApiSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiSettings")
+            .field("key", &self.key.as_ref().map(|_| "[redacted]"))
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
 }
 
 /// `[gateway]`.
@@ -56,6 +116,106 @@ impl std::fmt::Debug for GatewaySettings {
             .field("port", &self.port)
             .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
             .finish()
+    }
+}
+
+/// `[telegram]`: the adapter runs when the token is set.
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelegramSettings {
+    /// The bot token from @BotFather.
+    pub token: Option<String>,
+    /// The Bot API root (default `https://api.telegram.org`).
+    pub api_url: Option<String>,
+    /// `edits` (one message grown by edits, the default) or `parts`.
+    pub delivery: Option<String>,
+    /// The least time between two edits of a reply, in milliseconds.
+    pub edit_cooldown_ms: Option<u64>,
+    /// Seconds Telegram may hold one long poll.
+    pub poll_timeout_secs: Option<u64>,
+}
+
+impl std::fmt::Debug for TelegramSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelegramSettings")
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .field("api_url", &self.api_url)
+            .field("delivery", &self.delivery)
+            .field("edit_cooldown_ms", &self.edit_cooldown_ms)
+            .field("poll_timeout_secs", &self.poll_timeout_secs)
+            .finish()
+    }
+}
+
+/// `[discord]`: the adapter runs when the token is set.
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiscordSettings {
+    /// The bot token from the Discord developer portal.
+    pub token: Option<String>,
+    /// Server (guild) ids Clara answers in; empty: every server.
+    pub allowed_servers: Option<TextOrList>,
+    /// Channel ids Clara answers in; empty: every channel.
+    pub allowed_channels: Option<TextOrList>,
+    /// Messages of a reply chain fetched as context (default 25).
+    pub max_messages: Option<usize>,
+    /// Extra phrases that stop Clara's reply on Discord.
+    pub stop_phrases: Option<TextOrList>,
+    /// The REST root (default `https://discord.com/api/v10`).
+    pub api_url: Option<String>,
+    /// The gateway URL (default `wss://gateway.discord.gg`).
+    pub gateway_url: Option<String>,
+}
+
+impl std::fmt::Debug for DiscordSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiscordSettings")
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .field("allowed_servers", &self.allowed_servers)
+            .field("allowed_channels", &self.allowed_channels)
+            .field("max_messages", &self.max_messages)
+            .field("stop_phrases", &self.stop_phrases)
+            .field("api_url", &self.api_url)
+            .field("gateway_url", &self.gateway_url)
+            .finish()
+    }
+}
+
+/// A list given either as TOML array or as one comma-separated string (as the
+/// environment variables give it).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum TextOrList {
+    /// `"a, b"`.
+    Text(String),
+    /// `["a", "b"]` or `[1, 2]`.
+    List(Vec<TextOrNumber>),
+}
+
+/// One item of a [`TextOrList`].
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum TextOrNumber {
+    /// A string.
+    Text(String),
+    /// A number (a Discord id written without quotes).
+    Number(u64),
+}
+
+impl TextOrList {
+    /// The list as one comma-separated string.
+    fn joined(&self) -> String {
+        match self {
+            Self::Text(t) => t.clone(),
+            Self::List(items) => items
+                .iter()
+                .map(|i| match i {
+                    TextOrNumber::Text(t) => t.clone(),
+                    TextOrNumber::Number(n) => n.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+        }
     }
 }
 
@@ -161,6 +321,12 @@ pub struct Resolved {
     pub file: Option<PathBuf>,
     /// The network face.
     pub gateway: GatewayConfig,
+    /// The web page and the HTTP API.
+    pub http: clara_gateway::http::HttpConfig,
+    /// The Telegram adapter, when a token is configured.
+    pub telegram: Option<clara_adapters::telegram::TelegramConfig>,
+    /// The Discord adapter, when a token is configured.
+    pub discord: Option<clara_adapters::discord::DiscordConfig>,
 }
 
 /// Reads the configuration file and the environment.
@@ -238,6 +404,18 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("CLARA_GATEWAY_HOST", "gateway.host"),
     ("CLARA_GATEWAY_PORT", "gateway.port"),
     ("CLARA_GATEWAY_SECRET", "gateway.secret"),
+    ("CLARA_WEB_PASSWORD", "web.password"),
+    ("CLARA_API_KEY", "api.key"),
+    ("TG_BOT_TOKEN", "telegram.token"),
+    ("TELEGRAM_API_URL", "telegram.api_url"),
+    ("TELEGRAM_DELIVERY", "telegram.delivery"),
+    ("DISCORD_BOT_TOKEN", "discord.token"),
+    ("DISCORD_ALLOWED_SERVERS", "discord.allowed_servers"),
+    ("DISCORD_ALLOWED_CHANNELS", "discord.allowed_channels"),
+    ("DISCORD_MAX_MESSAGES", "discord.max_messages"),
+    ("DISCORD_STOP_PHRASES", "discord.stop_phrases"),
+    ("DISCORD_API_URL", "discord.api_url"),
+    ("DISCORD_GATEWAY_URL", "discord.gateway_url"),
 ];
 
 /// The overrides the environment makes, in order of increasing precedence: the
@@ -348,8 +526,14 @@ fn resolve(s: Settings, sources: &Sources<'_>, file: Option<PathBuf>) -> Result<
         },
     )?;
     let gateway = gateway_config(&s.gateway)?;
+    let http = http_config(&s.web, &s.api, &gateway)?;
+    let telegram = telegram_config(&s.telegram)?;
+    let discord = discord_config(&s.discord)?;
     Ok(Resolved {
+        discord,
         gateway,
+        http,
+        telegram,
         engine,
         llm,
         tools,
@@ -383,6 +567,144 @@ fn gateway_config(g: &GatewaySettings) -> Result<GatewayConfig> {
         );
     }
     Ok(config)
+}
+
+fn telegram_config(
+    t: &TelegramSettings,
+) -> Result<Option<clara_adapters::telegram::TelegramConfig>> {
+    use clara_adapters::telegram::{Telegram, TelegramConfig, TelegramDelivery};
+    let Some(token) = t.token.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let mut config = TelegramConfig::new(token);
+    if let Some(url) = t
+        .api_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    {
+        url.clone_into(&mut config.api_url);
+    }
+    if let Some(name) = &t.delivery {
+        config.delivery = TelegramDelivery::parse(name).with_context(|| {
+            format!(
+                "TELEGRAM_DELIVERY (telegram.delivery) must be `edits` or `parts`, got {name:?}"
+            )
+        })?;
+    }
+    if let (Some(ms), TelegramDelivery::Edits { cooldown }) =
+        (t.edit_cooldown_ms, &mut config.delivery)
+    {
+        *cooldown = Duration::from_millis(ms);
+    }
+    if let Some(secs) = t.poll_timeout_secs {
+        if !(1..=50).contains(&secs) {
+            bail!(
+                "telegram.poll_timeout_secs must be between 1 and 50 (how long Telegram holds a long poll), got {secs}"
+            );
+        }
+        config.poll_timeout = Duration::from_secs(secs);
+    }
+    // The token's shape and the URL are checked now, so a typo stops start-up
+    // with the key named (the errors name TG_BOT_TOKEN / TELEGRAM_API_URL).
+    Telegram::new(config.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Some(config))
+}
+
+fn discord_config(d: &DiscordSettings) -> Result<Option<clara_adapters::discord::DiscordConfig>> {
+    use clara_adapters::discord::{Discord, DiscordConfig, parse_ids, parse_phrases};
+    let Some(token) = d.token.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let mut config = DiscordConfig::new(token);
+    let ids = |what: &str, list: &Option<TextOrList>| -> Result<Vec<u64>> {
+        match list {
+            Some(list) => parse_ids(what, &list.joined()).map_err(|e| anyhow::anyhow!("{e}")),
+            None => Ok(Vec::new()),
+        }
+    };
+    config.allowed_servers = ids(
+        "DISCORD_ALLOWED_SERVERS (discord.allowed_servers)",
+        &d.allowed_servers,
+    )?;
+    config.allowed_channels = ids(
+        "DISCORD_ALLOWED_CHANNELS (discord.allowed_channels)",
+        &d.allowed_channels,
+    )?;
+    if let Some(n) = d.max_messages {
+        config.max_messages = n;
+    }
+    if let Some(phrases) = &d.stop_phrases {
+        config.stop_phrases = parse_phrases(&phrases.joined());
+    }
+    if let Some(url) = d
+        .api_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    {
+        url.clone_into(&mut config.api_url);
+    }
+    if let Some(url) = d
+        .gateway_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    {
+        url.clone_into(&mut config.gateway_url);
+    }
+    // Checked now, so a typo stops start-up with the key named.
+    Discord::new(config.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Some(config))
+}
+
+fn http_config(
+    w: &WebSettings,
+    a: &ApiSettings,
+    gateway: &GatewayConfig,
+) -> Result<clara_gateway::http::HttpConfig> {
+    let mut http = clara_gateway::http::HttpConfig::new(gateway.is_loopback());
+    let given = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+    match (given(&w.password), given(&w.password_hash)) {
+        (Some(_), Some(_)) => bail!("set web.password or web.password_hash, not both"),
+        (Some(password), None) => {
+            http = http
+                .with_password(&password)
+                .context("CLARA_WEB_PASSWORD (web.password)")?;
+        }
+        (None, Some(hash)) => {
+            http = http
+                .with_password_hash(&hash)
+                .context("web.password_hash")?;
+        }
+        (None, None) => {}
+    }
+    if let Some(key) = given(&a.key) {
+        http = http.with_api_key(&key);
+    }
+    http.require_login = w.require_login.unwrap_or(false);
+    if http.require_login && !http.has_password() {
+        bail!("web.require_login is on, so web.password (CLARA_WEB_PASSWORD) must be set too");
+    }
+    if let Some(secure) = w.secure_cookie {
+        http.secure_cookie = secure;
+    }
+    if let Some(hours) = w.login_hours {
+        if hours == 0 {
+            bail!("web.login_hours must be at least 1");
+        }
+        http.login_ttl = Duration::from_secs(hours.saturating_mul(3600));
+    }
+    if let Some(bytes) = a.max_body_bytes {
+        if bytes < 1024 {
+            bail!("api.max_body_bytes must be at least 1024");
+        }
+        http.max_body_bytes = bytes;
+    }
+    http.person.name = given(&w.name)
+        .or_else(|| env_value("USER"))
+        .unwrap_or_else(|| "you".to_owned());
+    Ok(http)
 }
 
 fn engine_config(c: &ChatSettings) -> Result<EngineConfig> {
@@ -490,5 +812,87 @@ mod tests {
             panic!("clara.example.toml: {e}\n{uncommented}");
         }
         toml::from_str::<Settings>(example).expect("as shipped");
+    }
+
+    #[test]
+    fn discord_lists_come_as_arrays_or_as_comma_separated_environment_values() {
+        let file: Settings = toml::from_str(
+            "[discord]\ntoken = \"secret-token\"\nallowed_servers = [\"123\", 456]\nstop_phrases = [\"hush now\"]\n",
+        )
+        .unwrap();
+        let d = discord_config(&file.discord).unwrap().unwrap();
+        assert_eq!(d.allowed_servers, vec![123, 456]);
+        assert_eq!(d.stop_phrases, vec!["hush now"]);
+        assert!(!format!("{:?}", file.discord).contains("secret-token"));
+
+        // The environment's names arrive as strings through the same overrides `load` uses.
+        let env: Settings = config::Config::builder()
+            .set_override("discord.token", "secret-token")
+            .unwrap()
+            .set_override("discord.allowed_channels", "7, 8")
+            .unwrap()
+            .set_override("discord.max_messages", "5")
+            .unwrap()
+            .set_override("discord.stop_phrases", "hush now, enough")
+            .unwrap()
+            .set_override("discord.api_url", "http://127.0.0.1:9/api")
+            .unwrap()
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .unwrap();
+        let d = discord_config(&env.discord).unwrap().unwrap();
+        assert_eq!(d.allowed_channels, vec![7, 8]);
+        assert_eq!(d.max_messages, 5);
+        assert_eq!(d.stop_phrases, vec!["hush now", "enough"]);
+        assert_eq!(d.api_url, "http://127.0.0.1:9/api");
+
+        let bad: Settings =
+            toml::from_str("[discord]\ntoken = \"t\"\nallowed_channels = \"general\"\n").unwrap();
+        let err = discord_config(&bad.discord).unwrap_err().to_string();
+        assert!(err.contains("DISCORD_ALLOWED_CHANNELS"), "{err}");
+        let none: Settings = toml::from_str("[discord]\n").unwrap();
+        assert!(discord_config(&none.discord).unwrap().is_none());
+    }
+
+    #[test]
+    fn web_and_api_settings_resolve_with_their_secrets_hashed() {
+        let off_loopback = GatewayConfig {
+            addr: "0.0.0.0:18789".parse().unwrap(),
+            secret: Some("gateway-secret".into()),
+        };
+        let web = WebSettings {
+            password: Some("a long password".into()),
+            name: Some("Ann".into()),
+            ..WebSettings::default()
+        };
+        let api = ApiSettings {
+            key: Some("sk-clara".into()),
+            max_body_bytes: Some(2048),
+        };
+        let http = http_config(&web, &api, &off_loopback).unwrap();
+        assert!(http.login_required() && http.has_password() && http.secure_cookie);
+        assert_eq!(http.person.name, "Ann");
+        assert_eq!(http.max_body_bytes, 2048);
+        let shown = format!("{http:?} {web:?} {api:?}");
+        assert!(
+            !shown.contains("a long password") && !shown.contains("sk-clara"),
+            "{shown}"
+        );
+
+        let no_password = WebSettings {
+            require_login: Some(true),
+            ..WebSettings::default()
+        };
+        let error = http_config(&no_password, &ApiSettings::default(), &off_loopback).unwrap_err();
+        assert!(error.to_string().contains("CLARA_WEB_PASSWORD"), "{error}");
+        let bad_hash = WebSettings {
+            password_hash: Some("not-a-hash".into()),
+            ..WebSettings::default()
+        };
+        let error = http_config(&bad_hash, &ApiSettings::default(), &off_loopback).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("web.password_hash"),
+            "{error:#}"
+        );
     }
 }

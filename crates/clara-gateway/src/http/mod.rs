@@ -1,1 +1,138 @@
-//! The HTTP API and the web UI.
+//! The HTTP face of Clara on the gateway port.
+//!
+//! - The **web page** (`/`): chat with streamed answers, the memory browser and
+//!   the sessions list, all in files compiled into the binary (`assets/`).
+//! - The page's own calls (`/api/*`, `/auth/*`): its conversation as server-sent
+//!   events, send / stop / typing / new session, login and logout.
+//! - The **HTTP API** (`/v1/*`, documented in `docs/openapi.yaml`): OpenAI's
+//!   `chat/completions` (streamed or not) and `models`, and the memory and
+//!   session endpoints the memory browser uses.
+//! - `/healthz`, `/readyz` and Prometheus `/metrics`.
+//!
+//! Access: on loopback nothing asks for a password (unless `require_login`);
+//! anywhere else the page needs the operator's password and `/v1/*` the API key.
+//! The page's login is an `HttpOnly; SameSite=Strict` cookie (`Secure` off
+//! loopback) and every state-changing call carries its CSRF token. A loopback
+//! Clara answers only to loopback host names, which keeps other web sites out.
+//! A person sees only their own conversations, sessions and memories.
+
+mod access;
+mod assets;
+mod auth;
+mod chat;
+mod config;
+mod errors;
+mod health;
+mod hub;
+mod login;
+mod memories;
+mod metrics;
+mod openai;
+mod person;
+mod sessions;
+mod state;
+
+pub use auth::{AuthError, hash_password};
+pub use config::{DEFAULT_MAX_BODY_BYTES, DEFAULT_PERSON_ID, HttpConfig, WebPerson};
+pub use metrics::install as install_metrics;
+
+use crate::http::errors::ApiError;
+use crate::http::hub::Hub;
+use crate::http::state::AppState;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use clara_runtime::Engine;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// The page's Content-Security-Policy: its own files only, no inline script.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Builds the HTTP face on `engine` and attaches its sink as the engine's `web`
+/// platform (the web page's and the API's conversations). Event streams end when
+/// `stop` is cancelled. Merge the result into the gateway port's router.
+pub fn router(engine: &Engine, config: HttpConfig, stop: CancellationToken) -> Router {
+    let hub = Arc::new(Hub::default());
+    engine.attach(person::PLATFORM, hub.clone());
+    let state = AppState::new(engine.clone(), config, hub, stop, metrics::install());
+    let v1 = Router::new()
+        .route("/models", get(openai::models))
+        .route("/models/{model}", get(openai::model))
+        .route("/chat/completions", post(openai::completions))
+        .route("/memories", get(memories::list).post(memories::add))
+        .route(
+            "/memories/{id}",
+            patch(memories::edit).delete(memories::forget),
+        )
+        .route("/memories/{id}/history", get(memories::history))
+        .route("/sessions", get(sessions::list))
+        .route("/sessions/{id}/messages", get(sessions::messages));
+    Router::new()
+        .route("/", get(assets::index))
+        .route("/assets/{name}", get(assets::asset))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/auth/login", post(login::login))
+        .route("/auth/logout", post(login::logout))
+        .route("/api/me", get(login::me))
+        .route("/api/chat/events", get(chat::events))
+        .route("/api/chat/messages", post(chat::send))
+        .route("/api/chat/stop", post(chat::stop))
+        .route("/api/chat/typing", post(chat::typing))
+        .route("/api/chat/new-session", post(chat::new_session))
+        .nest("/v1", v1)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(from_fn(metrics::track))
+        .layer(from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::not_found(format!(
+        "There is nothing at {} {}.",
+        request.method(),
+        request.uri().path()
+    ))
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
+}
+
+/// Refuses foreign host names on a loopback Clara, and sets the security
+/// headers of every answer.
+async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if state.config.loopback
+        && let Some(host) = request.headers().get(header::HOST)
+        && !host.to_str().is_ok_and(auth::is_loopback_host)
+    {
+        return ApiError::forbidden(
+            "This Clara listens on this machine only and answers to localhost or 127.0.0.1; open it by one of those names.",
+        )
+        .with_code("foreign_host")
+        .into_response();
+    }
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    response
+}

@@ -1,0 +1,205 @@
+//! The Discord adapter's settings, and the checks that turn raw values into them.
+
+use super::DiscordError;
+use std::fmt;
+
+/// Discord's REST root, API version 10.
+pub const DEFAULT_API_URL: &str = "https://discord.com/api/v10";
+/// Discord's gateway.
+pub const DEFAULT_GATEWAY_URL: &str = "wss://gateway.discord.gg";
+/// How many messages of a reply chain are followed by default.
+pub const DEFAULT_MAX_MESSAGES: usize = 25;
+
+/// What the Discord adapter needs to know.
+#[derive(Clone)]
+pub struct DiscordConfig {
+    /// The bot token (`DISCORD_BOT_TOKEN`), without the `Bot ` prefix.
+    pub token: String,
+    /// Servers (guild ids) Clara answers in; empty means every server.
+    pub allowed_servers: Vec<u64>,
+    /// Channels (channel or thread ids) Clara answers in; empty means every channel.
+    /// Direct messages are not channels of a server and are always answered.
+    pub allowed_channels: Vec<u64>,
+    /// How many messages of a reply chain are fetched as context (0: none).
+    pub max_messages: usize,
+    /// Extra whole-message phrases that stop Clara's reply in a channel.
+    pub stop_phrases: Vec<String>,
+    /// The REST root, API version included (`https://discord.com/api/v10`).
+    pub api_url: String,
+    /// The gateway's WebSocket URL (`wss://gateway.discord.gg`).
+    pub gateway_url: String,
+}
+
+impl DiscordConfig {
+    /// Settings with this token and every other value at its default.
+    pub fn new(token: impl Into<String>) -> Self {
+        Self {
+            token: token.into(),
+            allowed_servers: Vec::new(),
+            allowed_channels: Vec::new(),
+            max_messages: DEFAULT_MAX_MESSAGES,
+            stop_phrases: Vec::new(),
+            api_url: DEFAULT_API_URL.to_owned(),
+            gateway_url: DEFAULT_GATEWAY_URL.to_owned(),
+        }
+    }
+
+    /// Checks the values and puts them in the form the adapter uses: the token
+    /// without a `Bot ` prefix, URLs without a trailing slash, and a REST root
+    /// given as `…/api` completed with the version.
+    pub fn validated(mut self) -> Result<Self, DiscordError> {
+        let token = self.token.trim();
+        let token = token.strip_prefix("Bot ").unwrap_or(token).trim();
+        if token.is_empty() {
+            return Err(DiscordError::Config(
+                "DISCORD_BOT_TOKEN is empty; set it to the bot token from the Discord developer portal"
+                    .to_owned(),
+            ));
+        }
+        if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(DiscordError::Config(
+                "DISCORD_BOT_TOKEN contains spaces or control characters; paste the token alone"
+                    .to_owned(),
+            ));
+        }
+        self.token = token.to_owned();
+        self.api_url = api_root(&self.api_url)?;
+        self.gateway_url = gateway_root(&self.gateway_url)?;
+        self.stop_phrases.retain(|p| !p.trim().is_empty());
+        Ok(self)
+    }
+}
+
+impl fmt::Debug for DiscordConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DiscordConfig")
+            .field("token", &"[redacted]")
+            .field("allowed_servers", &self.allowed_servers)
+            .field("allowed_channels", &self.allowed_channels)
+            .field("max_messages", &self.max_messages)
+            .field("stop_phrases", &self.stop_phrases)
+            .field("api_url", &self.api_url)
+            .field("gateway_url", &self.gateway_url)
+            .finish()
+    }
+}
+
+/// Parses a list of Discord ids (snowflakes) separated by commas or spaces, as
+/// `DISCORD_ALLOWED_SERVERS` and `DISCORD_ALLOWED_CHANNELS` hold them. `what`
+/// names the setting in the error.
+pub fn parse_ids(what: &str, text: &str) -> Result<Vec<u64>, DiscordError> {
+    text.split([',', ' ', '\n', '\t'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<u64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+                DiscordError::Config(format!(
+                    "{what} must list Discord ids (numbers) separated by commas, but {s:?} is not one"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Splits `DISCORD_STOP_PHRASES` (comma-separated) into phrases.
+pub fn parse_phrases(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn api_root(url: &str) -> Result<String, DiscordError> {
+    let url = url.trim().trim_end_matches('/');
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(DiscordError::Config(format!(
+            "DISCORD_API_URL must be an http:// or https:// URL such as {DEFAULT_API_URL}, got {url:?}"
+        )));
+    }
+    // Discord's documentation calls `https://discord.com/api` the base URL; the
+    // version goes after it.
+    if url.ends_with("/api") {
+        return Ok(format!("{url}/v10"));
+    }
+    Ok(url.to_owned())
+}
+
+fn gateway_root(url: &str) -> Result<String, DiscordError> {
+    let url = url.trim();
+    // The gateway client adds `/?v=10&encoding=json` itself.
+    let url = url.split('?').next().unwrap_or(url).trim_end_matches('/');
+    if !(url.starts_with("wss://") || url.starts_with("ws://")) {
+        return Err(DiscordError::Config(format!(
+            "DISCORD_GATEWAY_URL must be a ws:// or wss:// URL such as {DEFAULT_GATEWAY_URL}, got {url:?}"
+        )));
+    }
+    Ok(url.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_lists_accept_commas_and_spaces_and_name_the_bad_entry() {
+        assert_eq!(
+            parse_ids("DISCORD_ALLOWED_SERVERS", " 1, 22 333,,").unwrap(),
+            vec![1, 22, 333]
+        );
+        assert!(parse_ids("X", "").unwrap().is_empty());
+        let err = parse_ids("DISCORD_ALLOWED_CHANNELS", "12, general").unwrap_err();
+        assert!(err.to_string().contains("DISCORD_ALLOWED_CHANNELS"));
+        assert!(err.to_string().contains("\"general\""));
+    }
+
+    #[test]
+    fn stop_phrases_are_comma_separated() {
+        assert_eq!(
+            parse_phrases("hush now, that's enough ,,"),
+            vec!["hush now", "that's enough"]
+        );
+    }
+
+    #[test]
+    fn validation_normalises_token_and_urls() {
+        let mut c = DiscordConfig::new(" Bot abc.def ");
+        c.api_url = "http://127.0.0.1:9/api/".into();
+        c.gateway_url = "ws://127.0.0.1:9/?v=10&encoding=json".into();
+        let c = c.validated().unwrap();
+        assert_eq!(c.token, "abc.def");
+        assert_eq!(c.api_url, "http://127.0.0.1:9/api/v10");
+        assert_eq!(c.gateway_url, "ws://127.0.0.1:9");
+        let d = DiscordConfig::new("t").validated().unwrap();
+        assert_eq!(d.api_url, DEFAULT_API_URL);
+        assert_eq!(d.gateway_url, DEFAULT_GATEWAY_URL);
+    }
+
+    #[test]
+    fn bad_values_are_one_sentence_naming_the_setting() {
+        let e = DiscordConfig::new("  ").validated().unwrap_err();
+        assert!(e.to_string().contains("DISCORD_BOT_TOKEN"));
+        let mut c = DiscordConfig::new("t");
+        c.api_url = "discord.com".into();
+        assert!(
+            c.validated()
+                .unwrap_err()
+                .to_string()
+                .contains("DISCORD_API_URL")
+        );
+        let mut c = DiscordConfig::new("t");
+        c.gateway_url = "https://gateway.discord.gg".into();
+        assert!(
+            c.validated()
+                .unwrap_err()
+                .to_string()
+                .contains("DISCORD_GATEWAY_URL")
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let c = DiscordConfig::new("very-secret-token");
+        assert!(!format!("{c:?}").contains("very-secret"));
+    }
+}

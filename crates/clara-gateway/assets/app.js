@@ -1,0 +1,920 @@
+// Clara's web page: the chat, the memory browser and the sessions list.
+// Plain JavaScript, no build step; it talks to the same server that served it.
+(() => {
+  'use strict';
+
+  // ---------- small helpers ----------
+  const $ = (sel, root = document) => root.querySelector(sel);
+  const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+
+  /** Creates an element; string children become text (never HTML). */
+  function h(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === 'class') node.className = value;
+      else if (key === 'html') node.innerHTML = value; // constant icon markup only
+      else if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value === true ? '' : value);
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  const ICONS = {
+    stop: '<svg viewBox="0 0 24 24"><rect x="6" y="6" width="12" height="12" rx="2"/></svg>',
+    alert: '<svg viewBox="0 0 24 24"><path d="M12 8v5M12 16.5v.5M10.3 3.9 2.5 17.5A2 2 0 0 0 4.2 20.5h15.6a2 2 0 0 0 1.7-3L13.7 3.9a2 2 0 0 0-3.4 0z"/></svg>',
+    tool: '<svg viewBox="0 0 24 24"><path d="M14.7 6.3a4 4 0 0 0-5.4 5.2l-6 6a1.8 1.8 0 0 0 2.6 2.6l6-6a4 4 0 0 0 5.2-5.4l-2.6 2.6-2.4-.4-.4-2.4z"/></svg>',
+    check: '<svg viewBox="0 0 24 24"><path d="M5 12.5l4.5 4.5L19 7.5"/></svg>',
+    x: '<svg viewBox="0 0 24 24"><path d="M6 6l12 12M18 6 6 18"/></svg>',
+    edit: '<svg viewBox="0 0 24 24"><path d="M4 20h4L19 9a2.8 2.8 0 0 0-4-4L4 16z"/></svg>',
+    trash: '<svg viewBox="0 0 24 24"><path d="M4 7h16M10 11v6M14 11v6M6 7l1 12a2 2 0 0 0 2 2h6a2 2 0 0 0 2-2l1-12M9 7V4h6v3"/></svg>',
+    history: '<svg viewBox="0 0 24 24"><path d="M3 12a9 9 0 1 0 3-6.7L3 8M3 3v5h5M12 7v5l3 2"/></svg>',
+    lock: '<svg viewBox="0 0 24 24"><rect x="5" y="11" width="14" height="10" rx="2"/><path d="M8 11V8a4 4 0 0 1 8 0v3"/></svg>',
+    people: '<svg viewBox="0 0 24 24"><path d="M16 20v-1a4 4 0 0 0-4-4H7a4 4 0 0 0-4 4v1M9.5 11a3.5 3.5 0 1 0 0-7 3.5 3.5 0 0 0 0 7zM21 20v-1a4 4 0 0 0-3-3.9M15.5 4.1a3.5 3.5 0 0 1 0 6.8"/></svg>',
+    folder: '<svg viewBox="0 0 24 24"><path d="M3 7a2 2 0 0 1 2-2h4l2 2h8a2 2 0 0 1 2 2v8a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2z"/></svg>',
+    brain: '<svg viewBox="0 0 24 24"><path d="M12 3a7 7 0 0 0-4 12.7V18a2 2 0 0 0 2 2h4a2 2 0 0 0 2-2v-2.3A7 7 0 0 0 12 3zM10 22h4"/></svg>',
+    clock: '<svg viewBox="0 0 24 24"><path d="M12 7v5l3 2M21 12a9 9 0 1 1-9-9 9 9 0 0 1 9 9z"/></svg>',
+    search: '<svg viewBox="0 0 24 24"><path d="M11 4a7 7 0 1 1 0 14 7 7 0 0 1 0-14zM20 20l-3.5-3.5"/></svg>',
+  };
+
+  const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+  const dateFmt = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', year: 'numeric' });
+  const dayFmt = new Intl.DateTimeFormat(undefined, { weekday: 'long', day: 'numeric', month: 'long' });
+
+  function ago(ms) {
+    const s = (Date.now() - ms) / 1000;
+    if (s < 45) return 'just now';
+    if (s < 3600) return `${Math.round(s / 60)} min ago`;
+    if (s < 86400) return `${Math.round(s / 3600)} h ago`;
+    if (s < 7 * 86400) return `${Math.round(s / 86400)} d ago`;
+    return dateFmt.format(ms);
+  }
+
+  function day(ms) {
+    const d = new Date(ms);
+    const today = new Date();
+    const yesterday = new Date(Date.now() - 86400000);
+    if (d.toDateString() === today.toDateString()) return 'Today';
+    if (d.toDateString() === yesterday.toDateString()) return 'Yesterday';
+    return dayFmt.format(d);
+  }
+
+  function newId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    const bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  }
+
+  let toastTimer = 0;
+  function toast(message, kind) {
+    const node = $('#toast');
+    node.textContent = message;
+    node.className = `toast ${kind || ''}`;
+    node.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { node.hidden = true; }, 3200);
+  }
+
+  // ---------- talking to Clara ----------
+  class ApiError extends Error {
+    constructor(message, status, code) { super(message); this.status = status; this.code = code; }
+  }
+
+  const state = {
+    me: null,
+    csrf: null,
+    events: null,
+    rows: new Map(), // thought -> the assistant row's parts
+    sent: new Set(), // client ids of messages this tab sent
+    outbox: new Map(), // client id -> { text, at }: sent, not yet seen in a history
+    sending: 0, // messages on their way to the server
+    dead: new Set(), // thoughts whose events are to be ignored (cleared)
+    pending: false,
+    streaming: null,
+    view: null,
+    memories: [],
+    memFilter: 'all',
+    typingAt: 0,
+  };
+
+  async function api(path, options = {}) {
+    const method = options.method || 'GET';
+    const headers = {};
+    if (options.body !== undefined) headers['Content-Type'] = 'application/json';
+    if (method !== 'GET' && state.csrf) headers['X-CSRF-Token'] = state.csrf;
+    let res;
+    try {
+      res = await fetch(path, {
+        method,
+        headers,
+        credentials: 'same-origin',
+        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      });
+    } catch (_) {
+      throw new ApiError('Clara cannot be reached. Is she still running?', 0);
+    }
+    if (res.status === 204) return null;
+    const data = await res.json().catch(() => null);
+    if (!res.ok) {
+      const error = (data && data.error) || {};
+      if (res.status === 401 && error.code === 'login_required') showLogin();
+      throw new ApiError(error.message || `The request failed (${res.status}).`, res.status, error.code);
+    }
+    return data;
+  }
+
+  // ---------- text rendering (a safe subset of Markdown) ----------
+  function esc(s) {
+    return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
+  }
+
+  function inline(text) {
+    return text.split(/(`[^`\n]+`)/g).map((part) => {
+      if (part.length > 1 && part.startsWith('`') && part.endsWith('`')) return `<code>${esc(part.slice(1, -1))}</code>`;
+      let out = esc(part);
+      out = out.replace(/\[([^\]\n]+)\]\((https?:\/\/[^\s)]+)\)/g, '<a href="$2" target="_blank" rel="noopener noreferrer">$1</a>');
+      out = out.replace(/(^|[\s(])(https?:\/\/[^\s<)]+[^\s<).,;:!?])/g, '$1<a href="$2" target="_blank" rel="noopener noreferrer">$2</a>');
+      out = out.replace(/\*\*([^*\n]+)\*\*/g, '<strong>$1</strong>');
+      out = out.replace(/(^|[^*\w])\*([^*\s][^*\n]*?)\*(?![*\w])/g, '$1<em>$2</em>');
+      return out;
+    }).join('');
+  }
+
+  const BLOCK = /^(```|#{1,6}\s|\s*[-*+]\s+|\s*\d+[.)]\s+|>)/;
+
+  function markdown(text) {
+    const lines = text.replace(/\r\n?/g, '\n').split('\n');
+    let html = '';
+    let i = 0;
+    const take = (test, strip) => {
+      const items = [];
+      while (i < lines.length && test.test(lines[i])) items.push(lines[i++].replace(strip, ''));
+      return items;
+    };
+    while (i < lines.length) {
+      const line = lines[i];
+      if (/^```/.test(line)) {
+        const code = [];
+        i += 1;
+        while (i < lines.length && !/^```\s*$/.test(lines[i])) code.push(lines[i++]);
+        i += 1;
+        html += `<pre><code>${esc(code.join('\n'))}</code></pre>`;
+      } else if (/^\s*$/.test(line)) {
+        i += 1;
+      } else if (/^#{1,6}\s/.test(line)) {
+        html += `<h4>${inline(line.replace(/^#{1,6}\s+/, ''))}</h4>`;
+        i += 1;
+      } else if (/^\s*[-*+]\s+/.test(line)) {
+        html += `<ul>${take(/^\s*[-*+]\s+/, /^\s*[-*+]\s+/).map((t) => `<li>${inline(t)}</li>`).join('')}</ul>`;
+      } else if (/^\s*\d+[.)]\s+/.test(line)) {
+        html += `<ol>${take(/^\s*\d+[.)]\s+/, /^\s*\d+[.)]\s+/).map((t) => `<li>${inline(t)}</li>`).join('')}</ol>`;
+      } else if (/^>/.test(line)) {
+        html += `<blockquote>${take(/^>/, /^>\s?/).map(inline).join('<br>')}</blockquote>`;
+      } else {
+        const para = [];
+        while (i < lines.length && !/^\s*$/.test(lines[i]) && !BLOCK.test(lines[i])) para.push(lines[i++]);
+        html += `<p>${para.map(inline).join('<br>')}</p>`;
+      }
+    }
+    return html;
+  }
+
+  // ---------- theme ----------
+  function applyTheme(theme) {
+    if (theme) document.documentElement.dataset.theme = theme;
+    else delete document.documentElement.dataset.theme;
+  }
+  applyTheme(localStorage.getItem('clara-theme'));
+  $('#theme-toggle').addEventListener('click', () => {
+    const dark = document.documentElement.dataset.theme
+      ? document.documentElement.dataset.theme === 'dark'
+      : matchMedia('(prefers-color-scheme: dark)').matches;
+    const next = dark ? 'light' : 'dark';
+    localStorage.setItem('clara-theme', next);
+    applyTheme(next);
+  });
+
+  // ---------- login ----------
+  function showLogin(note) {
+    if (state.events) { state.events.close(); state.events = null; }
+    $('#boot').hidden = true;
+    $('#app').hidden = true;
+    $('#login').hidden = false;
+    const notice = note || (state.me && !state.me.password_set
+      ? 'No password is set yet. Set web.password (CLARA_WEB_PASSWORD) in Clara\u2019s configuration and restart her.'
+      : 'This Clara can be reached from other machines, so she asks for the password.');
+    $('#login-note').textContent = notice;
+    setTimeout(() => $('#password').focus(), 30);
+  }
+
+  $('#login-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const error = $('#login-error');
+    const button = $('#login-submit');
+    error.hidden = true;
+    button.disabled = true;
+    button.textContent = 'Logging in…';
+    try {
+      await api('/auth/login', { method: 'POST', body: { password: $('#password').value } });
+      const me = await api('/api/me');
+      if (!me.logged_in) {
+        throw new ApiError(location.protocol === 'http:'
+          ? 'Your browser refused the secure login cookie over plain HTTP. Serve Clara over HTTPS, or set web.secure_cookie = false on a trusted network.'
+          : 'The login did not stick; please try again.', 0);
+      }
+      $('#password').value = '';
+      start(me);
+    } catch (e) {
+      error.textContent = e.message;
+      error.hidden = false;
+    } finally {
+      button.disabled = false;
+      button.textContent = 'Log in';
+    }
+  });
+
+  $('#logout').addEventListener('click', async () => {
+    try { await api('/auth/logout', { method: 'POST' }); } catch (_) { /* logged out anyway */ }
+    state.csrf = null;
+    showLogin('You are logged out.');
+  });
+
+  // ---------- chat ----------
+  const scroller = $('#scroller');
+  const messages = $('#messages');
+  const input = $('#input');
+
+  function nearBottom() {
+    return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 120;
+  }
+
+  function toBottom(force) {
+    if (force || nearBottom()) requestAnimationFrame(() => { scroller.scrollTop = scroller.scrollHeight; });
+  }
+
+  function claraAvatar() {
+    return h('span', { class: 'avatar clara' }, h('img', { src: '/assets/clara.svg', alt: '' }));
+  }
+
+  function userRow(text, atMs) {
+    const row = h('div', { class: 'msg user', 'data-role': 'user' },
+      h('div', { class: 'body' },
+        h('div', { class: 'bubble' }, text),
+        h('div', { class: 'time' }, timeFmt.format(atMs))));
+    messages.append(row);
+    updateWelcome();
+    return row;
+  }
+
+  function toolLabel(name) {
+    const [server, tool] = name.includes('__') ? name.split('__', 2) : ['', name];
+    const words = tool.replace(/_/g, ' ');
+    return server && server !== 'clara' ? `${server} · ${words}` : words;
+  }
+
+  function assistantRow(thought, atMs) {
+    let parts = state.rows.get(thought);
+    if (parts) return parts;
+    removeTyping();
+    const md = h('div', { class: 'md' });
+    const tools = h('div', { class: 'tools', hidden: true });
+    const bubble = h('div', { class: 'bubble' }, tools, md);
+    const body = h('div', { class: 'body' },
+      h('div', { class: 'meta' }, h('span', { class: 'who' }, 'Clara'), h('span', { class: 'when' }, timeFmt.format(atMs || Date.now()))),
+      bubble);
+    const row = h('div', { class: 'msg assistant', 'data-role': 'assistant', 'data-thought': thought }, claraAvatar(), body);
+    messages.append(row);
+    parts = { row, body, bubble, md, tools, text: '', chips: [], frame: 0 };
+    state.rows.set(thought, parts);
+    updateWelcome();
+    return parts;
+  }
+
+  function paint(parts) {
+    if (parts.frame) return;
+    parts.frame = requestAnimationFrame(() => {
+      parts.frame = 0;
+      const stick = nearBottom();
+      parts.md.innerHTML = markdown(parts.text);
+      if (stick) scroller.scrollTop = scroller.scrollHeight;
+    });
+  }
+
+  function addChip(parts, name, status) {
+    parts.tools.hidden = false;
+    const chip = h('span', { class: `chip ${status}`, 'data-tool': name });
+    setChip(chip, status, name);
+    parts.tools.append(chip);
+    parts.chips.push(chip);
+  }
+
+  function setChip(chip, status, name) {
+    chip.className = `chip ${status}`;
+    chip.textContent = '';
+    const icon = status === 'running' ? h('span', { class: 'spinner' })
+      : h('span', { html: status === 'ok' ? ICONS.check : ICONS.x });
+    chip.append(icon, toolLabel(name));
+    chip.title = status === 'running' ? `Using ${name}…` : `${name} ${status === 'ok' ? 'done' : 'failed'}`;
+  }
+
+  function note(body, icon, text) {
+    body.append(h('div', { class: 'note' }, h('span', { html: icon }), text));
+  }
+
+  function finish(parts, how, message) {
+    parts.row.classList.remove('streaming');
+    if (parts.frame) { cancelAnimationFrame(parts.frame); parts.frame = 0; }
+    parts.md.innerHTML = markdown(parts.text);
+    if (how === 'cancelled') {
+      if (!parts.text.trim() && !parts.chips.length) {
+        parts.row.remove();
+        state.rows.delete(parts.row.dataset.thought);
+      } else {
+        note(parts.body, ICONS.stop, 'Stopped');
+      }
+    } else if (how === 'failed') {
+      parts.row.classList.add('failed');
+      if (parts.text.trim()) note(parts.body, ICONS.alert, message || 'The reply failed.');
+      else parts.md.textContent = message || 'The reply failed.';
+    }
+    updateWelcome();
+  }
+
+  function showLive(live) {
+    const parts = assistantRow(live.thought);
+    parts.text = live.text;
+    for (const tool of live.tools || []) addChip(parts, tool.name, tool.state);
+    if (live.state === 'streaming') {
+      parts.row.classList.add('streaming');
+      state.streaming = live.thought;
+      paint(parts);
+    } else {
+      finish(parts, live.state, live.error);
+    }
+  }
+
+  function typingRow() {
+    return $('#typing-row');
+  }
+
+  function removeTyping() {
+    const row = typingRow();
+    if (row) row.remove();
+  }
+
+  function updateBusy() {
+    const busy = state.pending || Boolean(state.streaming);
+    if (state.pending && !state.streaming && !typingRow()) {
+      messages.append(h('div', { class: 'msg assistant typing', id: 'typing-row' },
+        claraAvatar(),
+        h('div', { class: 'body' }, h('div', { class: 'bubble' },
+          h('span', { class: 'dots' }, h('i'), h('i'), h('i')), h('span', {}, 'Clara is thinking…')))));
+      toBottom(true);
+    } else if (!(state.pending && !state.streaming)) {
+      removeTyping();
+    }
+    updateComposer();
+    const status = $('#chat-status');
+    if (status.classList.contains('offline')) return;
+    status.className = `status ${busy ? 'busy' : 'online'}`;
+    $('#chat-status-text').textContent = state.streaming ? 'Clara is typing…' : busy ? 'Clara is thinking…' : 'Online';
+  }
+
+  function setOffline(offline) {
+    const status = $('#chat-status');
+    if (offline) {
+      status.className = 'status offline';
+      $('#chat-status-text').textContent = 'Reconnecting…';
+    } else {
+      status.className = 'status online';
+      updateBusy();
+    }
+  }
+
+  function updateComposer() {
+    const busy = state.pending || Boolean(state.streaming);
+    const hasText = input.value.trim().length > 0;
+    $('#send').disabled = !hasText;
+    $('#send').hidden = busy && !hasText;
+    $('#stop').hidden = !(busy && !hasText);
+  }
+
+  function updateWelcome() {
+    const empty = !messages.querySelector('.msg');
+    $('#welcome').hidden = !empty;
+  }
+
+  function clearChat() {
+    messages.textContent = '';
+    state.rows.clear();
+    state.streaming = null;
+    updateWelcome();
+  }
+
+  function handle(ev) {
+    switch (ev.type) {
+      case 'hello': {
+        clearChat();
+        for (const m of ev.messages) {
+          if (m.client_id) state.outbox.delete(m.client_id);
+        }
+        for (const m of ev.messages) {
+          if (m.role === 'user') {
+            userRow(m.text, m.at_ms);
+          } else if (m.role === 'assistant') {
+            const parts = assistantRow(m.thought, m.at_ms);
+            parts.text += (parts.text ? '\n\n' : '') + m.text;
+            parts.md.innerHTML = markdown(parts.text);
+          }
+        }
+        // What this tab sent that the history does not hold yet stays on screen.
+        for (const sent of state.outbox.values()) userRow(sent.text, sent.at);
+        if (ev.live && !state.rows.has(ev.live.thought) && !state.dead.has(ev.live.thought)) showLive(ev.live);
+        state.pending = Boolean(ev.pending) || state.sending > 0;
+        updateBusy();
+        toBottom(true);
+        break;
+      }
+      case 'user_message':
+        if (!ev.client_id || !state.sent.has(ev.client_id)) { userRow(ev.text, ev.at_ms); toBottom(true); }
+        break;
+      case 'pending':
+        state.pending = true;
+        updateBusy();
+        break;
+      case 'delta': {
+        if (state.dead.has(ev.thought)) break;
+        const parts = assistantRow(ev.thought);
+        parts.row.classList.add('streaming');
+        parts.text += ev.text;
+        state.streaming = ev.thought;
+        state.pending = false;
+        paint(parts);
+        updateBusy();
+        break;
+      }
+      case 'tool_started': {
+        if (state.dead.has(ev.thought)) break;
+        const parts = assistantRow(ev.thought);
+        parts.row.classList.add('streaming');
+        state.streaming = ev.thought;
+        state.pending = false;
+        addChip(parts, ev.name, 'running');
+        updateBusy();
+        toBottom();
+        break;
+      }
+      case 'tool_finished': {
+        const parts = state.rows.get(ev.thought);
+        const chip = parts && parts.chips.find((c) => c.dataset.tool === ev.name && c.classList.contains('running'));
+        if (chip) setChip(chip, ev.ok ? 'ok' : 'failed', ev.name);
+        break;
+      }
+      case 'end':
+      case 'cancelled':
+      case 'error': {
+        const parts = state.rows.get(ev.thought);
+        if (parts) finish(parts, ev.type === 'end' ? 'done' : ev.type === 'error' ? 'failed' : 'cancelled', ev.message);
+        else if (ev.type === 'error' && !state.dead.has(ev.thought)) finish(assistantRow(ev.thought), 'failed', ev.message);
+        if (state.streaming === ev.thought) state.streaming = null;
+        if (ev.type !== 'cancelled') state.pending = false;
+        updateBusy();
+        toBottom();
+        break;
+      }
+      case 'stopped':
+        state.pending = false;
+        updateBusy();
+        break;
+      case 'cleared':
+        state.outbox.clear();
+        if (state.streaming) state.dead.add(state.streaming);
+        for (const thought of state.rows.keys()) state.dead.add(thought);
+        clearChat();
+        state.pending = false;
+        updateBusy();
+        break;
+      case 'resync':
+        connect();
+        break;
+      default:
+        break;
+    }
+  }
+
+  let reconnectTimer = 0;
+  function connect() {
+    clearTimeout(reconnectTimer);
+    if (state.events) state.events.close();
+    const events = new EventSource('/api/chat/events');
+    state.events = events;
+    events.onopen = () => setOffline(false);
+    events.onmessage = (e) => {
+      let ev;
+      try { ev = JSON.parse(e.data); } catch (_) { return; }
+      handle(ev);
+    };
+    events.onerror = () => {
+      setOffline(true);
+      if (events.readyState === EventSource.CLOSED && state.events === events) {
+        // Refused (a login that ran out?) rather than dropped: ask who we are.
+        reconnectTimer = setTimeout(async () => {
+          try {
+            const me = await api('/api/me');
+            if (!me.logged_in) { showLogin(); return; }
+            state.csrf = me.csrf;
+          } catch (_) { /* still down; try again */ }
+          connect();
+        }, 2500);
+      }
+    };
+  }
+
+  async function send(text) {
+    const clientId = newId();
+    const at = Date.now();
+    state.sent.add(clientId);
+    state.outbox.set(clientId, { text, at });
+    const row = userRow(text, at);
+    toBottom(true);
+    state.pending = true;
+    state.sending += 1;
+    updateBusy();
+    try {
+      const tier = $('#tier').value;
+      const result = await api('/api/chat/messages', { method: 'POST', body: { text, tier, client_id: clientId } });
+      if (result && result.status === 'stopped') {
+        state.outbox.delete(clientId);
+        state.pending = false;
+      }
+    } catch (e) {
+      state.outbox.delete(clientId);
+      // The row may have been redrawn by a reconnect; mark the one on screen.
+      const shown = row.isConnected ? row : [...messages.querySelectorAll('.msg.user')].reverse().find((r) => r.textContent.includes(text));
+      if (shown) {
+        shown.classList.add('failed');
+        note($('.body', shown), ICONS.alert, `Not sent: ${e.message}`);
+      }
+      state.pending = false;
+    } finally {
+      state.sending -= 1;
+      updateBusy();
+    }
+  }
+
+  function autosize() {
+    input.style.height = 'auto';
+    input.style.height = `${Math.min(input.scrollHeight, 200)}px`;
+  }
+
+  $('#composer').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const text = input.value.trim();
+    if (!text) return;
+    input.value = '';
+    autosize();
+    updateComposer();
+    send(text);
+  });
+
+  input.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      $('#composer').requestSubmit();
+    }
+  });
+
+  input.addEventListener('input', () => {
+    autosize();
+    updateComposer();
+    const now = Date.now();
+    if (input.value.trim() && now - state.typingAt > 2500) {
+      state.typingAt = now;
+      api('/api/chat/typing', { method: 'POST' }).catch(() => {});
+    }
+  });
+
+  $('#stop').addEventListener('click', async () => {
+    try { await api('/api/chat/stop', { method: 'POST' }); } catch (e) { toast(e.message, 'error'); }
+  });
+
+  $('#new-session').addEventListener('click', async () => {
+    try {
+      await api('/api/chat/new-session', { method: 'POST' });
+      toast('New session started. Clara keeps her memories.');
+    } catch (e) {
+      toast(e.message, 'error');
+    }
+  });
+
+  for (const button of $$('.suggestion')) {
+    button.addEventListener('click', () => send(button.textContent));
+  }
+
+  const savedTier = localStorage.getItem('clara-tier');
+  if (savedTier) $('#tier').value = savedTier;
+  $('#tier').addEventListener('change', () => localStorage.setItem('clara-tier', $('#tier').value));
+
+  // ---------- memories ----------
+  const memoryList = $('#memory-list');
+  let searchTimer = 0;
+
+  function kindBadge(kind) {
+    return h('span', { class: `badge ${kind}` }, kind);
+  }
+
+  function emptyState(icon, title, text) {
+    return h('div', { class: 'empty' },
+      h('div', { class: 'empty-icon', html: icon }),
+      h('h3', {}, title),
+      h('p', {}, text));
+  }
+
+  async function loadMemories() {
+    memoryList.replaceChildren(h('div', { class: 'skeleton' }), h('div', { class: 'skeleton' }), h('div', { class: 'skeleton' }));
+    const q = $('#memory-search').value.trim();
+    const params = new URLSearchParams();
+    if (q) params.set('q', q);
+    if ($('#show-forgotten').checked) params.set('include_forgotten', 'true');
+    try {
+      const result = await api(`/v1/memories?${params}`);
+      state.memories = result.data;
+      renderMemories();
+    } catch (e) {
+      $('#memory-count').textContent = '';
+      if (e.code === 'memory_off') {
+        memoryList.replaceChildren(emptyState(ICONS.brain, 'Memory is off', e.message));
+      } else {
+        memoryList.replaceChildren(emptyState(ICONS.alert, 'Memories could not be loaded', e.message));
+      }
+    }
+  }
+
+  function renderMemories() {
+    const shown = state.memories.filter((m) => state.memFilter === 'all' || m.scope === state.memFilter);
+    const q = $('#memory-search').value.trim();
+    $('#memory-count').textContent = shown.length
+      ? `${shown.length} ${shown.length === 1 ? 'memory' : 'memories'}${q ? ` matching \u201c${q}\u201d` : ''}`
+      : '';
+    if (!shown.length) {
+      memoryList.replaceChildren(q
+        ? emptyState(ICONS.search, 'Nothing found', 'No memory matches that search. Try other words.')
+        : emptyState(ICONS.brain, 'Nothing remembered yet', 'As you talk, Clara picks up what matters: facts, preferences, plans. You can also add something yourself.'));
+      return;
+    }
+    memoryList.replaceChildren(...shown.map(memoryCard));
+  }
+
+  function memoryCard(m) {
+    const card = h('article', { class: `card memory${m.forgotten_at_ms ? ' forgotten' : ''}`, 'data-id': m.id });
+    const top = h('div', { class: 'card-top' }, kindBadge(m.kind));
+    if (m.scope === 'project') top.append(h('span', { class: 'badge plain', html: ICONS.folder }, m.project || 'Project'));
+    top.append(m.shareable
+      ? h('span', { class: 'badge plain', title: 'Clara may bring this up in group chats', html: ICONS.people }, 'Shareable')
+      : h('span', { class: 'badge plain', title: 'Only in your private conversations', html: ICONS.lock }, 'Private'));
+    if (m.forgotten_at_ms) top.append(h('span', { class: 'badge plain' }, `Forgotten ${ago(m.forgotten_at_ms)}`));
+    const text = h('div', { class: 'memory-text' }, m.text);
+    const foot = h('div', { class: 'card-foot' },
+      h('span', { title: new Date(m.created_at_ms).toLocaleString() }, `Learned ${ago(m.created_at_ms)}`),
+      m.updated_at_ms > m.created_at_ms + 1000 ? h('span', {}, `Changed ${ago(m.updated_at_ms)}`) : null,
+      h('span', { class: 'spacer' }));
+    const actions = h('div', { class: 'actions' },
+      h('button', { type: 'button', class: 'action', 'data-action': 'history', html: ICONS.history, onclick: () => toggleHistory(card, m) }, 'History'));
+    if (!m.forgotten_at_ms) {
+      actions.append(
+        h('button', { type: 'button', class: 'action', 'data-action': 'edit', html: ICONS.edit, onclick: () => editMemory(card, m) }, 'Edit'),
+        m.scope === 'user'
+          ? h('button', { type: 'button', class: 'action', 'data-action': 'share', html: m.shareable ? ICONS.lock : ICONS.people, onclick: () => shareMemory(m) }, m.shareable ? 'Make private' : 'Share')
+          : null,
+        h('button', { type: 'button', class: 'action danger', 'data-action': 'forget', html: ICONS.trash, onclick: () => confirmForget(card, m) }, 'Forget'));
+    }
+    foot.append(actions);
+    card.append(top, text, foot);
+    return card;
+  }
+
+  function replaceMemory(updated) {
+    state.memories = state.memories.map((m) => (m.id === updated.id ? { ...m, ...updated } : m));
+    renderMemories();
+  }
+
+  function editMemory(card, m) {
+    const text = $('.memory-text', card);
+    const area = h('textarea', { class: 'edit-area', 'aria-label': 'Memory text' });
+    area.value = m.text;
+    const save = h('button', { type: 'button', class: 'btn primary small' }, 'Save');
+    const cancel = h('button', { type: 'button', class: 'btn ghost small', onclick: () => renderMemories() }, 'Cancel');
+    const row = h('div', { class: 'row' }, h('span', { class: 'spacer' }), cancel, save);
+    text.replaceWith(h('div', { class: 'editing' }, area, row));
+    $('.card-foot', card).hidden = true;
+    area.focus();
+    area.setSelectionRange(area.value.length, area.value.length);
+    const submit = async () => {
+      const value = area.value.trim();
+      if (!value) { area.focus(); return; }
+      save.disabled = true;
+      try {
+        replaceMemory(await api(`/v1/memories/${m.id}`, { method: 'PATCH', body: { text: value } }));
+        toast('Memory corrected.');
+      } catch (e) {
+        save.disabled = false;
+        toast(e.message, 'error');
+      }
+    };
+    save.addEventListener('click', submit);
+    area.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter' && (event.metaKey || event.ctrlKey)) submit();
+      if (event.key === 'Escape') renderMemories();
+    });
+  }
+
+  async function shareMemory(m) {
+    try {
+      replaceMemory(await api(`/v1/memories/${m.id}`, { method: 'PATCH', body: { shareable: !m.shareable } }));
+      toast(m.shareable ? 'Clara keeps this to your private chats now.' : 'Clara may now mention this in group chats.');
+    } catch (e) {
+      toast(e.message, 'error');
+    }
+  }
+
+  function confirmForget(card, m) {
+    if ($('.confirm', card)) return;
+    const box = h('div', { class: 'confirm' },
+      h('span', {}, 'Forget this? Clara will stop using it.'),
+      h('span', { class: 'spacer' }),
+      h('button', { type: 'button', class: 'btn ghost small', onclick: () => box.remove() }, 'Keep'),
+      h('button', {
+        type: 'button',
+        class: 'btn danger small',
+        'data-action': 'confirm-forget',
+        onclick: async () => {
+          try {
+            await api(`/v1/memories/${m.id}`, { method: 'DELETE' });
+            toast('Forgotten.');
+            if ($('#show-forgotten').checked) loadMemories();
+            else { state.memories = state.memories.filter((x) => x.id !== m.id); renderMemories(); }
+          } catch (e) {
+            toast(e.message, 'error');
+          }
+        },
+      }, 'Forget'));
+    card.append(box);
+  }
+
+  const EVENTS = { add: 'Learned', update: 'Corrected', forget: 'Forgotten', share: 'Marked shareable', unshare: 'Made private' };
+  const ACTORS = { extraction: 'Clara, from your conversation', person: 'you', operator: 'the operator', import: 'an import', api: 'an app using the API' };
+
+  async function toggleHistory(card, m) {
+    const open = $('.timeline', card);
+    if (open) { open.remove(); return; }
+    const list = h('ol', { class: 'timeline' }, h('li', {}, h('span', { class: 'when' }, 'Loading…')));
+    card.append(list);
+    try {
+      const result = await api(`/v1/memories/${m.id}/history`);
+      list.replaceChildren(...result.history.map((e) => h('li', { class: e.event },
+        h('div', {},
+          h('span', { class: 'what' }, EVENTS[e.event] || e.event),
+          h('span', { class: 'when' }, ` · ${new Date(e.at_ms).toLocaleString()} · by ${ACTORS[e.actor] || e.actor}${e.place ? ` on ${e.place}` : ''}`)),
+        e.event === 'update' && e.old_text ? h('div', { class: 'diff' }, 'Was: ', h('del', {}, e.old_text)) : null,
+        e.reason ? h('div', { class: 'why' }, e.reason) : null,
+        e.message ? h('blockquote', { class: 'quote', title: new Date(e.message.at_ms).toLocaleString() }, `\u201c${e.message.text}\u201d`) : null)));
+    } catch (e) {
+      list.replaceChildren(h('li', {}, h('span', { class: 'why' }, e.message)));
+    }
+  }
+
+  $('#memory-search').addEventListener('input', () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(loadMemories, 250);
+  });
+  $('#show-forgotten').addEventListener('change', loadMemories);
+  for (const seg of $$('.seg')) {
+    seg.addEventListener('click', () => {
+      for (const other of $$('.seg')) other.classList.toggle('active', other === seg);
+      state.memFilter = seg.dataset.filter;
+      renderMemories();
+    });
+  }
+  $('#add-memory').addEventListener('click', () => {
+    $('#new-memory').hidden = false;
+    $('#new-memory-text').focus();
+  });
+  $('#new-memory-cancel').addEventListener('click', () => { $('#new-memory').hidden = true; });
+  $('#new-memory').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const text = $('#new-memory-text').value.trim();
+    if (!text) return;
+    try {
+      await api('/v1/memories', { method: 'POST', body: { text, kind: $('#new-memory-kind').value } });
+      $('#new-memory-text').value = '';
+      $('#new-memory').hidden = true;
+      toast('Clara will remember that.');
+      loadMemories();
+    } catch (e) {
+      toast(e.message, 'error');
+    }
+  });
+
+  // ---------- sessions ----------
+  const sessionList = $('#session-list');
+
+  async function loadSessions() {
+    sessionList.replaceChildren(h('div', { class: 'skeleton' }), h('div', { class: 'skeleton' }));
+    try {
+      const result = await api('/v1/sessions');
+      if (!result.data.length) {
+        sessionList.replaceChildren(emptyState(ICONS.clock, 'No sessions yet', 'Your conversations with Clara show up here, each with a short summary once it is over.'));
+        return;
+      }
+      sessionList.replaceChildren(...result.data.map(sessionCard));
+    } catch (e) {
+      sessionList.replaceChildren(emptyState(ICONS.alert, 'Sessions could not be loaded', e.message));
+    }
+  }
+
+  function sessionCard(s) {
+    const span = s.ended_at_ms || s.last_activity_at_ms;
+    const card = h('article', { class: 'card session-card', 'data-id': s.id, tabindex: '0' },
+      h('div', { class: 'session-head' },
+        h('span', { class: 'session-when' }, `${day(s.started_at_ms)}, ${timeFmt.format(s.started_at_ms)} – ${timeFmt.format(span)}`),
+        s.current ? h('span', { class: 'badge current' }, 'Current') : null,
+        h('span', { class: 'badge plain' }, s.place === 'API' ? 'API' : 'Web'),
+        h('span', { class: 'badge plain' }, `${s.messages} ${s.messages === 1 ? 'message' : 'messages'}`)),
+      s.summary
+        ? h('p', { class: 'session-summary' }, s.summary)
+        : h('p', { class: 'session-summary none' }, s.current ? 'In progress. A summary is written after a quiet half hour.' : 'The summary is being written.'));
+    const open = async () => {
+      const shown = $('.transcript', card);
+      if (shown) { shown.remove(); return; }
+      const transcript = h('div', { class: 'transcript' }, h('span', { class: 'when' }, 'Loading…'));
+      card.append(transcript);
+      try {
+        const result = await api(`/v1/sessions/${s.id}/messages`);
+        transcript.replaceChildren(...result.data.map((m) => h('div', { class: 'line' },
+          h('span', { class: 'who' }, m.role === 'user' ? 'You' : 'Clara'),
+          m.role === 'user'
+            ? h('span', { class: 'said' }, m.text)
+            : h('span', { class: 'said md', html: markdown(m.text) }))));
+      } catch (e) {
+        transcript.replaceChildren(h('span', {}, e.message));
+      }
+    };
+    card.addEventListener('click', (event) => { if (!event.target.closest('.transcript')) open(); });
+    card.addEventListener('keydown', (event) => { if (event.key === 'Enter') open(); });
+    return card;
+  }
+
+  // ---------- navigation ----------
+  function route() {
+    $('#toast').hidden = true;
+    const view = (location.hash || '#chat').slice(1);
+    const known = ['chat', 'memories', 'sessions'].includes(view) ? view : 'chat';
+    state.view = known;
+    for (const section of $$('.view')) section.hidden = section.dataset.view !== known;
+    for (const link of $$('.nav-item')) link.classList.toggle('active', link.dataset.view === known);
+    document.title = known === 'chat' ? 'Clara' : `${known[0].toUpperCase()}${known.slice(1)} · Clara`;
+    if (known === 'memories') loadMemories();
+    if (known === 'sessions') loadSessions();
+    if (known === 'chat') { toBottom(true); input.focus(); }
+  }
+  window.addEventListener('hashchange', route);
+
+  function start(me) {
+    state.me = me;
+    state.csrf = me.csrf;
+    $('#boot').hidden = true;
+    $('#login').hidden = true;
+    $('#app').hidden = false;
+    const name = me.person || 'you';
+    $('#me-name').textContent = name;
+    $('#me-avatar').textContent = name.trim().charAt(0) || '?';
+    $('#me-model').textContent = me.model ? `Model: ${me.model}` : '';
+    $('#welcome-title').textContent = name && name !== 'you' ? `Hi ${name}, I'm Clara.` : 'Hi, I\u2019m Clara.';
+    $('#logout').hidden = !me.login_required;
+    // Without memory, the memory browser has nothing to search or add.
+    $('#add-memory').hidden = !me.memory;
+    $('#view-memories .toolbar').hidden = !me.memory;
+    updateComposer();
+    connect();
+    route();
+  }
+
+  async function boot() {
+    try {
+      const me = await api('/api/me');
+      state.me = me;
+      if (me.logged_in) start(me);
+      else showLogin();
+    } catch (e) {
+      $('#boot').hidden = true;
+      toast(e.message, 'error');
+    }
+  }
+
+  boot();
+})();

@@ -1,0 +1,248 @@
+//! The web page's conversation: a stream of what happens in it (server-sent
+//! events), and the person's actions — send, stop, typing, new session.
+//!
+//! The stream opens with `hello`: the conversation so far (since the last new
+//! session) and the reply being written, if any; then live events. Every tab of
+//! the person sees the same thing, and a reload picks up where it was.
+
+use crate::http::access::{JsonBody, PageAccess};
+use crate::http::errors::ApiError;
+use crate::http::hub::{PageEvent, Snapshot};
+use crate::http::person::Person;
+use crate::http::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use clara_core::{EventId, Inbound, MessageId, Tier};
+use clara_runtime::Accepted;
+use clara_store::StoredMessage;
+use futures::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::convert::Infallible;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// The prefix of the platform event id of a message sent from the page.
+const PAGE_EVENT_PREFIX: &str = "web-";
+
+/// How many messages of the current conversation a page shows.
+const HISTORY: u32 = 200;
+
+/// The person of the web page.
+pub(crate) fn web_person(state: &AppState) -> Person {
+    Person {
+        id: state.config.person.id.clone(),
+        name: state.config.person.name.clone(),
+    }
+}
+
+/// A message as the page shows it.
+#[derive(Serialize, Debug, Clone)]
+pub(crate) struct ShownMessage {
+    pub(crate) id: String,
+    pub(crate) role: &'static str,
+    pub(crate) text: String,
+    pub(crate) at_ms: i64,
+    pub(crate) thought: String,
+    /// The page's id for a message sent from the page (so a tab can tell its own
+    /// messages in the history).
+    pub(crate) client_id: Option<String>,
+}
+
+impl From<&StoredMessage> for ShownMessage {
+    fn from(m: &StoredMessage) -> Self {
+        Self {
+            id: m.id.to_string(),
+            role: m.role.as_str(),
+            text: m.content.clone(),
+            at_ms: m.created_at_ms,
+            thought: m.thought.to_string(),
+            client_id: m
+                .event_id
+                .as_ref()
+                .and_then(|e| e.0.strip_prefix(PAGE_EVENT_PREFIX))
+                .map(str::to_owned),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Hello<'a> {
+    r#type: &'static str,
+    messages: Vec<ShownMessage>,
+    #[serde(flatten)]
+    snapshot: &'a Snapshot,
+}
+
+/// `GET /api/chat/events`: the conversation as server-sent events.
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    _access: PageAccess,
+) -> Result<Response, ApiError> {
+    let conversation = web_person(&state).page();
+    // Subscribe first, then read the history: an answer that ends in between is
+    // in the snapshot (which stays until the next answer starts) and perhaps in
+    // the history too; the page keeps one of each thought.
+    let (rx, snapshot) = state.hub.subscribe(&conversation.channel);
+    let store = state.engine.store();
+    let id = store
+        .resolve_conversation(&conversation)
+        .await
+        .map_err(|e| ApiError::internal("open the conversation", &e))?;
+    let messages: Vec<ShownMessage> = store
+        .recent_messages(id, i64::MAX, HISTORY, HISTORY)
+        .await
+        .map_err(|e| ApiError::internal("read the conversation", &e))?
+        .iter()
+        .map(ShownMessage::from)
+        .collect();
+    let hello = Hello {
+        r#type: "hello",
+        messages,
+        snapshot: &snapshot,
+    };
+    let first = Event::default().data(serde_json::to_string(&hello).unwrap_or_default());
+    let stream = futures::stream::once(async move { Ok::<_, Infallible>(first) })
+        .chain(live(rx))
+        .take_until(state.stop.clone().cancelled_owned());
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}
+
+/// The room's events, until the tab falls behind (then one `resync`) or the room
+/// closes.
+fn live(
+    rx: broadcast::Receiver<PageEvent>,
+) -> impl Stream<Item = Result<Event, Infallible>> + Send {
+    futures::stream::unfold(Some(rx), |rx| async move {
+        let mut rx = rx?;
+        let event = match rx.recv().await {
+            Ok(event) => event,
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                let resync = serde_json::to_string(&PageEvent::Resync).unwrap_or_default();
+                return Some((Ok(Event::default().data(resync)), None));
+            }
+            Err(broadcast::error::RecvError::Closed) => return None,
+        };
+        let data = serde_json::to_string(&event).unwrap_or_default();
+        Some((Ok(Event::default().data(data)), Some(rx)))
+    })
+}
+
+/// The body of `POST /api/chat/messages`.
+#[derive(Deserialize)]
+pub(crate) struct SendForm {
+    text: String,
+    /// `low`, `mid`, `high`, or absent for Clara's choice.
+    #[serde(default)]
+    tier: Option<String>,
+    /// The page's id for this message: a retry with the same id is taken once.
+    #[serde(default)]
+    client_id: Option<String>,
+}
+
+/// `POST /api/chat/messages`.
+pub(crate) async fn send(
+    State(state): State<AppState>,
+    _access: PageAccess,
+    JsonBody(form): JsonBody<SendForm>,
+) -> Result<Response, ApiError> {
+    let person = web_person(&state);
+    let tier = match form.tier.as_deref().map(str::trim) {
+        None | Some("" | "auto") => None,
+        Some(name) => Some(Tier::parse(name).ok_or_else(|| {
+            ApiError::invalid(format!(
+                "{name:?} is not a tier; use low, mid, high or auto."
+            ))
+            .with_param("tier")
+        })?),
+    };
+    let client_id = form.client_id.filter(|id| {
+        !id.is_empty()
+            && id.len() <= 64
+            && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    });
+    let event = match &client_id {
+        Some(id) => format!("{PAGE_EVENT_PREFIX}{id}"),
+        None => format!("{PAGE_EVENT_PREFIX}{}", MessageId::new()),
+    };
+    let now = clara_runtime::clock::now_ms();
+    let conversation = person.page();
+    let inbound = Inbound {
+        event_id: EventId(event),
+        conversation: conversation.clone(),
+        author: person.author(),
+        text: form.text.clone(),
+        sent_at_ms: now,
+        tier,
+        images: Vec::new(),
+        replying_to: Vec::new(),
+    };
+    let accepted = state.engine.submit(inbound).await?;
+    metrics::counter!("clara_web_messages_total").increment(1);
+    let status = match accepted {
+        Accepted::Queued => {
+            state.hub.announce(
+                &conversation.channel,
+                PageEvent::UserMessage {
+                    text: form.text,
+                    at_ms: now,
+                    client_id,
+                },
+            );
+            state
+                .hub
+                .announce(&conversation.channel, PageEvent::Pending);
+            "queued"
+        }
+        Accepted::Duplicate => "duplicate",
+        Accepted::Stopped => {
+            state
+                .hub
+                .announce(&conversation.channel, PageEvent::Stopped);
+            "stopped"
+        }
+    };
+    Ok((StatusCode::ACCEPTED, Json(json!({ "status": status }))).into_response())
+}
+
+/// `POST /api/chat/stop`: stops the reply being written (and what is waiting).
+pub(crate) async fn stop(State(state): State<AppState>, _access: PageAccess) -> StatusCode {
+    let person = web_person(&state);
+    let conversation = person.page();
+    state.engine.stop(&conversation, &person.author()).await;
+    // Whatever was waiting to be answered is dropped; a reply in flight ends with
+    // its own `cancelled`.
+    state
+        .hub
+        .announce(&conversation.channel, PageEvent::Stopped);
+    StatusCode::NO_CONTENT
+}
+
+/// `POST /api/chat/typing`: the person is typing (Clara waits for them to finish).
+pub(crate) async fn typing(State(state): State<AppState>, _access: PageAccess) -> StatusCode {
+    let person = web_person(&state);
+    state.engine.typing(&person.page(), &person.author()).await;
+    StatusCode::NO_CONTENT
+}
+
+/// `POST /api/chat/new-session`: ends the session; the page starts empty.
+pub(crate) async fn new_session(
+    State(state): State<AppState>,
+    _access: PageAccess,
+) -> Result<StatusCode, ApiError> {
+    let person = web_person(&state);
+    let conversation = person.page();
+    state
+        .engine
+        .new_session(&conversation, &person.author())
+        .await?;
+    state
+        .hub
+        .announce(&conversation.channel, PageEvent::Cleared);
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,407 @@
+//! The `web` platform's [`OutboundSink`]: where the engine's replies for web
+//! pages and API requests arrive, and how they fan out.
+//!
+//! Each conversation has a room. A web page's open tabs subscribe to their room's
+//! broadcast of [`PageEvent`]s; a `/v1/chat/completions` request waiting for its
+//! answer registers as the room's one API listener and receives the raw
+//! [`Outbound`]s. The room also remembers the reply being written (or just
+//! written), so a page that (re)connects mid-answer shows it whole.
+
+use async_trait::async_trait;
+use clara_core::pacing::{Delivery, DeliveryMode};
+use clara_core::port::{OutboundSink, SinkError};
+use clara_core::{ConversationRef, Outbound, ThoughtId};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+
+/// Events a page tab may fall behind by before it is told to reload.
+const PAGE_BACKLOG: usize = 1024;
+/// How long a reply waits for a slow API client to take an event before the
+/// event is dropped (the client gets what the connection could carry).
+const API_SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Rooms kept before idle ones are pruned.
+const MAX_IDLE_ROOMS: usize = 512;
+
+/// What a web page's tabs are told, as JSON with a `type` field.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum PageEvent {
+    /// The person said something (shown in their other tabs).
+    UserMessage {
+        text: String,
+        at_ms: i64,
+        client_id: Option<String>,
+    },
+    /// A message was taken; Clara will answer (show that she is on it).
+    Pending,
+    /// More text of the answer to `thought`.
+    Delta { thought: ThoughtId, text: String },
+    /// A tool started for `thought`.
+    ToolStarted { thought: ThoughtId, name: String },
+    /// A tool finished.
+    ToolFinished {
+        thought: ThoughtId,
+        name: String,
+        ok: bool,
+    },
+    /// The answer is complete.
+    End { thought: ThoughtId },
+    /// The answer was cut short.
+    Cancelled { thought: ThoughtId },
+    /// The answer failed; `message` is for the person.
+    Error { thought: ThoughtId, message: String },
+    /// A stop came before any answer started: nothing will come.
+    Stopped,
+    /// A new session started: clear the page.
+    Cleared,
+    /// The tab fell behind; it should reconnect for a fresh start.
+    Resync,
+}
+
+/// The reply being written, or the last one written, in a conversation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub(crate) struct LiveReply {
+    pub(crate) thought: ThoughtId,
+    pub(crate) text: String,
+    pub(crate) tools: Vec<ToolUse>,
+    /// `streaming`, `done`, `cancelled` or `failed`.
+    pub(crate) state: &'static str,
+    /// The failure's sentence, when it failed.
+    pub(crate) error: Option<String>,
+}
+
+/// A tool a reply used.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub(crate) struct ToolUse {
+    pub(crate) name: String,
+    /// `running`, `ok` or `failed`.
+    pub(crate) state: &'static str,
+}
+
+/// What a tab learns when it connects.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub(crate) struct Snapshot {
+    pub(crate) live: Option<LiveReply>,
+    pub(crate) pending: bool,
+}
+
+struct Room {
+    page: broadcast::Sender<PageEvent>,
+    live: Option<LiveReply>,
+    pending: bool,
+    api: Option<mpsc::Sender<Outbound>>,
+}
+
+impl Room {
+    fn new() -> Self {
+        Self {
+            page: broadcast::channel(PAGE_BACKLOG).0,
+            live: None,
+            pending: false,
+            api: None,
+        }
+    }
+
+    fn is_idle(&self) -> bool {
+        self.page.receiver_count() == 0
+            && self.api.is_none()
+            && self.live.as_ref().is_none_or(|l| l.state != "streaming")
+    }
+
+    /// Updates what the room remembers, and returns the event for its tabs.
+    fn apply(&mut self, outbound: &Outbound) -> Option<PageEvent> {
+        let event = page_event(outbound)?;
+        if let Some(thought) = thought_of(outbound) {
+            self.pending = false;
+            let fresh = self.live.as_ref().is_none_or(|l| l.thought != thought);
+            if fresh {
+                self.live = Some(LiveReply {
+                    thought,
+                    text: String::new(),
+                    tools: Vec::new(),
+                    state: "streaming",
+                    error: None,
+                });
+            }
+        }
+        if let Some(live) = &mut self.live {
+            match outbound {
+                Outbound::Delta { text, .. } => live.text.push_str(text),
+                Outbound::ToolStarted { name, .. } => live.tools.push(ToolUse {
+                    name: name.clone(),
+                    state: "running",
+                }),
+                Outbound::ToolFinished { name, ok, .. } => {
+                    if let Some(tool) = live
+                        .tools
+                        .iter_mut()
+                        .find(|t| t.name == *name && t.state == "running")
+                    {
+                        tool.state = if *ok { "ok" } else { "failed" };
+                    }
+                }
+                Outbound::End { .. } => live.state = "done",
+                Outbound::Cancelled { .. } => live.state = "cancelled",
+                Outbound::Error { message, .. } => {
+                    live.state = "failed";
+                    live.error = Some(message.clone());
+                }
+                _ => {}
+            }
+        }
+        Some(event)
+    }
+}
+
+fn thought_of(outbound: &Outbound) -> Option<ThoughtId> {
+    match outbound {
+        Outbound::Send { thought, .. }
+        | Outbound::Edit { thought, .. }
+        | Outbound::Delta { thought, .. }
+        | Outbound::End { thought }
+        | Outbound::ToolStarted { thought, .. }
+        | Outbound::ToolFinished { thought, .. }
+        | Outbound::Cancelled { thought }
+        | Outbound::Error { thought, .. } => Some(*thought),
+        Outbound::Typing => None,
+    }
+}
+
+fn page_event(outbound: &Outbound) -> Option<PageEvent> {
+    Some(match outbound.clone() {
+        Outbound::Delta { thought, text } => PageEvent::Delta { thought, text },
+        // The web page streams; these come only if the delivery mode changes.
+        Outbound::Send { thought, text } => PageEvent::Delta { thought, text },
+        Outbound::Edit { .. } | Outbound::Typing => return None,
+        Outbound::End { thought } => PageEvent::End { thought },
+        Outbound::ToolStarted { thought, name } => PageEvent::ToolStarted { thought, name },
+        Outbound::ToolFinished { thought, name, ok } => {
+            PageEvent::ToolFinished { thought, name, ok }
+        }
+        Outbound::Cancelled { thought } => PageEvent::Cancelled { thought },
+        Outbound::Error { thought, message } => PageEvent::Error { thought, message },
+    })
+}
+
+/// The rooms of every web conversation; the engine's sink for the `web` platform.
+#[derive(Default)]
+pub(crate) struct Hub {
+    rooms: Mutex<HashMap<String, Room>>,
+}
+
+impl Hub {
+    fn with_room<R>(&self, channel: &str, f: impl FnOnce(&mut Room) -> R) -> R {
+        let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        if !rooms.contains_key(channel) && rooms.len() >= MAX_IDLE_ROOMS {
+            rooms.retain(|_, room| !room.is_idle());
+        }
+        f(rooms.entry(channel.to_owned()).or_insert_with(Room::new))
+    }
+
+    /// Subscribes a tab to `channel`, with what it must show first. Taken
+    /// together, so no event falls between the snapshot and the subscription.
+    pub(crate) fn subscribe(&self, channel: &str) -> (broadcast::Receiver<PageEvent>, Snapshot) {
+        self.with_room(channel, |room| {
+            let snapshot = Snapshot {
+                live: room.live.clone(),
+                pending: room.pending,
+            };
+            (room.page.subscribe(), snapshot)
+        })
+    }
+
+    /// Tells `channel`'s tabs something that did not come from the engine.
+    pub(crate) fn announce(&self, channel: &str, event: PageEvent) {
+        self.with_room(channel, |room| {
+            match &event {
+                PageEvent::Pending => room.pending = true,
+                PageEvent::Stopped => room.pending = false,
+                PageEvent::Cleared => {
+                    room.pending = false;
+                    room.live = None;
+                }
+                _ => {}
+            }
+            let _ = room.page.send(event);
+        });
+    }
+
+    /// Makes `tx` the API listener of `channel` (replacing any other).
+    pub(crate) fn listen(&self, channel: &str, tx: mpsc::Sender<Outbound>) {
+        self.with_room(channel, |room| room.api = Some(tx));
+    }
+
+    /// Removes `channel`'s API listener, if it is still `tx`.
+    pub(crate) fn unlisten(&self, channel: &str, tx: &mpsc::Sender<Outbound>) {
+        self.with_room(channel, |room| {
+            if room.api.as_ref().is_some_and(|t| t.same_channel(tx)) {
+                room.api = None;
+            }
+        });
+    }
+
+    /// How many page tabs are connected, for `/metrics`.
+    pub(crate) fn tabs(&self) -> usize {
+        let rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        rooms.values().map(|r| r.page.receiver_count()).sum()
+    }
+}
+
+#[async_trait]
+impl OutboundSink for Hub {
+    fn delivery(&self) -> Delivery {
+        Delivery {
+            mode: DeliveryMode::Stream,
+            max_chars: usize::MAX,
+        }
+    }
+
+    async fn deliver(
+        &self,
+        conversation: &ConversationRef,
+        outbound: Outbound,
+    ) -> Result<Option<String>, SinkError> {
+        let api = self.with_room(&conversation.channel, |room| {
+            if let Some(event) = room.apply(&outbound) {
+                // No tab open is fine: the reply is stored and shown on the next visit.
+                let _ = room.page.send(event);
+            }
+            room.api.clone()
+        });
+        if let Some(tx) = api {
+            match tokio::time::timeout(API_SEND_TIMEOUT, tx.send(outbound)).await {
+                Ok(Ok(())) | Ok(Err(_)) => {}
+                Err(_) => {
+                    return Err(SinkError::Failed(
+                        "an API client stopped reading its answer".into(),
+                    ));
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn conv(channel: &str) -> ConversationRef {
+        ConversationRef {
+            platform: "web".into(),
+            channel: channel.into(),
+            kind: clara_core::ChannelKind::Direct,
+        }
+    }
+
+    #[tokio::test]
+    async fn tabs_get_events_and_a_late_tab_gets_the_reply_so_far() {
+        let hub = Hub::default();
+        let (mut early, snap) = hub.subscribe("page:ann");
+        assert_eq!(snap, Snapshot::default());
+        hub.announce("page:ann", PageEvent::Pending);
+        let t = ThoughtId::new();
+        for text in ["Hel", "lo"] {
+            let delta = Outbound::Delta {
+                thought: t,
+                text: text.into(),
+            };
+            hub.deliver(&conv("page:ann"), delta).await.unwrap();
+        }
+        assert_eq!(early.recv().await.unwrap(), PageEvent::Pending);
+        assert!(matches!(
+            early.recv().await.unwrap(),
+            PageEvent::Delta { .. }
+        ));
+
+        let (_late, snap) = hub.subscribe("page:ann");
+        let live = snap.live.unwrap();
+        assert_eq!((live.text.as_str(), live.state), ("Hello", "streaming"));
+        assert!(!snap.pending, "the answer started");
+
+        hub.deliver(&conv("page:ann"), Outbound::End { thought: t })
+            .await
+            .unwrap();
+        let (_, snap) = hub.subscribe("page:ann");
+        assert_eq!(snap.live.unwrap().state, "done");
+    }
+
+    #[tokio::test]
+    async fn rooms_are_separate() {
+        let hub = Hub::default();
+        let (mut bob, _) = hub.subscribe("page:bob");
+        let t = ThoughtId::new();
+        hub.deliver(
+            &conv("page:ann"),
+            Outbound::Delta {
+                thought: t,
+                text: "for ann".into(),
+            },
+        )
+        .await
+        .unwrap();
+        assert!(bob.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn the_api_listener_gets_raw_events_until_it_leaves() {
+        let hub = Hub::default();
+        let (tx, mut rx) = mpsc::channel(8);
+        hub.listen("api:ann", tx.clone());
+        let t = ThoughtId::new();
+        hub.deliver(&conv("api:ann"), Outbound::End { thought: t })
+            .await
+            .unwrap();
+        assert_eq!(rx.recv().await.unwrap(), Outbound::End { thought: t });
+        hub.unlisten("api:ann", &tx);
+        hub.deliver(&conv("api:ann"), Outbound::End { thought: t })
+            .await
+            .unwrap();
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn tools_and_failures_are_remembered() {
+        let hub = Hub::default();
+        let t = ThoughtId::new();
+        let c = conv("page:ann");
+        hub.deliver(
+            &c,
+            Outbound::ToolStarted {
+                thought: t,
+                name: "clara__current_time".into(),
+            },
+        )
+        .await
+        .unwrap();
+        hub.deliver(
+            &c,
+            Outbound::ToolFinished {
+                thought: t,
+                name: "clara__current_time".into(),
+                ok: true,
+            },
+        )
+        .await
+        .unwrap();
+        hub.deliver(
+            &c,
+            Outbound::Error {
+                thought: t,
+                message: "The model is down.".into(),
+            },
+        )
+        .await
+        .unwrap();
+        let live = hub.subscribe("page:ann").1.live.unwrap();
+        assert_eq!(live.tools[0].state, "ok");
+        assert_eq!(live.state, "failed");
+        assert_eq!(live.error.as_deref(), Some("The model is down."));
+        hub.announce("page:ann", PageEvent::Cleared);
+        assert!(hub.subscribe("page:ann").1.live.is_none());
+    }
+}

@@ -1,0 +1,115 @@
+//! What every handler shares: the engine, the settings, the web platform's hub,
+//! the logins, and one lock per API conversation.
+
+use crate::http::HttpConfig;
+use crate::http::auth::{LoginBrake, Logins};
+use crate::http::hub::Hub;
+use clara_runtime::Engine;
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+use tokio::sync::OwnedMutexGuard;
+use tokio_util::sync::CancellationToken;
+
+/// Failed logins allowed per [`LOGIN_BRAKE_WINDOW`] before logins pause.
+const LOGIN_BRAKE_MAX: usize = 10;
+/// See [`LOGIN_BRAKE_MAX`].
+const LOGIN_BRAKE_WINDOW: Duration = Duration::from_secs(60);
+
+/// The handlers' shared state. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) engine: Engine,
+    pub(crate) config: HttpConfig,
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) logins: Logins,
+    pub(crate) brake: LoginBrake,
+    pub(crate) api_turns: ConversationLocks,
+    /// Fires at shutdown: open event streams end.
+    pub(crate) stop: CancellationToken,
+    pub(crate) metrics: Option<PrometheusHandle>,
+    /// When this server started, Unix seconds (the models' `created`).
+    pub(crate) started_at_s: i64,
+}
+
+impl AppState {
+    pub(crate) fn new(
+        engine: Engine,
+        config: HttpConfig,
+        hub: Arc<Hub>,
+        stop: CancellationToken,
+        metrics: Option<PrometheusHandle>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                engine,
+                config,
+                hub,
+                logins: Logins::default(),
+                brake: LoginBrake::new(LOGIN_BRAKE_MAX, LOGIN_BRAKE_WINDOW),
+                api_turns: ConversationLocks::default(),
+                stop,
+                metrics,
+                started_at_s: clara_runtime::clock::now_ms() / 1000,
+            }),
+        }
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+/// One async lock per conversation, made on demand and dropped when unused: API
+/// requests of one person take turns, so each gets its own answer rather than
+/// cancelling the other's.
+#[derive(Default)]
+pub(crate) struct ConversationLocks {
+    locks: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+}
+
+impl ConversationLocks {
+    /// Waits for `channel`'s turn; the turn lasts as long as the guard.
+    pub(crate) async fn turn(&self, channel: &str) -> OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
+            match locks.get(channel).and_then(Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    locks.retain(|_, weak| weak.strong_count() > 0);
+                    let lock = Arc::new(tokio::sync::Mutex::new(()));
+                    locks.insert(channel.to_owned(), Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
+        lock.lock_owned().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn turns_of_one_conversation_wait_and_others_do_not() {
+        let locks = ConversationLocks::default();
+        let first = locks.turn("api:ann").await;
+        // Another conversation goes at once.
+        let _bob = locks.turn("api:bob").await;
+        let waiting = tokio::time::timeout(Duration::from_millis(50), locks.turn("api:ann")).await;
+        assert!(waiting.is_err(), "ann's second request waits for her first");
+        drop(first);
+        let second = tokio::time::timeout(Duration::from_secs(5), locks.turn("api:ann")).await;
+        assert!(second.is_ok());
+    }
+}

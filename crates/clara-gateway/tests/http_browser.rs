@@ -1,0 +1,152 @@
+//! The web page in a real browser: headless Chromium (Debian's `chromium`),
+//! driven by `playwright-core` from the scripts in `tests/browser/`. Screenshots
+//! land in `target/screenshots/`.
+//!
+//! These tests fail, never skip, when node, Chromium or playwright-core is
+//! missing: `.ci/run` installs them, and the message says how.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod http_support;
+
+use clara_core::MemoryKind;
+use clara_gateway::http::HttpConfig;
+use clara_testkit::FakeReply;
+use http_support::{Server, target_dir};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long one browser script may run (a hang guard).
+const SCRIPT_LIMIT: Duration = Duration::from_secs(180);
+
+fn browser_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+/// Panics with how to install whatever the browser tests need and is missing.
+fn require_browser_tools() {
+    let node = std::process::Command::new("node").arg("--version").output();
+    assert!(
+        node.is_ok_and(|o| o.status.success()),
+        "the browser tests need Node.js 20 or newer: install it (Debian: apt-get install nodejs npm)"
+    );
+    let chromium = std::env::var_os("CHROMIUM_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    assert!(
+        chromium.exists(),
+        "the browser tests need Chromium at {}: install it with `apt-get install -y --no-install-recommends chromium` (or set CHROMIUM_PATH)",
+        chromium.display()
+    );
+    let playwright = browser_dir().join("node_modules/playwright-core/package.json");
+    assert!(
+        playwright.exists(),
+        "the browser tests need playwright-core: run `npm ci` in {}",
+        browser_dir().display()
+    );
+}
+
+async fn run_script(script: &str, args: &[&str]) {
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(browser_dir().join(script))
+        .args(args)
+        .current_dir(browser_dir())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(SCRIPT_LIMIT, command.output())
+        .await
+        .unwrap_or_else(|_| panic!("{script} did not finish within {SCRIPT_LIMIT:?}"))
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{script} stdout:\n{stdout}\n{script} stderr:\n{stderr}");
+    assert!(
+        output.status.success(),
+        "{script} failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+}
+
+fn screenshots() -> PathBuf {
+    target_dir().join("screenshots")
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split_inclusive(' ').map(str::to_owned).collect()
+}
+
+#[tokio::test]
+async fn a_person_chats_stops_reloads_and_fixes_memories_in_chromium() {
+    require_browser_tools();
+    let server = Server::start(HttpConfig::new(true)).await;
+    for (text, kind) in [
+        ("Prefers tea over coffee", MemoryKind::Preference),
+        ("Works as a nurse in Lyon", MemoryKind::Fact),
+        ("Has a cello lesson on Thursdays", MemoryKind::Event),
+        ("Answer in short sentences", MemoryKind::Instruction),
+    ] {
+        server.remember("owner", text, kind).await;
+    }
+    // The fake model's answers, in the order the script asks.
+    server.fake.push(FakeReply::Stream {
+        chunks: words(
+            "Hi! I'm **Clara**. Here is what I can do:\n\n- answer questions\n- remember what matters to you\n- use tools, like the clock\n\nWhat would you like to do?",
+        ),
+        delay: Duration::from_millis(90),
+    });
+    server.fake.push(FakeReply::ToolCalls {
+        text_before: String::new(),
+        calls: vec![("clara__current_time".into(), "{}".into())],
+        fragmented: false,
+    });
+    server
+        .fake
+        .push(FakeReply::text("It's a little past noon where you are."));
+    let mut story = vec!["Once upon a time, ".to_owned()];
+    story.extend((0..80).map(|i| format!("a fox walked a little further ({i}), ")));
+    story.push("The end.".to_owned());
+    server.fake.push(FakeReply::Stream {
+        chunks: story,
+        delay: Duration::from_millis(150),
+    });
+    let shots = screenshots();
+    run_script("chat.mjs", &[&server.url, path_str(&shots)]).await;
+
+    // The high tier picked on the page reached the model.
+    let models: Vec<Option<String>> = server
+        .fake
+        .requests()
+        .iter()
+        .map(|r| r.model().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        models.get(1).cloned().flatten().as_deref(),
+        Some("fake-high"),
+        "{models:?}"
+    );
+    // The stopped story's stream was dropped, not read to its end.
+    assert!(server.fake.dropped_streams() >= 1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn off_loopback_the_page_asks_for_the_password_in_chromium() {
+    require_browser_tools();
+    let password = "a long and happy password";
+    let config = HttpConfig::new(false).with_password(password).unwrap();
+    let mut config = config;
+    // Chromium keeps Secure cookies on http://127.0.0.1 (a trustworthy origin),
+    // so the test runs over plain HTTP with the production cookie flags.
+    assert!(config.secure_cookie);
+    config.person.name = "Ann".into();
+    let server = Server::start_on("0.0.0.0:0", config).await;
+    run_script(
+        "login.mjs",
+        &[&server.url, password, path_str(&screenshots())],
+    )
+    .await;
+    server.shutdown().await;
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 path")
+}

@@ -1,0 +1,1050 @@
+//! A fake Telegram Bot API, written from the public reference
+//! (<https://core.telegram.org/bots/api>), for tests of the Telegram adapter and of
+//! `clara serve`.
+//!
+//! What it speaks, as Telegram does:
+//! - methods at `/bot{token}/{method}` (GET or POST; parameters as a JSON body),
+//!   files at `/file/bot{token}/{file_path}`;
+//! - every answer in the envelope `{"ok":true,"result":…}` or
+//!   `{"ok":false,"error_code":N,"description":"…"}`, 429 with
+//!   `"parameters":{"retry_after":N}` and "Too Many Requests: retry after N";
+//!   a wrong token gets 401 `Unauthorized`, an unknown method 404 `Not Found`;
+//! - `getUpdates` with `offset` (confirms every update below it), `limit` and
+//!   `timeout` (the request is held until an update arrives or the time is up),
+//!   and 409 `Conflict: terminated by other getUpdates request` for the older of
+//!   two concurrent polls;
+//! - `getMe`, `sendMessage` (with `reply_parameters` and `message_thread_id`),
+//!   `editMessageText` (400 "message is not modified" for the same text, "message
+//!   to edit not found"), `sendChatAction`, `getFile`; texts over 4096 UTF-16
+//!   units get 400 "message is too long", empty ones "message text is empty";
+//! - incoming messages with the entities Telegram computes (`bot_command`,
+//!   `mention`, offsets in UTF-16 units), photos in several sizes, replies
+//!   carrying the replied-to message (without its own `reply_to_message`).
+//!
+//! Tests script it: people's messages ([`FakeTelegram::send`]), faults for the
+//! next call of a method ([`FakeTelegram::fail_next`]), a per-chat flood limit
+//! ([`FakeTelegram::limit_writes_per_chat`]), an outage
+//! ([`FakeTelegram::go_offline`] / [`FakeTelegram::come_back`]), and a crash
+//! between handing an update over and confirming it
+//! ([`FakeTelegram::forget_confirmations`]). Every call is recorded.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::recorder::lock;
+
+/// How long [`FakeTelegram::wait_for`] waits before failing the test.
+const WAIT: Duration = Duration::from_secs(20);
+/// Telegram's longest message, in UTF-16 code units.
+const MAX_TEXT_UNITS: usize = 4096;
+
+/// A Telegram user (a person, or the bot itself).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeUser {
+    /// The user id.
+    pub id: i64,
+    /// First name.
+    pub first_name: String,
+    /// Last name, if any.
+    pub last_name: Option<String>,
+    /// `@username` without the `@`, if any.
+    pub username: Option<String>,
+    /// Whether this is a bot.
+    pub is_bot: bool,
+}
+
+impl FakeUser {
+    /// A person with this id and first name.
+    pub fn new(id: i64, first_name: &str) -> Self {
+        Self {
+            id,
+            first_name: first_name.to_owned(),
+            last_name: None,
+            username: None,
+            is_bot: false,
+        }
+    }
+
+    fn json(&self) -> Value {
+        let mut user =
+            json!({ "id": self.id, "is_bot": self.is_bot, "first_name": self.first_name });
+        if let Some(last) = &self.last_name {
+            user["last_name"] = json!(last);
+        }
+        if let Some(name) = &self.username {
+            user["username"] = json!(name);
+        }
+        user
+    }
+}
+
+/// A chat.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeChat {
+    /// The chat id (negative for groups).
+    pub id: i64,
+    /// `private`, `group` or `supergroup`.
+    pub kind: &'static str,
+    /// A group's title.
+    pub title: Option<String>,
+    /// A private chat's person.
+    pub person: Option<FakeUser>,
+}
+
+impl FakeChat {
+    /// The private chat with `user` (its id is the user's id).
+    pub fn private(user: &FakeUser) -> Self {
+        Self {
+            id: user.id,
+            kind: "private",
+            title: None,
+            person: Some(user.clone()),
+        }
+    }
+
+    /// A (basic) group.
+    pub fn group(id: i64, title: &str) -> Self {
+        Self {
+            id,
+            kind: "group",
+            title: Some(title.to_owned()),
+            person: None,
+        }
+    }
+
+    /// A supergroup.
+    pub fn supergroup(id: i64, title: &str) -> Self {
+        Self {
+            kind: "supergroup",
+            ..Self::group(id, title)
+        }
+    }
+
+    fn json(&self) -> Value {
+        let mut chat = json!({ "id": self.id, "type": self.kind });
+        if let Some(title) = &self.title {
+            chat["title"] = json!(title);
+        }
+        if let Some(person) = &self.person {
+            chat["first_name"] = json!(person.first_name);
+            if let Some(name) = &person.username {
+                chat["username"] = json!(name);
+            }
+        }
+        chat
+    }
+}
+
+/// A message a person sends to the bot.
+#[derive(Clone, Debug)]
+pub struct UserMessage {
+    /// Where.
+    pub chat: FakeChat,
+    /// Who.
+    pub from: FakeUser,
+    /// Its text (or a photo's caption).
+    pub text: Option<String>,
+    /// A photo's bytes (JPEG, as Telegram re-encodes photos).
+    pub photo: Option<Vec<u8>>,
+    /// A sticker instead of text.
+    pub sticker: bool,
+    /// The message (in the same chat) it replies to.
+    pub reply_to: Option<i64>,
+    /// The part of the replied-to message it quotes.
+    pub quote: Option<String>,
+}
+
+impl UserMessage {
+    /// A text message.
+    pub fn text(chat: &FakeChat, from: &FakeUser, text: &str) -> Self {
+        Self {
+            chat: chat.clone(),
+            from: from.clone(),
+            text: Some(text.to_owned()),
+            photo: None,
+            sticker: false,
+            reply_to: None,
+            quote: None,
+        }
+    }
+
+    /// A photo, with an optional caption.
+    pub fn photo(chat: &FakeChat, from: &FakeUser, bytes: Vec<u8>, caption: Option<&str>) -> Self {
+        Self {
+            text: caption.map(str::to_owned),
+            photo: Some(bytes),
+            ..Self::text(chat, from, "")
+        }
+    }
+
+    /// A sticker.
+    pub fn sticker(chat: &FakeChat, from: &FakeUser) -> Self {
+        Self {
+            text: None,
+            sticker: true,
+            ..Self::text(chat, from, "")
+        }
+    }
+
+    /// The same message, as a reply to message `id` of the chat.
+    pub fn replying_to(mut self, id: i64) -> Self {
+        self.reply_to = Some(id);
+        self
+    }
+
+    /// The same message, quoting `quote` of the message it replies to.
+    pub fn quoting(mut self, quote: &str) -> Self {
+        self.quote = Some(quote.to_owned());
+        self
+    }
+}
+
+/// A message the bot sent, as it stands now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BotMessage {
+    /// Its id in the chat.
+    pub message_id: i64,
+    /// Its current text.
+    pub text: String,
+    /// How many times it was edited.
+    pub edits: u32,
+    /// The message it replies to, if any.
+    pub reply_to: Option<i64>,
+    /// The forum topic it was sent to, if any.
+    pub thread: Option<i64>,
+}
+
+/// One API call the fake received.
+#[derive(Clone, Debug)]
+pub struct ApiCall {
+    /// The method, e.g. `sendMessage`.
+    pub method: String,
+    /// Its parameters (`{}` when none).
+    pub params: Value,
+    /// When it arrived.
+    pub at: Instant,
+    /// The HTTP status it was answered with (`None` while held or unanswered).
+    pub status: Option<u16>,
+}
+
+/// A failure to answer the next call of a method with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FakeFault {
+    /// 429 with `retry_after`.
+    TooManyRequests {
+        /// Seconds.
+        retry_after: u64,
+    },
+    /// An error status (e.g. 502) with Telegram's envelope.
+    ServerError(u16),
+    /// The connection breaks while the answer is being sent.
+    Disconnect,
+}
+
+struct ChatState {
+    chat: Value,
+    next_message_id: i64,
+    messages: BTreeMap<i64, Stored>,
+}
+
+struct Stored {
+    json: Value,
+    from_bot: bool,
+    edits: u32,
+}
+
+struct FileEntry {
+    path: String,
+    bytes: Vec<u8>,
+}
+
+struct World {
+    bot: FakeUser,
+    next_update_id: i64,
+    /// Every update ever queued, in order.
+    updates: Vec<Value>,
+    /// Updates with an id below this are confirmed.
+    confirmed_below: i64,
+    chats: HashMap<i64, ChatState>,
+    files: HashMap<String, FileEntry>,
+    next_file: u64,
+    faults: HashMap<String, VecDeque<FakeFault>>,
+    calls: Vec<ApiCall>,
+    poll_generation: u64,
+    write_interval: Option<Duration>,
+    last_write: HashMap<i64, Instant>,
+}
+
+struct Shared {
+    token: String,
+    state: Mutex<World>,
+    /// Any change: a call, an answer, an update.
+    changed: Notify,
+}
+
+#[derive(Clone)]
+struct Server {
+    shared: Arc<Shared>,
+    /// Fires when this server instance goes offline.
+    stop: CancellationToken,
+}
+
+struct Running {
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+/// A running fake Bot API on `127.0.0.1`; it stops when dropped.
+pub struct FakeTelegram {
+    shared: Arc<Shared>,
+    port: u16,
+    running: Mutex<Option<Running>>,
+}
+
+impl std::fmt::Debug for FakeTelegram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeTelegram")
+            .field("api_url", &self.api_url())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for FakeTelegram {
+    fn drop(&mut self) {
+        if let Some(running) = lock(&self.running).take() {
+            running.stop.cancel();
+        }
+    }
+}
+
+impl FakeTelegram {
+    /// The token the fake accepts by default.
+    pub const TOKEN: &'static str = "123456789:AAFakeTokenForClaraTests_do-not-print";
+
+    /// Starts a fake for [`FakeTelegram::TOKEN`] with the bot `@clara_test_bot`.
+    pub async fn start() -> Self {
+        Self::start_with_token(Self::TOKEN).await
+    }
+
+    /// Starts a fake accepting `token`. Panics if it cannot bind (test code).
+    pub async fn start_with_token(token: &str) -> Self {
+        let bot = FakeUser {
+            id: 7_000_000_001,
+            first_name: "Clara".to_owned(),
+            last_name: None,
+            username: Some("clara_test_bot".to_owned()),
+            is_bot: true,
+        };
+        let shared = Arc::new(Shared {
+            token: token.to_owned(),
+            state: Mutex::new(World {
+                bot,
+                next_update_id: 800_000_001,
+                updates: Vec::new(),
+                confirmed_below: 0,
+                chats: HashMap::new(),
+                files: HashMap::new(),
+                next_file: 1,
+                faults: HashMap::new(),
+                calls: Vec::new(),
+                poll_generation: 0,
+                write_interval: None,
+                last_write: HashMap::new(),
+            }),
+            changed: Notify::new(),
+        });
+        let (port, running) = serve(Arc::clone(&shared), 0).await;
+        Self {
+            shared,
+            port,
+            running: Mutex::new(Some(running)),
+        }
+    }
+
+    /// The Bot API root to configure (`TELEGRAM_API_URL`): `http://127.0.0.1:PORT`.
+    pub fn api_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The token it accepts.
+    pub fn token(&self) -> &str {
+        &self.shared.token
+    }
+
+    /// The bot's user (`getMe`).
+    pub fn bot(&self) -> FakeUser {
+        lock(&self.shared.state).bot.clone()
+    }
+
+    /// A person sends a message: it is stored in the chat and queued as an
+    /// update. Returns its message id. Panics when it replies to a message the
+    /// chat does not have.
+    pub fn send(&self, message: UserMessage) -> i64 {
+        let id = {
+            let mut state = lock(&self.shared.state);
+            let photo = message.photo.as_ref().map(|bytes| {
+                let thumb = state.add_file(bytes[..bytes.len().min(16)].to_vec(), "jpg");
+                let full = state.add_file(bytes.clone(), "jpg");
+                json!([
+                    { "file_id": thumb, "file_unique_id": format!("u{thumb}"), "width": 90, "height": 90, "file_size": bytes.len().min(16) },
+                    { "file_id": full, "file_unique_id": format!("u{full}"), "width": 1280, "height": 960, "file_size": bytes.len() },
+                ])
+            });
+            let chat = state.chat(&message.chat);
+            let message_id = chat.next_message_id;
+            chat.next_message_id += 1;
+            let mut json = json!({
+                "message_id": message_id,
+                "from": message.from.json(),
+                "chat": chat.chat.clone(),
+                "date": unix_now(),
+            });
+            let (text_key, entities_key) = if message.photo.is_some() {
+                ("caption", "caption_entities")
+            } else {
+                ("text", "entities")
+            };
+            if let Some(text) = &message.text {
+                json[text_key] = json!(text);
+                let entities = entities_of(text);
+                if !entities.is_empty() {
+                    json[entities_key] = Value::Array(entities);
+                }
+            }
+            if let Some(photo) = photo {
+                json["photo"] = photo;
+            }
+            if message.sticker {
+                json["sticker"] = json!({
+                    "file_id": "sticker1", "file_unique_id": "s1", "type": "regular",
+                    "width": 512, "height": 512, "is_animated": false, "is_video": false, "emoji": "👍"
+                });
+            }
+            if let Some(reply_to) = message.reply_to {
+                let replied = chat
+                    .messages
+                    .get(&reply_to)
+                    .unwrap_or_else(|| panic!("FakeTelegram: no message {reply_to} to reply to"));
+                json["reply_to_message"] = without_reply(&replied.json);
+                if let Some(quote) = &message.quote {
+                    json["quote"] = json!({ "text": quote, "position": 0 });
+                }
+            }
+            chat.messages.insert(
+                message_id,
+                Stored {
+                    json: json.clone(),
+                    from_bot: false,
+                    edits: 0,
+                },
+            );
+            let update_id = state.next_update_id;
+            state.next_update_id += 1;
+            state
+                .updates
+                .push(json!({ "update_id": update_id, "message": json }));
+            message_id
+        };
+        self.shared.changed.notify_waiters();
+        id
+    }
+
+    /// Every call so far, in arrival order.
+    pub fn calls(&self) -> Vec<ApiCall> {
+        lock(&self.shared.state).calls.clone()
+    }
+
+    /// The calls of one method, in arrival order.
+    pub fn calls_to(&self, method: &str) -> Vec<ApiCall> {
+        lock(&self.shared.state)
+            .calls
+            .iter()
+            .filter(|c| c.method == method)
+            .cloned()
+            .collect()
+    }
+
+    /// The bot's messages in a chat, oldest first, as they stand now.
+    pub fn bot_messages(&self, chat_id: i64) -> Vec<BotMessage> {
+        let state = lock(&self.shared.state);
+        let Some(chat) = state.chats.get(&chat_id) else {
+            return Vec::new();
+        };
+        chat.messages
+            .values()
+            .filter(|m| m.from_bot)
+            .map(|m| BotMessage {
+                message_id: m.json["message_id"].as_i64().unwrap_or_default(),
+                text: m.json["text"].as_str().unwrap_or_default().to_owned(),
+                edits: m.edits,
+                reply_to: m.json["reply_to_message"]["message_id"].as_i64(),
+                thread: m.json["message_thread_id"].as_i64(),
+            })
+            .collect()
+    }
+
+    /// Updates queued but not yet confirmed by an `offset`.
+    pub fn unconfirmed_updates(&self) -> usize {
+        let state = lock(&self.shared.state);
+        state
+            .updates
+            .iter()
+            .filter(|u| u["update_id"].as_i64().unwrap_or(0) >= state.confirmed_below)
+            .count()
+    }
+
+    /// The next call of `method` fails with `fault` (several queue up in order).
+    pub fn fail_next(&self, method: &str, fault: FakeFault) {
+        lock(&self.shared.state)
+            .faults
+            .entry(method.to_owned())
+            .or_default()
+            .push_back(fault);
+    }
+
+    /// From now on, a `sendMessage` or `editMessageText` to a chat sooner than
+    /// `interval` after the previous one gets 429 with the `retry_after` left.
+    pub fn limit_writes_per_chat(&self, interval: Duration) {
+        lock(&self.shared.state).write_interval = Some(interval);
+    }
+
+    /// Forgets every `offset` confirmation, as after a crash between handing
+    /// updates over and confirming them: all updates are delivered again.
+    pub fn forget_confirmations(&self) {
+        lock(&self.shared.state).confirmed_below = 0;
+        self.shared.changed.notify_waiters();
+    }
+
+    /// Stops answering: the port is closed (connections are refused) until
+    /// [`FakeTelegram::come_back`]. Held polls are ended first.
+    pub async fn go_offline(&self) {
+        let running = lock(&self.running).take();
+        if let Some(running) = running {
+            running.stop.cancel();
+            self.shared.changed.notify_waiters();
+            let mut task = running.task;
+            if tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+        }
+    }
+
+    /// Serves again on the same port, with the same state.
+    pub async fn come_back(&self) {
+        let (_, running) = serve(Arc::clone(&self.shared), self.port).await;
+        *lock(&self.running) = Some(running);
+    }
+
+    /// Waits until `pred` holds of the fake (checked after every change).
+    /// Panics after 20 s, listing the calls so far.
+    pub async fn wait_for(&self, what: &str, pred: impl Fn(&FakeTelegram) -> bool) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let changed = self.shared.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if pred(self) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                let calls: Vec<String> = self
+                    .calls()
+                    .iter()
+                    .map(|c| format!("{} {} -> {:?}", c.method, c.params, c.status))
+                    .collect();
+                panic!("FakeTelegram: timed out waiting for {what}; calls: {calls:#?}");
+            }
+        }
+    }
+}
+
+impl World {
+    fn add_file(&mut self, bytes: Vec<u8>, extension: &str) -> String {
+        let n = self.next_file;
+        self.next_file += 1;
+        let id = format!("AgACAgFake{n:06}");
+        self.files.insert(
+            id.clone(),
+            FileEntry {
+                path: format!("photos/file_{n}.{extension}"),
+                bytes,
+            },
+        );
+        id
+    }
+
+    fn chat(&mut self, chat: &FakeChat) -> &mut ChatState {
+        self.chats.entry(chat.id).or_insert_with(|| ChatState {
+            chat: chat.json(),
+            next_message_id: 1,
+            messages: BTreeMap::new(),
+        })
+    }
+
+    /// 429 when the per-chat write interval has not passed; records the write otherwise.
+    fn flood_check(&mut self, chat_id: i64, now: Instant) -> Option<u64> {
+        let interval = self.write_interval?;
+        if let Some(last) = self.last_write.get(&chat_id) {
+            let since = now.duration_since(*last);
+            if since < interval {
+                let left = interval - since;
+                return Some(left.as_secs() + u64::from(left.subsec_nanos() > 0));
+            }
+        }
+        self.last_write.insert(chat_id, now);
+        None
+    }
+}
+
+async fn serve(shared: Arc<Shared>, port: u16) -> (u16, Running) {
+    let mut tries = 0;
+    let listener = loop {
+        match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+            Ok(listener) => break listener,
+            // The old socket of this port may linger a moment after going offline.
+            Err(_) if port != 0 && tries < 50 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("FakeTelegram: cannot bind 127.0.0.1:{port}: {e}"),
+        }
+    };
+    let port = match listener.local_addr() {
+        Ok(addr) => addr.port(),
+        Err(e) => panic!("FakeTelegram: no local address: {e}"),
+    };
+    let stop = CancellationToken::new();
+    let app = Router::new()
+        .route("/file/{bot}/{*path}", get(file))
+        .route("/{bot}/{method}", get(method).post(method))
+        .with_state(Server {
+            shared,
+            stop: stop.clone(),
+        });
+    let until = stop.clone().cancelled_owned();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(until)
+            .await;
+    });
+    (port, Running { stop, task })
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn ok(result: Value) -> Response {
+    (
+        StatusCode::OK,
+        axum::Json(json!({ "ok": true, "result": result })),
+    )
+        .into_response()
+}
+
+fn error(code: u16, description: &str) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST);
+    (
+        status,
+        axum::Json(json!({ "ok": false, "error_code": code, "description": description })),
+    )
+        .into_response()
+}
+
+fn too_many(retry_after: u64) -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        axum::Json(json!({
+            "ok": false,
+            "error_code": 429,
+            "description": format!("Too Many Requests: retry after {retry_after}"),
+            "parameters": { "retry_after": retry_after },
+        })),
+    )
+        .into_response()
+}
+
+fn bad_request(what: &str) -> Response {
+    error(400, &format!("Bad Request: {what}"))
+}
+
+fn fault(fault: FakeFault) -> Response {
+    match fault {
+        FakeFault::TooManyRequests { retry_after } => too_many(retry_after),
+        FakeFault::ServerError(code) => error(code, "Internal Server Error"),
+        FakeFault::Disconnect => {
+            let broken = futures::stream::once(async {
+                Err::<Bytes, std::io::Error>(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "connection reset",
+                ))
+            });
+            Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from_stream(broken))
+                .unwrap_or_else(|_| error(500, "Internal Server Error"))
+        }
+    }
+}
+
+/// The replied-to message as Telegram embeds it: without its own reply.
+fn without_reply(message: &Value) -> Value {
+    let mut copy = message.clone();
+    if let Some(object) = copy.as_object_mut() {
+        object.remove("reply_to_message");
+        object.remove("quote");
+    }
+    copy
+}
+
+fn utf16_len(s: &str) -> usize {
+    s.chars().map(char::len_utf16).sum()
+}
+
+/// The entities Telegram computes for a text: a leading `bot_command` and
+/// `@username` mentions, with offsets and lengths in UTF-16 code units.
+fn entities_of(text: &str) -> Vec<Value> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut entities = Vec::new();
+    if let Some(rest) = text.strip_prefix('/') {
+        let head: String = rest.chars().take_while(|c| word(*c) || *c == '@').collect();
+        let next = rest[head.len()..].chars().next();
+        let (name, bot) = head.split_once('@').unwrap_or((head.as_str(), ""));
+        let valid = !name.is_empty() && name.len() <= 32 && !bot.contains('@');
+        if valid && next.is_none_or(char::is_whitespace) {
+            entities.push(
+                json!({ "type": "bot_command", "offset": 0, "length": 1 + utf16_len(&head) }),
+            );
+        }
+    }
+    let mut units = 0;
+    let mut prev: Option<char> = None;
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    for (i, &(byte, ch)) in chars.iter().enumerate() {
+        let starts_mention = ch == '@' && !prev.is_some_and(word) && !text[..byte].ends_with('/');
+        if starts_mention {
+            let name: String = chars[i + 1..]
+                .iter()
+                .map(|(_, c)| *c)
+                .take_while(|c| word(*c))
+                .collect();
+            if (5..=32).contains(&name.len()) {
+                entities
+                    .push(json!({ "type": "mention", "offset": units, "length": 1 + name.len() }));
+            }
+        }
+        units += ch.len_utf16();
+        prev = Some(ch);
+    }
+    entities
+}
+
+fn param_i64(params: &Value, key: &str) -> Option<i64> {
+    match &params[key] {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+async fn method(
+    State(server): State<Server>,
+    Path((bot, method)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let shared = &server.shared;
+    if bot.strip_prefix("bot") != Some(shared.token.as_str()) {
+        return error(401, "Unauthorized");
+    }
+    let params: Value = if body.is_empty() {
+        json!({})
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(params) => params,
+            Err(_) => return bad_request("can't parse JSON object"),
+        }
+    };
+    let (index, injected) = {
+        let mut state = lock(&shared.state);
+        state.calls.push(ApiCall {
+            method: method.clone(),
+            params: params.clone(),
+            at: Instant::now(),
+            status: None,
+        });
+        let injected = state.faults.get_mut(&method).and_then(VecDeque::pop_front);
+        (state.calls.len() - 1, injected)
+    };
+    shared.changed.notify_waiters();
+    let response = match injected {
+        Some(injected) => fault(injected),
+        None => match method.as_str() {
+            "getMe" => ok(lock(&shared.state).bot.json()),
+            "getUpdates" => get_updates(&server, &params).await,
+            "sendMessage" => send_message(shared, &params),
+            "editMessageText" => edit_message_text(shared, &params),
+            "sendChatAction" => send_chat_action(shared, &params),
+            "getFile" => get_file(shared, &params),
+            _ => error(404, "Not Found"),
+        },
+    };
+    if let Some(call) = lock(&shared.state).calls.get_mut(index) {
+        call.status = Some(response.status().as_u16());
+    }
+    shared.changed.notify_waiters();
+    response
+}
+
+async fn get_updates(server: &Server, params: &Value) -> Response {
+    let shared = &server.shared;
+    let limit = param_i64(params, "limit").unwrap_or(100).clamp(1, 100);
+    let timeout = param_i64(params, "timeout").unwrap_or(0).max(0);
+    let deadline = Instant::now() + Duration::from_secs(u64::try_from(timeout).unwrap_or(0));
+    let generation = {
+        let mut state = lock(&shared.state);
+        if let Some(offset) = param_i64(params, "offset")
+            && offset > state.confirmed_below
+        {
+            state.confirmed_below = offset;
+        }
+        state.poll_generation += 1;
+        state.poll_generation
+    };
+    loop {
+        let changed = shared.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        {
+            let state = lock(&shared.state);
+            if state.poll_generation != generation {
+                return error(
+                    409,
+                    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+                );
+            }
+            let pending: Vec<Value> = state
+                .updates
+                .iter()
+                .filter(|u| u["update_id"].as_i64().unwrap_or(0) >= state.confirmed_below)
+                .take(usize::try_from(limit).unwrap_or(100))
+                .cloned()
+                .collect();
+            if !pending.is_empty() || Instant::now() >= deadline {
+                return ok(Value::Array(pending));
+            }
+        }
+        tokio::select! {
+            () = &mut changed => {}
+            () = tokio::time::sleep_until(deadline) => {}
+            () = server.stop.cancelled() => return error(502, "Bad Gateway"),
+        }
+    }
+}
+
+/// Checks a message text as Telegram does.
+fn check_text(params: &Value) -> Result<String, &'static str> {
+    let text = params["text"].as_str().unwrap_or_default();
+    if text.trim().is_empty() {
+        return Err("message text is empty");
+    }
+    if utf16_len(text) > MAX_TEXT_UNITS {
+        return Err("message is too long");
+    }
+    Ok(text.to_owned())
+}
+
+fn send_message(shared: &Shared, params: &Value) -> Response {
+    let Some(chat_id) = param_i64(params, "chat_id") else {
+        return bad_request("chat_id is empty");
+    };
+    let text = match check_text(params) {
+        Ok(text) => text,
+        Err(refused) => return bad_request(refused),
+    };
+    let mut state = lock(&shared.state);
+    let bot = state.bot.json();
+    if !state.chats.contains_key(&chat_id) {
+        return bad_request("chat not found");
+    }
+    if let Some(retry_after) = state.flood_check(chat_id, Instant::now()) {
+        return too_many(retry_after);
+    }
+    let Some(chat) = state.chats.get_mut(&chat_id) else {
+        return bad_request("chat not found");
+    };
+    let reply_to = param_i64(&params["reply_parameters"], "message_id");
+    let replied = match reply_to {
+        Some(id) => match chat.messages.get(&id) {
+            Some(m) => Some(without_reply(&m.json)),
+            None if params["reply_parameters"]["allow_sending_without_reply"] == json!(true) => {
+                None
+            }
+            None => return bad_request("message to be replied not found"),
+        },
+        None => None,
+    };
+    let message_id = chat.next_message_id;
+    chat.next_message_id += 1;
+    let mut message = json!({
+        "message_id": message_id,
+        "from": bot,
+        "chat": chat.chat.clone(),
+        "date": unix_now(),
+        "text": text,
+    });
+    if let Some(replied) = replied {
+        message["reply_to_message"] = replied;
+    }
+    if let Some(thread) = param_i64(params, "message_thread_id") {
+        message["message_thread_id"] = json!(thread);
+        message["is_topic_message"] = json!(true);
+    }
+    chat.messages.insert(
+        message_id,
+        Stored {
+            json: message.clone(),
+            from_bot: true,
+            edits: 0,
+        },
+    );
+    ok(message)
+}
+
+fn edit_message_text(shared: &Shared, params: &Value) -> Response {
+    let (Some(chat_id), Some(message_id)) = (
+        param_i64(params, "chat_id"),
+        param_i64(params, "message_id"),
+    ) else {
+        return bad_request("message identifier is not specified");
+    };
+    let text = match check_text(params) {
+        Ok(text) => text,
+        Err(refused) => return bad_request(refused),
+    };
+    let mut state = lock(&shared.state);
+    let known = state
+        .chats
+        .get(&chat_id)
+        .and_then(|c| c.messages.get(&message_id))
+        .map(|m| (m.from_bot, m.json["text"] == json!(text)));
+    match known {
+        None => return bad_request("message to edit not found"),
+        Some((false, _)) => return bad_request("message can't be edited"),
+        Some((true, true)) => {
+            return bad_request(
+                "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
+            );
+        }
+        Some((true, false)) => {}
+    }
+    if let Some(retry_after) = state.flood_check(chat_id, Instant::now()) {
+        return too_many(retry_after);
+    }
+    let Some(stored) = state
+        .chats
+        .get_mut(&chat_id)
+        .and_then(|c| c.messages.get_mut(&message_id))
+    else {
+        return bad_request("message to edit not found");
+    };
+    stored.json["text"] = json!(text);
+    stored.json["edit_date"] = json!(unix_now());
+    stored.edits += 1;
+    ok(stored.json.clone())
+}
+
+fn send_chat_action(shared: &Shared, params: &Value) -> Response {
+    let Some(chat_id) = param_i64(params, "chat_id") else {
+        return bad_request("chat_id is empty");
+    };
+    if params["action"].as_str().is_none_or(str::is_empty) {
+        return bad_request("action is empty");
+    }
+    if !lock(&shared.state).chats.contains_key(&chat_id) {
+        return bad_request("chat not found");
+    }
+    ok(json!(true))
+}
+
+fn get_file(shared: &Shared, params: &Value) -> Response {
+    let id = params["file_id"].as_str().unwrap_or_default();
+    let state = lock(&shared.state);
+    match state.files.get(id) {
+        Some(file) => ok(json!({
+            "file_id": id,
+            "file_unique_id": format!("u{id}"),
+            "file_size": file.bytes.len(),
+            "file_path": file.path,
+        })),
+        None => bad_request("invalid file_id"),
+    }
+}
+
+async fn file(State(server): State<Server>, Path((bot, path)): Path<(String, String)>) -> Response {
+    let shared = &server.shared;
+    if bot.strip_prefix("bot") != Some(shared.token.as_str()) {
+        return error(401, "Unauthorized");
+    }
+    let bytes = {
+        let mut state = lock(&shared.state);
+        state.calls.push(ApiCall {
+            method: "file".to_owned(),
+            params: json!({ "path": path }),
+            at: Instant::now(),
+            status: Some(200),
+        });
+        state
+            .files
+            .values()
+            .find(|f| f.path == path)
+            .map(|f| f.bytes.clone())
+    };
+    shared.changed.notify_waiters();
+    match bytes {
+        Some(bytes) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            bytes,
+        )
+            .into_response(),
+        None => error(404, "Not Found"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn entities_count_utf16_units() {
+        let e = entities_of("/tier@clara_test_bot high");
+        assert_eq!(
+            e,
+            vec![json!({"type":"bot_command","offset":0,"length":20})]
+        );
+        let e = entities_of("😀 hi @clara_test_bot!");
+        assert_eq!(e, vec![json!({"type":"mention","offset":6,"length":15})]);
+        assert!(entities_of("/path/to/file").is_empty());
+        assert!(entities_of("mail me at a@example.com").is_empty());
+    }
+}

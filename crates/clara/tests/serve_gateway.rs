@@ -1,0 +1,142 @@
+//! `clara serve` speaks the gateway protocol on its port: an adapter in another
+//! process (here the `clara_gateway` client, as a separate program would use it)
+//! proves `CLARA_GATEWAY_SECRET`, sends a message and gets Clara's answer.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use async_trait::async_trait;
+use clara_core::pacing::{Delivery, DeliveryMode};
+use clara_core::port::{Accepted, Assistant, OutboundSink, SinkError};
+use clara_core::{Author, ChannelKind, ConversationRef, EventId, Inbound, Outbound};
+use clara_gateway::client::{ClientConfig, RemoteAssistant};
+use clara_gateway::protocol::GatewaySecret;
+use clara_testkit::fake_openai::FakeOpenAi;
+use common::{clara, text, with_fake};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const GATEWAY_SECRET: &str = "gateway-s3cret-never-logged";
+
+#[derive(Default)]
+struct Streamed {
+    calls: Mutex<Vec<Outbound>>,
+}
+
+#[async_trait]
+impl OutboundSink for Streamed {
+    fn delivery(&self) -> Delivery {
+        Delivery {
+            mode: DeliveryMode::Stream,
+            max_chars: 10_000,
+        }
+    }
+
+    async fn deliver(
+        &self,
+        _: &ConversationRef,
+        outbound: Outbound,
+    ) -> Result<Option<String>, SinkError> {
+        self.calls.lock().unwrap().push(outbound);
+        Ok(None)
+    }
+}
+
+#[tokio::test]
+async fn serve_answers_an_adapter_connected_over_the_gateway_protocol() {
+    let llm = FakeOpenAi::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let mut cmd = clara(&dir.path().join("data"), dir.path());
+    with_fake(&mut cmd, &llm);
+    cmd.env("CLARA_GATEWAY_PORT", port.to_string())
+        .env("CLARA_GATEWAY_SECRET", GATEWAY_SECRET);
+    let child = cmd.arg("serve").spawn().unwrap();
+
+    let sink = Arc::new(Streamed::default());
+    let url = format!("ws://127.0.0.1:{port}/gateway");
+    let config =
+        ClientConfig::new(url.clone(), "remote").with_secret(GatewaySecret::new(GATEWAY_SECRET));
+    let remote = RemoteAssistant::spawn(config, sink.clone());
+    assert!(
+        remote.wait_connected(Duration::from_secs(60)).await,
+        "the adapter connects once Clara is up"
+    );
+
+    let inbound = Inbound {
+        event_id: EventId::from("ev-1"),
+        conversation: ConversationRef {
+            platform: "remote".into(),
+            channel: "room-1".into(),
+            kind: ChannelKind::Direct,
+        },
+        author: Author {
+            platform_user_id: "u1".into(),
+            display_name: "Ann".into(),
+        },
+        text: "hello over the gateway".into(),
+        sent_at_ms: 0,
+        tier: None,
+        images: Vec::new(),
+        replying_to: Vec::new(),
+    };
+    assert_eq!(remote.submit(inbound).await, Ok(Accepted::Queued));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let calls = sink.calls.lock().unwrap().clone();
+        if calls.iter().any(|c| matches!(c, Outbound::End { .. })) {
+            let answer: String = calls
+                .iter()
+                .filter_map(|c| match c {
+                    Outbound::Delta { text, .. } => Some(text.as_str()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(answer, "You said: hello over the gateway");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no answer; calls: {calls:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A wrong secret is refused.
+    let wrong = ClientConfig::new(url, "remote").with_secret(GatewaySecret::new("wrong"));
+    let refused = clara_gateway::client::connect(wrong, sink.clone()).await;
+    assert!(
+        matches!(
+            refused,
+            Err(clara_gateway::client::ClientError::Unauthorized(_))
+        ),
+        "{:?}",
+        refused.err()
+    );
+
+    remote.close();
+    let pid = child.id().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("serve exits")
+        .unwrap();
+    let log = text(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit: {:?}, stderr: {log}",
+        out.status
+    );
+    assert!(log.contains("an adapter connected to the gateway"), "{log}");
+    assert!(
+        !log.contains(GATEWAY_SECRET),
+        "the gateway secret is never logged"
+    );
+}
