@@ -6,8 +6,9 @@
 
 mod discord_support;
 
+use base64::Engine as _;
 use clara_core::{ChannelKind, ConversationRef};
-use clara_testkit::fake_discord::{BOT_ID, FakeDiscord, FakeUser, UserMessage};
+use clara_testkit::fake_discord::{FakeDiscord, UserMessage};
 use clara_testkit::fake_openai::FakeReply;
 use discord_support::*;
 use serde_json::Value;
@@ -25,15 +26,6 @@ async fn settle(h: &EngineHarness, conversation: &ConversationRef) {
     tokio::time::timeout(WAIT, h.engine.wait_idle(conversation))
         .await
         .expect("the conversation settles");
-}
-
-fn clara() -> FakeUser {
-    FakeUser {
-        id: BOT_ID,
-        username: "clara".into(),
-        global_name: Some("Clara".into()),
-        bot: true,
-    }
 }
 
 #[tokio::test]
@@ -241,7 +233,8 @@ async fn discord_image_attachment_reaches_the_model() {
         .iter()
         .filter_map(|p| p["image_url"]["url"].as_str())
         .collect();
-    assert_eq!(urls, [format!("data:image/png;base64,{}", base64(&png))]);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&png);
+    assert_eq!(urls, [format!("data:image/png;base64,{encoded}")]);
     settle(&h, &dm()).await;
     h.running.shut_down().await.unwrap();
 }
@@ -336,23 +329,56 @@ async fn discord_rate_limited_answer_still_arrives_once() {
     h.running.shut_down().await.unwrap();
 }
 
-fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
+#[tokio::test]
+async fn discord_server_answers_never_quote_someone_else() {
+    let fake = FakeDiscord::start().await;
+    let h = EngineHarness::start(&fake, config_for(&fake)).await;
+    let mention = FakeDiscord::mention();
+    h.llm.push(FakeReply::Stream {
+        chunks: vec![
+            "Paris ".into(),
+            "is the capital ".into(),
+            "of France.".into(),
+        ],
+        delay: Duration::from_millis(600),
+    });
+    let ann_asked = fake.post(UserMessage::guild(
+        GUILD,
+        GENERAL,
+        &ann(),
+        &format!("{mention} what is the capital of France?"),
+    ));
+    // Bob asks while Ann's answer is being thought of: it waits its turn.
+    h.llm.wait_for_requests(1, WAIT).await;
+    let bob_asked = fake.post(UserMessage::guild(
+        GUILD,
+        GENERAL,
+        &bob(),
+        &format!("{mention} and of Spain?"),
+    ));
+    fake.wait_until("both answers", |f| f.bot_texts(GENERAL).len() == 2)
+        .await;
+    let conversation = ConversationRef {
+        platform: "discord".into(),
+        channel: GENERAL.to_string(),
+        kind: ChannelKind::Group,
+    };
+    settle(&h, &conversation).await;
+    for answer in fake.bot_messages(GENERAL) {
+        let text = answer["content"].as_str().unwrap();
+        let Some(quoted) = answer["message_reference"]["message_id"].as_str() else {
+            continue;
+        };
+        let expected = if text.contains("Paris") {
+            ann_asked
+        } else {
+            bob_asked
+        };
+        assert_eq!(
+            quoted,
+            expected.to_string(),
+            "{text:?} quotes another person's message"
+        );
     }
-    out
+    h.running.shut_down().await.unwrap();
 }

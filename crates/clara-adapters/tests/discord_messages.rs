@@ -7,17 +7,8 @@ mod discord_support;
 
 use clara_core::port::IngressError;
 use clara_core::{ChannelKind, Image, Quoted};
-use clara_testkit::fake_discord::{BOT_ID, FakeDiscord, FakeUser, UserMessage};
+use clara_testkit::fake_discord::{FakeDiscord, FakeUser, UserMessage};
 use discord_support::*;
-
-fn clara() -> FakeUser {
-    FakeUser {
-        id: BOT_ID,
-        username: "clara".into(),
-        global_name: Some("Clara".into()),
-        bot: true,
-    }
-}
 
 #[tokio::test]
 async fn discord_in_a_server_only_mentions_and_replies_to_clara_reach_her() {
@@ -361,5 +352,36 @@ async fn discord_refused_message_gets_one_sentence_back() {
     let sent = &fake.bot_messages(GENERAL)[0];
     assert!(sent["content"].as_str().unwrap().contains("too long"));
     assert_eq!(sent["message_reference"]["message_id"], asked.to_string());
+    running.shut_down().await.unwrap();
+}
+
+#[tokio::test]
+async fn discord_images_past_the_limits_are_left_out_and_the_message_still_arrives() {
+    let fake = FakeDiscord::start().await;
+    let (running, assistant) = recording(&fake, config_for(&fake)).await;
+    // Larger than the 10 MiB Clara downloads.
+    let huge = vec![0_u8; 10 * 1024 * 1024 + 1];
+    fake.post(UserMessage::dm(DM, &ann(), "a huge one").with_attachment(
+        "big.png",
+        Some("image/png"),
+        &huge,
+    ));
+    // More than the four images one message passes on.
+    let mut many = UserMessage::dm(DM, &ann(), "an album");
+    for n in 1..=6 {
+        many = many.with_attachment(&format!("{n}.png"), Some("image/png"), &[n]);
+    }
+    fake.post(many);
+    let got = assistant.wait_submitted(2).await;
+    assert_eq!(got[0].text, "a huge one");
+    assert!(got[0].images.is_empty());
+    assert_eq!(got[1].images.len(), 4);
+    assert_eq!(
+        got[1].images[3],
+        Image::Bytes {
+            media_type: "image/png".into(),
+            data: vec![4]
+        }
+    );
     running.shut_down().await.unwrap();
 }

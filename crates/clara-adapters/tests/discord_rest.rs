@@ -240,3 +240,51 @@ async fn discord_errors_are_one_sentence_without_the_token() {
     let discord = Discord::new(config_for(&fake)).unwrap();
     assert!(!format!("{discord:?}").contains("rotated"));
 }
+
+#[tokio::test]
+async fn discord_passing_server_errors_are_retried_without_sending_twice() {
+    let fake = FakeDiscord::start().await;
+    let sink = sink_for(&fake);
+    // A 502 from Cloudflare before Discord saw the call: tried again.
+    fake.fail_next("POST", "/messages", 502, false, 1);
+    send(&sink, "first").await.unwrap();
+    // A 500 after Discord created the message: the retry carries the same
+    // nonce, so Discord hands back the message it made instead of a copy.
+    fake.fail_next("POST", "/messages", 500, true, 1);
+    let id = send(&sink, "second").await.unwrap().unwrap();
+
+    let posts = fake.calls_to("POST", "/messages");
+    assert_eq!(
+        posts.iter().map(|c| c.status).collect::<Vec<_>>(),
+        [502, 200, 500, 200]
+    );
+    assert_eq!(fake.bot_texts(DM), ["first", "second"]);
+    assert_eq!(fake.bot_messages(DM)[1]["id"], id.as_str());
+    let nonce = |i: usize| posts[i].body["nonce"].as_str().unwrap().to_owned();
+    assert!(posts.iter().all(|c| c.body["enforce_nonce"] == json!(true)));
+    assert!(
+        nonce(0).len() <= 25,
+        "Discord takes nonces of 25 characters at most"
+    );
+    assert_eq!(nonce(0), nonce(1), "a retry is the same message");
+    assert_eq!(nonce(2), nonce(3));
+    assert_ne!(nonce(1), nonce(2), "another message has another nonce");
+}
+
+#[tokio::test]
+async fn discord_lasting_server_errors_end_in_one_sentence() {
+    let fake = FakeDiscord::start().await;
+    let sink = sink_for(&fake);
+    fake.fail_next("POST", "/messages", 503, false, 10);
+    let err = send(&sink, "never").await.unwrap_err();
+    let SinkError::Failed(text) = err else {
+        panic!("expected a failure, got {err:?}")
+    };
+    assert!(
+        text.contains("503") && text.contains("sending a message"),
+        "{text}"
+    );
+    assert!(!text.contains('<'), "no HTML page in the sentence: {text}");
+    assert_eq!(fake.calls_to("POST", "/messages").len(), 3, "two retries");
+    assert!(fake.bot_texts(DM).is_empty());
+}

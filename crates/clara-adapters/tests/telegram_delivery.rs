@@ -65,7 +65,9 @@ async fn parts_come_one_by_one_and_a_new_message_cuts_them_short() {
         }
     }
 
-    // Only the parts that were sent are Clara's message.
+    // Only the parts that were sent are Clara's message. (Shutting down
+    // flushes the store's group commit.)
+    rig.engine.shutdown().await;
     let store = rig.engine.store();
     let conversation = store
         .resolve_conversation(&conversation_of(&chat))

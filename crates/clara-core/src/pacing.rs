@@ -154,6 +154,14 @@ impl EditStream {
         actions
     }
 
+    /// The calls [`poll`](Self::poll) returned were made, the last finishing at
+    /// `now`: the cooldown runs from here, not from when they were planned.
+    pub fn calls_done(&mut self, now: Instant) {
+        if self.last_call.is_some_and(|at| now > at) {
+            self.last_call = Some(now);
+        }
+    }
+
     /// The text shown so far, all messages together.
     pub fn shown_text(&self) -> String {
         self.shown.join("\n")
@@ -270,6 +278,22 @@ mod tests {
         );
         assert_eq!(s.next_due(t0), None, "up to date");
         assert_eq!(s.shown_text(), "Hello");
+    }
+
+    #[test]
+    fn the_cooldown_runs_from_when_a_slow_call_finished() {
+        let t0 = Instant::now();
+        let mut s = EditStream::new(1000 * MS, 2000);
+        s.push("Hel");
+        assert_eq!(s.poll(t0).len(), 1);
+        // The platform rate-limited the send; it went through 3 s later.
+        s.calls_done(t0 + 3000 * MS);
+        s.push("lo");
+        assert_eq!(s.next_due(t0 + 3000 * MS), Some(t0 + 4000 * MS));
+        assert!(s.poll(t0 + 3500 * MS).is_empty());
+        // An earlier completion time never moves the cooldown back.
+        s.calls_done(t0 + 10 * MS);
+        assert_eq!(s.next_due(t0), Some(t0 + 4000 * MS));
     }
 
     #[test]

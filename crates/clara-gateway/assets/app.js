@@ -133,15 +133,36 @@
     return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
   }
 
+  // Links are found in the raw text and built here, their address escaped once;
+  // emphasis is applied to escaped text between them. Nothing matches against
+  // markup made here, so no pattern can reach into an attribute.
+  const LINK = /\[([^\]\n]+)\]\((https?:\/\/[^\s)]+)\)|(^|[\s(])(https?:\/\/[^\s<)]+[^\s<).,;:!?])/g;
+
+  function emphasis(text) {
+    return esc(text)
+      .replace(/\*\*([^*\n]+)\*\*/g, '<strong>$1</strong>')
+      .replace(/(^|[^*\w])\*([^*\s][^*\n]*?)\*(?![*\w])/g, '$1<em>$2</em>');
+  }
+
+  function anchor(url, inner) {
+    return `<a href="${esc(url)}" target="_blank" rel="noopener noreferrer">${inner}</a>`;
+  }
+
+  function links(text) {
+    let out = '';
+    let last = 0;
+    for (const m of text.matchAll(LINK)) {
+      out += emphasis(text.slice(last, m.index));
+      out += m[2] ? anchor(m[2], emphasis(m[1])) : esc(m[3]) + anchor(m[4], esc(m[4]));
+      last = m.index + m[0].length;
+    }
+    return out + emphasis(text.slice(last));
+  }
+
   function inline(text) {
     return text.split(/(`[^`\n]+`)/g).map((part) => {
       if (part.length > 1 && part.startsWith('`') && part.endsWith('`')) return `<code>${esc(part.slice(1, -1))}</code>`;
-      let out = esc(part);
-      out = out.replace(/\[([^\]\n]+)\]\((https?:\/\/[^\s)]+)\)/g, '<a href="$2" target="_blank" rel="noopener noreferrer">$1</a>');
-      out = out.replace(/(^|[\s(])(https?:\/\/[^\s<)]+[^\s<).,;:!?])/g, '$1<a href="$2" target="_blank" rel="noopener noreferrer">$2</a>');
-      out = out.replace(/\*\*([^*\n]+)\*\*/g, '<strong>$1</strong>');
-      out = out.replace(/(^|[^*\w])\*([^*\s][^*\n]*?)\*(?![*\w])/g, '$1<em>$2</em>');
-      return out;
+      return links(part);
     }).join('');
   }
 

@@ -337,6 +337,8 @@ async fn the_page_needs_a_login_and_a_csrf_token_off_loopback() {
     assert_eq!(me["logged_in"], false);
     assert_eq!(me["login_required"], true);
     assert!(me["csrf"].is_null());
+    // A stranger learns nothing of Clara's setup before logging in.
+    assert!(me.get("model").is_none() && me["person"].is_null(), "{me}");
 
     let send = |cookie: Option<&str>, csrf: Option<&str>| {
         let mut request = client
@@ -396,14 +398,39 @@ async fn the_page_needs_a_login_and_a_csrf_token_off_loopback() {
         StatusCode::ACCEPTED
     );
 
-    // The login opens the memory browser's endpoints, for this person only.
-    let memories = client
+    // The login opens the memory browser's endpoints, for this person only:
+    // naming someone else (query or header) still shows the page's person.
+    server
+        .remember("owner", "The operator keeps bees", MemoryKind::Fact)
+        .await;
+    let theirs = server
+        .remember("someone-else", "Someone else hates bees", MemoryKind::Fact)
+        .await;
+    let memories: Value = client
         .get(format!("{}/v1/memories?user=someone-else", server.url))
         .header("cookie", &cookie)
+        .header("x-clara-user", "someone-else")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let texts: Vec<&str> = memories["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["The operator keeps bees"]);
+    let history = client
+        .get(format!("{}/v1/memories/{}/history", server.url, theirs.id))
+        .header("cookie", &cookie)
+        .header("x-clara-user", "someone-else")
         .send()
         .await
         .unwrap();
-    assert_eq!(memories.status(), StatusCode::OK);
+    assert_eq!(history.status(), StatusCode::NOT_FOUND);
 
     let logout = client
         .post(format!("{}/auth/logout", server.url))
@@ -810,9 +837,9 @@ async fn the_page_stream_says_hello_then_streams_the_answer() {
         .await
         .unwrap();
     assert_eq!(events.status(), StatusCode::OK);
+    // The stream subscribed before its headers came back: nothing said from
+    // here on can be missed.
     let reader = tokio::spawn(read_sse(events, |d| d.contains("\"type\":\"end\"")));
-    // Give the stream its hello before speaking.
-    tokio::time::sleep(Duration::from_millis(100)).await;
     let sent = client
         .post(format!("{}/api/chat/messages", server.url))
         .header("cookie", &cookie)
@@ -985,5 +1012,80 @@ async fn a_client_that_goes_away_stops_its_answer() {
         .await
         .unwrap();
     assert_eq!(body["choices"][0]["message"]["content"], "Back again.");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_query_strings_and_paths_get_openai_errors() {
+    let server = Server::start(HttpConfig::new(true)).await;
+    let client = server.client();
+    for path in [
+        "/v1/memories?limit=many",
+        "/v1/memories?include_forgotten=yes",
+        "/v1/sessions?limit=-1",
+    ] {
+        let (status, e) = error_of(
+            client
+                .get(format!("{}{path}", server.url))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(e["type"], "invalid_request_error", "{path}");
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("The query string"),
+            "{path}: {e}"
+        );
+    }
+    let (status, e) = error_of(
+        client
+            .delete(format!("{}/v1/memories/%FF%FE", server.url))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        e["message"].as_str().unwrap().starts_with("The path"),
+        "{e}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_request_right_after_an_abandoned_one_is_not_cut_short_by_its_stop() {
+    let server = Server::start(HttpConfig::new(true)).await;
+    server.fake.push(FakeReply::Stream {
+        chunks: (0..200).map(|i| format!("word{i} ")).collect(),
+        delay: Duration::from_millis(50),
+    });
+    server.fake.push(FakeReply::Stream {
+        chunks: vec!["Right ".into(), "after.".into()],
+        delay: Duration::from_millis(100),
+    });
+    let client = server.client();
+    let url = format!("{}/v1/chat/completions", server.url);
+    let ask = |stream: bool, text: &str| {
+        client
+            .post(&url)
+            .json(&json!({ "model": "clara", "user": "hal", "stream": stream,
+            "messages": [{ "role": "user", "content": text }] }))
+    };
+    // The next request is already waiting for its turn when the first client
+    // hangs up: the first one's stop must be through before the next one starts.
+    let response = ask(true, "Talk for a long time.").send().await.unwrap();
+    let next = tokio::spawn(ask(false, "And now?").send());
+    read_sse(response, |d| d.contains("word1 ")).await;
+    let body: Value = next.await.unwrap().unwrap().json().await.unwrap();
+    assert_eq!(
+        body["choices"][0]["message"]["content"], "Right after.",
+        "{body}"
+    );
     server.shutdown().await;
 }

@@ -298,10 +298,21 @@ mod protocol {
         raw.send_json(&bad_hello).await;
         expect_error(&mut raw, "invalid_frame").await;
         let mut hello = example("hello");
-        hello["platform"] = PLATFORM.into();
         hello["proof"] = GatewaySecret::new(SECRET)
             .proof(challenge["nonce"].as_str().unwrap())
             .into();
+        // The web page's platform is Clara's own: no adapter may take its replies.
+        hello["platform"] = "web".into();
+        raw.send_json(&hello).await;
+        let error = expect_error(&mut raw, "invalid_frame").await;
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains("served inside Clara"),
+            "{error}"
+        );
+        hello["platform"] = PLATFORM.into();
         raw.send_json(&hello).await;
         assert_eq!(raw.frame().await["type"], "welcome");
 
@@ -417,7 +428,8 @@ mod protocol {
         let host = RecordingHost::new();
         let config = ServerConfig {
             ping_interval: Duration::from_millis(100),
-            pong_timeout: Duration::from_secs(1),
+            // Room for a loaded machine: the live adapter must answer within it.
+            pong_timeout: Duration::from_secs(3),
             ..test_config()
         };
         let gateway = Gateway::start(host.clone(), config).await;
@@ -455,25 +467,19 @@ mod protocol {
         gateway.shutdown().await;
     }
 
-    #[tokio::test]
-    async fn a_slow_adapter_gets_back_pressure_not_unbounded_memory() {
-        let host = RecordingHost::new();
-        let config = ServerConfig {
-            outgoing_queue: 8,
-            send_timeout: Duration::from_millis(300),
-            ..test_config()
-        };
-        let gateway = Gateway::start(host.clone(), config).await;
-        let mut raw = Raw::connect(&gateway.url()).await;
-        raw.handshake(SECRET, streaming_caps()).await;
-        let route = host.sink(PLATFORM).await;
+    /// The size of each delta [`fill_the_queue`] delivers.
+    const CHUNK_BYTES: usize = 64 * 1024;
 
-        // The adapter stops reading. Deliveries fill the socket's buffers and the
-        // queue of 8, then wait, then fail: they do not pile up.
-        let thought = ThoughtId::new();
-        let chunk = "z".repeat(64 * 1024);
+    /// A gateway with a queue of 8 frames and a connected adapter that reads
+    /// nothing: deliveries fill the socket's buffers and the queue, then wait,
+    /// then fail. Returns the deliveries taken and the first failure.
+    async fn fill_the_queue(
+        route: &dyn clara_core::port::OutboundSink,
+        thought: ThoughtId,
+    ) -> (usize, String) {
+        let chunk = "z".repeat(CHUNK_BYTES);
         let mut delivered = 0_usize;
-        let failure = loop {
+        loop {
             assert!(
                 delivered < 2000,
                 "2000 × 64 KiB were taken from an adapter that reads nothing"
@@ -484,9 +490,30 @@ mod protocol {
             };
             match route.deliver(&conversation(), delta).await {
                 Ok(_) => delivered += 1,
-                Err(error) => break error.to_string(),
+                Err(error) => return (delivered, error.to_string()),
             }
-        };
+        }
+    }
+
+    fn small_queue_config() -> ServerConfig {
+        ServerConfig {
+            outgoing_queue: 8,
+            send_timeout: Duration::from_millis(300),
+            ..test_config()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_slow_adapter_gets_back_pressure_not_unbounded_memory() {
+        let host = RecordingHost::new();
+        let gateway = Gateway::start(host.clone(), small_queue_config()).await;
+        let mut raw = Raw::connect(&gateway.url()).await;
+        raw.handshake(SECRET, streaming_caps()).await;
+        let route = host.sink(PLATFORM).await;
+
+        // The adapter stops reading: deliveries do not pile up.
+        let thought = ThoughtId::new();
+        let (delivered, failure) = fill_the_queue(route.as_ref(), thought).await;
         assert!(failure.contains("not keeping up"), "{failure}");
 
         // When the adapter reads again, it gets what was queued, in order, and
@@ -495,7 +522,7 @@ mod protocol {
         while seen < delivered {
             let frame = raw.frame_skipping_pings().await;
             if frame["type"] == "delta" {
-                assert_eq!(frame["text"].as_str().unwrap().len(), chunk.len());
+                assert_eq!(frame["text"].as_str().unwrap().len(), CHUNK_BYTES);
                 seen += 1;
             }
         }
@@ -505,6 +532,42 @@ mod protocol {
             .unwrap();
         let end = raw.frame_skipping_pings().await;
         assert_eq!(end["type"], "end", "{end}");
+        gateway.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn an_adapter_that_stops_reading_its_answers_is_disconnected() {
+        let host = RecordingHost::new();
+        let gateway = Gateway::start(host.clone(), small_queue_config()).await;
+        let mut raw = Raw::connect(&gateway.url()).await;
+        raw.handshake(SECRET, streaming_caps()).await;
+        let route = host.sink(PLATFORM).await;
+
+        // The adapter reads nothing until its queue is full…
+        fill_the_queue(route.as_ref(), ThoughtId::new()).await;
+        // …then asks something whose answer cannot be queued: it is dropped,
+        // and the platform's calls stop going to it.
+        raw.send_json(&json!({"v": 1, "type": "ping", "nonce": 5}))
+            .await;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let refusal = loop {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the stuck adapter kept its platform"
+            );
+            match route.deliver(&conversation(), Outbound::Typing).await {
+                Err(error) if error.to_string().starts_with("no test adapter") => break error,
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        };
+        assert_eq!(
+            refusal.to_string(),
+            "no test adapter is connected to the gateway"
+        );
+        // Reading again, it finds the connection closed (4005, when the close
+        // frame got through before the gateway gave up flushing).
+        let code = raw.closed().await;
+        assert!(matches!(code, None | Some(4005)), "{code:?}");
         gateway.shutdown().await;
     }
 }

@@ -136,15 +136,12 @@ impl SendQueue {
         self.call(out).await;
     }
 
-    /// The reply is complete: sends what is left. Returns what reached the person.
+    /// The reply is complete: sends what is left, then `End` (in every mode, so
+    /// an adapter knows the reply is over: typing indicators stop, a remote
+    /// adapter can finalise). Returns what reached the person.
     pub async fn finish(&mut self) -> String {
         match &mut self.mode {
-            Mode::Stream { .. } => {
-                self.call(Outbound::End {
-                    thought: self.thought,
-                })
-                .await;
-            }
+            Mode::Stream { .. } => {}
             Mode::Edits { .. } => {
                 // The last edit still respects the cooldown.
                 while let Some(at) = self.next_wake() {
@@ -157,6 +154,10 @@ impl SendQueue {
                 self.send_parts(rest).await;
             }
         }
+        self.call(Outbound::End {
+            thought: self.thought,
+        })
+        .await;
         self.delivered()
     }
 
@@ -199,6 +200,9 @@ impl SendQueue {
             return;
         };
         let actions = stream.poll(now.into_std());
+        if actions.is_empty() {
+            return;
+        }
         for action in actions {
             match action {
                 EditAction::Send { index, text } => {
@@ -229,6 +233,11 @@ impl SendQueue {
                     .await;
                 }
             }
+        }
+        // The cooldown counts from when the platform took the calls: a call that
+        // waited out a rate limit must not make the next edit due at once.
+        if let Mode::Edits { stream, .. } = &mut self.mode {
+            stream.calls_done(Instant::now().into_std());
         }
     }
 

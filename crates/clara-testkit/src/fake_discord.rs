@@ -7,8 +7,9 @@
 //! `session_id`, `resume_gateway_url`, the bot user); HEARTBEAT (op 1) gets
 //! HEARTBEAT_ACK (op 11); RESUME (op 6) replays the dispatches after the client's
 //! `seq` and sends RESUMED, or INVALID_SESSION (op 9, `d: false`) for an unknown
-//! or invalidated session. A payload that is not JSON closes with 4002; anything
-//! but a heartbeat before identifying closes with 4003. Dispatches carry
+//! or invalidated session. A payload that is not JSON closes with 4002, an
+//! opcode a client may not send with 4001; anything but a heartbeat before
+//! identifying closes with 4003. Dispatches carry
 //! increasing sequence numbers per session; those sent while the client is away
 //! are kept for its RESUME, as Discord does. Tests drive it: post a user's
 //! message (MESSAGE_CREATE), drop the TCP connection, send RECONNECT (op 7) or
@@ -23,7 +24,12 @@
 //! (`X-RateLimit-Limit/-Remaining/-Reset/-Reset-After/-Bucket`); a bucket is
 //! counted per route and channel, and an exhausted one answers 429 with
 //! `Retry-After`, `X-RateLimit-Scope` and `{"message": "You are being rate
-//! limited.", "retry_after": 0.5, "global": false}`. Tests may script 429s.
+//! limited.", "retry_after": 0.5, "global": false}` (a global 429 carries no
+//! bucket headers, `X-RateLimit-Global: true` instead). Tests may script 429s
+//! and server errors (5xx, before serving a call or after it, as when an answer
+//! is lost on the way). A new message with `enforce_nonce` and a nonce seen in
+//! that channel in the last few minutes is not created again: the first one is
+//! returned, as Discord does.
 //! The bot's own messages come back as MESSAGE_CREATE / MESSAGE_UPDATE
 //! dispatches, as on Discord.
 
@@ -210,6 +216,19 @@ struct Scripted429 {
     times: usize,
 }
 
+/// A server error the fake will answer, before or after serving a call.
+#[derive(Clone, Debug)]
+struct ScriptedFailure {
+    method: String,
+    path_suffix: String,
+    status: u16,
+    after_serving: bool,
+    times: usize,
+}
+
+/// How long Discord remembers a message nonce for `enforce_nonce`.
+const NONCE_WINDOW: Duration = Duration::from_secs(5 * 60);
+
 enum Control {
     Send(Value),
     Drop,
@@ -246,6 +265,9 @@ struct World {
     files: HashMap<String, (Option<String>, Vec<u8>)>,
     calls: Vec<RestCall>,
     scripted: Vec<Scripted429>,
+    failures: Vec<ScriptedFailure>,
+    /// (channel, nonce) → the message it created, and when.
+    nonces: HashMap<(u64, String), (u64, Instant)>,
     bucket_limit: u32,
     bucket_window: Duration,
     buckets: HashMap<(String, String), Bucket>,
@@ -311,6 +333,8 @@ impl FakeDiscord {
                 files: HashMap::new(),
                 calls: Vec::new(),
                 scripted: Vec::new(),
+                failures: Vec::new(),
+                nonces: HashMap::new(),
                 bucket_limit: 50,
                 bucket_window: Duration::from_secs(1),
                 buckets: HashMap::new(),
@@ -395,6 +419,27 @@ impl FakeDiscord {
             path_suffix: path_suffix.to_owned(),
             retry_after,
             global,
+            times,
+        });
+    }
+
+    /// The next `times` calls of `method` on a path ending with `path_suffix`
+    /// are answered with the server error `status` (500, 502, 503, 504):
+    /// without serving them, or, with `after_serving`, after serving them
+    /// (the message is created, the answer is lost).
+    pub fn fail_next(
+        &self,
+        method: &str,
+        path_suffix: &str,
+        status: u16,
+        after_serving: bool,
+        times: usize,
+    ) {
+        self.shared.lock().failures.push(ScriptedFailure {
+            method: method.to_uppercase(),
+            path_suffix: path_suffix.to_owned(),
+            status,
+            after_serving,
             times,
         });
     }
@@ -939,8 +984,11 @@ fn client_payload(shared: &Shared, number: u64, text: &str, identified: &mut boo
             }
             Reply::Send(out)
         }
-        _ if !*identified => Reply::Close(4003, "Not authenticated."),
-        _ => Reply::Nothing,
+        // Opcodes a client may send: presence, voice state, guild members,
+        // soundboard sounds.
+        3 | 4 | 8 | 31 if !*identified => Reply::Close(4003, "Not authenticated."),
+        3 | 4 | 8 | 31 => Reply::Nothing,
+        _ => Reply::Close(4001, "Unknown opcode."),
     }
 }
 
@@ -996,7 +1044,7 @@ async fn rest(
     };
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let now = Instant::now();
-    let (status, response) = {
+    let response = {
         let mut st = shared.lock();
         let (status, response) = serve(&mut st, &method, &path, &headers, &body, now);
         st.calls.push(RestCall {
@@ -1006,10 +1054,9 @@ async fn rest(
             status,
             at: now,
         });
-        (status, response)
+        response
     };
     shared.changed.notify_waiters();
-    let _ = status;
     response
 }
 
@@ -1054,6 +1101,19 @@ fn serve(
         );
     }
 
+    let failure = st
+        .failures
+        .iter_mut()
+        .find(|f| f.times > 0 && f.method == method.as_str() && path.ends_with(&f.path_suffix))
+        .map(|f| {
+            f.times -= 1;
+            (f.status, f.after_serving)
+        });
+    st.failures.retain(|f| f.times > 0);
+    if let Some((status, false)) = failure {
+        return (status, server_error(status));
+    }
+
     // The route's bucket for this channel.
     let (limit, window) = (st.bucket_limit, st.bucket_window);
     let bucket = st
@@ -1087,7 +1147,7 @@ fn serve(
                 "avatar": null, "bot": true, "verified": true, "mfa_enabled": false, "flags": 0, "locale": "en-US",
             }),
         ),
-        ("POST", ["channels", channel, "messages"]) => create_message(st, channel, body),
+        ("POST", ["channels", channel, "messages"]) => create_message(st, channel, body, now),
         ("GET", ["channels", _, "messages", id]) => {
             match id.parse::<u64>().ok().and_then(|id| st.messages.get(&id)) {
                 Some(m) => (StatusCode::OK, m.clone()),
@@ -1101,6 +1161,9 @@ fn serve(
             json!({ "message": "404: Not Found", "code": 0 }),
         ),
     };
+    if let Some((status, true)) = failure {
+        return (status, server_error(status));
+    }
     let mut response = if status == StatusCode::NO_CONTENT {
         Response::new(Body::empty())
     } else {
@@ -1115,13 +1178,42 @@ fn serve(
     (status.as_u16(), response)
 }
 
-fn create_message(st: &mut World, channel: &str, body: &Value) -> (StatusCode, Value) {
+fn create_message(
+    st: &mut World,
+    channel: &str,
+    body: &Value,
+    now: Instant,
+) -> (StatusCode, Value) {
     let Ok(channel) = channel.parse::<u64>() else {
         return (
             StatusCode::NOT_FOUND,
             json!({ "message": "Unknown Channel", "code": 10003 }),
         );
     };
+    let nonce = match &body["nonce"] {
+        Value::String(n) => Some(n.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    if nonce.as_ref().is_some_and(|n| n.chars().count() > 25) {
+        return (
+            StatusCode::BAD_REQUEST,
+            json!({
+                "message": "Invalid Form Body", "code": 50035,
+                "errors": { "nonce": { "_errors": [
+                    { "code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 25 or fewer in length." } ] } },
+            }),
+        );
+    }
+    let enforced = nonce.filter(|_| body["enforce_nonce"] == json!(true));
+    st.nonces
+        .retain(|_, (_, at)| now.saturating_duration_since(*at) < NONCE_WINDOW);
+    if let Some(nonce) = &enforced
+        && let Some((id, _)) = st.nonces.get(&(channel, nonce.clone()))
+        && let Some(message) = st.messages.get(id)
+    {
+        return (StatusCode::OK, message.clone());
+    }
     let content = body["content"].as_str().unwrap_or_default().to_owned();
     if content.trim().is_empty() {
         return (
@@ -1170,6 +1262,9 @@ fn create_message(st: &mut World, channel: &str, body: &Value) -> (StatusCode, V
     }
     st.messages.insert(id, message.clone());
     st.bot_messages.push(id);
+    if let Some(nonce) = enforced {
+        st.nonces.insert((channel, nonce), (id, now));
+    }
     let guild = st.guild_of.get(&channel).copied();
     let event = st.gateway_form(message.clone(), guild, None);
     st.dispatch("MESSAGE_CREATE", event);
@@ -1279,7 +1374,12 @@ fn bucket_headers(
 }
 
 fn too_many(bucket: &str, limit: u32, retry_after: f64, global: bool) -> Response {
-    let mut headers = bucket_headers(bucket, limit, 0, retry_after);
+    // A global limit is not a bucket's: Discord sends no bucket headers with it.
+    let mut headers = if global {
+        Vec::new()
+    } else {
+        bucket_headers(bucket, limit, 0, retry_after)
+    };
     headers.push(("retry-after", format!("{}", retry_after.ceil() as u64)));
     headers.push((
         "x-ratelimit-scope",
@@ -1294,6 +1394,27 @@ fn too_many(bucket: &str, limit: u32, retry_after: f64, global: bool) -> Respons
         "global": global,
     });
     error(StatusCode::TOO_MANY_REQUESTS, body, &headers)
+}
+
+/// A 5xx as Discord (or Cloudflare in front of it) answers one.
+fn server_error(status: u16) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        return error(
+            status,
+            json!({ "message": "500: Internal Server Error", "code": 0 }),
+            &[],
+        );
+    }
+    let page = format!(
+        "<html><head><title>{status}</title></head><body><center><h1>{status}</h1></center><hr><center>cloudflare</center></body></html>"
+    );
+    let mut response = (status, page).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/html"),
+    );
+    response
 }
 
 fn error(status: StatusCode, body: Value, headers: &[(&'static str, String)]) -> Response {

@@ -57,10 +57,14 @@ pub async fn run(resolved: &Resolved, args: AdapterArgs) -> Result<ExitCode> {
     }
     let remote = match connect(config.clone(), Arc::clone(&sink)).await {
         Ok(remote) => remote,
-        // A wrong secret or protocol will not get better by waiting.
-        Err(error @ (ClientError::Unauthorized(_) | ClientError::Handshake(_))) => {
-            bail!("{error}; check CLARA_GATEWAY_SECRET and that both sides run the same Clara")
-        }
+        // A wrong secret or a refused hello will not get better by waiting.
+        Err(ClientError::Unauthorized(_)) if config.secret.is_some() => bail!(
+            "the gateway at {url} refused CLARA_GATEWAY_SECRET: set it to the secret the gateway (`clara serve`) was started with"
+        ),
+        Err(ClientError::Unauthorized(_)) => bail!(
+            "the gateway at {url} requires a secret: set CLARA_GATEWAY_SECRET to the one the gateway (`clara serve`) was started with"
+        ),
+        Err(error @ ClientError::Handshake(_)) => bail!("{error}"),
         Err(error) => {
             tracing::warn!(%error, "the gateway is not reachable yet; retrying in the background");
             RemoteAssistant::spawn(config, sink)

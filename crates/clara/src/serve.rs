@@ -68,10 +68,28 @@ fn gateway_protocol(
     stop: &CancellationToken,
 ) -> axum::Router {
     use clara_gateway::{protocol::GatewaySecret, server};
-    let config = server::ServerConfig {
+    let mut config = server::ServerConfig {
         secret: resolved.gateway.secret.clone().map(GatewaySecret::new),
         ..server::ServerConfig::default()
     };
+    // The adapters `crate::adapters` runs in this process: a remote adapter of the
+    // same platform would take their replies and poll the same bot account.
+    let in_process = [
+        (
+            resolved.telegram.is_some(),
+            clara_adapters::telegram::PLATFORM,
+        ),
+        (
+            resolved.discord.is_some(),
+            clara_adapters::discord::PLATFORM,
+        ),
+    ];
+    config.reserved_platforms.extend(
+        in_process
+            .into_iter()
+            .filter(|(enabled, _)| *enabled)
+            .map(|(_, platform)| platform.to_owned()),
+    );
     let host: std::sync::Arc<dyn server::AdapterHost> = std::sync::Arc::new(engine.clone());
     server::router(host, config, stop.clone())
 }

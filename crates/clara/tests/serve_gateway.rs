@@ -12,7 +12,7 @@ use clara_core::{Author, ChannelKind, ConversationRef, EventId, Inbound, Outboun
 use clara_gateway::client::{ClientConfig, RemoteAssistant};
 use clara_gateway::protocol::GatewaySecret;
 use clara_testkit::fake_openai::FakeOpenAi;
-use common::{clara, text, with_fake};
+use common::{clara, free_port, terminate, text, with_fake};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -46,10 +46,7 @@ impl OutboundSink for Streamed {
 async fn serve_answers_an_adapter_connected_over_the_gateway_protocol() {
     let llm = FakeOpenAi::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let mut cmd = clara(&dir.path().join("data"), dir.path());
     with_fake(&mut cmd, &llm);
     cmd.env("CLARA_GATEWAY_PORT", port.to_string())
@@ -118,16 +115,7 @@ async fn serve_answers_an_adapter_connected_over_the_gateway_protocol() {
     );
 
     remote.close();
-    let pid = child.id().unwrap();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("serve exits")
-        .unwrap();
+    let out = terminate(child).await;
     let log = text(&out.stderr);
     assert!(
         out.status.success(),

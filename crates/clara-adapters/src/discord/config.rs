@@ -56,9 +56,10 @@ impl DiscordConfig {
                     .to_owned(),
             ));
         }
-        if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        // Discord tokens are base64url parts joined by dots.
+        if !token.chars().all(|c| c.is_ascii_graphic()) {
             return Err(DiscordError::Config(
-                "DISCORD_BOT_TOKEN contains spaces or control characters; paste the token alone"
+                "DISCORD_BOT_TOKEN contains spaces or characters a bot token never has; paste the token alone"
                     .to_owned(),
             ));
         }
@@ -111,30 +112,44 @@ pub fn parse_phrases(text: &str) -> Vec<String> {
 }
 
 fn api_root(url: &str) -> Result<String, DiscordError> {
-    let url = url.trim().trim_end_matches('/');
-    if !(url.starts_with("https://") || url.starts_with("http://")) {
-        return Err(DiscordError::Config(format!(
+    let bad = || {
+        DiscordError::Config(format!(
             "DISCORD_API_URL must be an http:// or https:// URL such as {DEFAULT_API_URL}, got {url:?}"
-        )));
-    }
+        ))
+    };
+    let url = checked_url(url, &["http", "https"]).ok_or_else(bad)?;
     // Discord's documentation calls `https://discord.com/api` the base URL; the
     // version goes after it.
     if url.ends_with("/api") {
         return Ok(format!("{url}/v10"));
     }
-    Ok(url.to_owned())
+    Ok(url)
 }
 
 fn gateway_root(url: &str) -> Result<String, DiscordError> {
-    let url = url.trim();
     // The gateway client adds `/?v=10&encoding=json` itself.
-    let url = url.split('?').next().unwrap_or(url).trim_end_matches('/');
-    if !(url.starts_with("wss://") || url.starts_with("ws://")) {
-        return Err(DiscordError::Config(format!(
+    let base = url.trim().split('?').next().unwrap_or_default();
+    checked_url(base, &["ws", "wss"]).ok_or_else(|| {
+        DiscordError::Config(format!(
             "DISCORD_GATEWAY_URL must be a ws:// or wss:// URL such as {DEFAULT_GATEWAY_URL}, got {url:?}"
-        )));
-    }
-    Ok(url.to_owned())
+        ))
+    })
+}
+
+/// `url` written out in full (no trailing slash), when it is a URL with a host,
+/// one of `schemes`, no query or fragment, and only characters every HTTP and
+/// WebSocket client takes (the gateway client refuses others by panicking).
+fn checked_url(url: &str, schemes: &[&str]) -> Option<String> {
+    let parsed = reqwest::Url::parse(url.trim()).ok()?;
+    let plain = schemes.contains(&parsed.scheme())
+        && parsed.host_str().is_some_and(|h| !h.is_empty())
+        && parsed.query().is_none()
+        && parsed.fragment().is_none();
+    let text = parsed.as_str().trim_end_matches('/');
+    let uri_safe = text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(c));
+    (plain && uri_safe).then(|| text.to_owned())
 }
 
 #[cfg(test)]
@@ -179,6 +194,9 @@ mod tests {
     fn bad_values_are_one_sentence_naming_the_setting() {
         let e = DiscordConfig::new("  ").validated().unwrap_err();
         assert!(e.to_string().contains("DISCORD_BOT_TOKEN"));
+        let e = DiscordConfig::new("abc def").validated().unwrap_err();
+        assert!(e.to_string().contains("DISCORD_BOT_TOKEN"));
+        assert!(!e.to_string().contains("abc def"), "{e}");
         let mut c = DiscordConfig::new("t");
         c.api_url = "discord.com".into();
         assert!(
@@ -187,6 +205,14 @@ mod tests {
                 .to_string()
                 .contains("DISCORD_API_URL")
         );
+        for bad in ["ws://exa mple.com", "ws://", "ws://host/a|b", "ws://:9"] {
+            let mut c = DiscordConfig::new("t");
+            c.gateway_url = bad.into();
+            assert!(c.validated().is_err(), "{bad:?} was taken");
+        }
+        let mut c = DiscordConfig::new("t");
+        c.api_url = "http://exa mple.com/api".into();
+        assert!(c.validated().is_err());
         let mut c = DiscordConfig::new("t");
         c.gateway_url = "https://gateway.discord.gg".into();
         assert!(

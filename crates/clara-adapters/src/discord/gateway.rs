@@ -3,8 +3,12 @@
 //! RECONNECT), its dispatches judged and turned into calls on the [`Assistant`].
 //!
 //! Messages of one channel are handled in order by that channel's worker, so a
-//! slow fetch (a reply chain, an image) never reorders a burst, and never holds
-//! up the gateway connection itself (heartbeats are sent while it is polled).
+//! slow fetch (a reply chain, an image) never reorders a burst, and holds up
+//! neither other channels nor the gateway connection (heartbeats are sent while
+//! it is polled) — until a channel has [`CHANNEL_QUEUE`] messages waiting: then
+//! the gateway waits for that channel (a wait long enough to miss heartbeats
+//! ends in a RESUME, which replays what was not read).
+//! Idle workers retire after [`WORKER_IDLE`].
 
 use super::addressing::{Me, Rules, Verdict, judge};
 use super::inbound::{author_of, conversation_of, inbound_for};
@@ -12,7 +16,7 @@ use super::rest::Rest;
 use super::sink::Channels;
 use super::wire::{Envelope, Message, Ready, TypingStart};
 use clara_core::Author;
-use clara_core::port::Assistant;
+use clara_core::port::{Accepted, Assistant};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -198,13 +202,22 @@ fn spawn_worker(context: Arc<Context>) -> mpsc::Sender<Work> {
                 next = tokio::time::timeout(WORKER_IDLE, rx.recv()) => next,
             };
             match next {
-                Ok(Some(work)) => do_work(&context, work).await,
+                Ok(Some(work)) => {
+                    // A stop does not wait for a long fetch or a busy Clara.
+                    tokio::select! {
+                        () = context.stop.cancelled() => return,
+                        () = do_work(&context, work) => {}
+                    }
+                }
                 Ok(None) => return,
                 Err(_idle) => {
                     // Refuse new work, then finish what raced in before retiring.
                     rx.close();
                     while let Some(work) = rx.recv().await {
-                        do_work(&context, work).await;
+                        tokio::select! {
+                            () = context.stop.cancelled() => return,
+                            () = do_work(&context, work) => {}
+                        }
                     }
                     return;
                 }
@@ -225,8 +238,16 @@ async fn do_work(context: &Context, work: Work) {
                 context.max_chain,
             )
             .await;
-            context.channels.answering(message.channel_id, message.id);
-            match context.assistant.submit(inbound).await {
+            // Noted before Clara can answer it, so her reply finds it.
+            context
+                .channels
+                .answering(message.channel_id, message.id, message.author.id);
+            let accepted = context.assistant.submit(inbound).await;
+            if !matches!(accepted, Ok(Accepted::Queued)) {
+                // No reply of hers will answer it.
+                context.channels.forget(message.channel_id, message.id);
+            }
+            match accepted {
                 Ok(accepted) => {
                     tracing::debug!(
                         message = message.id,

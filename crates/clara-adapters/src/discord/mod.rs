@@ -72,8 +72,7 @@ impl Discord {
     /// Checks the settings and builds the REST client. Nothing is sent yet.
     pub fn new(config: DiscordConfig) -> Result<Self, DiscordError> {
         let config = config.validated()?;
-        let rest = Rest::new(&config.api_url, &config.token)
-            .map_err(|e| DiscordError::Client(e.without_url().to_string()))?;
+        let rest = Rest::new(&config.api_url, &config.token)?;
         Ok(Self {
             config,
             rest: Arc::new(rest),
@@ -138,17 +137,20 @@ impl Discord {
                     let (code, reason) = last_close.take().unwrap_or((0, String::new()));
                     break Err(DiscordError::GatewayClosed { code, reason });
                 }
-                Some(Err(e)) => {
-                    // The shard reconnects by itself (with backoff); say why.
-                    tracing::warn!(error = %e, "Discord gateway trouble; reconnecting");
-                }
+                Some(Err(e)) => log_gateway_error(&e),
                 Some(Ok(twilight_gateway::Message::Close(frame))) => {
                     if let Some(frame) = &frame {
                         tracing::info!(code = frame.code, reason = %frame.reason, "Discord gateway closed the connection");
                     }
                     last_close = frame.map(|f| (f.code, f.reason.into_owned()));
                 }
-                Some(Ok(twilight_gateway::Message::Text(json))) => dispatcher.handle(&json).await,
+                Some(Ok(twilight_gateway::Message::Text(json))) => {
+                    // A full channel queue holds the gateway; a stop must not wait for it.
+                    tokio::select! {
+                        () = stop.cancelled() => break Ok(()),
+                        () = dispatcher.handle(&json) => {}
+                    }
+                }
             }
         };
         workers.cancel();
@@ -192,5 +194,22 @@ impl Discord {
                 }
             }
         }
+    }
+}
+
+/// Says what went wrong on the gateway, without the payload (a whole message
+/// of someone's) that twilight puts in an unreadable event's error.
+fn log_gateway_error(error: &twilight_gateway::error::ReceiveMessageError) {
+    use std::error::Error as _;
+    use twilight_gateway::error::ReceiveMessageErrorType;
+    let cause = error.source().map(ToString::to_string).unwrap_or_default();
+    match error.kind() {
+        ReceiveMessageErrorType::Deserializing { event } => tracing::warn!(
+            %cause,
+            bytes = event.len(),
+            "a Discord gateway event could not be read and was skipped"
+        ),
+        // The shard reconnects by itself, with backoff.
+        _ => tracing::warn!(%error, %cause, "Discord gateway trouble; reconnecting"),
     }
 }

@@ -9,11 +9,27 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+/// Buckets kept before those already reset are forgotten (a reset bucket
+/// allows as much as an unknown one, and its next answer tells it again).
+const MAX_BUCKETS: usize = 4_096;
+
+/// The longest wait a header or 429 body is taken at its word for, in seconds.
+/// Longer (or absurd) values are cut to it, so a bad number can never overflow
+/// a `Duration` or an `Instant`.
+const LONGEST_WAIT_SECS: f64 = 86_400.0;
+
+/// A number of seconds Discord sent, as a wait: `None` when it is not a
+/// number of seconds at all (negative, NaN, infinite), capped at a day.
+pub fn wait_of(seconds: f64) -> Option<Duration> {
+    (seconds.is_finite() && seconds >= 0.0)
+        .then(|| Duration::from_secs_f64(seconds.min(LONGEST_WAIT_SECS)))
+}
+
 /// One REST route as rate limits see it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Route {
-    /// Method and path with minor ids (message ids) replaced: requests with the
-    /// same key share a bucket.
+    /// Method and path with every id replaced: Discord names the bucket of
+    /// each such route, the same for every channel.
     key: String,
     /// The top-level resource (channel id) the bucket is counted for.
     major: String,
@@ -30,7 +46,7 @@ impl Route {
             let is_id = !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
             if is_id && matches!(previous, "channels" | "guilds" | "webhooks") && major.is_empty() {
                 major = part.to_owned();
-                key.push(part.to_owned());
+                key.push("{major}".to_owned());
             } else if is_id {
                 key.push("{id}".to_owned());
             } else {
@@ -54,8 +70,8 @@ pub struct BucketHeaders {
     pub limit: Option<u32>,
     /// `X-RateLimit-Remaining`.
     pub remaining: Option<u32>,
-    /// `X-RateLimit-Reset-After`, in seconds.
-    pub reset_after: Option<f64>,
+    /// `X-RateLimit-Reset-After`.
+    pub reset_after: Option<Duration>,
 }
 
 impl BucketHeaders {
@@ -67,7 +83,7 @@ impl BucketHeaders {
             remaining: header("x-ratelimit-remaining").and_then(|v| v.trim().parse().ok()),
             reset_after: header("x-ratelimit-reset-after")
                 .and_then(|v| v.trim().parse::<f64>().ok())
-                .filter(|s| s.is_finite() && *s >= 0.0),
+                .and_then(wait_of),
         }
     }
 }
@@ -134,12 +150,13 @@ impl RateLimits {
             return;
         };
         let limit = headers.limit.unwrap_or(remaining.max(1));
+        self.forget_reset_buckets(now);
         self.buckets.insert(
             (name.clone(), route.major.clone()),
             Bucket {
                 limit,
                 remaining,
-                reset_at: now + Duration::from_secs_f64(reset_after),
+                reset_at: now + reset_after,
             },
         );
     }
@@ -157,6 +174,7 @@ impl RateLimits {
             .entry(route.key.clone())
             .or_insert_with(|| route.key.clone())
             .clone();
+        self.forget_reset_buckets(now);
         let bucket = self
             .buckets
             .entry((name, route.major.clone()))
@@ -167,6 +185,14 @@ impl RateLimits {
             });
         bucket.remaining = 0;
         bucket.reset_at = bucket.reset_at.max(until);
+    }
+
+    /// Keeps the map of buckets (one per bucket and channel) from growing
+    /// with every channel Clara ever spoke in.
+    fn forget_reset_buckets(&mut self, now: Instant) {
+        if self.buckets.len() >= MAX_BUCKETS {
+            self.buckets.retain(|_, b| b.reset_at > now);
+        }
     }
 }
 
@@ -179,7 +205,7 @@ mod tests {
             bucket: Some(bucket.into()),
             limit: Some(limit),
             remaining: Some(remaining),
-            reset_after: Some(reset_after),
+            reset_after: wait_of(reset_after),
         }
     }
 
@@ -192,6 +218,24 @@ mod tests {
         assert_ne!(a, c);
         assert_ne!(a, Route::new("POST", "channels/10/messages"));
         assert_eq!(Route::new("GET", "users/@me").major, "");
+        assert_eq!(a.key, c.key, "one bucket name for every channel");
+    }
+
+    #[test]
+    fn buckets_of_many_channels_are_forgotten_once_reset() {
+        let mut limits = RateLimits::new();
+        let t0 = Instant::now();
+        for channel in 0..MAX_BUCKETS {
+            let route = Route::new("POST", &format!("channels/{channel}/messages"));
+            limits.update(&route, &headers("abc", 5, 4, 1.0), t0);
+        }
+        assert_eq!(limits.buckets_of.len(), 1);
+        assert_eq!(limits.buckets.len(), MAX_BUCKETS);
+        let later = t0 + Duration::from_secs(2);
+        let route = Route::new("POST", "channels/999999/messages");
+        limits.update(&route, &headers("abc", 5, 0, 1.0), later);
+        assert_eq!(limits.buckets.len(), 1, "only the live bucket stays");
+        assert!(limits.acquire(&route, later).is_some());
     }
 
     #[test]
@@ -260,5 +304,11 @@ mod tests {
         });
         assert_eq!(h, headers("abcd1234", 5, 4, 1.234));
         assert_eq!(BucketHeaders::read(|_| Some("junk")).remaining, None);
+        // Absurd waits are capped rather than overflowing the clock.
+        let huge =
+            BucketHeaders::read(|name| (name == "x-ratelimit-reset-after").then_some("1e300"));
+        assert_eq!(huge.reset_after, Some(Duration::from_secs(86_400)));
+        assert_eq!(wait_of(-1.0), None);
+        assert_eq!(wait_of(f64::NAN), None);
     }
 }

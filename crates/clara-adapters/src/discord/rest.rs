@@ -5,12 +5,20 @@
 //! `X-RateLimit-Scope` is present, which Discord sends on 429s alone, so it
 //! never waits for an exhausted bucket before being refused; it retries 429s
 //! without end; and it fixes the path to `/api/v10` after a host name.
+//!
+//! Discord's passing failures (a 5xx, a dropped connection) are retried a few
+//! times; a new message carries a `nonce` with `enforce_nonce`, so a retry of a
+//! message Discord did create returns that message instead of a second copy.
 
-use super::ratelimit::{BucketHeaders, RateLimits, Route};
+use super::DiscordError;
+use super::ratelimit::{BucketHeaders, RateLimits, Route, wait_of};
 use super::wire::{ApiError, Created, Message, RateLimited, User};
+use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::Semaphore;
 
 /// 429s retried inside one call before it gives up with [`RestError::RateLimited`].
 const RATE_LIMIT_RETRIES: u32 = 2;
@@ -20,6 +28,11 @@ const LONGEST_WAIT: Duration = Duration::from_secs(60);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Connecting's time limit.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Passing failures (5xx, no answer) retried inside one call, after 1 s, then 2 s.
+const TRANSIENT_RETRIES: u32 = 2;
+/// Attachments downloaded at once, over all channels: bounds the memory a
+/// flood of images can take.
+const CONCURRENT_DOWNLOADS: usize = 4;
 
 /// A REST call that failed.
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +47,7 @@ pub enum RestError {
     #[error("Discord refused the bot token (401 Unauthorized)")]
     Unauthorized,
     /// Discord answered with an error.
-    #[error("Discord answered {status} to {what}: {message} (code {code})")]
+    #[error("Discord answered {status} to {what}: {message}{}", code_note(*code))]
     Api {
         /// What was asked.
         what: &'static str,
@@ -66,8 +79,14 @@ impl RestError {
 pub struct Rest {
     http: reqwest::Client,
     root: String,
-    authorization: String,
+    /// `Bot <token>`, marked sensitive so no debug output shows it.
+    authorization: HeaderValue,
     limits: Mutex<RateLimits>,
+    downloads: Semaphore,
+    /// Where this process's message nonces start (its start time), and how
+    /// many were handed out.
+    nonce_base: u64,
+    nonces: AtomicU64,
 }
 
 impl std::fmt::Debug for Rest {
@@ -81,7 +100,11 @@ impl std::fmt::Debug for Rest {
 impl Rest {
     /// A client for the REST root `root` (e.g. `https://discord.com/api/v10`)
     /// authenticating with `token`.
-    pub fn new(root: &str, token: &str) -> Result<Self, reqwest::Error> {
+    pub fn new(root: &str, token: &str) -> Result<Self, DiscordError> {
+        let mut authorization = HeaderValue::from_str(&format!("Bot {token}")).map_err(|_| {
+            DiscordError::Client("the bot token has characters no HTTP header can carry".to_owned())
+        })?;
+        authorization.set_sensitive(true);
         let http = reqwest::Client::builder()
             .user_agent(concat!(
                 "DiscordBot (",
@@ -92,12 +115,21 @@ impl Rest {
             ))
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
-            .build()?;
+            .build()
+            .map_err(|e| DiscordError::Client(e.without_url().to_string()))?;
+        // Nanoseconds since 1970 (a 19-digit number), so two runs of the bot
+        // a few minutes apart never hand out the same nonce.
+        let nonce_base = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX / 2));
         Ok(Self {
             http,
             root: root.trim_end_matches('/').to_owned(),
-            authorization: format!("Bot {token}"),
+            authorization,
             limits: Mutex::new(RateLimits::new()),
+            downloads: Semaphore::new(CONCURRENT_DOWNLOADS),
+            nonce_base,
+            nonces: AtomicU64::new(0),
         })
     }
 
@@ -118,9 +150,17 @@ impl Rest {
         text: &str,
         reply_to: Option<u64>,
     ) -> Result<u64, RestError> {
+        // Discord keeps nonces for a few minutes: a retried call whose first
+        // try did create the message gets that message back, not a copy.
+        let nonce = self
+            .nonce_base
+            .wrapping_add(self.nonces.fetch_add(1, Ordering::Relaxed))
+            .to_string();
         let mut body = json!({
             "content": text,
             "allowed_mentions": { "parse": [], "replied_user": false },
+            "nonce": nonce,
+            "enforce_nonce": true,
         });
         if let Some(id) = reply_to {
             body["message_reference"] = json!({
@@ -194,6 +234,15 @@ impl Rest {
             what,
             detail: e.without_url().to_string(),
         };
+        // The semaphore is never closed, so acquiring only waits.
+        let _slot = self
+            .downloads
+            .acquire()
+            .await
+            .map_err(|_| RestError::Transport {
+                what,
+                detail: "the adapter is shutting down".to_owned(),
+            })?;
         let mut response = self.http.get(url).send().await.map_err(transport)?;
         let status = response.status().as_u16();
         if status != 200 {
@@ -220,7 +269,9 @@ impl Rest {
     }
 
     /// One API call: waits for its bucket, sends, learns the bucket headers, and
-    /// on a 429 waits as told and tries again (up to [`RATE_LIMIT_RETRIES`]).
+    /// on a 429 waits as told and tries again (up to [`RATE_LIMIT_RETRIES`]);
+    /// a 5xx or a lost connection is tried again after a pause (up to
+    /// [`TRANSIENT_RETRIES`]).
     async fn call(
         &self,
         what: &'static str,
@@ -236,6 +287,7 @@ impl Rest {
                 detail: format!("{method} is not an HTTP method"),
             })?;
         let mut limited = 0;
+        let mut failed = 0;
         loop {
             let wait = self.limits().acquire(&route, Instant::now());
             if let Some(wait) = wait {
@@ -248,26 +300,41 @@ impl Rest {
             let mut request = self
                 .http
                 .request(method.clone(), &url)
-                .header("authorization", &self.authorization);
+                .header(reqwest::header::AUTHORIZATION, self.authorization.clone());
             request = match &body {
                 Some(body) => request.json(body),
                 // Discord wants a length on body-less POSTs.
                 None if method == reqwest::Method::POST => request.header("content-length", "0"),
                 None => request,
             };
-            let response = request.send().await.map_err(|e| RestError::Transport {
+            let transport = |e: reqwest::Error| RestError::Transport {
                 what,
                 detail: e.without_url().to_string(),
-            })?;
-            let status = response.status().as_u16();
-            let headers = response.headers().clone();
+            };
+            let answer = match request.send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let headers = response.headers().clone();
+                    match response.bytes().await {
+                        Ok(bytes) => Ok((status, headers, bytes)),
+                        Err(e) => Err(transport(e)),
+                    }
+                }
+                Err(e) => Err(transport(e)),
+            };
+            let (status, headers, bytes) = match answer {
+                Ok(answer) => answer,
+                Err(e) if failed < TRANSIENT_RETRIES => {
+                    failed += 1;
+                    tracing::info!(what, error = %e, "Discord did not answer; trying again");
+                    tokio::time::sleep(Duration::from_secs(u64::from(failed))).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
             self.limits()
                 .update(&route, &BucketHeaders::read(header), Instant::now());
-            let bytes = response.bytes().await.map_err(|e| RestError::Transport {
-                what,
-                detail: e.without_url().to_string(),
-            })?;
             match status {
                 200..=299 => {
                     if bytes.is_empty() {
@@ -284,7 +351,7 @@ impl Rest {
                         .limited(&route, retry_after, global, Instant::now());
                     tracing::info!(
                         what,
-                        retry_after_ms = retry_after.as_millis() as u64,
+                        retry_after_ms = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX),
                         global,
                         "Discord rate limited a call; waiting as told"
                     );
@@ -294,10 +361,15 @@ impl Rest {
                     }
                 }
                 401 => return Err(RestError::Unauthorized),
+                500 | 502..=504 if failed < TRANSIENT_RETRIES => {
+                    failed += 1;
+                    tracing::info!(what, status, "Discord had a passing failure; trying again");
+                    tokio::time::sleep(Duration::from_secs(u64::from(failed))).await;
+                }
                 _ => {
                     let error: ApiError = serde_json::from_slice(&bytes).unwrap_or_default();
                     let message = if error.message.is_empty() {
-                        format!("HTTP {status}")
+                        "no reason given".to_owned()
                     } else {
                         error.message.chars().take(300).collect()
                     };
@@ -319,6 +391,15 @@ impl Rest {
     }
 }
 
+/// Discord's JSON error code, when it sent one (0 is "general error").
+fn code_note(code: u64) -> String {
+    if code == 0 {
+        String::new()
+    } else {
+        format!(" (code {code})")
+    }
+}
+
 fn decode<T: serde::de::DeserializeOwned>(what: &'static str, body: Value) -> Result<T, RestError> {
     serde_json::from_value(body).map_err(|e| RestError::Transport {
         what,
@@ -333,14 +414,17 @@ fn retry_after<'a>(body: &[u8], header: impl Fn(&str) -> Option<&'a str>) -> (Du
     let global_header = header("x-ratelimit-global")
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
         || header("x-ratelimit-scope") == Some("global");
-    let seconds = parsed
+    let wait = parsed
         .as_ref()
-        .map(|p| p.retry_after)
-        .or_else(|| header("retry-after").and_then(|v| v.trim().parse::<f64>().ok()))
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .unwrap_or(1.0);
+        .and_then(|p| wait_of(p.retry_after))
+        .or_else(|| {
+            header("retry-after")
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .and_then(wait_of)
+        })
+        .unwrap_or(Duration::from_secs(1));
     let global = parsed.is_some_and(|p| p.global) || global_header;
-    (Duration::from_secs_f64(seconds), global)
+    (wait, global)
 }
 
 #[cfg(test)]
@@ -366,6 +450,15 @@ mod tests {
         assert_eq!(
             retry_after(b"", |n| (n == "x-ratelimit-scope").then_some("global")),
             (Duration::from_secs(1), true)
+        );
+        // A nonsense wait neither panics nor waits for ever.
+        let absurd =
+            br#"{"message":"You are being rate limited.","retry_after":1e300,"global":false}"#;
+        assert_eq!(retry_after(absurd, |_| None).0, Duration::from_secs(86_400));
+        let negative = br#"{"retry_after":-5}"#;
+        assert_eq!(
+            retry_after(negative, |_| Some("2")).0,
+            Duration::from_secs(2)
         );
     }
 }

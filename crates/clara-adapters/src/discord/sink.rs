@@ -20,12 +20,18 @@ pub const EDIT_COOLDOWN: Duration = Duration::from_millis(1200);
 const TYPING_RENEW: Duration = Duration::from_secs(8);
 /// The longest the typing indicator is kept alive without a reply appearing.
 const TYPING_MAX: Duration = Duration::from_secs(120);
+/// Messages remembered per channel while Clara has not begun to answer them.
+const MAX_TAKEN: usize = 32;
+/// Channels remembered at most; past it, those without a reply showing
+/// "typing…" are forgotten (their next reply just does not quote the question).
+const MAX_CHANNELS: usize = 10_000;
 
 /// What the adapter remembers per channel between a message and its reply.
 #[derive(Default)]
 struct Channel {
-    /// The last message Clara took from this channel: her reply answers it.
-    answering: Option<u64>,
+    /// (message, author) Clara took here since her last reply began, oldest
+    /// first: her next reply answers them.
+    taken: Vec<(u64, u64)>,
     /// The thought whose first message was sent last (later ones continue it).
     replied_thought: Option<ThoughtId>,
     /// Stops the typing indicator's renewals.
@@ -39,19 +45,56 @@ pub struct Channels {
 }
 
 impl Channels {
-    /// Remembers that Clara took `message` in `channel`.
-    pub fn answering(&self, channel: u64, message: u64) {
-        self.with(channel, |c| c.answering = Some(message));
+    /// Remembers that Clara took `message` by `author` in `channel`.
+    pub fn answering(&self, channel: u64, message: u64, author: u64) {
+        self.with(channel, |c| {
+            if c.taken.len() == MAX_TAKEN {
+                c.taken.remove(0);
+            }
+            c.taken.push((message, author));
+        });
+    }
+
+    /// Forgets `message` in `channel`: Clara will not answer it.
+    pub fn forget(&self, channel: u64, message: u64) {
+        if let Some(c) = self.lock().get_mut(&channel) {
+            c.taken.retain(|&(m, _)| m != message);
+        }
+    }
+
+    /// The message a new reply message quotes: the first message of a thought
+    /// in a server quotes the last message Clara took there — unless messages
+    /// of several people wait, when which of them this thought answers is not
+    /// known, and quoting none beats quoting the wrong one. Continuations and
+    /// direct messages quote nothing.
+    fn reply_target(&self, channel: u64, thought: ThoughtId, group: bool) -> Option<u64> {
+        self.with(channel, |c| {
+            if c.replied_thought == Some(thought) {
+                return None;
+            }
+            c.replied_thought = Some(thought);
+            let taken = std::mem::take(&mut c.taken);
+            let &(last, author) = taken.last()?;
+            (group && taken.iter().all(|&(_, a)| a == author)).then_some(last)
+        })
     }
 
     fn with<R>(&self, channel: u64, f: impl FnOnce(&mut Channel) -> R) -> R {
-        // A poisoned lock only means a panic elsewhere; the map stays usable.
-        let mut map = self.channels.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self.lock();
+        if map.len() >= MAX_CHANNELS && !map.contains_key(&channel) {
+            map.retain(|_, c| c.typing.is_some());
+        }
         f(map.entry(channel).or_default())
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Channel>> {
+        // A poisoned lock only means a panic elsewhere; the map stays usable.
+        self.channels.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn stop_typing(&self, channel: u64) {
-        if let Some(t) = self.with(channel, |c| c.typing.take()) {
+        let typing = self.lock().get_mut(&channel).and_then(|c| c.typing.take());
+        if let Some(t) = typing {
             t.cancel();
         }
     }
@@ -101,21 +144,14 @@ impl DiscordSink {
         Ok(())
     }
 
-    /// The message a new reply message answers: the first message of a thought
-    /// in a server replies to what Clara was asked; continuations and DMs do not.
     fn reply_target(
         &self,
         conversation: &ConversationRef,
         thought: ThoughtId,
         channel: u64,
     ) -> Option<u64> {
-        self.channels.with(channel, |c| {
-            let first = c.replied_thought != Some(thought);
-            c.replied_thought = Some(thought);
-            (first && conversation.kind == ChannelKind::Group)
-                .then_some(c.answering)
-                .flatten()
-        })
+        let group = conversation.kind == ChannelKind::Group;
+        self.channels.reply_target(channel, thought, group)
     }
 }
 
@@ -195,5 +231,70 @@ fn sink_error(e: RestError) -> SinkError {
             retry_after_ms: u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX),
         },
         other => SinkError::Failed(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_of_channels_is_forgotten_but_replies_showing_typing_are_kept() {
+        let channels = Channels::default();
+        channels.with(1, |c| c.typing = Some(CancellationToken::new()));
+        for channel in 2..=MAX_CHANNELS as u64 {
+            channels.answering(channel, 7, 8);
+        }
+        assert_eq!(channels.lock().len(), MAX_CHANNELS);
+        channels.answering(MAX_CHANNELS as u64 + 1, 7, 8);
+        let map = channels.lock();
+        assert_eq!(map.len(), 2, "only the typing channel and the new one stay");
+        assert!(map.contains_key(&1) && map.contains_key(&(MAX_CHANNELS as u64 + 1)));
+    }
+
+    #[test]
+    fn a_reply_quotes_the_last_message_of_the_one_person_it_answers() {
+        let ann = 1;
+        let channels = Channels::default();
+        channels.answering(10, 100, ann);
+        channels.answering(10, 101, ann);
+        let thought = ThoughtId::new();
+        assert_eq!(channels.reply_target(10, thought, true), Some(101));
+        // Its continuation messages quote nothing.
+        assert_eq!(channels.reply_target(10, thought, true), None);
+        // A direct message quotes nothing either.
+        channels.answering(11, 110, ann);
+        assert_eq!(channels.reply_target(11, ThoughtId::new(), false), None);
+    }
+
+    #[test]
+    fn with_several_people_waiting_no_reply_quotes_the_wrong_one() {
+        let (ann, bob) = (1, 2);
+        let channels = Channels::default();
+        channels.answering(10, 100, ann);
+        // Bob speaks before Ann's answer begins: which thought answers whom is
+        // not known here.
+        channels.answering(10, 101, bob);
+        assert_eq!(channels.reply_target(10, ThoughtId::new(), true), None);
+        assert_eq!(channels.reply_target(10, ThoughtId::new(), true), None);
+        // Later, one person again: quoted again.
+        channels.answering(10, 102, bob);
+        assert_eq!(channels.reply_target(10, ThoughtId::new(), true), Some(102));
+        // A message Clara refused is not waited on.
+        channels.answering(10, 103, ann);
+        channels.answering(10, 104, bob);
+        channels.forget(10, 104);
+        assert_eq!(channels.reply_target(10, ThoughtId::new(), true), Some(103));
+        for n in 0..100 {
+            channels.answering(10, 200 + n, ann);
+        }
+        assert_eq!(channels.lock()[&10].taken.len(), MAX_TAKEN);
+    }
+
+    #[test]
+    fn stopping_typing_in_an_unknown_channel_remembers_nothing() {
+        let channels = Channels::default();
+        channels.stop_typing(5);
+        assert!(channels.lock().is_empty());
     }
 }

@@ -11,7 +11,7 @@ use clara_core::{Author, ConversationRef, Inbound};
 use clara_llm::{OpenAiCompatible, OpenAiCompatibleConfig, RetryPolicy};
 use clara_runtime::{Engine, EngineConfig};
 use clara_store::Store;
-use clara_testkit::fake_discord::{FakeDiscord, FakeUser};
+use clara_testkit::fake_discord::{BOT_ID, FakeDiscord, FakeUser};
 use clara_testkit::fake_openai::FakeOpenAi;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,6 +32,16 @@ pub fn ann() -> FakeUser {
 
 pub fn bob() -> FakeUser {
     FakeUser::new(1_002, "Bob")
+}
+
+/// Clara's own account, for messages of hers stored as history.
+pub fn clara() -> FakeUser {
+    FakeUser {
+        id: BOT_ID,
+        username: "clara".into(),
+        global_name: Some("Clara".into()),
+        bot: true,
+    }
 }
 
 /// What the adapter did to Clara.

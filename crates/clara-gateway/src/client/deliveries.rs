@@ -1,7 +1,11 @@
 //! Carrying out the gateway's platform calls through the adapter's own sink:
 //! one worker task per conversation, so a conversation's calls happen in order
 //! (a `send` before its `edit`s) while a slow platform call in one conversation
-//! does not hold up the others, nor the connection's pings and answers.
+//! does not hold up the others, nor the connection's pings and answers — until
+//! that conversation has `WORKER_QUEUE` (64) calls waiting. Then the reader waits
+//! for room, which is back-pressure on the gateway (and, should the platform
+//! stay stuck past the gateway's pong timeout, a reconnect) rather than
+//! unbounded memory.
 
 use crate::protocol::{ClientFrame, SendFailedFrame, SentFrame, WireConversation, encode};
 use clara_core::port::{OutboundSink, SinkError};

@@ -111,7 +111,7 @@ async fn connect_once(shared: &Shared) -> Result<(Socket, Welcome), ClientError>
                 ServerFrame::Error(e) => {
                     return Err(ClientError::Handshake(format!(
                         "{} ({})",
-                        e.message,
+                        e.message.trim_end_matches('.'),
                         e.code.as_str()
                     )));
                 }

@@ -7,8 +7,9 @@
 //!   loopback, and whenever a key is configured), or the page's login cookie (the
 //!   memory browser), or nothing at all on loopback with no key and no login.
 //!
-//! Also the request-body readers: JSON only, with a size limit and OpenAI-shaped
-//! errors.
+//! Also the request readers: JSON bodies only, with a size limit, and query
+//! strings and path parameters, each failing with an OpenAI-shaped error (axum's
+//! own rejections are plain text, which OpenAI clients cannot read).
 
 use crate::http::auth::{self, COOKIE, CSRF_HEADER, Login};
 use crate::http::errors::ApiError;
@@ -109,16 +110,16 @@ fn closed() -> ApiError {
 impl ApiAccess {
     /// The person the request speaks for: the web page's person with a login,
     /// else the one it names (`user`, `X-Clara-User`), else the web page's person.
+    /// The key is the operator's, so its holder is trusted to name anyone of the
+    /// `web` platform, as OpenAI's `user` is (docs/openapi.yaml, "Who may name
+    /// whom"); a login names only the page's person.
     pub(crate) fn person(
         self,
         state: &AppState,
         named: Option<&str>,
         headers: &HeaderMap,
     ) -> Result<Person, ApiError> {
-        let web = || Person {
-            id: state.config.person.id.clone(),
-            name: state.config.person.name.clone(),
-        };
+        let web = || crate::http::chat::web_person(state);
         if self == Self::Login {
             return Ok(web());
         }
@@ -229,6 +230,39 @@ impl<T: DeserializeOwned> axum::extract::FromRequest<AppState> for JsonBody<T> {
         let (parts, body) = request.into_parts();
         let bytes = read_json_body(&parts.headers, body, SMALL_BODY).await?;
         parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// A query string, parsed; a wrong parameter is a 400 naming it.
+pub(crate) struct ApiQuery<T>(pub(crate) T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::try_from_uri(&parts.uri)
+            .map(|query| Self(query.0))
+            .map_err(|e| {
+                let text = e.body_text();
+                let detail = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text);
+                ApiError::invalid(format!("The query string is not valid ({detail})."))
+            })
+    }
+}
+
+/// A path parameter, parsed; one that cannot be read is a 400.
+pub(crate) struct ApiPath<T>(pub(crate) T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|path| Self(path.0))
+            .map_err(|e| ApiError::invalid(format!("The path is not valid ({}).", e.body_text())))
     }
 }
 

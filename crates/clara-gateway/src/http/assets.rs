@@ -1,7 +1,7 @@
 //! The web page's files, compiled into the binary (no build step, nothing to
 //! install next to it), served with an ETag so a browser revalidates cheaply.
 
-use axum::extract::Path;
+use crate::http::access::ApiPath;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::LazyLock;
@@ -87,7 +87,7 @@ pub(crate) async fn index(headers: HeaderMap) -> Response {
 }
 
 /// `GET /assets/{name}`.
-pub(crate) async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
+pub(crate) async fn asset(ApiPath(name): ApiPath<String>, headers: HeaderMap) -> Response {
     match FILES.iter().find(|a| a.name == name) {
         Some(asset) => serve(asset, &headers),
         None => crate::http::errors::ApiError::not_found(format!("There is no file {name}."))

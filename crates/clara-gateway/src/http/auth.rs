@@ -181,35 +181,50 @@ impl Logins {
     }
 }
 
-/// A brake on password guessing: after `max` failures within `window`, logins are
-/// refused until the window has passed. Global rather than per address: Clara
-/// serves one operator, and Argon2 already makes each guess slow.
+/// A brake on password guessing: at most `max` attempts that failed or are still
+/// being checked within `window`; beyond that, logins are refused until the
+/// window has passed. An attempt takes its place before the (slow) check, so a
+/// burst of concurrent guesses cannot slip past the count, and the list never
+/// holds more than `max` entries. Global rather than per address: Clara serves
+/// one operator, and Argon2 already makes each guess slow.
 #[derive(Debug)]
 pub(crate) struct LoginBrake {
     max: usize,
     window: Duration,
-    failures: Mutex<Vec<Instant>>,
+    attempts: Mutex<Vec<Instant>>,
 }
+
+/// An attempt's place in the [`LoginBrake`]: kept as a failure unless
+/// [`LoginBrake::succeeded`] gives it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Attempt(Instant);
 
 impl LoginBrake {
     pub(crate) fn new(max: usize, window: Duration) -> Self {
         Self {
             max,
             window,
-            failures: Mutex::new(Vec::new()),
+            attempts: Mutex::new(Vec::new()),
         }
     }
 
-    /// Whether a login may be tried at `now`.
-    pub(crate) fn allows(&self, now: Instant) -> bool {
-        let mut failures = lock(&self.failures);
-        failures.retain(|at| now.duration_since(*at) < self.window);
-        failures.len() < self.max
+    /// Takes a place for a login attempt at `now`, or `None` while the brake holds.
+    pub(crate) fn attempt(&self, now: Instant) -> Option<Attempt> {
+        let mut attempts = lock(&self.attempts);
+        attempts.retain(|at| now.saturating_duration_since(*at) < self.window);
+        if attempts.len() >= self.max {
+            return None;
+        }
+        attempts.push(now);
+        Some(Attempt(now))
     }
 
-    /// Records a wrong password at `now`.
-    pub(crate) fn failed(&self, now: Instant) {
-        lock(&self.failures).push(now);
+    /// The attempt had the right password: it does not count against anyone.
+    pub(crate) fn succeeded(&self, attempt: Attempt) {
+        let mut attempts = lock(&self.attempts);
+        if let Some(i) = attempts.iter().position(|at| *at == attempt.0) {
+            attempts.swap_remove(i);
+        }
     }
 }
 
@@ -314,11 +329,23 @@ mod tests {
         let brake = LoginBrake::new(3, Duration::from_secs(60));
         let t0 = Instant::now();
         for _ in 0..3 {
-            assert!(brake.allows(t0));
-            brake.failed(t0);
+            assert!(brake.attempt(t0).is_some());
         }
-        assert!(!brake.allows(t0 + Duration::from_secs(30)));
-        assert!(brake.allows(t0 + Duration::from_secs(61)));
+        assert!(brake.attempt(t0 + Duration::from_secs(30)).is_none());
+        assert!(brake.attempt(t0 + Duration::from_secs(61)).is_some());
+    }
+
+    #[test]
+    fn attempts_in_flight_count_and_a_success_gives_its_place_back() {
+        let brake = LoginBrake::new(2, Duration::from_secs(60));
+        let t0 = Instant::now();
+        // Two guesses being checked at once fill the brake before either fails.
+        let first = brake.attempt(t0).unwrap();
+        let _second = brake.attempt(t0).unwrap();
+        assert!(brake.attempt(t0).is_none());
+        brake.succeeded(first);
+        assert!(brake.attempt(t0).is_some());
+        assert_eq!(lock(&brake.attempts).len(), 2, "never more than max kept");
     }
 
     #[test]

@@ -156,7 +156,8 @@ impl Room {
     }
 }
 
-fn thought_of(outbound: &Outbound) -> Option<ThoughtId> {
+/// The thought an outbound event belongs to (`Typing` belongs to none).
+pub(crate) fn thought_of(outbound: &Outbound) -> Option<ThoughtId> {
     match outbound {
         Outbound::Send { thought, .. }
         | Outbound::Edit { thought, .. }

@@ -37,21 +37,32 @@ pub(crate) async fn me(State(state): State<AppState>, headers: HeaderMap) -> Res
     response
 }
 
+/// The page's profile. Before a login it says only what the login screen needs:
+/// a stranger learns neither the person's name nor Clara's model and settings.
 fn profile(state: &AppState, csrf: Option<&str>) -> Value {
-    let engine_config = state.engine.config();
-    let tiers = [Tier::Low, Tier::Mid, Tier::High].map(Tier::as_str);
-    json!({
+    let mut profile = json!({
         "logged_in": csrf.is_some(),
         "csrf": csrf,
         "login_required": state.config.login_required(),
         "password_set": state.config.has_password(),
-        "person": if csrf.is_some() { Some(&state.config.person.name) } else { None },
-        "memory": state.engine.memory().is_some(),
-        "model": state.engine.provider().model(),
-        "default_tier": engine_config.default_tier.as_str(),
-        "auto_tier": engine_config.auto_tier,
-        "tiers": tiers,
-    })
+        "person": null,
+    });
+    if csrf.is_some() {
+        let engine_config = state.engine.config();
+        let tiers = [Tier::Low, Tier::Mid, Tier::High].map(Tier::as_str);
+        let more = json!({
+            "person": state.config.person.name,
+            "memory": state.engine.memory().is_some(),
+            "model": state.engine.provider().model(),
+            "default_tier": engine_config.default_tier.as_str(),
+            "auto_tier": engine_config.auto_tier,
+            "tiers": tiers,
+        });
+        if let (Some(profile), Value::Object(more)) = (profile.as_object_mut(), more) {
+            profile.extend(more);
+        }
+    }
+    profile
 }
 
 /// The body of `POST /auth/login`.
@@ -71,11 +82,11 @@ pub(crate) async fn login(
             "no_password",
         ));
     };
-    if !state.brake.allows(Instant::now()) {
+    let Some(attempt) = state.brake.attempt(Instant::now()) else {
         return Err(ApiError::too_many(
-            "Too many wrong passwords; wait a minute and try again.",
+            "Too many login attempts; wait a minute and try again.",
         ));
-    }
+    };
     let password = form.password;
     // Argon2 takes tens of milliseconds of CPU on purpose; keep it off the
     // threads that serve everyone else.
@@ -83,7 +94,7 @@ pub(crate) async fn login(
         .await
         .unwrap_or(false);
     if !ok {
-        state.brake.failed(Instant::now());
+        // The attempt keeps its place in the brake, as a failure.
         metrics::counter!("clara_logins_total", "outcome" => "failed").increment(1);
         tracing::warn!("a wrong password was given for the web page");
         return Err(ApiError::unauthorized(
@@ -91,6 +102,7 @@ pub(crate) async fn login(
             Some("wrong_password"),
         ));
     }
+    state.brake.succeeded(attempt);
     metrics::counter!("clara_logins_total", "outcome" => "ok").increment(1);
     let (token, login) = state.logins.start(Instant::now(), state.config.login_ttl);
     let mut response = Json(profile(&state, Some(&login.csrf))).into_response();

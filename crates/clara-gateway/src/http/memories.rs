@@ -5,12 +5,12 @@
 //! A person reaches only memories of their own scope and of their conversations'
 //! projects; any other id is answered as if it did not exist.
 
-use crate::http::access::{ApiAccess, JsonBody};
+use crate::http::access::{ApiAccess, ApiPath, ApiQuery, JsonBody};
 use crate::http::errors::ApiError;
 use crate::http::person::{PLATFORM, Person, Reach};
 use crate::http::state::AppState;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use clara_core::{ChannelKind, MemoryId, MemoryKind, Scope};
 use clara_memory::rank::RankConfig;
@@ -123,7 +123,7 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     access: ApiAccess,
     headers: HeaderMap,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let c = caller(&state, access, query.user.as_deref(), &headers).await?;
     let limit = query.limit.unwrap_or(MAX_LIST).clamp(1, MAX_LIST);
@@ -312,7 +312,7 @@ pub(crate) async fn edit(
     State(state): State<AppState>,
     access: ApiAccess,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     JsonBody(form): JsonBody<EditForm>,
 ) -> Result<Json<Value>, ApiError> {
     let c = caller(&state, access, form.user.as_deref(), &headers).await?;
@@ -364,8 +364,8 @@ pub(crate) async fn forget(
     State(state): State<AppState>,
     access: ApiAccess,
     headers: HeaderMap,
-    Path(id): Path<String>,
-    Query(query): Query<UserQuery>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<UserQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let c = caller(&state, access, query.user.as_deref(), &headers).await?;
     let memory = owned(&c, &id).await?;
@@ -389,8 +389,8 @@ pub(crate) async fn history(
     State(state): State<AppState>,
     access: ApiAccess,
     headers: HeaderMap,
-    Path(id): Path<String>,
-    Query(query): Query<UserQuery>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<UserQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let c = caller(&state, access, query.user.as_deref(), &headers).await?;
     let memory = owned(&c, &id).await?;

@@ -10,13 +10,13 @@
 //! The model picks the tier: `clara` (Clara's choice), `clara-low`, `clara-mid`,
 //! `clara-high`.
 
-use crate::http::access::{ApiAccess, parse_json, read_json_body};
+use crate::http::access::{ApiAccess, ApiPath, parse_json, read_json_body};
 use crate::http::errors::ApiError;
-use crate::http::hub::Hub;
+use crate::http::hub::{Hub, thought_of};
 use crate::http::state::AppState;
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -68,7 +68,7 @@ pub(crate) async fn models(State(state): State<AppState>, _access: ApiAccess) ->
 pub(crate) async fn model(
     State(state): State<AppState>,
     _access: ApiAccess,
-    Path(model): Path<String>,
+    ApiPath(model): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     tier_of(&model)
         .map(|_| Json(model_object(&model, state.started_at_s)))
@@ -343,7 +343,7 @@ async fn answer(
         thought: None,
         finished: false,
         _listening: listening,
-        _turn: turn,
+        turn: Some(turn),
     };
     if request.stream {
         Ok(sse(streamed(reply, meta)))
@@ -403,7 +403,8 @@ struct Reply {
     thought: Option<ThoughtId>,
     finished: bool,
     _listening: Listening,
-    _turn: OwnedMutexGuard<()>,
+    /// The person's turn; an unfinished reply holds it until its stop is through.
+    turn: Option<OwnedMutexGuard<()>>,
 }
 
 impl Reply {
@@ -468,26 +469,22 @@ impl Reply {
 
 impl Drop for Reply {
     fn drop(&mut self) {
-        if !self.finished {
-            let engine = self.engine.clone();
-            let conversation = self.conversation.clone();
-            let author = self.author.clone();
-            tokio::spawn(async move { engine.stop(&conversation, &author).await });
+        if self.finished {
+            return;
         }
-    }
-}
-
-fn thought_of(outbound: &Outbound) -> Option<ThoughtId> {
-    match outbound {
-        Outbound::Delta { thought, .. }
-        | Outbound::Send { thought, .. }
-        | Outbound::Edit { thought, .. }
-        | Outbound::End { thought }
-        | Outbound::Cancelled { thought }
-        | Outbound::Error { thought, .. }
-        | Outbound::ToolStarted { thought, .. }
-        | Outbound::ToolFinished { thought, .. } => Some(*thought),
-        Outbound::Typing => None,
+        // The turn goes with the stop, so the person's next request starts only
+        // after this reply is stopped and cannot be cut short by this stop.
+        let turn = self.turn.take();
+        let engine = self.engine.clone();
+        let conversation = self.conversation.clone();
+        let author = self.author.clone();
+        // Without a runtime (it is shutting down) there is nothing left to stop.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                engine.stop(&conversation, &author).await;
+                drop(turn);
+            });
+        }
     }
 }
 

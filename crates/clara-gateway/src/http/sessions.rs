@@ -1,13 +1,13 @@
 //! `/v1/sessions`: a person's sessions on the web page and through the API,
 //! newest first, each with its summary once written, and each one's messages.
 
-use crate::http::access::ApiAccess;
+use crate::http::access::{ApiAccess, ApiPath, ApiQuery};
 use crate::http::chat::ShownMessage;
 use crate::http::errors::ApiError;
 use crate::http::person::Reach;
 use crate::http::state::AppState;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use clara_core::SessionId;
 use clara_store::SessionRecord;
@@ -45,7 +45,7 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     access: ApiAccess,
     headers: HeaderMap,
-    Query(query): Query<SessionsQuery>,
+    ApiQuery(query): ApiQuery<SessionsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let person = access.person(&state, query.user.as_deref(), &headers)?;
     let reach = Reach::of(&state.engine, &person).await?;
@@ -83,8 +83,8 @@ pub(crate) async fn messages(
     State(state): State<AppState>,
     access: ApiAccess,
     headers: HeaderMap,
-    Path(id): Path<String>,
-    Query(query): Query<SessionsQuery>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<SessionsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let person = access.person(&state, query.user.as_deref(), &headers)?;
     let reach = Reach::of(&state.engine, &person).await?;

@@ -13,7 +13,8 @@ use std::time::Duration;
 use tokio::sync::OwnedMutexGuard;
 use tokio_util::sync::CancellationToken;
 
-/// Failed logins allowed per [`LOGIN_BRAKE_WINDOW`] before logins pause.
+/// Login attempts (failed, or being checked) allowed per [`LOGIN_BRAKE_WINDOW`]
+/// before logins pause.
 const LOGIN_BRAKE_MAX: usize = 10;
 /// See [`LOGIN_BRAKE_MAX`].
 const LOGIN_BRAKE_WINDOW: Duration = Duration::from_secs(60);

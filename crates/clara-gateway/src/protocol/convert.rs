@@ -27,6 +27,10 @@ pub const MAX_EDIT_COOLDOWN_MS: u64 = 60_000;
 /// The fewest characters a platform message may be declared to hold.
 pub const MIN_MESSAGE_CHARS: usize = 16;
 
+/// The longest adapter name (`hello`'s `adapter`), in characters: it goes into
+/// the gateway's log.
+pub const MAX_ADAPTER_CHARS: usize = 128;
+
 /// Checks what serde cannot: the platform's name and the capabilities.
 /// The error is one sentence.
 pub fn validate_hello(hello: &Hello) -> Result<(), String> {
@@ -38,7 +42,14 @@ pub fn validate_hello(hello: &Hello) -> Result<(), String> {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
     if !well_formed {
         return Err(format!(
-            "The platform name must be 1 to {MAX_PLATFORM_CHARS} lower-case letters, digits, '-' or '_'."
+            "the platform name must be 1 to {MAX_PLATFORM_CHARS} lower-case letters, digits, '-' or '_'."
+        ));
+    }
+    if let Some(adapter) = &hello.adapter
+        && adapter.chars().count() > MAX_ADAPTER_CHARS
+    {
+        return Err(format!(
+            "the adapter name must be at most {MAX_ADAPTER_CHARS} characters."
         ));
     }
     validate_capabilities(&hello.capabilities)
@@ -507,6 +518,9 @@ mod tests {
             assert!(validate_hello(&hello).is_err(), "{bad:?}");
         }
         hello.platform = "irc-2_x".into();
+        hello.adapter = Some("a".repeat(MAX_ADAPTER_CHARS + 1));
+        assert!(validate_hello(&hello).unwrap_err().contains("adapter name"));
+        hello.adapter = Some("irc-bridge/2.1".into());
         hello.capabilities.max_message_chars = 3;
         assert!(
             validate_hello(&hello)

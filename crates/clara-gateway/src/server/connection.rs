@@ -174,6 +174,15 @@ async fn handshake(
             );
             return None;
         }
+        if config.reserved_platforms.contains(&hello.platform) {
+            tracing::warn!(platform = %hello.platform, "an adapter declared a platform Clara serves itself; refused");
+            let message = format!(
+                "The hello frame is invalid: the platform \"{}\" is served inside Clara, so no adapter may declare it.",
+                hello.platform
+            );
+            out.error(ErrorCode::InvalidFrame, message, None).await;
+            continue;
+        }
         return Some(hello);
     }
 }

@@ -27,6 +27,10 @@ use tokio_util::sync::CancellationToken;
 /// Where the gateway protocol is served.
 pub const GATEWAY_PATH: &str = "/gateway";
 
+/// The platform name of the web page and HTTP API ([`crate::http`]), reserved
+/// by default.
+pub const WEB_PLATFORM: &str = "web";
+
 /// What the gateway needs of Clara: the [`Assistant`] an adapter talks to, and a
 /// place to attach the platform's sink. The engine is one; tests use fakes.
 pub trait AdapterHost: Assistant {
@@ -63,6 +67,10 @@ pub struct ServerConfig {
     pub send_timeout: Duration,
     /// How long a `send` waits for the adapter's `sent`.
     pub send_ack_timeout: Duration,
+    /// Platforms served inside Clara (the web page, in-process adapters): a
+    /// `hello` declaring one is refused, so an adapter can neither take over
+    /// their replies nor run a second bot on the same account.
+    pub reserved_platforms: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -76,6 +84,8 @@ impl Default for ServerConfig {
             pong_timeout: Duration::from_secs(10),
             send_timeout: Duration::from_secs(10),
             send_ack_timeout: Duration::from_secs(15),
+            // The web page's platform, served by `crate::http` on the same port.
+            reserved_platforms: vec![WEB_PLATFORM.to_owned()],
         }
     }
 }

@@ -103,7 +103,12 @@ pub(crate) async fn write_loop(
                 tokio::select! {
                     biased;
                     () = closer.closed() => break,
-                    sent = socket.send(Message::Text(text.into())) => if sent.is_err() { return },
+                    sent = socket.send(Message::Text(text.into())) => if sent.is_err() {
+                        // The socket is broken: stop routing calls to this
+                        // connection now rather than when the reader notices.
+                        closer.close(close_code::NORMAL, "");
+                        return;
+                    },
                 }
             }
         }
@@ -172,9 +177,19 @@ impl Outgoing {
     pub(crate) async fn answer(&self, frame: &ServerFrame) {
         if self.push(frame).await == Err(PushError::Full) {
             tracing::warn!("an adapter stopped reading its frames; closing its connection");
-            self.closer.close(
+            let message = format!(
+                "No frame could be queued for {} ms: the adapter stopped reading its frames.",
+                self.send_timeout.as_millis()
+            );
+            // The queue is full, so the error frame gets in only if the
+            // adapter has just started reading again; the close says it anyway.
+            self.fail(
+                ErrorFrame {
+                    code: ErrorCode::TooSlow,
+                    message,
+                    re: None,
+                },
                 close_code::TOO_SLOW,
-                "the adapter stopped reading its frames",
             );
         }
     }
@@ -182,7 +197,7 @@ impl Outgoing {
     /// Sends an `error` frame (if there is room) and closes with `code`.
     pub(crate) fn fail(&self, error: ErrorFrame, code: u16) {
         let reason = error.code.as_str();
-        self.try_push(&ServerFrame::Error(error.clone()));
+        self.try_push(&ServerFrame::Error(error));
         self.closer.close(code, reason);
     }
 
@@ -324,8 +339,9 @@ impl AdapterLink {
 }
 
 /// The replies whose `start` a connection has sent, so each reply gets one
-/// `start` before its first frame. Bounded: platforms that are not streamed
-/// get no `end`, so the oldest entries are forgotten instead.
+/// `start` before its first frame. A reply's final frame (`end`, `cancelled`,
+/// `reply_error`) forgets it; the bound only guards against a sink that stops
+/// hearing from the engine mid-reply.
 #[derive(Default)]
 pub(crate) struct StartedReplies {
     recent: VecDeque<ThoughtId>,

@@ -109,7 +109,7 @@ await run(async (browser) => {
   await until(page, 'the forgotten memory to leave the list', () => ![...document.querySelectorAll('.card.memory')].some((c) => c.textContent.includes('Prefers tea')));
   await card('Marseille').locator('[data-action="history"]').click();
   await page.waitForSelector('.card.memory:has-text("Marseille") .timeline .what >> text=Corrected');
-  await page.waitForTimeout(700); // let the toast fade in the screenshot's corner
+  await page.waitForSelector('#toast', { state: 'hidden' }); // no toast over the screenshot
   await shot(page, shots, 'memories-history');
 
   // The server agrees: what the page shows is what Clara knows.
@@ -147,4 +147,23 @@ await run(async (browser) => {
   assert.ok(await phone.$('.msg.user .bubble >> text=Hi from my phone'), 'the phone shows what was sent');
   await phone.waitForTimeout(400); // the new message's fade-in
   await shot(phone, shots, 'chat-phone');
+
+  // 9. Text from the model is Markdown, never markup: links built from hostile
+  // text keep to href/target/rel, and nothing else becomes an element.
+  const hostile = '[a](https://x.example/(https://y.example/onmouseover=alert(1) <img src=x onerror=alert(2)> [b](https://x.example/*)* **c**';
+  await send(phone, hostile);
+  await until(phone, 'the hostile echo', () => [...document.querySelectorAll('.msg.assistant .md')].some((n) => n.textContent.includes('onerror')));
+  await until(phone, 'the hostile answer to end', () => !document.querySelector('.msg.assistant.streaming'));
+  const rendered = await phone.$$eval('.msg.assistant .md *', (nodes) => nodes.map((n) => ({
+    tag: n.tagName.toLowerCase(),
+    attrs: [...n.attributes].map((a) => a.name),
+  })));
+  for (const { tag, attrs } of rendered) {
+    assert.ok(['p', 'a', 'strong', 'em', 'code', 'pre', 'ul', 'ol', 'li', 'h4', 'blockquote', 'br'].includes(tag), `unexpected <${tag}>`);
+    assert.ok(attrs.every((a) => ['href', 'target', 'rel'].includes(a)), `<${tag}> got attributes ${attrs}`);
+  }
+  const hrefs = await phone.$$eval('.msg.assistant .md a', (nodes) => nodes.map((n) => n.getAttribute('href')));
+  assert.ok(hrefs.includes('https://x.example/(https://y.example/onmouseover=alert(1'), `${hrefs}`);
+  assert.ok(hrefs.includes('https://x.example/*'), `${hrefs}`);
+  assert.ok(await phone.$('.msg.assistant .md strong >> text=c'), 'emphasis still renders');
 });

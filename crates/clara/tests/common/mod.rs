@@ -58,6 +58,46 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// A loopback port that was free a moment ago, for `CLARA_GATEWAY_PORT`.
+pub fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().port()
+}
+
+/// Waits (a minute at most) until `clara serve` on `port` says it is ready.
+pub async fn wait_ready(port: u16) {
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = client.get(&url).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "clara serve did not come up on port {port}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Stops a running `clara` with SIGTERM, as Ctrl-C or a service manager
+/// would, and returns what it wrote (waiting 30 s at most).
+pub async fn terminate(child: tokio::process::Child) -> Output {
+    let pid = child.id().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("clara exits after SIGTERM")
+        .unwrap()
+}
+
 /// The requests that answered the person, leaving out the background memory jobs'
 /// (extraction and decisions), which may run whenever Clara is idle.
 pub fn chat_requests(fake: &FakeOpenAi) -> Vec<clara_testkit::RecordedRequest> {
