@@ -19,7 +19,7 @@ pub enum DiscordError {
         /// Discord's close reason, as sent.
         reason: String,
     },
-    /// The HTTP client could not be built (TLS setup).
+    /// The HTTP client could not be built (TLS, or a token no header can carry).
     #[error("the Discord HTTP client could not be set up: {0}")]
     Client(String),
 }
