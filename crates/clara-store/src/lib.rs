@@ -11,6 +11,8 @@
 //! Messages are written either directly ([`Store::append_messages`]) or through the
 //! [`MessageWriter`], which group-commits concurrent appends.
 
+mod backend;
+mod dialect;
 mod error;
 mod jobs;
 mod memories;
@@ -22,6 +24,7 @@ mod store;
 mod usage;
 mod writer;
 
+pub use backend::Backend;
 pub use error::StoreError;
 pub use jobs::{DEFAULT_MAX_ATTEMPTS, Job, JobId, JobStatus};
 pub use memories::{
