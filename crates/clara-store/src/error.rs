@@ -122,6 +122,12 @@ pub enum StoreError {
         /// What is wrong with it (never the URL itself, which may hold a password).
         reason: String,
     },
+    /// A copy between two databases cannot start.
+    #[error("the copy cannot start: {reason}")]
+    CopyRefused {
+        /// Why, e.g. "the source lacks migration 4 (memories)".
+        reason: String,
+    },
     /// The message writer's task is gone, so queued messages cannot be written.
     #[error("the message writer has stopped, so the message was not stored")]
     WriterStopped,

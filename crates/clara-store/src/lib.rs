@@ -12,6 +12,7 @@
 //! [`MessageWriter`], which group-commits concurrent appends.
 
 mod backend;
+mod copy;
 mod dialect;
 mod error;
 mod jobs;
@@ -25,6 +26,7 @@ mod usage;
 mod writer;
 
 pub use backend::Backend;
+pub use copy::{CopyProgress, CopyReport, TableCount, copied_columns, copied_tables};
 pub use error::StoreError;
 pub use jobs::{DEFAULT_MAX_ATTEMPTS, Job, JobId, JobStatus};
 pub use memories::{
