@@ -168,6 +168,15 @@ pub(crate) fn locate(url: &str) -> Location {
     }
 }
 
+/// The SQLite file a database URL names, if it names one (`None` for PostgreSQL
+/// and for an in-memory database).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    match locate(url) {
+        Location::File(path) => Some(path),
+        Location::Memory | Location::Postgres(_) => None,
+    }
+}
+
 /// Rebuilds a PostgreSQL URL for messages: user, host, port and database, never a
 /// password or parameters.
 pub(crate) fn postgres_label(options: &sqlx::postgres::PgConnectOptions) -> String {

@@ -256,6 +256,15 @@ impl Store {
         Store { pools, db, writer }
     }
 
+    /// The PostgreSQL connection pool, for components that keep their own tables
+    /// in the same database (the pgvector memory index); `None` on SQLite.
+    pub fn postgres_pool(&self) -> Option<sqlx::PgPool> {
+        match &self.pools {
+            Pools::Postgres(pool) => Some(pool.clone()),
+            Pools::Sqlite { .. } => None,
+        }
+    }
+
     /// Which database engine this store runs on.
     pub fn backend(&self) -> Backend {
         self.db.backend

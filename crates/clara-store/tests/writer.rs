@@ -256,6 +256,56 @@ async fn postgres_connections_ended_under_load_lose_nothing() {
     store.close().await;
 }
 
+/// The real thing: the PostgreSQL server restarts (`pg_ctlcluster … restart`)
+/// while messages pour in. Ignored by default because it stops the server every
+/// other test is using; CI runs it alone: `cargo test -p clara-store --test writer
+/// -- --ignored postgres_restart`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "restarts the shared PostgreSQL server; run alone"]
+async fn postgres_restart_under_load_loses_nothing() {
+    let db = TestDb::postgres().await;
+    let store = db.open().await;
+    let p = place(&store, "restart").await;
+    const N: usize = 3_000;
+    let batch: Vec<_> = (0..N).map(|i| msg(&p, &format!("{i}"), 1_000)).collect();
+    let writer = store.writer();
+    let appender = tokio::spawn(async move {
+        let mut durables = Vec::with_capacity(N);
+        for (i, m) in batch.into_iter().enumerate() {
+            durables.push(writer.append(m).await);
+            if i % 10 == 0 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+        durables
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let version = std::fs::read_dir("/etc/postgresql")
+        .expect("a Debian PostgreSQL cluster")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .max()
+        .unwrap();
+    let restarted = tokio::process::Command::new("pg_ctlcluster")
+        .args(["--skip-systemctl-redirect", &version, "main", "restart"])
+        .status()
+        .await
+        .unwrap();
+    assert!(restarted.success());
+    for d in appender.await.unwrap() {
+        d.await.expect("an accepted message was lost");
+    }
+    assert_eq!(
+        store.count_messages(p.conversation).await.unwrap(),
+        N as u64
+    );
+    let expected: Vec<String> = (0..N).map(|i| i.to_string()).collect();
+    assert_eq!(
+        contents(&store.session_messages(p.session).await.unwrap()),
+        expected
+    );
+    store.close().await;
+}
+
 /// Not a benchmark, a guard: group commit must beat one transaction per message by
 /// far. Run with `--ignored --nocapture` to see the rate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
