@@ -345,15 +345,22 @@ async fn upsert_replaces_and_moves_between_scopes_and_remove_forgets() {
             .unwrap()
             .is_empty()
     );
-    // A rebuild leaves exactly what it was given.
+    // A rebuild leaves exactly what it was given (the last of duplicates).
     assert_eq!(
         index
-            .rebuild([memory(7, bob, "fresh start", unit(7))])
+            .rebuild([
+                memory(7, bob, "first take", unit(8)),
+                memory(7, bob, "fresh start", unit(7)),
+            ])
             .await
             .unwrap(),
         1
     );
     assert_eq!(index.len().await.unwrap(), 1);
+    let v7 = unit(7);
+    let got = index.search(query(&[bob], &v7, "fresh")).await.unwrap();
+    assert_eq!(ids(&got), [7]);
+    assert!(got[0].keyword_score.is_some(), "the last text was kept");
 }
 
 #[tokio::test]

@@ -121,11 +121,18 @@ impl PgVectorIndex {
 
     /// Replaces everything the index holds with `memories`, in one transaction
     /// (at start: the store's memories with a vector of the current model).
+    /// Searches meanwhile see the old contents until it commits.
     pub async fn rebuild(
         &self,
         memories: impl IntoIterator<Item = IndexedMemory>,
     ) -> Result<usize, IndexError> {
-        let memories: Vec<IndexedMemory> = memories.into_iter().collect();
+        // The same memory twice: the last one wins, as with upserts (one INSERT
+        // cannot update a row twice).
+        let mut seen = std::collections::HashSet::new();
+        let mut memories: Vec<IndexedMemory> = memories.into_iter().collect();
+        memories.reverse();
+        memories.retain(|m| seen.insert(m.id));
+        memories.reverse();
         for m in &memories {
             self.check_dim(m.vector.len())?;
         }
@@ -134,11 +141,32 @@ impl PgVectorIndex {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        for m in &memories {
-            self.upsert_query(m)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+        // Many rows per statement: one round trip per row would make a start with
+        // 100k memories take minutes.
+        for chunk in memories.chunks(REBUILD_ROWS_PER_STATEMENT) {
+            let mut insert = sqlx::QueryBuilder::new(format!(
+                "INSERT INTO {} (id, scope_kind, scope_id, private, kind, text, tokens, time_ms, embedding) ",
+                self.table
+            ));
+            insert.push_values(chunk, |mut row, m| {
+                row.push_bind(m.id.to_string())
+                    .push_bind(m.scope.kind_str())
+                    .push_bind(m.scope.owner_string())
+                    .push_bind(m.private)
+                    .push_bind(m.kind.as_str())
+                    .push_bind(m.text.clone())
+                    .push_bind(token_count(&m.text))
+                    .push_bind(m.time_ms)
+                    .push_bind(vector_literal(&m.vector))
+                    .push_unseparated("::vector");
+            });
+            insert.push(
+                " ON CONFLICT (id) DO UPDATE SET scope_kind = excluded.scope_kind, \
+                 scope_id = excluded.scope_id, private = excluded.private, kind = excluded.kind, \
+                 text = excluded.text, tokens = excluded.tokens, time_ms = excluded.time_ms, \
+                 embedding = excluded.embedding",
+            );
+            insert.build().execute(&mut *tx).await.map_err(backend)?;
         }
         tx.commit().await.map_err(backend)?;
         Ok(memories.len())
@@ -159,7 +187,7 @@ impl PgVectorIndex {
         &self,
         m: &'q IndexedMemory,
     ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-        let tokens = i32::try_from(EstimatedTokens.count(&m.text)).unwrap_or(i32::MAX);
+        let tokens = token_count(&m.text);
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO {} (id, scope_kind, scope_id, private, kind, text, tokens, time_ms, embedding) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::vector) \
@@ -178,6 +206,13 @@ impl PgVectorIndex {
         .bind(m.time_ms)
         .bind(vector_literal(&m.vector))
     }
+}
+
+/// Rows per INSERT of a rebuild (9 parameters each; PostgreSQL allows 65,535).
+const REBUILD_ROWS_PER_STATEMENT: usize = 500;
+
+fn token_count(text: &str) -> i32 {
+    i32::try_from(EstimatedTokens.count(text)).unwrap_or(i32::MAX)
 }
 
 /// pgvector's text form, `[0.1,0.2,…]`. Rust prints the shortest decimal that
