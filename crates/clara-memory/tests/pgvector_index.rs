@@ -186,12 +186,21 @@ async fn a_query_sees_only_the_scopes_it_names() {
     assert_eq!(index.len().await.unwrap(), 3);
 }
 
-/// A small scope among a large one: the HNSW walk with the scope filter still
-/// finds the small scope's memories (iterative scan), and never another's.
+/// A small scope among a large one, searched both ways: exactly (the default
+/// for a scope this size) and through HNSW with the scope filter (iterative
+/// scan). Either way the small scope's memories are all found, best first, and
+/// never another's.
 #[tokio::test]
 async fn a_small_scope_is_found_whole_beside_a_large_one() {
     let f = fresh().await;
-    let index = &f.index;
+    let exact = f.index.clone();
+    let hnsw = f.index.clone().exact_below(0);
+    for index in [&exact, &hnsw] {
+        small_scope_among_a_crowd(index).await;
+    }
+}
+
+async fn small_scope_among_a_crowd(index: &PgVectorIndex) {
     let (crowd, few) = (user(1), user(2));
     // 1,500 memories of another person, all near the query.
     let near = unit(7);

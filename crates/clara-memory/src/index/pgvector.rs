@@ -5,9 +5,11 @@
 //! **Scopes.** Every search names its scopes in the `WHERE` clause, so a row of
 //! another scope is never returned. HNSW applies such filters after its graph
 //! walk, which on its own could leave a small scope with no hits among a large
-//! table; pgvector's iterative scan (`hnsw.iterative_scan = relaxed_order`, set
-//! for each search) keeps walking until enough rows of the named scopes are
-//! found, and the outer query restores the exact order.
+//! table. So scopes holding fewer than [`PgVectorIndex::exact_below`] memories
+//! (most people's) are searched exactly, through the scope index; larger ones
+//! through HNSW with pgvector's iterative scan (`hnsw.iterative_scan =
+//! relaxed_order`), which keeps walking the graph until enough rows of the named
+//! scopes are found, the outer query restoring the exact order.
 //!
 //! **Keywords.** The text's English stems (`to_tsvector('english', …)`, kept in a
 //! generated column with a GIN index) are matched against any of the query's
@@ -37,7 +39,12 @@ pub struct PgVectorIndex {
     pool: PgPool,
     dim: usize,
     table: String,
+    exact_below: i64,
 }
+
+/// Scopes with fewer memories than this are searched exactly (a few milliseconds
+/// of distance computations at this size); larger ones through HNSW.
+pub const DEFAULT_EXACT_BELOW: usize = 10_000;
 
 impl PgVectorIndex {
     /// Connects to `url` (e.g. `ROOK_DATABASE_URL`; it may be the store's own
@@ -116,7 +123,19 @@ impl PgVectorIndex {
         .await
         .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        Ok(PgVectorIndex { pool, dim, table })
+        Ok(PgVectorIndex {
+            pool,
+            dim,
+            table,
+            exact_below: DEFAULT_EXACT_BELOW as i64,
+        })
+    }
+
+    /// Searches scopes holding fewer than `n` memories exactly instead of through
+    /// HNSW (default [`DEFAULT_EXACT_BELOW`]; 0 always uses HNSW).
+    pub fn exact_below(mut self, n: usize) -> Self {
+        self.exact_below = i64::try_from(n).unwrap_or(i64::MAX);
+        self
     }
 
     /// Replaces everything the index holds with `memories`, in one transaction
@@ -316,11 +335,30 @@ impl MemoryIndex for PgVectorIndex {
                          AND ($3 OR NOT private)";
         // Any of the query's stems: plainto_tsquery joins them with AND.
         let words = "replace(plainto_tsquery('english', $5)::text, '&', '|')::tsquery";
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // How many memories the scopes hold, counted no further than needed.
+        let (in_scope,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE {in_scopes} LIMIT $4) AS s"
+        )))
+        .bind(&kinds)
+        .bind(&owners)
+        .bind(query.include_private)
+        .bind(self.exact_below)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?;
+        // `+ 0` hides the distance from the planner's HNSW matching: an exact scan
+        // of the scopes' rows, found through the scope index.
+        let order = if in_scope < self.exact_below {
+            "(embedding <=> $4::vector) + 0"
+        } else {
+            "embedding <=> $4::vector"
+        };
         let by_vector = format!(
             "SELECT id, scope_kind, scope_id, kind, tokens, time_ms, cosine, \
                     ts_rank_cd(words, {words}) AS keyword \
              FROM (SELECT *, 1 - (embedding <=> $4::vector) AS cosine FROM {table} \
-                   WHERE {in_scopes} ORDER BY embedding <=> $4::vector LIMIT $6) AS nearest \
+                   WHERE {in_scopes} ORDER BY {order} LIMIT $6) AS nearest \
              ORDER BY cosine DESC, id"
         );
         let by_words = format!(
@@ -329,7 +367,6 @@ impl MemoryIndex for PgVectorIndex {
              FROM {table} WHERE {in_scopes} AND words @@ {words} \
              ORDER BY keyword DESC, id LIMIT $6"
         );
-        let mut tx = self.pool.begin().await.map_err(backend)?;
         // Keep walking the HNSW graph until the scopes' rows are found.
         sqlx::query("SET LOCAL hnsw.iterative_scan = 'relaxed_order'")
             .execute(&mut *tx)
