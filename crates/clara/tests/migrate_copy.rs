@@ -134,3 +134,29 @@ async fn a_missing_source_is_reported_not_created() {
     );
     assert!(!missing.exists());
 }
+
+#[tokio::test]
+async fn an_unreachable_target_is_one_sentence_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("clara.db");
+    Store::open(&db_path).await.unwrap().close().await;
+    let mut cmd = clara(&dir.path().join("data"), dir.path());
+    cmd.args([
+        "migrate",
+        "--from",
+        &format!("sqlite:{}", db_path.display()),
+        "--to",
+        "postgres://clara:hunter2@127.0.0.1:1/clara",
+    ]);
+    let out = run(&mut cmd, "").await;
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with(
+            "clara: could not open the target database (--to): could not reach the database at postgres://clara@127.0.0.1:1/clara: "
+        ),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(!stderr.contains("hunter2") && !text(&out.stdout).contains("hunter2"));
+}
