@@ -218,6 +218,48 @@ impl Rook {
         ))
     }
 
+    /// Opens Rook over `store` with the pgvector index, in `url` (e.g.
+    /// `ROOK_DATABASE_URL`) or, without one, in the store's own PostgreSQL
+    /// database. The index is refilled from the store's vectors of `embedder`'s
+    /// model, since the store is memory's truth.
+    #[cfg(feature = "pgvector")]
+    pub async fn open_pgvector(
+        store: Store,
+        url: Option<&str>,
+        embedder: Arc<dyn Embedder>,
+        llm: Option<Arc<dyn ChatProvider>>,
+        config: RookConfig,
+    ) -> Result<Rook, MemoryError> {
+        use crate::index::PgVectorIndex;
+        let model = embedder.model().clone();
+        let index = match (url, store.postgres_pool()) {
+            (Some(url), _) => PgVectorIndex::connect(url, model.dim).await?,
+            (None, Some(pool)) => PgVectorIndex::with_pool(pool, model.dim).await?,
+            (None, None) => {
+                return Err(IndexError::Backend(
+                    "the pgvector index needs a PostgreSQL database: set ROOK_DATABASE_URL, or keep the store in PostgreSQL".into(),
+                )
+                .into());
+            }
+        };
+        let loaded = store.memories_with_vectors(&model.name).await?;
+        let count = index
+            .rebuild(
+                loaded
+                    .into_iter()
+                    .map(|(memory, vector)| indexed(&memory, vector)),
+            )
+            .await?;
+        tracing::info!(memories = count, model = %model.name, "pgvector memory index loaded");
+        Ok(Self::with_index(
+            store,
+            Arc::new(index),
+            embedder,
+            llm,
+            config,
+        ))
+    }
+
     /// Rook over an index of the caller's choosing (e.g. pgvector), which must
     /// already hold the store's memories.
     pub fn with_index(

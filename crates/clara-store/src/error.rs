@@ -4,6 +4,7 @@
 //! the message writer hands one failed commit's error to every message of the batch.
 //! Nothing here ever holds a connection string, so no password can leak into a log.
 
+use crate::backend::{Backend, Db};
 use sqlx::migrate::MigrateError;
 
 /// A store operation failed. Each message is one sentence meant for an operator.
@@ -106,6 +107,27 @@ pub enum StoreError {
         /// The database's reason.
         reason: String,
     },
+    /// The database server cannot be reached (it is down, restarting, or refused
+    /// the connection). Pooled connections are re-made once it answers again.
+    #[error("could not reach the database at {path}: {reason}")]
+    Unreachable {
+        /// The database (a URL without its password).
+        path: String,
+        /// Why, in the server's or the system's words.
+        reason: String,
+    },
+    /// The database URL cannot be understood.
+    #[error("the database URL is not valid: {reason}")]
+    InvalidUrl {
+        /// What is wrong with it (never the URL itself, which may hold a password).
+        reason: String,
+    },
+    /// A copy between two databases cannot start.
+    #[error("the copy cannot start: {reason}")]
+    CopyRefused {
+        /// Why, e.g. "the source lacks migration 4 (memories)".
+        reason: String,
+    },
     /// The message writer's task is gone, so queued messages cannot be written.
     #[error("the message writer has stopped, so the message was not stored")]
     WriterStopped,
@@ -123,6 +145,12 @@ impl StoreError {
         self.is_busy()
     }
 
+    /// Whether trying the same operation again later can succeed: the database
+    /// was busy, or its server could not be reached for a while (a restart).
+    pub fn is_transient(&self) -> bool {
+        self.is_busy() || matches!(self, Self::Unreachable { .. })
+    }
+
     pub(crate) fn not_found(what: impl Into<String>) -> Self {
         Self::NotFound { what: what.into() }
     }
@@ -134,18 +162,33 @@ impl StoreError {
     }
 
     /// Translates a driver error; `db` names the database in messages.
-    pub(crate) fn from_sqlx(err: sqlx::Error, db: &str) -> Self {
-        let path = db.to_owned();
+    pub(crate) fn from_sqlx(err: sqlx::Error, db: &Db) -> Self {
+        let path = db.name.to_string();
+        let remote = db.backend == Backend::Postgres;
         match err {
             sqlx::Error::Database(e) => {
                 let code = e.code().map(|c| c.into_owned()).unwrap_or_default();
-                from_db_code(&code, e.message(), path)
+                from_db_code(db.backend, &code, e.message(), path)
             }
+            sqlx::Error::PoolTimedOut if remote => Self::Unreachable {
+                path,
+                reason: "no connection could be made or freed in time".into(),
+            },
             sqlx::Error::PoolTimedOut => Self::PoolTimedOut { path },
             sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => Self::Closed { path },
+            sqlx::Error::Io(e) if remote => Self::Unreachable {
+                path,
+                reason: io_reason(&e),
+            },
             sqlx::Error::Io(e) => Self::Open {
                 path,
                 reason: io_reason(&e),
+            },
+            // A connection cut mid-reply surfaces as a protocol error.
+            sqlx::Error::Protocol(reason) if remote => Self::Unreachable { path, reason },
+            sqlx::Error::Tls(e) if remote => Self::Unreachable {
+                path,
+                reason: e.to_string(),
             },
             sqlx::Error::RowNotFound => Self::not_found("the requested row"),
             sqlx::Error::ColumnDecode { index, source } => {
@@ -159,11 +202,11 @@ impl StoreError {
         }
     }
 
-    pub(crate) fn from_migrate(err: MigrateError, db: &str) -> Self {
+    pub(crate) fn from_migrate(err: MigrateError, db: &Db) -> Self {
         match err {
             MigrateError::Execute(e) => Self::from_sqlx(e, db),
             MigrateError::ExecuteMigration(e, version) => match Self::from_sqlx(e, db) {
-                busy if busy.is_busy() => busy,
+                transient if transient.is_transient() => transient,
                 other => Self::MigrationFailed {
                     version,
                     reason: other.to_string(),
@@ -181,10 +224,17 @@ impl StoreError {
     }
 }
 
-/// Maps a SQLite extended result code (or a PostgreSQL SQLSTATE) to an error.
-fn from_db_code(code: &str, message: &str, path: String) -> StoreError {
+/// Maps a SQLite extended result code or a PostgreSQL SQLSTATE to an error.
+fn from_db_code(backend: Backend, code: &str, message: &str, path: String) -> StoreError {
+    match backend {
+        Backend::Sqlite => from_sqlite_code(code, message, path),
+        Backend::Postgres => from_sqlstate(code, message, path),
+    }
+}
+
+fn from_sqlite_code(code: &str, message: &str, path: String) -> StoreError {
     if let Ok(extended) = code.parse::<i32>() {
-        // SQLite: the primary result code is the low byte of the extended one.
+        // The primary result code is the low byte of the extended one.
         match extended & 0xff {
             5 | 6 => return StoreError::Locked { path },
             8 => return StoreError::ReadOnly { path },
@@ -199,10 +249,27 @@ fn from_db_code(code: &str, message: &str, path: String) -> StoreError {
             _ => {}
         }
     }
+    StoreError::Query {
+        reason: message.to_owned(),
+    }
+}
+
+fn from_sqlstate(code: &str, message: &str, path: String) -> StoreError {
     match code {
-        // PostgreSQL: lock_not_available, serialization_failure, deadlock_detected.
+        // lock_not_available (lock_timeout), serialization_failure, deadlock_detected.
         "55P03" | "40001" | "40P01" => StoreError::Locked { path },
         "53100" => StoreError::DiskFull { path },
+        "25006" => StoreError::ReadOnly { path },
+        // admin_shutdown, crash_shutdown, cannot_connect_now (a restart), class 08
+        // (connection exceptions), class 28 (authorization), invalid_catalog_name.
+        "57P01" | "57P02" | "57P03" | "3D000" => StoreError::Unreachable {
+            path,
+            reason: message.to_owned(),
+        },
+        c if c.starts_with("08") || c.starts_with("28") => StoreError::Unreachable {
+            path,
+            reason: message.to_owned(),
+        },
         _ => StoreError::Query {
             reason: message.to_owned(),
         },
@@ -230,6 +297,7 @@ mod tests {
     #[test]
     fn sqlite_codes_map_to_operator_errors() {
         let p = || "/x/clara.db".to_string();
+        let from_db_code = |code, message, path| from_db_code(Backend::Sqlite, code, message, path);
         assert_eq!(
             from_db_code("5", "database is locked", p()),
             StoreError::Locked { path: p() }
@@ -246,10 +314,33 @@ mod tests {
             from_db_code("2067", "UNIQUE constraint failed", p()),
             StoreError::Query { .. }
         ));
+    }
+
+    #[test]
+    fn postgres_sqlstates_map_to_operator_errors() {
+        let p = || "postgres://clara@db:5432/clara".to_string();
+        let from_db_code =
+            |code, message, path| from_db_code(Backend::Postgres, code, message, path);
         assert_eq!(
             from_db_code("40001", "could not serialize", p()),
             StoreError::Locked { path: p() }
         );
+        assert_eq!(
+            from_db_code("55P03", "canceling statement due to lock timeout", p()),
+            StoreError::Locked { path: p() }
+        );
+        let lost = from_db_code("57P01", "terminating connection", p());
+        assert!(lost.is_transient() && !lost.is_busy(), "{lost:?}");
+        assert_eq!(
+            lost.to_string(),
+            "could not reach the database at postgres://clara@db:5432/clara: terminating connection"
+        );
+        assert!(from_db_code("08006", "connection failure", p()).is_transient());
+        // A SQLSTATE that happens to be all digits is not a SQLite code.
+        assert!(matches!(
+            from_db_code("23505", "duplicate key", p()),
+            StoreError::Query { .. }
+        ));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! attempt limit and ends up failed instead of looping for ever.
 
 use crate::StoreError;
+use crate::backend::{in_tx, on_read, on_write};
 use crate::store::{Store, now_ms};
 
 /// A job's id.
@@ -133,9 +134,9 @@ impl Store {
         max_attempts: u32,
     ) -> Result<JobId, StoreError> {
         let now = now_ms();
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = on_write!(&self.pools, |pool| sqlx::query_scalar(
             "INSERT INTO jobs (kind, payload, status, attempts, max_attempts, run_at_ms, created_at_ms, updated_at_ms) \
-             VALUES (?, ?, 'queued', 0, ?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, 'queued', 0, $3, $4, $5, $6) RETURNING id",
         )
         .bind(kind)
         .bind(payload.to_string())
@@ -143,8 +144,8 @@ impl Store {
         .bind(run_at_ms)
         .bind(now)
         .bind(now)
-        .fetch_one(&self.write_pool)
-        .await
+        .fetch_one(pool)
+        .await)
         .map_err(|e| self.err(e))?;
         Ok(JobId(id))
     }
@@ -165,22 +166,23 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "UPDATE jobs SET status = 'failed', lease_until_ms = NULL, updated_at_ms = ?, \
+        in_tx!(&mut tx, |c| sqlx::query(
+            "UPDATE jobs SET status = 'failed', lease_until_ms = NULL, updated_at_ms = $1, \
              last_error = COALESCE(last_error, 'its worker stopped while running it') \
-             WHERE status = 'running' AND lease_until_ms <= ? AND attempts >= max_attempts",
+             WHERE status = 'running' AND lease_until_ms <= $2 AND attempts >= max_attempts",
         )
         .bind(now_ms)
         .bind(now_ms)
-        .execute(&mut *tx)
+        .execute(&mut *c)
         .await
+        .map(|r| r.rows_affected()))
         .map_err(|e| self.err(e))?;
-        let rows: Vec<JobRow> = sqlx::query_as(
-            "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_until_ms = ?, updated_at_ms = ? \
+        let rows: Vec<JobRow> = in_tx!(&mut tx, |c| sqlx::query_as(
+            "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_until_ms = $1, updated_at_ms = $2 \
              WHERE id IN ( \
                  SELECT id FROM jobs \
-                 WHERE (status = 'queued' AND run_at_ms <= ?) OR (status = 'running' AND lease_until_ms <= ?) \
-                 ORDER BY run_at_ms, id LIMIT ?) \
+                 WHERE (status = 'queued' AND run_at_ms <= $3) OR (status = 'running' AND lease_until_ms <= $4) \
+                 ORDER BY run_at_ms, id LIMIT $5) \
              RETURNING id, kind, payload, attempts, max_attempts, last_error, run_at_ms, status",
         )
         .bind(now_ms.saturating_add(lease_ms))
@@ -188,8 +190,8 @@ impl Store {
         .bind(now_ms)
         .bind(now_ms)
         .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await
+        .fetch_all(&mut *c)
+        .await)
         .map_err(|e| self.err(e))?;
         tx.commit().await.map_err(|e| self.err(e))?;
         let mut jobs = rows
@@ -203,13 +205,14 @@ impl Store {
 
     /// Marks a job done.
     pub async fn complete_job(&self, id: JobId) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE jobs SET status = 'done', lease_until_ms = NULL, updated_at_ms = ? WHERE id = ?")
+        let done = on_write!(&self.pools, |pool| sqlx::query("UPDATE jobs SET status = 'done', lease_until_ms = NULL, updated_at_ms = $1 WHERE id = $2")
             .bind(now_ms())
             .bind(id.0)
-            .execute(&self.write_pool)
+            .execute(pool)
             .await
+.map(|r| r.rows_affected()))
             .map_err(|e| self.err(e))?;
-        job_found(done.rows_affected(), id)
+        job_found(done, id)
     }
 
     /// Records a failed attempt. The job is queued again at `retry_at_ms`, or
@@ -222,40 +225,43 @@ impl Store {
         retry_at_ms: Option<i64>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        let counts: Option<(i64, i64)> =
-            sqlx::query_as("SELECT attempts, max_attempts FROM jobs WHERE id = ?")
-                .bind(id.0)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?;
+        let counts: Option<(i64, i64)> = in_tx!(&mut tx, |c| sqlx::query_as(
+            "SELECT attempts, max_attempts FROM jobs WHERE id = $1"
+        )
+        .bind(id.0)
+        .fetch_optional(&mut *c)
+        .await)
+        .map_err(|e| self.err(e))?;
         let Some((attempts, max_attempts)) = counts else {
             return Err(StoreError::not_found(format!("job {id}")));
         };
         let now = now_ms();
         match retry_at_ms.filter(|_| attempts < max_attempts) {
             Some(retry_at) => {
-                sqlx::query(
-                    "UPDATE jobs SET status = 'queued', last_error = ?, run_at_ms = ?, lease_until_ms = NULL, \
-                     updated_at_ms = ? WHERE id = ?",
+                in_tx!(&mut tx, |c| sqlx::query(
+                    "UPDATE jobs SET status = 'queued', last_error = $1, run_at_ms = $2, lease_until_ms = NULL, \
+                     updated_at_ms = $3 WHERE id = $4",
                 )
                 .bind(error)
                 .bind(retry_at)
                 .bind(now)
                 .bind(id.0)
-                .execute(&mut *tx)
+                .execute(&mut *c)
                 .await
+.map(|r| r.rows_affected()))
                 .map_err(|e| self.err(e))?;
             }
             None => {
-                sqlx::query(
-                    "UPDATE jobs SET status = 'failed', last_error = ?, lease_until_ms = NULL, updated_at_ms = ? \
-                     WHERE id = ?",
+                in_tx!(&mut tx, |c| sqlx::query(
+                    "UPDATE jobs SET status = 'failed', last_error = $1, lease_until_ms = NULL, updated_at_ms = $2 \
+                     WHERE id = $3",
                 )
                 .bind(error)
                 .bind(now)
                 .bind(id.0)
-                .execute(&mut *tx)
+                .execute(&mut *c)
                 .await
+.map(|r| r.rows_affected()))
                 .map_err(|e| self.err(e))?;
                 tracing::warn!(job = id.0, attempts, error, "job failed for good");
             }
@@ -265,23 +271,25 @@ impl Store {
 
     /// Jobs that gave up, oldest failure first.
     pub async fn failed_jobs(&self) -> Result<Vec<Job>, StoreError> {
-        let rows: Vec<JobRow> = sqlx::query_as(
+        let rows: Vec<JobRow> = on_read!(&self.pools, |pool| sqlx::query_as(
             "SELECT id, kind, payload, attempts, max_attempts, last_error, run_at_ms, status \
              FROM jobs WHERE status = 'failed' ORDER BY updated_at_ms, id",
         )
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(pool)
+        .await)
         .map_err(|e| self.err(e))?;
         rows.into_iter().map(Job::try_from).collect()
     }
 
     /// How many jobs there are of each kind and status, e.g. to see a backlog.
     pub async fn job_counts(&self) -> Result<Vec<(String, JobStatus, u64)>, StoreError> {
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        let rows: Vec<(String, String, i64)> = on_read!(&self.pools, |pool| {
+            sqlx::query_as(
             "SELECT kind, status, COUNT(*) FROM jobs GROUP BY kind, status ORDER BY kind, status",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await
+        })
         .map_err(|e| self.err(e))?;
         rows.into_iter()
             .map(|(kind, status, n)| {
@@ -296,39 +304,43 @@ impl Store {
     /// Gives a failed job a fresh set of attempts, due at `now_ms` (an operator's
     /// "try again" once the cause is fixed). Returns false when no such failed job exists.
     pub async fn retry_failed_job(&self, id: JobId, now_ms: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE jobs SET status = 'queued', attempts = 0, run_at_ms = ?, lease_until_ms = NULL, \
-             updated_at_ms = ? WHERE id = ? AND status = 'failed'",
+        let done = on_write!(&self.pools, |pool| sqlx::query(
+            "UPDATE jobs SET status = 'queued', attempts = 0, run_at_ms = $1, lease_until_ms = NULL, \
+             updated_at_ms = $2 WHERE id = $3 AND status = 'failed'",
         )
         .bind(now_ms)
         .bind(now_ms)
         .bind(id.0)
-        .execute(&self.write_pool)
+        .execute(pool)
         .await
+.map(|r| r.rows_affected()))
         .map_err(|e| self.err(e))?;
-        Ok(done.rows_affected() > 0)
+        Ok(done > 0)
     }
 
     /// One job by id.
     pub async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
-        let row: Option<JobRow> = sqlx::query_as(
-            "SELECT id, kind, payload, attempts, max_attempts, last_error, run_at_ms, status FROM jobs WHERE id = ?",
+        let row: Option<JobRow> = on_read!(&self.pools, |pool| sqlx::query_as(
+            "SELECT id, kind, payload, attempts, max_attempts, last_error, run_at_ms, status FROM jobs WHERE id = $1",
         )
         .bind(id.0)
-        .fetch_optional(&self.pool)
-        .await
+        .fetch_optional(pool)
+        .await)
         .map_err(|e| self.err(e))?;
         row.map(Job::try_from).transpose()
     }
 
     /// Deletes finished jobs last updated before `before_ms`; returns how many.
     pub async fn prune_done_jobs(&self, before_ms: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM jobs WHERE status = 'done' AND updated_at_ms < ?")
-            .bind(before_ms)
-            .execute(&self.write_pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(done.rows_affected())
+        let done = on_write!(&self.pools, |pool| sqlx::query(
+            "DELETE FROM jobs WHERE status = 'done' AND updated_at_ms < $1"
+        )
+        .bind(before_ms)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(|e| self.err(e))?;
+        Ok(done)
     }
 }
 

@@ -7,9 +7,9 @@
 //! erases a memory and its history for good.
 
 use crate::StoreError;
+use crate::backend::{WriteTx, in_tx, on_read, on_write};
 use crate::store::{Store, parse_uuid};
 use clara_core::{ChannelKind, ConversationId, MemoryId, MemoryKind, MessageId, Scope};
-use sqlx::{Sqlite, Transaction};
 
 /// A memory as stored.
 #[derive(Clone, Debug, PartialEq)]
@@ -179,7 +179,8 @@ struct MemoryRow {
     kind: String,
     text: String,
     origin: String,
-    shareable: bool,
+    /// 0 or 1: an integer on both backends, so one schema and one bind serve both.
+    shareable: i64,
     source_conversation_id: Option<String>,
     source_message_id: Option<String>,
     happened_at_ms: i64,
@@ -208,7 +209,7 @@ impl TryFrom<MemoryRow> for MemoryRecord {
             kind,
             text: r.text,
             origin,
-            shareable: r.shareable,
+            shareable: r.shareable != 0,
             source_conversation: optional_id(
                 r.source_conversation_id,
                 "memories.source_conversation_id",
@@ -290,10 +291,10 @@ impl Store {
     ) -> Result<(), StoreError> {
         let id = memory.id.to_string();
         let mut tx = self.begin_write().await?;
-        sqlx::query(
+        in_tx!(&mut tx, |c| sqlx::query(
             "INSERT INTO memories (id, scope_kind, scope_id, kind, text, origin, shareable, \
              source_conversation_id, source_message_id, happened_at_ms, created_at_ms, updated_at_ms) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&id)
         .bind(memory.scope.kind_str())
@@ -301,14 +302,15 @@ impl Store {
         .bind(memory.kind.as_str())
         .bind(&memory.text)
         .bind(memory.origin.as_str())
-        .bind(memory.shareable)
+        .bind(i64::from(memory.shareable))
         .bind(memory.source_conversation.map(|c| c.to_string()))
         .bind(memory.source_message.map(|m| m.to_string()))
         .bind(memory.happened_at_ms)
         .bind(why.at_ms)
         .bind(why.at_ms)
-        .execute(&mut *tx)
+        .execute(&mut *c)
         .await
+.map(|r| r.rows_affected()))
         .map_err(|e| self.err(e))?;
         if let Some(v) = vector {
             self.put_vector_in(&mut tx, &id, v).await?;
@@ -338,20 +340,26 @@ impl Store {
         let key = id.to_string();
         let mut tx = self.begin_write().await?;
         let old = self.live_memory_in(&mut tx, id).await?;
-        sqlx::query("UPDATE memories SET text = ?, kind = ?, updated_at_ms = ? WHERE id = ?")
-            .bind(text)
-            .bind(kind.unwrap_or(old.kind).as_str())
-            .bind(why.at_ms)
-            .bind(&key)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
+        in_tx!(&mut tx, |c| sqlx::query(
+            "UPDATE memories SET text = $1, kind = $2, updated_at_ms = $3 WHERE id = $4"
+        )
+        .bind(text)
+        .bind(kind.unwrap_or(old.kind).as_str())
+        .bind(why.at_ms)
+        .bind(&key)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(|e| self.err(e))?;
         // Vectors of the old text no longer describe the memory, whatever model made them.
-        sqlx::query("DELETE FROM memory_vectors WHERE memory_id = ?")
-            .bind(&key)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
+        in_tx!(&mut tx, |c| sqlx::query(
+            "DELETE FROM memory_vectors WHERE memory_id = $1"
+        )
+        .bind(&key)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(|e| self.err(e))?;
         if let Some(v) = vector {
             self.put_vector_in(&mut tx, &key, v).await?;
         }
@@ -383,18 +391,24 @@ impl Store {
         let key = id.to_string();
         let mut tx = self.begin_write().await?;
         let old = self.live_memory_in(&mut tx, id).await?;
-        sqlx::query("UPDATE memories SET forgotten_at_ms = ?, updated_at_ms = ? WHERE id = ?")
-            .bind(why.at_ms)
-            .bind(why.at_ms)
-            .bind(&key)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
-        sqlx::query("DELETE FROM memory_vectors WHERE memory_id = ?")
-            .bind(&key)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
+        in_tx!(&mut tx, |c| sqlx::query(
+            "UPDATE memories SET forgotten_at_ms = $1, updated_at_ms = $2 WHERE id = $3"
+        )
+        .bind(why.at_ms)
+        .bind(why.at_ms)
+        .bind(&key)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(|e| self.err(e))?;
+        in_tx!(&mut tx, |c| sqlx::query(
+            "DELETE FROM memory_vectors WHERE memory_id = $1"
+        )
+        .bind(&key)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(|e| self.err(e))?;
         self.history_in(
             &mut tx,
             &key,
@@ -422,13 +436,16 @@ impl Store {
         if old.shareable == shareable {
             return Ok(old);
         }
-        sqlx::query("UPDATE memories SET shareable = ?, updated_at_ms = ? WHERE id = ?")
-            .bind(shareable)
-            .bind(why.at_ms)
-            .bind(&key)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
+        in_tx!(&mut tx, |c| sqlx::query(
+            "UPDATE memories SET shareable = $1, updated_at_ms = $2 WHERE id = $3"
+        )
+        .bind(i64::from(shareable))
+        .bind(why.at_ms)
+        .bind(&key)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(|e| self.err(e))?;
         let event = if shareable {
             MemoryEvent::Share
         } else {
@@ -447,23 +464,27 @@ impl Store {
     /// Erases a memory, its vectors and its history for good (an operator's
     /// "forget it ever existed"). Returns whether it existed.
     pub async fn purge_memory(&self, id: MemoryId) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM memories WHERE id = ?")
-            .bind(id.to_string())
-            .execute(&self.write_pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(done.rows_affected() > 0)
+        let done = on_write!(&self.pools, |pool| sqlx::query(
+            "DELETE FROM memories WHERE id = $1"
+        )
+        .bind(id.to_string())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(|e| self.err(e))?;
+        Ok(done > 0)
     }
 
     /// One memory, remembered or forgotten.
     pub async fn memory(&self, id: MemoryId) -> Result<Option<MemoryRecord>, StoreError> {
-        let row: Option<MemoryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {MEMORY_COLUMNS} FROM memories WHERE id = ?"
-        )))
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        let row: Option<MemoryRow> =
+            on_read!(&self.pools, |pool| sqlx::query_as(sqlx::AssertSqlSafe(
+                format!("SELECT {MEMORY_COLUMNS} FROM memories WHERE id = $1")
+            ))
+            .bind(id.to_string())
+            .fetch_optional(pool)
+            .await)
+            .map_err(|e| self.err(e))?;
         row.map(MemoryRecord::try_from).transpose()
     }
 
@@ -473,15 +494,21 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let marks = vec!["?"; ids.len()].join(", ");
+        let marks = (1..=ids.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let sql = format!(
             "SELECT {MEMORY_COLUMNS} FROM memories WHERE forgotten_at_ms IS NULL AND id IN ({marks})"
         );
-        let mut query = sqlx::query_as::<_, MemoryRow>(sqlx::AssertSqlSafe(sql));
-        for id in ids {
-            query = query.bind(id.to_string());
-        }
-        let rows = query.fetch_all(&self.pool).await.map_err(|e| self.err(e))?;
+        let rows = on_read!(&self.pools, |pool| {
+            let mut query = sqlx::query_as::<_, MemoryRow>(sqlx::AssertSqlSafe(sql));
+            for id in ids {
+                query = query.bind(id.to_string());
+            }
+            query.fetch_all(pool).await
+        })
+        .map_err(|e| self.err(e))?;
         rows.into_iter().map(MemoryRecord::try_from).collect()
     }
 
@@ -496,28 +523,29 @@ impl Store {
         } else {
             "AND forgotten_at_ms IS NULL"
         };
-        let rows: Vec<MemoryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {MEMORY_COLUMNS} FROM memories WHERE scope_kind = ? AND scope_id = ? {forgotten} \
-             ORDER BY updated_at_ms DESC, id DESC LIMIT ?"
+        let rows: Vec<MemoryRow> = on_read!(&self.pools, |pool| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {MEMORY_COLUMNS} FROM memories WHERE scope_kind = $1 AND scope_id = $2 {forgotten} \
+             ORDER BY updated_at_ms DESC, id DESC LIMIT $3"
         )))
         .bind(scope.kind_str())
         .bind(scope.owner_string())
-        .bind(filter.limit.map_or(-1, i64::from))
-        .fetch_all(&self.pool)
-        .await
+        // PostgreSQL refuses a negative LIMIT; no listing reaches i64::MAX rows.
+        .bind(filter.limit.map_or(i64::MAX, i64::from))
+        .fetch_all(pool)
+        .await)
         .map_err(|e| self.err(e))?;
         rows.into_iter().map(MemoryRecord::try_from).collect()
     }
 
     /// The history of one memory, oldest first.
     pub async fn memory_history(&self, id: MemoryId) -> Result<Vec<HistoryRecord>, StoreError> {
-        let rows: Vec<HistoryRow> = sqlx::query_as(
+        let rows: Vec<HistoryRow> = on_read!(&self.pools, |pool| sqlx::query_as(
             "SELECT memory_id, event, old_text, new_text, reason, actor, conversation_id, \
-             message_id, at_ms FROM memory_history WHERE memory_id = ? ORDER BY seq",
+             message_id, at_ms FROM memory_history WHERE memory_id = $1 ORDER BY seq",
         )
         .bind(id.to_string())
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(pool)
+        .await)
         .map_err(|e| self.err(e))?;
         rows.into_iter().map(HistoryRecord::try_from).collect()
     }
@@ -540,14 +568,16 @@ impl Store {
             .map(|c| format!("m.{}", c.trim()))
             .collect::<Vec<_>>()
             .join(", ");
-        let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {columns}, v.dim, v.vector FROM memories m \
-             JOIN memory_vectors v ON v.memory_id = m.id AND v.model = ? \
+        let rows: Vec<Row> = on_read!(&self.pools, |pool| sqlx::query_as(sqlx::AssertSqlSafe(
+            format!(
+                "SELECT {columns}, v.dim, v.vector FROM memories m \
+             JOIN memory_vectors v ON v.memory_id = m.id AND v.model = $1 \
              WHERE m.forgotten_at_ms IS NULL"
-        )))
+            )
+        ))
         .bind(model)
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(pool)
+        .await)
         .map_err(|e| self.err(e))?;
         rows.into_iter()
             .map(|r| {
@@ -564,13 +594,13 @@ impl Store {
         id: MemoryId,
         model: &str,
     ) -> Result<Option<Vec<f32>>, StoreError> {
-        let row: Option<(i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT dim, vector FROM memory_vectors WHERE memory_id = ? AND model = ?",
+        let row: Option<(i64, Vec<u8>)> = on_read!(&self.pools, |pool| sqlx::query_as(
+            "SELECT dim, vector FROM memory_vectors WHERE memory_id = $1 AND model = $2",
         )
         .bind(id.to_string())
         .bind(model)
-        .fetch_optional(&self.pool)
-        .await
+        .fetch_optional(pool)
+        .await)
         .map_err(|e| self.err(e))?;
         row.map(|(dim, bytes)| {
             bytes_vector(&bytes, usize::try_from(dim).unwrap_or(0), &id.to_string())
@@ -585,15 +615,17 @@ impl Store {
         model: &str,
         limit: u32,
     ) -> Result<Vec<MemoryRecord>, StoreError> {
-        let rows: Vec<MemoryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let rows: Vec<MemoryRow> = on_read!(&self.pools, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {MEMORY_COLUMNS} FROM memories m WHERE forgotten_at_ms IS NULL AND NOT EXISTS \
-             (SELECT 1 FROM memory_vectors v WHERE v.memory_id = m.id AND v.model = ?) \
-             ORDER BY created_at_ms LIMIT ?"
+             (SELECT 1 FROM memory_vectors v WHERE v.memory_id = m.id AND v.model = $1) \
+             ORDER BY created_at_ms LIMIT $2"
         )))
         .bind(model)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await
+        })
         .map_err(|e| self.err(e))?;
         rows.into_iter().map(MemoryRecord::try_from).collect()
     }
@@ -607,12 +639,13 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let key = id.to_string();
         let mut tx = self.begin_write().await?;
-        let live: Option<(String,)> =
-            sqlx::query_as("SELECT id FROM memories WHERE id = ? AND forgotten_at_ms IS NULL")
-                .bind(&key)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?;
+        let live: Option<(String,)> = in_tx!(&mut tx, |c| sqlx::query_as(
+            "SELECT id FROM memories WHERE id = $1 AND forgotten_at_ms IS NULL"
+        )
+        .bind(&key)
+        .fetch_optional(&mut *c)
+        .await)
+        .map_err(|e| self.err(e))?;
         if live.is_none() {
             return Ok(false);
         }
@@ -623,42 +656,49 @@ impl Store {
 
     /// Drops the vectors of every model but `keep` (after a re-embedding finished).
     pub async fn drop_other_memory_vectors(&self, keep: &str) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM memory_vectors WHERE model <> ?")
-            .bind(keep)
-            .execute(&self.write_pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(done.rows_affected())
+        let done = on_write!(&self.pools, |pool| sqlx::query(
+            "DELETE FROM memory_vectors WHERE model <> $1"
+        )
+        .bind(keep)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(|e| self.err(e))?;
+        Ok(done)
     }
 
     /// How many remembered memories a scope holds (all scopes when `None`).
     pub async fn count_memories(&self, scope: Option<Scope>) -> Result<u64, StoreError> {
         let (n,): (i64,) = match scope {
-            Some(scope) => sqlx::query_as(
-                "SELECT COUNT(*) FROM memories WHERE scope_kind = ? AND scope_id = ? \
+            Some(scope) => on_read!(&self.pools, |pool| sqlx::query_as(
+                "SELECT COUNT(*) FROM memories WHERE scope_kind = $1 AND scope_id = $2 \
                  AND forgotten_at_ms IS NULL",
             )
             .bind(scope.kind_str())
-            .bind(scope.owner_string()),
-            None => sqlx::query_as("SELECT COUNT(*) FROM memories WHERE forgotten_at_ms IS NULL"),
+            .bind(scope.owner_string())
+            .fetch_one(pool)
+            .await),
+            None => on_read!(&self.pools, |pool| sqlx::query_as(
+                "SELECT COUNT(*) FROM memories WHERE forgotten_at_ms IS NULL"
+            )
+            .fetch_one(pool)
+            .await),
         }
-        .fetch_one(&self.pool)
-        .await
         .map_err(|e| self.err(e))?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn live_memory_in(
         &self,
-        tx: &mut Transaction<'static, Sqlite>,
+        tx: &mut WriteTx,
         id: MemoryId,
     ) -> Result<MemoryRecord, StoreError> {
-        let row: Option<MemoryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {MEMORY_COLUMNS} FROM memories WHERE id = ? AND forgotten_at_ms IS NULL"
+        let row: Option<MemoryRow> = in_tx!(tx, |c| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {MEMORY_COLUMNS} FROM memories WHERE id = $1 AND forgotten_at_ms IS NULL"
         )))
         .bind(id.to_string())
-        .fetch_optional(&mut **tx)
-        .await
+        .fetch_optional(&mut *c)
+        .await)
         .map_err(|e| self.err(e))?;
         row.map(MemoryRecord::try_from)
             .transpose()?
@@ -667,36 +707,37 @@ impl Store {
 
     async fn put_vector_in(
         &self,
-        tx: &mut Transaction<'static, Sqlite>,
+        tx: &mut WriteTx,
         id: &str,
         v: ModelVector<'_>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO memory_vectors (memory_id, model, dim, vector) VALUES (?, ?, ?, ?) \
+        in_tx!(tx, |c| sqlx::query(
+            "INSERT INTO memory_vectors (memory_id, model, dim, vector) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (memory_id, model) DO UPDATE SET dim = excluded.dim, vector = excluded.vector",
         )
         .bind(id)
         .bind(v.model)
         .bind(i64::try_from(v.vector.len()).unwrap_or(i64::MAX))
         .bind(vector_bytes(v.vector))
-        .execute(&mut **tx)
+        .execute(&mut *c)
         .await
+.map(|r| r.rows_affected()))
         .map_err(|e| self.err(e))?;
         Ok(())
     }
 
     async fn history_in(
         &self,
-        tx: &mut Transaction<'static, Sqlite>,
+        tx: &mut WriteTx,
         id: &str,
         event: MemoryEvent,
         old_text: Option<&str>,
         new_text: Option<&str>,
         why: &Provenance,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        in_tx!(tx, |c| sqlx::query(
             "INSERT INTO memory_history (memory_id, event, old_text, new_text, reason, actor, \
-             conversation_id, message_id, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             conversation_id, message_id, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(id)
         .bind(event.as_str())
@@ -707,8 +748,9 @@ impl Store {
         .bind(why.conversation.map(|c| c.to_string()))
         .bind(why.message.map(|m| m.to_string()))
         .bind(why.at_ms)
-        .execute(&mut **tx)
+        .execute(&mut *c)
         .await
+        .map(|r| r.rows_affected()))
         .map_err(|e| self.err(e))?;
         Ok(())
     }

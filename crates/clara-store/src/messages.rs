@@ -1,11 +1,12 @@
 //! Messages: what was said in a conversation, by whom, in which thought.
 
 use crate::StoreError;
-use crate::store::{Store, begin_write, parse_uuid};
+use crate::backend::{Db, Pools, in_tx, on_read, on_write};
+use crate::store::{Store, begin_insert, parse_uuid};
 use crate::usage::{ReplyUsage, insert_usage};
 use clara_core::context::Turn;
 use clara_core::{ConversationId, EventId, MessageId, Role, SessionId, ThoughtId, UserId};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use sqlx::QueryBuilder;
 
 /// How a message ended up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -161,35 +162,37 @@ const ROWS_PER_STATEMENT: usize = 64;
 /// (conversation, event) is already stored. The message writer commits its
 /// batches through this too.
 pub(crate) async fn insert_messages(
-    pool: &SqlitePool,
-    db: &str,
+    pools: &Pools,
+    db: &Db,
     messages: &[NewMessage],
 ) -> Result<(), StoreError> {
     if messages.is_empty() {
         return Ok(());
     }
-    let err = |e| StoreError::from_sqlx(e, db);
-    let mut tx = begin_write(pool, db).await?;
+    let err = |e| db.err(e);
+    let mut tx = begin_insert(pools, db).await?;
     for chunk in messages.chunks(ROWS_PER_STATEMENT) {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO messages \
-             (id, conversation_id, session_id, thought_id, user_id, role, content, status, event_id, created_at_ms) ",
-        );
-        insert.push_values(chunk, |mut row, m| {
-            row.push_bind(m.id.0.to_string())
-                .push_bind(m.conversation.0.to_string())
-                .push_bind(m.session.0.to_string())
-                .push_bind(m.thought.0.to_string())
-                .push_bind(m.user.map(|u| u.0.to_string()))
-                .push_bind(m.role.as_str())
-                .push_bind(m.content.clone())
-                .push_bind(m.status.as_str())
-                .push_bind(m.event_id.as_ref().map(|e| e.0.clone()))
-                .push_bind(m.created_at_ms);
-        });
-        // Redeliveries and retried batches are expected; they must not fail the rest.
-        insert.push(" ON CONFLICT DO NOTHING");
-        insert.build().execute(&mut *tx).await.map_err(err)?;
+        in_tx!(&mut tx, |c| {
+            let mut insert = QueryBuilder::new(
+                "INSERT INTO messages \
+                 (id, conversation_id, session_id, thought_id, user_id, role, content, status, event_id, created_at_ms) ",
+            );
+            insert.push_values(chunk, |mut row, m| {
+                row.push_bind(m.id.0.to_string())
+                    .push_bind(m.conversation.0.to_string())
+                    .push_bind(m.session.0.to_string())
+                    .push_bind(m.thought.0.to_string())
+                    .push_bind(m.user.map(|u| u.0.to_string()))
+                    .push_bind(m.role.as_str())
+                    .push_bind(m.content.clone())
+                    .push_bind(m.status.as_str())
+                    .push_bind(m.event_id.as_ref().map(|e| e.0.clone()))
+                    .push_bind(m.created_at_ms);
+            });
+            // Redeliveries and retried batches are expected; they must not fail the rest.
+            insert.push(" ON CONFLICT DO NOTHING");
+            insert.build().execute(&mut *c).await.map(|_| ())
+        }).map_err(err)?;
     }
     let usage = messages
         .iter()
@@ -202,7 +205,7 @@ impl Store {
     /// Stores messages in ONE transaction. A message whose (conversation, event id)
     /// or id is already stored is skipped, not an error.
     pub async fn append_messages(&self, messages: &[NewMessage]) -> Result<(), StoreError> {
-        insert_messages(&self.write_pool, &self.db, messages).await
+        insert_messages(&self.pools, &self.db, messages).await
     }
 
     /// The conversation window, oldest first, complete messages only: every message
@@ -217,22 +220,22 @@ impl Store {
     ) -> Result<Vec<StoredMessage>, StoreError> {
         let conversation_id = conversation.0.to_string();
         // Nothing from before a fresh start reaches the window, however few remain.
-        let after_seq: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(context_after_seq, 0) FROM conversations WHERE id = ?",
+        let after_seq: i64 = on_read!(&self.pools, |pool| sqlx::query_scalar(
+            "SELECT COALESCE(context_after_seq, 0) FROM conversations WHERE id = $1",
         )
         .bind(&conversation_id)
-        .fetch_optional(&self.pool)
-        .await
+        .fetch_optional(pool)
+        .await)
         .map_err(|e| self.err(e))?
         .unwrap_or(0);
-        let young: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM messages WHERE conversation_id = ? AND status = 'complete' AND created_at_ms >= ? AND seq > ?",
+        let young: i64 = on_read!(&self.pools, |pool| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM messages WHERE conversation_id = $1 AND status = 'complete' AND created_at_ms >= $2 AND seq > $3",
         )
         .bind(&conversation_id)
         .bind(since_ms)
         .bind(after_seq)
-        .fetch_one(&self.pool)
-        .await
+        .fetch_one(pool)
+        .await)
         .map_err(|e| self.err(e))?;
         // The young messages are the newest ones, so the window is a suffix whose
         // length is the young count clamped to [min_count, max_count].
@@ -240,16 +243,16 @@ impl Store {
         if take == 0 {
             return Ok(Vec::new());
         }
-        let rows: Vec<MessageRow> = sqlx::query_as(
+        let rows: Vec<MessageRow> = on_read!(&self.pools, |pool| sqlx::query_as(
             "SELECT id, conversation_id, session_id, thought_id, user_id, role, content, status, event_id, created_at_ms \
-             FROM messages WHERE conversation_id = ? AND status = 'complete' AND seq > ? \
-             ORDER BY created_at_ms DESC, seq DESC LIMIT ?",
+             FROM messages WHERE conversation_id = $1 AND status = 'complete' AND seq > $2 \
+             ORDER BY created_at_ms DESC, seq DESC LIMIT $3",
         )
         .bind(&conversation_id)
         .bind(after_seq)
         .bind(take)
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(pool)
+        .await)
         .map_err(|e| self.err(e))?;
         rows.into_iter()
             .rev()
@@ -262,13 +265,13 @@ impl Store {
         &self,
         session: SessionId,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let rows: Vec<MessageRow> = sqlx::query_as(
+        let rows: Vec<MessageRow> = on_read!(&self.pools, |pool| sqlx::query_as(
             "SELECT id, conversation_id, session_id, thought_id, user_id, role, content, status, event_id, created_at_ms \
-             FROM messages WHERE session_id = ? AND status = 'complete' ORDER BY created_at_ms, seq",
+             FROM messages WHERE session_id = $1 AND status = 'complete' ORDER BY created_at_ms, seq",
         )
         .bind(session.0.to_string())
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(pool)
+        .await)
         .map_err(|e| self.err(e))?;
         rows.into_iter().map(StoredMessage::try_from).collect()
     }
@@ -278,13 +281,13 @@ impl Store {
         &self,
         thought: ThoughtId,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let rows: Vec<MessageRow> = sqlx::query_as(
+        let rows: Vec<MessageRow> = on_read!(&self.pools, |pool| sqlx::query_as(
             "SELECT id, conversation_id, session_id, thought_id, user_id, role, content, status, event_id, created_at_ms \
-             FROM messages WHERE thought_id = ? ORDER BY created_at_ms, seq",
+             FROM messages WHERE thought_id = $1 ORDER BY created_at_ms, seq",
         )
         .bind(thought.0.to_string())
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(pool)
+        .await)
         .map_err(|e| self.err(e))?;
         rows.into_iter().map(StoredMessage::try_from).collect()
     }
@@ -292,13 +295,13 @@ impl Store {
     /// One message by id, whatever its status (a memory's history names the
     /// message it came from).
     pub async fn message(&self, id: MessageId) -> Result<Option<StoredMessage>, StoreError> {
-        let row: Option<MessageRow> = sqlx::query_as(
+        let row: Option<MessageRow> = on_read!(&self.pools, |pool| sqlx::query_as(
             "SELECT id, conversation_id, session_id, thought_id, user_id, role, content, status, event_id, created_at_ms \
-             FROM messages WHERE id = ?",
+             FROM messages WHERE id = $1",
         )
         .bind(id.0.to_string())
-        .fetch_optional(&self.pool)
-        .await
+        .fetch_optional(pool)
+        .await)
         .map_err(|e| self.err(e))?;
         row.map(StoredMessage::try_from).transpose()
     }
@@ -311,15 +314,16 @@ impl Store {
         from: ThoughtId,
         to: ThoughtId,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE messages SET thought_id = ? WHERE thought_id = ? AND role = 'user'",
+        let done = on_write!(&self.pools, |pool| sqlx::query(
+            "UPDATE messages SET thought_id = $1 WHERE thought_id = $2 AND role = 'user'",
         )
         .bind(to.0.to_string())
         .bind(from.0.to_string())
-        .execute(&self.write_pool)
+        .execute(pool)
         .await
+        .map(|r| r.rows_affected()))
         .map_err(|e| self.err(e))?;
-        Ok(done.rows_affected())
+        Ok(done)
     }
 
     /// Whether a message from this platform event is stored in the conversation.
@@ -328,24 +332,26 @@ impl Store {
         conversation: ConversationId,
         event_id: &EventId,
     ) -> Result<bool, StoreError> {
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM messages WHERE conversation_id = ? AND event_id = ? LIMIT 1",
+        let found: Option<i64> = on_read!(&self.pools, |pool| sqlx::query_scalar(
+            "SELECT CAST(1 AS BIGINT) FROM messages WHERE conversation_id = $1 AND event_id = $2 LIMIT 1",
         )
         .bind(conversation.0.to_string())
         .bind(&event_id.0)
-        .fetch_optional(&self.pool)
-        .await
+        .fetch_optional(pool)
+        .await)
         .map_err(|e| self.err(e))?;
         Ok(found.is_some())
     }
 
     /// How many messages (of any status) the conversation has.
     pub async fn count_messages(&self, conversation: ConversationId) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE conversation_id = ?")
-            .bind(conversation.0.to_string())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+        let n: i64 = on_read!(&self.pools, |pool| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM messages WHERE conversation_id = $1"
+        )
+        .bind(conversation.0.to_string())
+        .fetch_one(pool)
+        .await)
+        .map_err(|e| self.err(e))?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 }

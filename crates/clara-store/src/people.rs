@@ -5,6 +5,7 @@
 //! read and no write.
 
 use crate::StoreError;
+use crate::backend::{in_tx, on_read};
 use crate::store::{Store, now_ms, parse_uuid};
 use clara_core::{ChannelKind, ConversationId, ConversationRef, UserId};
 
@@ -17,13 +18,13 @@ impl Store {
         platform_user_id: &str,
         display_name: &str,
     ) -> Result<UserId, StoreError> {
-        const FIND: &str = "SELECT user_id, display_name FROM identities WHERE platform = ? AND platform_user_id = ?";
-        let known: Option<(String, String)> = sqlx::query_as(FIND)
+        const FIND: &str = "SELECT user_id, display_name FROM identities WHERE platform = $1 AND platform_user_id = $2";
+        let known: Option<(String, String)> = on_read!(&self.pools, |pool| sqlx::query_as(FIND)
             .bind(platform)
             .bind(platform_user_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+            .fetch_optional(pool)
+            .await)
+        .map_err(|e| self.err(e))?;
         if let Some((id, name)) = &known
             && name == display_name
         {
@@ -33,48 +34,55 @@ impl Store {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         // Read again under the write lock: another writer may have created it.
-        let known: Option<(String, String)> = sqlx::query_as(FIND)
+        let known: Option<(String, String)> = in_tx!(&mut tx, |c| sqlx::query_as(FIND)
             .bind(platform)
             .bind(platform_user_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
+            .fetch_optional(&mut *c)
+            .await)
+        .map_err(|e| self.err(e))?;
         let user = match known {
             Some((id, name)) => {
                 let user = UserId(parse_uuid(&id, "identities.user_id")?);
                 if name != display_name {
-                    sqlx::query(
-                        "UPDATE identities SET display_name = ?, updated_at_ms = ? WHERE platform = ? AND platform_user_id = ?",
+                    in_tx!(&mut tx, |c| sqlx::query(
+                        "UPDATE identities SET display_name = $1, updated_at_ms = $2 WHERE platform = $3 AND platform_user_id = $4",
                     )
                     .bind(display_name)
                     .bind(now)
                     .bind(platform)
                     .bind(platform_user_id)
-                    .execute(&mut *tx)
+                    .execute(&mut *c)
                     .await
+.map(|r| r.rows_affected()))
                     .map_err(|e| self.err(e))?;
-                    sqlx::query("UPDATE users SET display_name = ? WHERE id = ?")
-                        .bind(display_name)
-                        .bind(&id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| self.err(e))?;
+                    in_tx!(&mut tx, |c| sqlx::query(
+                        "UPDATE users SET display_name = $1 WHERE id = $2"
+                    )
+                    .bind(display_name)
+                    .bind(&id)
+                    .execute(&mut *c)
+                    .await
+                    .map(|r| r.rows_affected()))
+                    .map_err(|e| self.err(e))?;
                 }
                 user
             }
             None => {
                 let user = UserId::new();
                 let id = user.0.to_string();
-                sqlx::query("INSERT INTO users (id, display_name, created_at_ms) VALUES (?, ?, ?)")
-                    .bind(&id)
-                    .bind(display_name)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| self.err(e))?;
-                sqlx::query(
+                in_tx!(&mut tx, |c| sqlx::query(
+                    "INSERT INTO users (id, display_name, created_at_ms) VALUES ($1, $2, $3)"
+                )
+                .bind(&id)
+                .bind(display_name)
+                .bind(now)
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected()))
+                .map_err(|e| self.err(e))?;
+                in_tx!(&mut tx, |c| sqlx::query(
                     "INSERT INTO identities (platform, platform_user_id, user_id, display_name, created_at_ms, updated_at_ms) \
-                     VALUES (?, ?, ?, ?, ?, ?)",
+                     VALUES ($1, $2, $3, $4, $5, $6)",
                 )
                 .bind(platform)
                 .bind(platform_user_id)
@@ -82,8 +90,9 @@ impl Store {
                 .bind(display_name)
                 .bind(now)
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(&mut *c)
                 .await
+.map(|r| r.rows_affected()))
                 .map_err(|e| self.err(e))?;
                 user
             }
@@ -99,13 +108,13 @@ impl Store {
         platform: &str,
         platform_user_id: &str,
     ) -> Result<Option<UserId>, StoreError> {
-        let row: Option<(String,)> = sqlx::query_as(
-            "SELECT user_id FROM identities WHERE platform = ? AND platform_user_id = ?",
+        let row: Option<(String,)> = on_read!(&self.pools, |pool| sqlx::query_as(
+            "SELECT user_id FROM identities WHERE platform = $1 AND platform_user_id = $2",
         )
         .bind(platform)
         .bind(platform_user_id)
-        .fetch_optional(&self.pool)
-        .await
+        .fetch_optional(pool)
+        .await)
         .map_err(|e| self.err(e))?;
         row.map(|(id,)| parse_uuid(&id, "identities.user_id").map(UserId))
             .transpose()
@@ -113,11 +122,13 @@ impl Store {
 
     /// The display name of the user with this id, if the user exists.
     pub async fn user_display_name(&self, user: UserId) -> Result<Option<String>, StoreError> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT display_name FROM users WHERE id = ?")
-            .bind(user.0.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+        let row: Option<(String,)> = on_read!(&self.pools, |pool| sqlx::query_as(
+            "SELECT display_name FROM users WHERE id = $1"
+        )
+        .bind(user.0.to_string())
+        .fetch_optional(pool)
+        .await)
+        .map_err(|e| self.err(e))?;
         Ok(row.map(|(name,)| name))
     }
 
@@ -127,14 +138,15 @@ impl Store {
         &self,
         conversation: &ConversationRef,
     ) -> Result<ConversationId, StoreError> {
-        const FIND: &str = "SELECT id, kind FROM conversations WHERE platform = ? AND channel = ?";
+        const FIND: &str =
+            "SELECT id, kind FROM conversations WHERE platform = $1 AND channel = $2";
         let kind = conversation.kind.as_str();
-        let known: Option<(String, String)> = sqlx::query_as(FIND)
+        let known: Option<(String, String)> = on_read!(&self.pools, |pool| sqlx::query_as(FIND)
             .bind(&conversation.platform)
             .bind(&conversation.channel)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+            .fetch_optional(pool)
+            .await)
+        .map_err(|e| self.err(e))?;
         if let Some((id, stored_kind)) = &known
             && stored_kind == kind
         {
@@ -144,8 +156,8 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let new_id = ConversationId::new();
         // On conflict the existing row keeps its id; only the kind is refreshed.
-        sqlx::query(
-            "INSERT INTO conversations (id, platform, channel, kind, created_at_ms) VALUES (?, ?, ?, ?, ?) \
+        in_tx!(&mut tx, |c| sqlx::query(
+            "INSERT INTO conversations (id, platform, channel, kind, created_at_ms) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (platform, channel) DO UPDATE SET kind = excluded.kind",
         )
         .bind(new_id.0.to_string())
@@ -153,15 +165,16 @@ impl Store {
         .bind(&conversation.channel)
         .bind(kind)
         .bind(now_ms())
-        .execute(&mut *tx)
+        .execute(&mut *c)
         .await
+.map(|r| r.rows_affected()))
         .map_err(|e| self.err(e))?;
-        let (id, _): (String, String) = sqlx::query_as(FIND)
+        let (id, _): (String, String) = in_tx!(&mut tx, |c| sqlx::query_as(FIND)
             .bind(&conversation.platform)
             .bind(&conversation.channel)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
+            .fetch_one(&mut *c)
+            .await)
+        .map_err(|e| self.err(e))?;
         tx.commit().await.map_err(|e| self.err(e))?;
         Ok(ConversationId(parse_uuid(&id, "conversations.id")?))
     }
@@ -171,12 +184,13 @@ impl Store {
         &self,
         conversation: ConversationId,
     ) -> Result<Option<ConversationRef>, StoreError> {
-        let row: Option<(String, String, String)> =
-            sqlx::query_as("SELECT platform, channel, kind FROM conversations WHERE id = ?")
-                .bind(conversation.0.to_string())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(|e| self.err(e))?;
+        let row: Option<(String, String, String)> = on_read!(&self.pools, |pool| sqlx::query_as(
+            "SELECT platform, channel, kind FROM conversations WHERE id = $1"
+        )
+        .bind(conversation.0.to_string())
+        .fetch_optional(pool)
+        .await)
+        .map_err(|e| self.err(e))?;
         row.map(|(platform, channel, kind)| {
             let kind = ChannelKind::parse(&kind).ok_or_else(|| {
                 StoreError::invalid(format!(

@@ -3,6 +3,7 @@
 //! conversation of that project.
 
 use crate::StoreError;
+use crate::backend::{on_read, on_write};
 use crate::store::{Store, parse_uuid};
 use clara_core::{ConversationId, ProjectId};
 
@@ -22,12 +23,13 @@ impl Store {
         name: &str,
         now_ms: i64,
     ) -> Result<ProjectRecord, StoreError> {
-        sqlx::query("INSERT INTO projects (id, name, created_at_ms) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING")
+        on_write!(&self.pools, |pool| sqlx::query("INSERT INTO projects (id, name, created_at_ms) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
             .bind(ProjectId::new().to_string())
             .bind(name)
             .bind(now_ms)
-            .execute(&self.write_pool)
+            .execute(pool)
             .await
+.map(|r| r.rows_affected()))
             .map_err(|e| self.err(e))?;
         self.project_by_name(name)
             .await?
@@ -36,12 +38,13 @@ impl Store {
 
     /// The project called `name`, if there is one.
     pub async fn project_by_name(&self, name: &str) -> Result<Option<ProjectRecord>, StoreError> {
-        let row: Option<(String, String)> =
-            sqlx::query_as("SELECT id, name FROM projects WHERE name = ?")
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(|e| self.err(e))?;
+        let row: Option<(String, String)> = on_read!(&self.pools, |pool| sqlx::query_as(
+            "SELECT id, name FROM projects WHERE name = $1"
+        )
+        .bind(name)
+        .fetch_optional(pool)
+        .await)
+        .map_err(|e| self.err(e))?;
         row.map(|(id, name)| {
             Ok(ProjectRecord {
                 id: ProjectId(parse_uuid(&id, "projects.id")?),
@@ -56,12 +59,13 @@ impl Store {
         &self,
         conversation: ConversationId,
     ) -> Result<Option<ProjectId>, StoreError> {
-        let row: Option<(Option<String>,)> =
-            sqlx::query_as("SELECT project_id FROM conversations WHERE id = ?")
-                .bind(conversation.to_string())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(|e| self.err(e))?;
+        let row: Option<(Option<String>,)> = on_read!(&self.pools, |pool| sqlx::query_as(
+            "SELECT project_id FROM conversations WHERE id = $1"
+        )
+        .bind(conversation.to_string())
+        .fetch_optional(pool)
+        .await)
+        .map_err(|e| self.err(e))?;
         row.and_then(|(p,)| p)
             .map(|p| parse_uuid(&p, "conversations.project_id").map(ProjectId))
             .transpose()
@@ -73,13 +77,16 @@ impl Store {
         conversation: ConversationId,
         project: Option<ProjectId>,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE conversations SET project_id = ? WHERE id = ?")
-            .bind(project.map(|p| p.to_string()))
-            .bind(conversation.to_string())
-            .execute(&self.write_pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        if done.rows_affected() == 0 {
+        let done = on_write!(&self.pools, |pool| sqlx::query(
+            "UPDATE conversations SET project_id = $1 WHERE id = $2"
+        )
+        .bind(project.map(|p| p.to_string()))
+        .bind(conversation.to_string())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(|e| self.err(e))?;
+        if done == 0 {
             return Err(StoreError::not_found(format!(
                 "conversation {conversation}"
             )));
@@ -89,11 +96,13 @@ impl Store {
 
     /// The project with this id, if it exists.
     pub async fn project(&self, id: ProjectId) -> Result<Option<ProjectRecord>, StoreError> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT name FROM projects WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+        let row: Option<(String,)> = on_read!(&self.pools, |pool| sqlx::query_as(
+            "SELECT name FROM projects WHERE id = $1"
+        )
+        .bind(id.to_string())
+        .fetch_optional(pool)
+        .await)
+        .map_err(|e| self.err(e))?;
         Ok(row.map(|(name,)| ProjectRecord { id, name }))
     }
 }

@@ -1,6 +1,7 @@
 //! Sessions: spans of a conversation that end after a quiet period and get a summary.
 
 use crate::StoreError;
+use crate::backend::{in_tx, on_read, on_write};
 use crate::store::{Store, parse_uuid};
 use clara_core::{ConversationId, SessionId};
 
@@ -65,13 +66,15 @@ impl Store {
         &self,
         conversation: ConversationId,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        let row: Option<SessionRow> = sqlx::query_as(
+        let row: Option<SessionRow> = on_read!(&self.pools, |pool| {
+            sqlx::query_as(
             "SELECT id, conversation_id, started_at_ms, last_activity_at_ms, ended_at_ms, summary \
-             FROM sessions WHERE conversation_id = ? AND ended_at_ms IS NULL",
+             FROM sessions WHERE conversation_id = $1 AND ended_at_ms IS NULL",
         )
         .bind(conversation.0.to_string())
-        .fetch_optional(&self.pool)
+        .fetch_optional(pool)
         .await
+        })
         .map_err(|e| self.err(e))?;
         row.map(SessionRecord::try_from).transpose()
     }
@@ -88,24 +91,27 @@ impl Store {
     ) -> Result<SessionRecord, StoreError> {
         let conversation_id = conversation.0.to_string();
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO sessions (id, conversation_id, started_at_ms, last_activity_at_ms) VALUES (?, ?, ?, ?) \
+        in_tx!(&mut tx, |c| sqlx::query(
+            "INSERT INTO sessions (id, conversation_id, started_at_ms, last_activity_at_ms) VALUES ($1, $2, $3, $4) \
              ON CONFLICT DO NOTHING",
         )
         .bind(SessionId::new().0.to_string())
         .bind(&conversation_id)
         .bind(now_ms)
         .bind(now_ms)
-        .execute(&mut *tx)
+        .execute(&mut *c)
         .await
+.map(|r| r.rows_affected()))
         .map_err(|e| self.err(e))?;
-        let row: SessionRow = sqlx::query_as(
+        let row: SessionRow = in_tx!(&mut tx, |c| {
+            sqlx::query_as(
             "SELECT id, conversation_id, started_at_ms, last_activity_at_ms, ended_at_ms, summary \
-             FROM sessions WHERE conversation_id = ? AND ended_at_ms IS NULL",
+             FROM sessions WHERE conversation_id = $1 AND ended_at_ms IS NULL",
         )
         .bind(&conversation_id)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *c)
         .await
+        })
         .map_err(|e| self.err(e))?;
         tx.commit().await.map_err(|e| self.err(e))?;
         row.try_into()
@@ -114,17 +120,18 @@ impl Store {
     /// Records activity: `last_activity_at_ms` becomes the later of its old value
     /// and `now_ms` (messages can be handled out of order).
     pub async fn touch_session(&self, session: SessionId, now_ms: i64) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "UPDATE sessions SET last_activity_at_ms = CASE WHEN last_activity_at_ms < ? THEN ? ELSE last_activity_at_ms END \
-             WHERE id = ?",
+        let done = on_write!(&self.pools, |pool| sqlx::query(
+            "UPDATE sessions SET last_activity_at_ms = CASE WHEN last_activity_at_ms < $1 THEN $2 ELSE last_activity_at_ms END \
+             WHERE id = $3",
         )
         .bind(now_ms)
         .bind(now_ms)
         .bind(session.0.to_string())
-        .execute(&self.write_pool)
+        .execute(pool)
         .await
+.map(|r| r.rows_affected()))
         .map_err(|e| self.err(e))?;
-        found(done.rows_affected(), session)
+        found(done, session)
     }
 
     /// Ends a session. Ending an ended session keeps its first end time.
@@ -133,14 +140,16 @@ impl Store {
         session: SessionId,
         ended_at_ms: i64,
     ) -> Result<(), StoreError> {
-        let done =
-            sqlx::query("UPDATE sessions SET ended_at_ms = COALESCE(ended_at_ms, ?) WHERE id = ?")
-                .bind(ended_at_ms)
-                .bind(session.0.to_string())
-                .execute(&self.write_pool)
-                .await
-                .map_err(|e| self.err(e))?;
-        found(done.rows_affected(), session)
+        let done = on_write!(&self.pools, |pool| sqlx::query(
+            "UPDATE sessions SET ended_at_ms = COALESCE(ended_at_ms, $1) WHERE id = $2"
+        )
+        .bind(ended_at_ms)
+        .bind(session.0.to_string())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(|e| self.err(e))?;
+        found(done, session)
     }
 
     /// Starts the conversation afresh: the messages stored so far stay, but no
@@ -148,14 +157,15 @@ impl Store {
     /// writer first, or messages still in it count as after the fresh start.
     pub async fn reset_context(&self, conversation: ConversationId) -> Result<(), StoreError> {
         let id = conversation.0.to_string();
-        sqlx::query(
+        on_write!(&self.pools, |pool| sqlx::query(
             "UPDATE conversations SET context_after_seq = \
-             (SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = ?) WHERE id = ?",
+             (SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = $1) WHERE id = $2",
         )
         .bind(&id)
         .bind(&id)
-        .execute(&self.write_pool)
+        .execute(pool)
         .await
+        .map(|r| r.rows_affected()))
         .map_err(|e| self.err(e))?;
         Ok(())
     }
@@ -167,15 +177,17 @@ impl Store {
         summary: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let done =
-            sqlx::query("UPDATE sessions SET summary = ?, summarized_at_ms = ? WHERE id = ?")
-                .bind(summary)
-                .bind(now_ms)
-                .bind(session.0.to_string())
-                .execute(&self.write_pool)
-                .await
-                .map_err(|e| self.err(e))?;
-        found(done.rows_affected(), session)
+        let done = on_write!(&self.pools, |pool| sqlx::query(
+            "UPDATE sessions SET summary = $1, summarized_at_ms = $2 WHERE id = $3"
+        )
+        .bind(summary)
+        .bind(now_ms)
+        .bind(session.0.to_string())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(|e| self.err(e))?;
+        found(done, session)
     }
 
     /// The newest summary of an ended session of this conversation.
@@ -183,14 +195,14 @@ impl Store {
         &self,
         conversation: ConversationId,
     ) -> Result<Option<SessionSummary>, StoreError> {
-        let row: Option<(String, String, i64)> = sqlx::query_as(
+        let row: Option<(String, String, i64)> = on_read!(&self.pools, |pool| sqlx::query_as(
             "SELECT id, summary, ended_at_ms FROM sessions \
-             WHERE conversation_id = ? AND ended_at_ms IS NOT NULL AND summary IS NOT NULL \
+             WHERE conversation_id = $1 AND ended_at_ms IS NOT NULL AND summary IS NOT NULL \
              ORDER BY ended_at_ms DESC, started_at_ms DESC LIMIT 1",
         )
         .bind(conversation.0.to_string())
-        .fetch_optional(&self.pool)
-        .await
+        .fetch_optional(pool)
+        .await)
         .map_err(|e| self.err(e))?;
         row.map(|(id, summary, ended_at_ms)| {
             Ok(SessionSummary {
@@ -208,14 +220,16 @@ impl Store {
         &self,
         idle_before_ms: i64,
     ) -> Result<Vec<SessionRecord>, StoreError> {
-        let rows: Vec<SessionRow> = sqlx::query_as(
+        let rows: Vec<SessionRow> = on_read!(&self.pools, |pool| {
+            sqlx::query_as(
             "SELECT id, conversation_id, started_at_ms, last_activity_at_ms, ended_at_ms, summary \
-             FROM sessions WHERE ended_at_ms IS NULL AND last_activity_at_ms < ? \
+             FROM sessions WHERE ended_at_ms IS NULL AND last_activity_at_ms < $1 \
              ORDER BY last_activity_at_ms, id",
         )
         .bind(idle_before_ms)
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await
+        })
         .map_err(|e| self.err(e))?;
         rows.into_iter().map(SessionRecord::try_from).collect()
     }
@@ -226,26 +240,26 @@ impl Store {
         conversation: ConversationId,
         limit: u32,
     ) -> Result<Vec<SessionRecord>, StoreError> {
-        let rows: Vec<SessionRow> = sqlx::query_as(
+        let rows: Vec<SessionRow> = on_read!(&self.pools, |pool| sqlx::query_as(
             "SELECT id, conversation_id, started_at_ms, last_activity_at_ms, ended_at_ms, summary \
-             FROM sessions WHERE conversation_id = ? ORDER BY started_at_ms DESC, id DESC LIMIT ?",
+             FROM sessions WHERE conversation_id = $1 ORDER BY started_at_ms DESC, id DESC LIMIT $2",
         )
         .bind(conversation.0.to_string())
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(pool)
+        .await)
         .map_err(|e| self.err(e))?;
         rows.into_iter().map(SessionRecord::try_from).collect()
     }
 
     /// One session by id.
     pub async fn session(&self, session: SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        let row: Option<SessionRow> = sqlx::query_as(
-            "SELECT id, conversation_id, started_at_ms, last_activity_at_ms, ended_at_ms, summary FROM sessions WHERE id = ?",
+        let row: Option<SessionRow> = on_read!(&self.pools, |pool| sqlx::query_as(
+            "SELECT id, conversation_id, started_at_ms, last_activity_at_ms, ended_at_ms, summary FROM sessions WHERE id = $1",
         )
         .bind(session.0.to_string())
-        .fetch_optional(&self.pool)
-        .await
+        .fetch_optional(pool)
+        .await)
         .map_err(|e| self.err(e))?;
         row.map(SessionRecord::try_from).transpose()
     }

@@ -1,20 +1,37 @@
-//! Opening the database, migrating it, and the [`Store`] handle itself.
+//! Opening the database (a SQLite file or a PostgreSQL server), migrating it,
+//! and the [`Store`] handle itself.
 
+use crate::backend::{Backend, Db, Location, Pools, WriteTx, locate, on_write, postgres_label};
 use crate::error::{StoreError, io_reason};
 use crate::writer::MessageWriter;
+use sqlx::ConnectOptions;
 use sqlx::migrate::{Migrate, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-/// The SQLite migrations, compiled into the binary.
+/// The SQLite migrations, compiled into the binary. They are the source of truth.
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The PostgreSQL migrations: generated from the SQLite ones by
+/// [`crate::dialect::postgres_from_sqlite`] and committed (a test keeps them in step).
+static PG_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The table sqlx records applied migrations in.
 const MIGRATIONS_TABLE: &str = "_sqlx_migrations";
+
+/// The PostgreSQL advisory lock every write transaction takes: the server-side
+/// counterpart of SQLite's one writer ("Clara" in ASCII).
+const WRITE_LOCK_KEY: i64 = 0x0043_6C61_7261;
+
+/// How long opening waits for a PostgreSQL server before saying it is unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long an operation waits for a pooled PostgreSQL connection; covers a
+/// server restart, during which new connections are refused and retried.
+const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One schema migration and whether this database has it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,13 +45,14 @@ pub struct MigrationInfo {
     pub applied: bool,
 }
 
-/// How a file database is opened. [`Store::open`] uses the defaults.
+/// How a database is opened. [`Store::open`] and [`Store::open_url`] use the defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreOptions {
     /// How long a statement waits for another process's write lock before failing
-    /// with [`StoreError::Locked`].
+    /// with [`StoreError::Locked`] (SQLite's busy timeout; PostgreSQL's `lock_timeout`).
     pub busy_timeout: Duration,
-    /// Pooled connections. SQLite in WAL mode lets readers run beside the one writer.
+    /// Pooled connections. SQLite in WAL mode lets readers run beside the one
+    /// writer; PostgreSQL gets at least two.
     pub max_connections: u32,
     /// Whether pending migrations are applied on open.
     pub migrate: bool,
@@ -50,26 +68,27 @@ impl Default for StoreOptions {
     }
 }
 
-/// Clara's SQL store. Cheap to clone: clones share one connection pool and one
-/// [`MessageWriter`].
+/// Clara's SQL store, on a SQLite file or a PostgreSQL database. Cheap to clone:
+/// clones share the connection pools and one [`MessageWriter`].
+///
+/// On SQLite, reads use a pool and every write goes through one connection.
+/// SQLite admits one writer at a time; when two connections race for it, the loser
+/// sleeps in SQLite's busy handler (1, 2, 5, 10 … 100 ms steps) however soon the
+/// lock frees. One write connection makes writers queue in process instead, fairly
+/// and without sleeping. On PostgreSQL one pool serves everything.
 #[derive(Clone)]
 pub struct Store {
-    /// Reads. WAL lets them run beside a write.
-    pub(crate) pool: SqlitePool,
-    /// Every write, on one connection. SQLite admits one writer at a time; when two
-    /// connections race for it, the loser sleeps in SQLite's busy handler (1, 2, 5,
-    /// 10 … 100 ms steps) however soon the lock frees. One write connection makes
-    /// writers queue in process instead, fairly and without sleeping.
-    pub(crate) write_pool: SqlitePool,
-    /// Names the database in error messages (a path, never a connection string).
-    pub(crate) db: Arc<str>,
+    pub(crate) pools: Pools,
+    /// Names the database in error messages (a path, or a URL without password).
+    pub(crate) db: Db,
     writer: MessageWriter,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
-            .field("db", &self.db)
+            .field("db", &self.db.name)
+            .field("backend", &self.db.backend)
             .finish_non_exhaustive()
     }
 }
@@ -95,10 +114,74 @@ impl Store {
         .await
     }
 
+    /// Opens the database a URL names, applying pending migrations:
+    /// `postgres://…` / `postgresql://…` is a PostgreSQL server; `sqlite://PATH`,
+    /// `sqlite:PATH` or a plain path is a SQLite file; `sqlite::memory:` is a
+    /// private in-memory database.
+    pub async fn open_url(url: &str) -> Result<Store, StoreError> {
+        Self::open_url_with(url, StoreOptions::default()).await
+    }
+
+    /// Opens the database a URL names (see [`Store::open_url`]) with explicit options.
+    pub async fn open_url_with(url: &str, options: StoreOptions) -> Result<Store, StoreError> {
+        match locate(url) {
+            Location::File(path) => Self::open_with(&path, options).await,
+            Location::Memory => Self::open_in_memory().await,
+            Location::Postgres(url) => Self::open_postgres(&url, options).await,
+        }
+    }
+
+    /// Connects to a PostgreSQL database and applies pending migrations (unless
+    /// `options.migrate` is off). `options.busy_timeout` becomes the server's
+    /// `lock_timeout`; the pool re-makes connections the server dropped, waiting
+    /// out a restart.
+    pub async fn open_postgres(url: &str, options: StoreOptions) -> Result<Store, StoreError> {
+        let connect: PgConnectOptions = url.parse().map_err(|_| StoreError::InvalidUrl {
+            reason: "expected postgres://user[:password]@host[:port]/database".into(),
+        })?;
+        let mut connect = connect.options([(
+            "lock_timeout",
+            format!("{}ms", options.busy_timeout.as_millis().max(1)),
+        )]);
+        if connect.get_application_name().is_none() {
+            connect = connect.application_name("clara");
+        }
+        let db = Db {
+            name: postgres_label(&connect).into(),
+            backend: Backend::Postgres,
+        };
+        // One direct attempt first, so an unreachable server is reported at once
+        // instead of after the pool's patient retries.
+        match tokio::time::timeout(CONNECT_TIMEOUT, connect.connect()).await {
+            Ok(Ok(conn)) => {
+                let _ = sqlx::Connection::close(conn).await;
+            }
+            Ok(Err(e)) => return Err(db.err(e)),
+            Err(_) => {
+                return Err(StoreError::Unreachable {
+                    path: db.name.to_string(),
+                    reason: format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+                });
+            }
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(2))
+            .acquire_timeout(PG_ACQUIRE_TIMEOUT)
+            .connect_lazy_with(connect);
+        let store = Self::from_pools(Pools::Postgres(pool), db);
+        if options.migrate {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+
     /// Opens the file with explicit options.
     pub async fn open_with(path: &Path, options: StoreOptions) -> Result<Store, StoreError> {
-        let db: Arc<str> = path.display().to_string().into();
-        prepare_file(path, &db)?;
+        let db = Db {
+            name: path.display().to_string().into(),
+            backend: Backend::Sqlite,
+        };
+        prepare_file(path, &db.name)?;
         let connect = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -117,13 +200,19 @@ impl Store {
             .max_connections(1)
             .connect_with(connect.clone())
             .await
-            .map_err(|e| StoreError::from_sqlx(e, &db))?;
+            .map_err(|e| db.err(e))?;
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .connect_with(connect)
             .await
-            .map_err(|e| StoreError::from_sqlx(e, &db))?;
-        let store = Self::from_pools(pool, write_pool, db);
+            .map_err(|e| db.err(e))?;
+        let store = Self::from_pools(
+            Pools::Sqlite {
+                read: pool,
+                write: write_pool,
+            },
+            db,
+        );
         if options.migrate {
             store.migrate().await?;
         }
@@ -135,7 +224,10 @@ impl Store {
     /// It lives on a single pooled connection that is never recycled, because an
     /// in-memory SQLite database disappears with the connection that made it.
     pub async fn open_in_memory() -> Result<Store, StoreError> {
-        let db: Arc<str> = ":memory:".into();
+        let db = Db {
+            name: ":memory:".into(),
+            backend: Backend::Sqlite,
+        };
         let connect = SqliteConnectOptions::new()
             .in_memory(true)
             .foreign_keys(true);
@@ -146,30 +238,52 @@ impl Store {
             .max_lifetime(None)
             .connect_with(connect)
             .await
-            .map_err(|e| StoreError::from_sqlx(e, &db))?;
+            .map_err(|e| db.err(e))?;
         // One connection holds the whole database, so it serves reads and writes.
-        let store = Self::from_pools(pool.clone(), pool, db);
+        let store = Self::from_pools(
+            Pools::Sqlite {
+                read: pool.clone(),
+                write: pool,
+            },
+            db,
+        );
         store.migrate().await?;
         Ok(store)
     }
 
-    fn from_pools(pool: SqlitePool, write_pool: SqlitePool, db: Arc<str>) -> Store {
-        let writer = MessageWriter::spawn(write_pool.clone(), db.clone());
-        Store {
-            pool,
-            write_pool,
-            db,
-            writer,
+    fn from_pools(pools: Pools, db: Db) -> Store {
+        let writer = MessageWriter::spawn(pools.clone(), db.clone());
+        Store { pools, db, writer }
+    }
+
+    /// The PostgreSQL connection pool, for components that keep their own tables
+    /// in the same database (the pgvector memory index); `None` on SQLite.
+    pub fn postgres_pool(&self) -> Option<sqlx::PgPool> {
+        match &self.pools {
+            Pools::Postgres(pool) => Some(pool.clone()),
+            Pools::Sqlite { .. } => None,
         }
+    }
+
+    /// Which database engine this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.db.backend
+    }
+
+    /// The database's name for messages: the file path, or the PostgreSQL URL
+    /// without its password.
+    pub fn display_name(&self) -> &str {
+        &self.db.name
     }
 
     /// Applies pending migrations; returns the ones applied now.
     pub async fn migrate(&self) -> Result<Vec<MigrationInfo>, StoreError> {
         let before = self.applied_versions().await?;
-        MIGRATOR
-            .run(&self.write_pool)
-            .await
-            .map_err(|e| StoreError::from_migrate(e, &self.db))?;
+        match &self.pools {
+            Pools::Sqlite { write, .. } => MIGRATOR.run(write).await,
+            Pools::Postgres(pool) => PG_MIGRATOR.run(pool).await,
+        }
+        .map_err(|e| StoreError::from_migrate(e, &self.db))?;
         let after = self.applied_versions().await?;
         let applied: Vec<MigrationInfo> = known_migrations()
             .filter(|m| !before.contains(&m.version) && after.contains(&m.version))
@@ -205,15 +319,16 @@ impl Store {
     }
 
     async fn applied_versions(&self) -> Result<BTreeSet<i64>, StoreError> {
-        let mut conn = self.write_pool.acquire().await.map_err(|e| self.err(e))?;
         let migrate_err = |e| StoreError::from_migrate(e, &self.db);
-        conn.ensure_migrations_table(MIGRATIONS_TABLE)
-            .await
-            .map_err(migrate_err)?;
-        let applied = conn
-            .list_applied_migrations(MIGRATIONS_TABLE)
-            .await
-            .map_err(migrate_err)?;
+        let applied = on_write!(&self.pools, |pool| {
+            let mut conn = pool.acquire().await.map_err(|e| self.err(e))?;
+            conn.ensure_migrations_table(MIGRATIONS_TABLE)
+                .await
+                .map_err(migrate_err)?;
+            conn.list_applied_migrations(MIGRATIONS_TABLE)
+                .await
+                .map_err(migrate_err)?
+        });
         Ok(applied.into_iter().map(|m| m.version).collect())
     }
 
@@ -224,8 +339,7 @@ impl Store {
         if let Err(e) = self.writer.flush().await {
             tracing::warn!(error = %e, "messages were lost while closing the store");
         }
-        self.write_pool.close().await;
-        self.pool.close().await;
+        self.pools.close().await;
     }
 
     /// The group-commit message writer of this store (one per store, shared by clones).
@@ -234,27 +348,54 @@ impl Store {
     }
 
     pub(crate) fn err(&self, e: sqlx::Error) -> StoreError {
-        StoreError::from_sqlx(e, &self.db)
+        self.db.err(e)
     }
 
-    /// Starts a transaction that takes the write lock at once.
-    ///
-    /// A deferred transaction that reads first and writes later can fail with
-    /// "busy" without waiting when another connection committed in between; taking
-    /// the lock up front makes the busy timeout apply instead.
-    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        begin_write(&self.write_pool, &self.db).await
+    /// Starts a transaction for a read-then-write (see [`begin_write`]).
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        begin_write(&self.pools, &self.db).await
     }
 }
 
-/// See [`Store::begin_write`].
-pub(crate) async fn begin_write(
-    pool: &SqlitePool,
-    db: &str,
-) -> Result<Transaction<'static, Sqlite>, StoreError> {
-    pool.begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(|e| StoreError::from_sqlx(e, db))
+/// Starts a transaction that holds the database's write lock from its start, so a
+/// read-then-write sees no other writer in between.
+///
+/// On SQLite that is `BEGIN IMMEDIATE`: a deferred transaction that reads first and
+/// writes later can fail with "busy" without waiting when another connection
+/// committed in between; taking the lock up front makes the busy timeout apply
+/// instead. On PostgreSQL it is a transaction-scoped advisory lock, which gives the
+/// same one-at-a-time guarantee across every process using the database (two
+/// workers resolving the same new person, or claiming jobs, never interleave).
+pub(crate) async fn begin_write(pools: &Pools, db: &Db) -> Result<WriteTx, StoreError> {
+    match pools {
+        Pools::Sqlite { write, .. } => write
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map(WriteTx::Sqlite)
+            .map_err(|e| db.err(e)),
+        Pools::Postgres(pool) => {
+            let mut tx = pool.begin().await.map_err(|e| db.err(e))?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(WRITE_LOCK_KEY)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db.err(e))?;
+            Ok(WriteTx::Postgres(tx))
+        }
+    }
+}
+
+/// Starts a plain transaction for inserts that need no lock (the message writer's
+/// batches: conflicts are resolved by `ON CONFLICT DO NOTHING`).
+pub(crate) async fn begin_insert(pools: &Pools, db: &Db) -> Result<WriteTx, StoreError> {
+    match pools {
+        Pools::Sqlite { .. } => begin_write(pools, db).await,
+        Pools::Postgres(pool) => pool
+            .begin()
+            .await
+            .map(WriteTx::Postgres)
+            .map_err(|e| db.err(e)),
+    }
 }
 
 fn known_migrations() -> impl Iterator<Item = MigrationInfo> {

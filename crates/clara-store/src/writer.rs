@@ -8,11 +8,10 @@
 //! under heavy load batches grow by themselves while the previous commit runs.
 
 use crate::StoreError;
+use crate::backend::{Db, Pools};
 use crate::messages::{NewMessage, insert_messages};
-use sqlx::SqlitePool;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -45,8 +44,14 @@ enum Command {
 ///
 /// Messages are committed in the order they were appended, so the messages of one
 /// conversation keep their order. A database that is busy or locked by another
-/// process delays commits but never loses an accepted message: the writer retries
-/// with a short backoff until it succeeds.
+/// process, or a PostgreSQL server that drops its connections or restarts, delays
+/// commits but never loses an accepted message: the writer retries the batch with
+/// a short backoff until it succeeds. A retried batch whose first commit did
+/// happen (the connection died while confirming it) is harmless: messages already
+/// stored are skipped by id.
+///
+/// On PostgreSQL a committed transaction is on the server's disk
+/// (`synchronous_commit` permitting) before the [`Durable`] resolves.
 #[derive(Clone, Debug)]
 pub struct MessageWriter {
     queue: mpsc::Sender<Command>,
@@ -55,9 +60,9 @@ pub struct MessageWriter {
 impl MessageWriter {
     /// Starts the writer task on the current tokio runtime. The task ends when the
     /// last handle is dropped.
-    pub(crate) fn spawn(pool: SqlitePool, db: Arc<str>) -> MessageWriter {
+    pub(crate) fn spawn(pools: Pools, db: Db) -> MessageWriter {
         let (queue, commands) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(pool, db, commands));
+        tokio::spawn(run(pools, db, commands));
         MessageWriter { queue }
     }
 
@@ -105,7 +110,7 @@ impl Future for Durable {
     }
 }
 
-async fn run(pool: SqlitePool, db: Arc<str>, mut commands: mpsc::Receiver<Command>) {
+async fn run(pools: Pools, db: Db, mut commands: mpsc::Receiver<Command>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut messages = Vec::with_capacity(MAX_BATCH);
     let mut waiters = Vec::with_capacity(MAX_BATCH);
@@ -124,7 +129,7 @@ async fn run(pool: SqlitePool, db: Arc<str>, mut commands: mpsc::Receiver<Comman
         }
         // Flushes in this batch come after some of its appends, so they resolve
         // after the whole batch is committed.
-        if let Err(e) = commit(&pool, &db, &messages, &mut waiters).await {
+        if let Err(e) = commit(&pools, &db, &messages, &mut waiters).await {
             unreported.get_or_insert(e);
         }
         messages.clear();
@@ -136,18 +141,19 @@ async fn run(pool: SqlitePool, db: Arc<str>, mut commands: mpsc::Receiver<Comman
 }
 
 /// Commits a batch and resolves its waiters. When the batch fails for a reason
-/// other than a lock, the messages are retried one by one so that one bad message
-/// (say, an unknown session) does not take the others down with it.
+/// other than a lock or a lost connection, the messages are retried one by one so
+/// that one bad message (say, an unknown session) does not take the others down
+/// with it.
 async fn commit(
-    pool: &SqlitePool,
-    db: &str,
+    pools: &Pools,
+    db: &Db,
     messages: &[NewMessage],
     waiters: &mut Vec<Reply>,
 ) -> Result<(), StoreError> {
     if messages.is_empty() {
         return Ok(());
     }
-    let result = insert_until_not_busy(pool, db, messages).await;
+    let result = insert_until_not_busy(pools, db, messages).await;
     match result {
         Ok(()) => {
             for waiter in waiters.drain(..) {
@@ -156,12 +162,12 @@ async fn commit(
             Ok(())
         }
         Err(batch_error) if messages.len() > 1 => {
-            tracing::warn!(db, error = %batch_error, size = messages.len(), "message batch failed; writing its messages one by one");
+            tracing::warn!(db = %db, error = %batch_error, size = messages.len(), "message batch failed; writing its messages one by one");
             let mut first_error = None;
             for (message, waiter) in messages.iter().zip(waiters.drain(..)) {
-                let result = insert_until_not_busy(pool, db, std::slice::from_ref(message)).await;
+                let result = insert_until_not_busy(pools, db, std::slice::from_ref(message)).await;
                 if let Err(e) = &result {
-                    tracing::error!(db, error = %e, message = %message.id, "message not stored");
+                    tracing::error!(db = %db, error = %e, message = %message.id, "message not stored");
                     first_error.get_or_insert_with(|| e.clone());
                 }
                 let _ = waiter.send(result);
@@ -169,7 +175,7 @@ async fn commit(
             first_error.map_or(Ok(()), Err)
         }
         Err(e) => {
-            tracing::error!(db, error = %e, "message not stored");
+            tracing::error!(db = %db, error = %e, "message not stored");
             for waiter in waiters.drain(..) {
                 let _ = waiter.send(Err(e.clone()));
             }
@@ -178,21 +184,22 @@ async fn commit(
     }
 }
 
-/// Inserts, retrying for as long as the database is busy or locked: an accepted
-/// message must not be lost because another process holds the lock for a while.
+/// Inserts, retrying for as long as the database is busy, locked or unreachable:
+/// an accepted message must not be lost because another process holds the lock
+/// for a while or the server is restarting.
 async fn insert_until_not_busy(
-    pool: &SqlitePool,
-    db: &str,
+    pools: &Pools,
+    db: &Db,
     messages: &[NewMessage],
 ) -> Result<(), StoreError> {
     let mut backoff = FIRST_BACKOFF;
     let mut retries = 0u32;
     loop {
-        match insert_messages(pool, db, messages).await {
-            Err(e) if e.is_busy() => {
+        match insert_messages(pools, db, messages).await {
+            Err(e) if e.is_transient() => {
                 retries += 1;
                 if retries == 1 || retries.is_multiple_of(20) {
-                    tracing::warn!(db, error = %e, retries, pending = messages.len(), "database busy; retrying the message commit");
+                    tracing::warn!(db = %db, error = %e, retries, pending = messages.len(), "database busy or unreachable; retrying the message commit");
                 }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -200,9 +207,9 @@ async fn insert_until_not_busy(
             other => {
                 if retries > 0 && other.is_ok() {
                     tracing::info!(
-                        db,
+                        db = %db,
                         retries,
-                        "message commit succeeded after the database was busy"
+                        "message commit succeeded after the database was busy or unreachable"
                     );
                 }
                 return other;

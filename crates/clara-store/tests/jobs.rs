@@ -1,15 +1,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! Durable jobs: claiming, leases, retries and giving up, on a real SQLite file.
+//! Durable jobs: claiming, leases, retries and giving up, on a real SQLite file
+//! and a real PostgreSQL database.
 
+#[macro_use]
 mod common;
 
 use clara_store::{JobId, JobStatus, StoreError};
-use common::file_store;
+use common::TestDb;
 use serde_json::json;
 
-#[tokio::test]
-async fn due_jobs_are_claimed_once_in_order() {
-    let (_dir, _path, store) = file_store().await;
+async fn due_jobs_are_claimed_once_in_order(db: TestDb) {
+    let store = db.open().await;
     let late = store
         .enqueue_job("summarize_session", &json!({"session": "late"}), 300)
         .await
@@ -60,9 +61,8 @@ async fn due_jobs_are_claimed_once_in_order() {
     ));
 }
 
-#[tokio::test]
-async fn the_limit_is_respected_and_concurrent_claims_never_share_a_job() {
-    let (_dir, _path, store) = file_store().await;
+async fn the_limit_is_respected_and_concurrent_claims_never_share_a_job(db: TestDb) {
+    let store = db.open().await;
     for i in 0..40 {
         store.enqueue_job("k", &json!(i), i).await.unwrap();
     }
@@ -85,9 +85,8 @@ async fn the_limit_is_respected_and_concurrent_claims_never_share_a_job() {
     assert!(store.claim_jobs(1_000, 60_000, 0).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn an_expired_lease_is_reclaimed_after_a_crash() {
-    let (_dir, path, store) = file_store().await;
+async fn an_expired_lease_is_reclaimed_after_a_crash(db: TestDb) {
+    let store = db.open().await;
     let id = store
         .enqueue_job("summarize_session", &json!({}), 0)
         .await
@@ -95,7 +94,7 @@ async fn an_expired_lease_is_reclaimed_after_a_crash() {
     assert_eq!(store.claim_jobs(1_000, 5_000, 1).await.unwrap().len(), 1);
     // The worker "crashes": the process restarts without completing the job.
     store.close().await;
-    let store = clara_store::Store::open(&path).await.unwrap();
+    let store = db.open().await;
     assert!(
         store.claim_jobs(5_999, 5_000, 1).await.unwrap().is_empty(),
         "lease still held"
@@ -105,9 +104,8 @@ async fn an_expired_lease_is_reclaimed_after_a_crash() {
     assert_eq!((reclaimed[0].id, reclaimed[0].attempts), (id, 2));
 }
 
-#[tokio::test]
-async fn failures_retry_then_give_up_visibly() {
-    let (_dir, _path, store) = file_store().await;
+async fn failures_retry_then_give_up_visibly(db: TestDb) {
+    let store = db.open().await;
     let id = store
         .enqueue_job_with_attempts("summarize_session", &json!({"s": 1}), 0, 3)
         .await
@@ -169,9 +167,8 @@ async fn failures_retry_then_give_up_visibly() {
     assert_eq!(store.failed_jobs().await.unwrap().len(), 2);
 }
 
-#[tokio::test]
-async fn a_job_that_keeps_crashing_its_worker_ends_up_failed() {
-    let (_dir, _path, store) = file_store().await;
+async fn a_job_that_keeps_crashing_its_worker_ends_up_failed(db: TestDb) {
+    let store = db.open().await;
     let id = store
         .enqueue_job_with_attempts("poison", &json!({}), 0, 2)
         .await
@@ -185,9 +182,8 @@ async fn a_job_that_keeps_crashing_its_worker_ends_up_failed() {
     assert!(failed[0].last_error.is_some());
 }
 
-#[tokio::test]
-async fn done_jobs_can_be_pruned() {
-    let (_dir, _path, store) = file_store().await;
+async fn done_jobs_can_be_pruned(db: TestDb) {
+    let store = db.open().await;
     let id = store.enqueue_job("k", &json!(1), 0).await.unwrap();
     let keep = store.enqueue_job("k", &json!(2), 0).await.unwrap();
     store.claim_jobs(0, 100, 2).await.unwrap();
@@ -197,9 +193,8 @@ async fn done_jobs_can_be_pruned() {
     assert!(store.job(keep).await.unwrap().is_some());
 }
 
-#[tokio::test]
-async fn an_operator_sees_counts_and_retries_a_failed_job() {
-    let (_dir, _path, store) = file_store().await;
+async fn an_operator_sees_counts_and_retries_a_failed_job(db: TestDb) {
+    let store = db.open().await;
     let id = store
         .enqueue_job_with_attempts("extract_memories", &json!({}), 0, 1)
         .await
@@ -227,3 +222,13 @@ async fn an_operator_sees_counts_and_retries_a_failed_job() {
     );
     assert_eq!(store.claim_jobs(50, 1000, 10).await.unwrap().len(), 1);
 }
+
+on_both_backends!(
+    an_expired_lease_is_reclaimed_after_a_crash,
+    due_jobs_are_claimed_once_in_order,
+    the_limit_is_respected_and_concurrent_claims_never_share_a_job,
+    failures_retry_then_give_up_visibly,
+    a_job_that_keeps_crashing_its_worker_ends_up_failed,
+    done_jobs_can_be_pruned,
+    an_operator_sees_counts_and_retries_a_failed_job,
+);

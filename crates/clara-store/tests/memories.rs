@@ -1,12 +1,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! Memories on a real SQLite file: every change is one transaction with its history
+//! Memories on a real SQLite file and a real PostgreSQL database: every change is one transaction with its history
 //! row, vectors are kept per model, forgetting keeps the history, purging does not.
 
+#[macro_use]
 mod common;
 
 use clara_core::{ChannelKind, MemoryId, MemoryKind, Scope, UserId};
 use clara_store::{MemoryEvent, MemoryFilter, ModelVector, NewMemory, Provenance, StoreError};
-use common::file_store;
+use common::TestDb;
 
 fn new_memory(scope: Scope, text: &str) -> NewMemory {
     NewMemory {
@@ -32,9 +33,8 @@ fn why(reason: &str, at_ms: i64) -> Provenance {
     }
 }
 
-#[tokio::test]
-async fn a_memory_lives_changes_and_is_forgotten_with_its_history() {
-    let (_dir, path, store) = file_store().await;
+async fn a_memory_lives_changes_and_is_forgotten_with_its_history(db: TestDb) {
+    let store = db.open().await;
     let user = Scope::User(UserId::new());
     let m = new_memory(user, "Ana lives in Paris");
     let v = [0.6f32, 0.8];
@@ -86,7 +86,7 @@ async fn a_memory_lives_changes_and_is_forgotten_with_its_history() {
 
     // Reopened, the whole story is still there.
     store.close().await;
-    let store = clara_store::Store::open(&path).await.unwrap();
+    let store = db.open().await;
     let events: Vec<MemoryEvent> = store
         .memory_history(m.id)
         .await
@@ -119,9 +119,8 @@ async fn a_memory_lives_changes_and_is_forgotten_with_its_history() {
     assert!(store.memory(m.id).await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn listings_and_lookups_stay_inside_their_scope() {
-    let (_dir, _path, store) = file_store().await;
+async fn listings_and_lookups_stay_inside_their_scope(db: TestDb) {
+    let store = db.open().await;
     let (ana, ben) = (Scope::User(UserId::new()), Scope::User(UserId::new()));
     let a = new_memory(ana, "Ana's secret");
     let b = new_memory(ben, "Ben's secret");
@@ -142,9 +141,8 @@ async fn listings_and_lookups_stay_inside_their_scope() {
     assert_eq!(found.len(), 2);
 }
 
-#[tokio::test]
-async fn vectors_of_other_models_are_dropped_once_re_embedding_is_done() {
-    let (_dir, _path, store) = file_store().await;
+async fn vectors_of_other_models_are_dropped_once_re_embedding_is_done(db: TestDb) {
+    let store = db.open().await;
     let m = new_memory(Scope::User(UserId::new()), "x");
     let old = ModelVector {
         model: "old",
@@ -164,9 +162,8 @@ async fn vectors_of_other_models_are_dropped_once_re_embedding_is_done() {
     assert_eq!(store.memories_with_vectors("new").await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn projects_are_found_by_name_and_hold_conversations() {
-    let (_dir, _path, store) = file_store().await;
+async fn projects_are_found_by_name_and_hold_conversations(db: TestDb) {
+    let store = db.open().await;
     let garden = store.ensure_project("garden", 1).await.unwrap();
     assert_eq!(store.ensure_project("garden", 2).await.unwrap(), garden);
     assert_eq!(
@@ -194,3 +191,10 @@ async fn projects_are_found_by_name_and_hold_conversations() {
         Some(garden.id)
     );
 }
+
+on_both_backends!(
+    a_memory_lives_changes_and_is_forgotten_with_its_history,
+    listings_and_lookups_stay_inside_their_scope,
+    vectors_of_other_models_are_dropped_once_re_embedding_is_done,
+    projects_are_found_by_name_and_hold_conversations,
+);

@@ -1,24 +1,31 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! Opening, migrating, people and places, sessions and messages, on real SQLite files.
+//! Opening, migrating, people and places, sessions and messages, on real SQLite
+//! files and a real PostgreSQL database.
 
+#[macro_use]
 mod common;
 
 use clara_core::{ChannelKind, ConversationRef, EventId, Role, ThoughtId};
-use clara_store::{MessageStatus, Store, StoreError, StoreOptions};
-use common::{contents, file_store, msg, place};
+use clara_store::{Backend, MessageStatus, Store, StoreError, StoreOptions};
+use common::{TestDb, contents, file_store, msg, place};
 
-#[tokio::test]
-async fn opening_creates_directories_and_applies_migrations() {
-    let (_dir, path, store) = file_store().await;
-    assert!(path.exists());
+async fn opening_applies_every_migration(db: TestDb) {
+    let store = db.open().await;
     let status = store.migration_status().await.unwrap();
     assert!(!status.is_empty());
     assert_eq!(status[0].version, 1);
     assert_eq!(status[0].description, "initial");
     assert!(status.iter().all(|m| m.applied));
+    assert_eq!(store.backend(), db.backend());
     // Nothing is left to apply.
     assert!(store.migrate().await.unwrap().is_empty());
+    store.close().await;
+}
 
+#[tokio::test]
+async fn a_sqlite_file_is_created_with_its_directories_in_wal_mode() {
+    let (_dir, path, store) = file_store().await;
+    assert!(path.exists());
     // WAL is a property of the file, so a separate connection sees it.
     {
         use sqlx::Connection;
@@ -35,11 +42,13 @@ async fn opening_creates_directories_and_applies_migrations() {
     store.close().await;
 }
 
-#[tokio::test]
-async fn open_without_migrating_shows_pending_then_migrate_applies_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("clara.db");
-    let store = Store::open_without_migrating(&path).await.unwrap();
+async fn open_without_migrating_shows_pending_then_migrate_applies_them(db: TestDb) {
+    let store = db
+        .open_with(StoreOptions {
+            migrate: false,
+            ..StoreOptions::default()
+        })
+        .await;
     let status = store.migration_status().await.unwrap();
     assert!(status.iter().all(|m| !m.applied), "{status:?}");
     let applied = store.migrate().await.unwrap();
@@ -56,34 +65,56 @@ async fn open_without_migrating_shows_pending_then_migrate_applies_them() {
     store.close().await;
 }
 
-#[tokio::test]
-async fn a_database_from_a_newer_clara_is_refused_clearly() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("clara.db");
-    Store::open(&path).await.unwrap().close().await;
-    {
-        use sqlx::Connection;
-        let url = format!("sqlite://{}", path.display());
-        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        sqlx::query(
-            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-             VALUES (9999, 'from the future', TRUE, X'00', 0)",
-        )
-        .execute(&mut conn)
-        .await
-        .unwrap();
-        conn.close().await.unwrap();
-    }
-    let err = Store::open(&path).await.unwrap_err();
+async fn a_database_from_a_newer_clara_is_refused_clearly(db: TestDb) {
+    db.open().await.close().await;
+    let checksum = match db.backend() {
+        Backend::Sqlite => "X'00'",
+        Backend::Postgres => "'\\x00'::BYTEA",
+    };
+    db.execute(&format!(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from the future', TRUE, {checksum}, 0)"
+    ))
+    .await;
+    let err = Store::open_url(&db.url()).await.unwrap_err();
     assert_eq!(err, StoreError::NewerSchema { version: 9999 });
     assert_eq!(
         err.to_string(),
         "the database is newer than this Clara (migration 9999 unknown)"
     );
-    let store = Store::open_without_migrating(&path).await.unwrap();
+    let store = db
+        .open_with(StoreOptions {
+            migrate: false,
+            ..StoreOptions::default()
+        })
+        .await;
     let status = store.migration_status().await.unwrap();
     let last = status.last().unwrap();
     assert_eq!((last.version, last.applied), (9999, true));
+}
+
+#[tokio::test]
+async fn an_unreachable_postgres_server_is_reported_in_one_sentence() {
+    // Nothing listens on port 1.
+    let err = Store::open_url("postgres://clara:hunter2@127.0.0.1:1/clara")
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("could not reach the database at postgres://clara@127.0.0.1:1/clara: "),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "the password stays out: {text}");
+}
+
+#[tokio::test]
+async fn a_malformed_postgres_url_is_refused_without_echoing_it() {
+    let err = Store::open_url("postgres://clara:hunter2@127.0.0.1:notaport/clara")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidUrl { .. }), "{err:?}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
 }
 
 #[cfg(unix)]
@@ -141,9 +172,8 @@ async fn a_file_that_is_not_a_database_is_reported() {
     );
 }
 
-#[tokio::test]
-async fn data_survives_a_restart() {
-    let (_dir, path, store) = file_store().await;
+async fn data_survives_a_restart(db: TestDb) {
+    let store = db.open().await;
     let p = place(&store, "restart").await;
     store
         .append_messages(&[msg(&p, "before restart", 10)])
@@ -156,7 +186,7 @@ async fn data_survives_a_restart() {
     store.close().await;
     drop(store);
 
-    let store = Store::open(&path).await.unwrap();
+    let store = db.open().await;
     let conv = ConversationRef {
         platform: "cli".into(),
         channel: "restart".into(),
@@ -186,9 +216,8 @@ async fn data_survives_a_restart() {
     );
 }
 
-#[tokio::test]
-async fn upserts_are_idempotent_and_refresh_names() {
-    let (_dir, _path, store) = file_store().await;
+async fn upserts_are_idempotent_and_refresh_names(db: TestDb) {
+    let store = db.open().await;
     let a = store.resolve_user("discord", "42", "Ann").await.unwrap();
     assert_eq!(store.resolve_user("discord", "42", "Ann").await.unwrap(), a);
     assert_eq!(
@@ -233,9 +262,8 @@ async fn upserts_are_idempotent_and_refresh_names() {
     assert_eq!(ids.len(), 1);
 }
 
-#[tokio::test]
-async fn recent_messages_follow_the_window_rules() {
-    let (_dir, _path, store) = file_store().await;
+async fn recent_messages_follow_the_window_rules(db: TestDb) {
+    let store = db.open().await;
     let p = place(&store, "window").await;
     // Ten messages at t = 0, 10, …, 90, plus a cancelled one at 95.
     let mut batch: Vec<_> = (0..10).map(|i| msg(&p, &format!("m{i}"), i * 10)).collect();
@@ -281,9 +309,8 @@ async fn recent_messages_follow_the_window_rules() {
     assert_eq!(store.count_messages(p.conversation).await.unwrap(), 11);
 }
 
-#[tokio::test]
-async fn duplicate_event_ids_are_ignored() {
-    let (_dir, _path, store) = file_store().await;
+async fn duplicate_event_ids_are_ignored(db: TestDb) {
+    let store = db.open().await;
     let p = place(&store, "dupes").await;
     let other = place(&store, "other").await;
     let mut first = msg(&p, "first delivery", 1);
@@ -328,9 +355,8 @@ async fn duplicate_event_ids_are_ignored() {
     assert_eq!(store.count_messages(p.conversation).await.unwrap(), 3);
 }
 
-#[tokio::test]
-async fn a_batch_with_a_bad_message_is_rolled_back_whole() {
-    let (_dir, _path, store) = file_store().await;
+async fn a_batch_with_a_bad_message_is_rolled_back_whole(db: TestDb) {
+    let store = db.open().await;
     let p = place(&store, "atomic").await;
     let mut bad = msg(&p, "unknown session", 2);
     bad.session = clara_core::SessionId::new();
@@ -342,9 +368,8 @@ async fn a_batch_with_a_bad_message_is_rolled_back_whole() {
     assert_eq!(store.count_messages(p.conversation).await.unwrap(), 0);
 }
 
-#[tokio::test]
-async fn reassign_thought_moves_only_user_messages() {
-    let (_dir, _path, store) = file_store().await;
+async fn reassign_thought_moves_only_user_messages(db: TestDb) {
+    let store = db.open().await;
     let p = place(&store, "reassign").await;
     let cancelled = ThoughtId::new();
     let carrier = ThoughtId::new();
@@ -375,9 +400,8 @@ async fn reassign_thought_moves_only_user_messages() {
     assert_eq!(store.reassign_thought(cancelled, carrier).await.unwrap(), 0);
 }
 
-#[tokio::test]
-async fn one_open_session_per_conversation() {
-    let (_dir, _path, store) = file_store().await;
+async fn one_open_session_per_conversation(db: TestDb) {
+    let store = db.open().await;
     let p = place(&store, "sessions").await;
     // place() started one at t=0; starting again returns it.
     let again = store.start_session(p.conversation, 500).await.unwrap();
@@ -438,9 +462,8 @@ async fn one_open_session_per_conversation() {
     assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
 }
 
-#[tokio::test]
-async fn touch_only_moves_activity_forward_and_idle_sessions_are_found() {
-    let (_dir, _path, store) = file_store().await;
+async fn touch_only_moves_activity_forward_and_idle_sessions_are_found(db: TestDb) {
+    let store = db.open().await;
     let a = place(&store, "a").await;
     let b = place(&store, "b").await;
     let c = place(&store, "c").await;
@@ -477,9 +500,8 @@ async fn touch_only_moves_activity_forward_and_idle_sessions_are_found() {
     );
 }
 
-#[tokio::test]
-async fn last_summary_is_the_newest_ended_session_with_one() {
-    let (_dir, _path, store) = file_store().await;
+async fn last_summary_is_the_newest_ended_session_with_one(db: TestDb) {
+    let store = db.open().await;
     let p = place(&store, "summaries").await;
     assert!(store.last_summary(p.conversation).await.unwrap().is_none());
     store.end_session(p.session, 100).await.unwrap();
@@ -534,15 +556,12 @@ async fn in_memory_store_works_through_the_pool() {
     assert_eq!(other.count_messages(p.conversation).await.unwrap(), 0);
 }
 
-#[tokio::test]
-async fn options_are_applied() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("clara.db");
+async fn options_are_applied(db: TestDb) {
     let options = StoreOptions {
         max_connections: 1,
         ..StoreOptions::default()
     };
-    let store = Store::open_with(&path, options).await.unwrap();
+    let store = db.open_with(options).await;
     let p = place(&store, "one connection").await;
     store.append_messages(&[msg(&p, "x", 1)]).await.unwrap();
     assert_eq!(
@@ -558,7 +577,23 @@ async fn options_are_applied() {
     assert_eq!(
         err,
         StoreError::Closed {
-            path: path.display().to_string()
+            path: store.display_name().to_owned()
         }
     );
 }
+
+on_both_backends!(
+    opening_applies_every_migration,
+    open_without_migrating_shows_pending_then_migrate_applies_them,
+    a_database_from_a_newer_clara_is_refused_clearly,
+    data_survives_a_restart,
+    options_are_applied,
+    upserts_are_idempotent_and_refresh_names,
+    recent_messages_follow_the_window_rules,
+    duplicate_event_ids_are_ignored,
+    a_batch_with_a_bad_message_is_rolled_back_whole,
+    reassign_thought_moves_only_user_messages,
+    one_open_session_per_conversation,
+    touch_only_moves_activity_forward_and_idle_sessions_are_found,
+    last_summary_is_the_newest_ended_session_with_one,
+);

@@ -1,11 +1,12 @@
 //! Usage is stored with the reply it belongs to, and adds up per person.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+#[macro_use]
 mod common;
 
 use clara_core::Role;
 use clara_store::{ReplyUsage, UsageTotals};
-use common::*;
+use common::{Place, TestDb, msg, place};
 
 fn usage(p: &Place, input: u32, output: u32, cost: Option<f64>) -> ReplyUsage {
     ReplyUsage {
@@ -20,9 +21,8 @@ fn usage(p: &Place, input: u32, output: u32, cost: Option<f64>) -> ReplyUsage {
     }
 }
 
-#[tokio::test]
-async fn usage_is_committed_with_its_reply_and_summed_per_person() {
-    let (_dir, _path, store) = file_store().await;
+async fn usage_is_committed_with_its_reply_and_summed_per_person(db: TestDb) {
+    let store = db.open().await;
     let p = place(&store, "ann").await;
     let mut first = msg(&p, "answer one", 1_000);
     first.role = Role::Assistant;
@@ -55,3 +55,5 @@ async fn usage_is_committed_with_its_reply_and_summed_per_person() {
         UsageTotals::default()
     );
 }
+
+on_both_backends!(usage_is_committed_with_its_reply_and_summed_per_person,);

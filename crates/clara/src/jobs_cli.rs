@@ -28,7 +28,7 @@ enum JobsCommand {
 
 /// Runs `clara jobs`.
 pub async fn run(resolved: &Resolved, args: JobsArgs) -> Result<ExitCode> {
-    let store = Store::open(&resolved.database).await?;
+    let store = resolved.open_store().await?;
     let result = execute(&store, args.command.unwrap_or(JobsCommand::Status)).await;
     store.close().await;
     result.map(|()| ExitCode::SUCCESS)

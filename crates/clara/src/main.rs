@@ -9,6 +9,7 @@ mod chat;
 mod jobs_cli;
 mod memory;
 mod memory_cli;
+mod migrate_copy;
 mod provider;
 mod remote_adapter;
 mod serve;
@@ -19,7 +20,6 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use clara_llm::ChatProvider;
 use clara_runtime::{Engine, SessionKeeper};
-use clara_store::Store;
 use provider::{LlmChoice, ModelChoice};
 use settings::{Resolved, Sources};
 use std::path::PathBuf;
@@ -50,10 +50,23 @@ enum Command {
     Chat(chat::ChatArgs),
     /// Run Clara as a long-lived process until SIGINT or SIGTERM.
     Serve,
-    /// Apply pending database migrations, or show them with `status`.
+    /// Apply pending database migrations, show them with `status`, or copy a
+    /// database into another with `--from sqlite:PATH --to postgres://…`
+    /// (resumable: run it again after an interruption).
+    #[command(args_conflicts_with_subcommands = true)]
     Migrate {
         #[command(subcommand)]
         action: Option<MigrateAction>,
+        /// Copy from this database (`sqlite:PATH`, a path, or `postgres://…`).
+        #[arg(long, value_name = "URL", requires = "to")]
+        from: Option<String>,
+        /// Copy into this database (usually `postgres://user@host/db`); it is
+        /// migrated first.
+        #[arg(long, value_name = "URL", requires = "from")]
+        to: Option<String>,
+        /// Rows copied per transaction.
+        #[arg(long, value_name = "ROWS", default_value_t = migrate_copy::DEFAULT_BATCH)]
+        batch: u32,
     },
     /// Look at and manage what Clara remembers (no chat model needed).
     Memory(memory_cli::MemoryArgs),
@@ -185,7 +198,13 @@ async fn run(cli: Cli, resolved: Resolved) -> Result<ExitCode> {
         )
     })?;
     match cli.command {
-        Command::Migrate { action } => migrate(&resolved, action).await,
+        Command::Migrate {
+            from: Some(from),
+            to: Some(to),
+            batch,
+            ..
+        } => migrate_copy::run(&from, &to, batch).await,
+        Command::Migrate { action, .. } => migrate(&resolved, action).await,
         Command::Memory(args) => memory_cli::run(&resolved, args).await,
         Command::Jobs(args) => jobs_cli::run(&resolved, args).await,
         Command::Adapter(args) => remote_adapter::run(&resolved, args).await,
@@ -226,7 +245,7 @@ async fn start_engine(resolved: &Resolved) -> Result<(Engine, CancellationToken)
     // Fetching and loading a local model blocks for a while; keep it off the runtime.
     let provider: Arc<dyn ChatProvider> =
         tokio::task::spawn_blocking(move || provider::build(choice)).await??;
-    let store = Store::open(&resolved.database).await?;
+    let store = resolved.open_store().await?;
     let engine = match memory::open_for_engine(&resolved.memory, &store, &provider).await? {
         Some(rook) => Engine::with_memory(
             resolved.engine.clone(),
@@ -248,22 +267,19 @@ async fn start_engine(resolved: &Resolved) -> Result<(Engine, CancellationToken)
 }
 
 async fn migrate(resolved: &Resolved, action: Option<MigrateAction>) -> Result<ExitCode> {
-    let store = Store::open_without_migrating(&resolved.database).await?;
+    let store = resolved.open_store_unmigrated().await?;
     match action {
         None => {
             let applied = store.migrate().await?;
             if applied.is_empty() {
-                println!(
-                    "The database at {} is up to date.",
-                    resolved.database.display()
-                );
+                println!("The database at {} is up to date.", store.display_name());
             }
             for m in applied {
                 println!("applied {:>4}  {}", m.version, m.description);
             }
         }
         Some(MigrateAction::Status) => {
-            println!("database: {}", resolved.database.display());
+            println!("database: {}", store.display_name());
             for m in store.migration_status().await? {
                 println!(
                     "{:>4}  {:<8} {}",

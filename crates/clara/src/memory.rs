@@ -46,6 +46,9 @@ pub struct MemorySettings {
     pub recall_tokens: Option<usize>,
     /// The model that extracts facts (default: the chat provider's default model).
     pub extraction_model: Option<String>,
+    /// A PostgreSQL database (with pgvector) for the memory index; without one,
+    /// the index is in process, or in the store's database when that is PostgreSQL.
+    pub database_url: Option<String>,
 }
 
 impl std::fmt::Debug for MemorySettings {
@@ -59,6 +62,10 @@ impl std::fmt::Debug for MemorySettings {
             .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
             .field("recall_tokens", &self.recall_tokens)
             .field("extraction_model", &self.extraction_model)
+            .field(
+                "database_url",
+                &self.database_url.as_ref().map(|_| "[redacted]"),
+            )
             .finish()
     }
 }
@@ -88,6 +95,8 @@ pub struct MemoryChoice {
     pub embedder: EmbedderChoice,
     /// Rook's behaviour (recall budget, extraction model).
     pub rook: RookConfig,
+    /// The pgvector index's database (`ROOK_DATABASE_URL`), if set.
+    pub index_url: Option<String>,
 }
 
 /// What `resolve` reads besides `[memory]`.
@@ -161,6 +170,7 @@ pub fn resolve(m: &MemorySettings, cx: &MemoryContext<'_>) -> Result<MemoryChoic
             model: non_blank(&m.extraction_model).map(str::to_owned),
             ..RookConfig::default()
         },
+        index_url: non_blank(&m.database_url).map(str::to_owned),
     })
 }
 
@@ -302,8 +312,35 @@ pub async fn open_for_engine(
         }
     };
     let llm = choice.extraction.then(|| provider.clone());
-    let rook = Rook::open(store.clone(), embedder, llm, choice.rook.clone()).await?;
+    let rook = open_rook(choice, store, embedder, llm).await?;
     Ok(Some(rook))
+}
+
+/// Rook with the index the deployment calls for: pgvector when
+/// `ROOK_DATABASE_URL` names a database or the store is in PostgreSQL, else the
+/// in-process index.
+pub async fn open_rook(
+    choice: &MemoryChoice,
+    store: &Store,
+    embedder: Arc<dyn Embedder>,
+    llm: Option<Arc<dyn ChatProvider>>,
+) -> Result<Rook> {
+    let config = choice.rook.clone();
+    let wants_pgvector =
+        choice.index_url.is_some() || store.backend() == clara_store::Backend::Postgres;
+    // An operator command that never embeds (dimension 0) needs no index at all.
+    if wants_pgvector && embedder.model().dim > 0 {
+        let rook = Rook::open_pgvector(
+            store.clone(),
+            choice.index_url.as_deref(),
+            embedder,
+            llm,
+            config,
+        )
+        .await?;
+        return Ok(rook);
+    }
+    Ok(Rook::open(store.clone(), embedder, llm, config).await?)
 }
 
 #[cfg(test)]

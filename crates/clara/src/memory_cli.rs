@@ -198,7 +198,7 @@ pub async fn run(resolved: &Resolved, args: MemoryArgs) -> Result<ExitCode> {
     if let MemoryCommand::Eval { corpus, queries, k } = &command {
         return eval(&resolved.memory, corpus, queries, k).await;
     }
-    let store = Store::open(&resolved.database).await?;
+    let store = resolved.open_store().await?;
     let result = async {
         let rook = open_rook(&resolved.memory, &store, command.embeds()).await?;
         execute(&rook, command).await
@@ -222,11 +222,14 @@ async fn open_rook(choice: &MemoryChoice, store: &Store, embeds: bool) -> Result
         })
     };
     // The operator's Rook never learns from conversations: no chat model.
-    let config = RookConfig {
-        model: None,
-        ..choice.rook.clone()
+    let choice = MemoryChoice {
+        rook: RookConfig {
+            model: None,
+            ..choice.rook.clone()
+        },
+        ..choice.clone()
     };
-    Ok(Rook::open(store.clone(), embedder, None, config).await?)
+    crate::memory::open_rook(&choice, store, embedder, None).await
 }
 
 /// An embedder for commands that never embed: it holds no vectors and refuses work.

@@ -256,11 +256,42 @@ pub struct ToolSettings {
     pub max_result_chars: Option<usize>,
 }
 
+impl Resolved {
+    /// Opens (and migrates) the store the settings name: PostgreSQL when
+    /// `DATABASE_URL` says so, else the SQLite file.
+    pub async fn open_store(&self) -> Result<clara_store::Store, clara_store::StoreError> {
+        match &self.postgres_url {
+            Some(url) => clara_store::Store::open_url(url).await,
+            None => clara_store::Store::open(&self.database).await,
+        }
+    }
+
+    /// Opens the store without applying migrations (`clara migrate status`).
+    pub async fn open_store_unmigrated(
+        &self,
+    ) -> Result<clara_store::Store, clara_store::StoreError> {
+        match &self.postgres_url {
+            Some(url) => {
+                clara_store::Store::open_url_with(
+                    url,
+                    clara_store::StoreOptions {
+                        migrate: false,
+                        ..clara_store::StoreOptions::default()
+                    },
+                )
+                .await
+            }
+            None => clara_store::Store::open_without_migrating(&self.database).await,
+        }
+    }
+}
+
 /// `[store]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreSettings {
-    /// A `sqlite:` URL or file path; default `<data_dir>/clara.db`.
+    /// A `sqlite:` URL or file path (default `<data_dir>/clara.db`), or a
+    /// `postgres://` URL.
     pub database_url: Option<String>,
 }
 
@@ -306,8 +337,10 @@ pub struct Sources<'a> {
 pub struct Resolved {
     /// The data directory (created at start).
     pub data_dir: PathBuf,
-    /// The SQLite file.
+    /// The SQLite file (unused when `postgres_url` is set).
     pub database: PathBuf,
+    /// The PostgreSQL database the store lives in, when `DATABASE_URL` names one.
+    pub postgres_url: Option<String>,
     /// Engine behaviour.
     pub engine: EngineConfig,
     /// The model that answers, or why the settings name none (reported only by
@@ -372,6 +405,7 @@ fn file_error(path: &Path, text: &str, error: &toml::de::Error) -> anyhow::Error
 const ENV_KEYS: &[(&str, &str)] = &[
     ("CLARA_MODELS_DIR", "llm.local.models_dir"),
     ("DATABASE_URL", "store.database_url"),
+    ("ROOK_DATABASE_URL", "memory.database_url"),
     ("LLM_PROVIDER", "llm.provider"),
     ("MODEL_TIER", "llm.default_tier"),
     ("AUTO_TIER_SELECTION", "llm.auto_tier"),
@@ -489,11 +523,13 @@ fn resolve(s: Settings, sources: &Sources<'_>, file: Option<PathBuf>) -> Result<
         (None, Some(d)) => d.clone(),
         (None, None) => default_data_dir()?,
     };
+    let mut postgres_url = None;
     let database = match s.store.database_url.as_deref() {
         None => data_dir.join("clara.db"),
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => bail!(
-            "DATABASE_URL (store.database_url) points at PostgreSQL, which this build cannot use yet; unset it to use the embedded SQLite file"
-        ),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            postgres_url = Some(url.to_owned());
+            data_dir.join("clara.db")
+        }
         Some(url) => {
             let path = url
                 .strip_prefix("sqlite://")
@@ -540,6 +576,7 @@ fn resolve(s: Settings, sources: &Sources<'_>, file: Option<PathBuf>) -> Result<
         memory,
         data_dir,
         database,
+        postgres_url,
         file,
     })
 }

@@ -14,11 +14,15 @@ use clara_core::{MemoryId, MemoryKind, Scope};
 
 pub mod flat;
 mod keyword;
+#[cfg(feature = "pgvector")]
+pub mod pgvector;
 mod quantized;
 mod text;
 
 pub use flat::{FlatConfig, FlatIndex, VectorSearch};
 pub use keyword::Bm25Params;
+#[cfg(feature = "pgvector")]
+pub use pgvector::PgVectorIndex;
 
 /// One memory as an index holds it.
 #[derive(Clone, Debug, PartialEq)]
