@@ -5,8 +5,9 @@
 mod common;
 
 use clara_testkit::fake_openai::{FakeOpenAi, FakeReply};
-use common::{SECRET, chat_requests, clara, run, text, with_fake};
-use std::time::Duration;
+use common::{
+    SECRET, chat_requests, clara, free_port, run, terminate, text, wait_ready, with_fake,
+};
 
 #[tokio::test]
 async fn piped_lines_are_one_thought_and_history_persists_across_runs() {
@@ -250,19 +251,11 @@ async fn serve_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = clara(&dir.path().join("data"), dir.path());
     with_fake(&mut cmd, &fake);
+    let port = free_port();
+    cmd.env("CLARA_GATEWAY_PORT", port.to_string());
     let child = cmd.arg("serve").spawn().unwrap();
-    let pid = child.id().unwrap();
-    // Wait until it is up (it logs once running).
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
-        .await
-        .expect("serve exits")
-        .unwrap();
+    wait_ready(port).await;
+    let out = terminate(child).await;
     assert!(
         out.status.success(),
         "exit: {:?}, stderr: {}",

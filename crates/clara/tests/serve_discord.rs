@@ -7,7 +7,7 @@ mod common;
 
 use clara_testkit::fake_discord::{FakeDiscord, FakeUser, UserMessage};
 use clara_testkit::fake_openai::FakeOpenAi;
-use common::{SECRET, clara, text, with_fake};
+use common::{SECRET, clara, terminate, text, with_fake};
 use std::time::Duration;
 
 #[tokio::test]
@@ -47,16 +47,7 @@ async fn serve_answers_a_discord_message_end_to_end() {
         "typing while thinking"
     );
 
-    let pid = child.id().unwrap();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("serve exits")
-        .unwrap();
+    let out = terminate(child).await;
     let log = text(&out.stderr);
     assert!(
         out.status.success(),

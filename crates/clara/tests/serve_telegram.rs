@@ -7,7 +7,7 @@ mod common;
 
 use clara_testkit::fake_openai::FakeOpenAi;
 use clara_testkit::fake_telegram::{FakeChat, FakeTelegram, FakeUser, UserMessage};
-use common::{SECRET, clara, text, with_fake};
+use common::{SECRET, clara, terminate, text, with_fake};
 use std::time::Duration;
 
 #[tokio::test]
@@ -41,16 +41,7 @@ async fn serve_answers_a_telegram_message_end_to_end() {
         "typing while thinking"
     );
 
-    let pid = child.id().unwrap();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("serve exits")
-        .unwrap();
+    let out = terminate(child).await;
     let log = text(&out.stderr);
     assert!(
         out.status.success(),

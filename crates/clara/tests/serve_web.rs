@@ -6,7 +6,7 @@
 mod common;
 
 use clara_testkit::fake_openai::{FakeOpenAi, FakeReply};
-use common::{clara, text, with_fake};
+use common::{clara, terminate, text, with_fake};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -35,16 +35,7 @@ async fn wait_ready(client: &reqwest::Client, base: &str) {
 }
 
 async fn stop(child: tokio::process::Child) -> String {
-    let pid = child.id().unwrap();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("serve exits")
-        .unwrap();
+    let out = terminate(child).await;
     let log = text(&out.stderr);
     assert!(
         out.status.success(),
