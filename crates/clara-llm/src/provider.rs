@@ -6,8 +6,8 @@ use futures::stream::BoxStream;
 
 use crate::LlmError;
 
-/// What to ask a chat model.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// What to ask a chat model. Serializable, so a gateway can hand it to a worker.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ChatRequest {
     /// The model to use; `None` means the provider's configured model.
     pub model: Option<String>,
@@ -50,7 +50,7 @@ pub enum StreamEvent {
 }
 
 /// Token counts of one exchange, as reported by the server.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Usage {
     /// Tokens in the prompt.
     pub input_tokens: u32,

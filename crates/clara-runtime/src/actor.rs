@@ -6,8 +6,8 @@
 //! records what reached the person when the reply ends.
 
 use crate::brain::{
-    CachedTurn, ConversationContext, MemoryRecall, ReplyJob, ReplyOutcome, ReplyStatus, ReplyTools,
-    run_reply,
+    CachedTurn, ConversationContext, RecallScope, ReplyJob, ReplyOutcome, ReplyStatus, Spent,
+    ToolScope,
 };
 use crate::clock::now_ms;
 use crate::engine::Shared;
@@ -392,8 +392,7 @@ impl ConversationActor {
         request.model = config.tiers.model_for(tier).map(str::to_owned);
         tracing::debug!(thought = %thought.id, tier = tier.as_str(), why, model = ?request.model, "tier chosen");
         let user = self.users.get(&thought.author.platform_user_id).copied();
-        let tools = (!self.shared.tools.is_empty()).then(|| ReplyTools {
-            registry: Arc::clone(&self.shared.tools),
+        let tools = (!self.shared.tools.is_empty()).then(|| ToolScope {
             context: ToolContext {
                 user,
                 person: thought.author.display_name.clone(),
@@ -407,14 +406,12 @@ impl ConversationActor {
         let recall = self
             .shared
             .memory
-            .clone()
-            .zip(user)
-            .map(|(rook, user)| MemoryRecall {
-                rook,
+            .as_ref()
+            .and(user)
+            .map(|user| RecallScope {
                 user,
                 project: self.project,
                 channel: self.conversation.kind,
-                timeout: config.recall_timeout,
             });
         let queue = SendQueue::new(sink, self.conversation.clone(), thought.id);
         let cancel = CancellationToken::new();
@@ -422,21 +419,16 @@ impl ConversationActor {
             thought: thought.clone(),
             request,
             tools,
+            recall,
         };
         let model = job
             .request
             .model
             .clone()
             .unwrap_or_else(|| self.shared.provider.model().to_owned());
-        let provider = Arc::clone(&self.shared.provider);
+        let replies = self.shared.replies();
         let reply_cancel = cancel.clone();
-        let handle = tokio::spawn(async move {
-            let mut job = job;
-            if let Some(recall) = recall {
-                recall.into_prompt(&job.thought, &mut job.request).await;
-            }
-            run_reply(provider, job, queue, reply_cancel).await
-        });
+        let handle = tokio::spawn(async move { replies.run(job, queue, reply_cancel).await });
         self.in_flight = Some(InFlight {
             thought,
             tier,
@@ -459,8 +451,7 @@ impl ConversationActor {
                     status: ReplyStatus::Failed,
                     delivered: String::new(),
                     whole_parts: false,
-                    usage: None,
-                    tool_calls: 0,
+                    spent: Spent::default(),
                 }
             }
         };
@@ -489,7 +480,7 @@ impl ConversationActor {
                         event_id: None,
                         status,
                         created_at_ms: now,
-                        usage: outcome.usage.map(|u| ReplyUsage {
+                        usage: outcome.spent.usage.map(|u| ReplyUsage {
                             user: self
                                 .users
                                 .get(&outcome.thought.author.platform_user_id)
@@ -500,7 +491,7 @@ impl ConversationActor {
                             input_tokens: u.input_tokens,
                             output_tokens: u.output_tokens,
                             cost_usd: u.cost_usd,
-                            tool_calls: u32::try_from(outcome.tool_calls).unwrap_or(u32::MAX),
+                            tool_calls: u32::try_from(outcome.spent.tool_calls).unwrap_or(u32::MAX),
                         }),
                     })
                     .await,

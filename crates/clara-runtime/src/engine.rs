@@ -5,7 +5,9 @@
 //! starting the actor on first use.
 
 use crate::actor::{ActorMsg, ConversationActor};
+use crate::brain::Brain;
 use crate::config::EngineConfig;
+use crate::queue::{LocalQueue, ReplyQueue, SeenEvents};
 use crate::sink::OutboundSink;
 use clara_core::dedupe::RecentEvents;
 use clara_core::{Author, ConversationId, ConversationRef, Inbound, SessionId, Thought, Tier};
@@ -36,6 +38,11 @@ pub(crate) struct Shared {
     pub(crate) tools: Arc<ToolRegistry>,
     pub(crate) memory: Option<Rook>,
     pub(crate) config: EngineConfig,
+    /// Where replies run: this process, or workers behind Redis.
+    replies: RwLock<Arc<dyn ReplyQueue>>,
+    /// Platform event ids seen by every gateway (Redis `SET NX`), besides the
+    /// in-process `dedupe`.
+    seen_events: RwLock<Option<Arc<dyn SeenEvents>>>,
     sinks: RwLock<HashMap<String, Arc<dyn OutboundSink>>>,
     actors: Mutex<HashMap<ConversationRef, mpsc::Sender<ActorMsg>>>,
     by_id: Mutex<HashMap<ConversationId, ConversationRef>>,
@@ -91,12 +98,21 @@ impl Engine {
         memory: Option<Rook>,
     ) -> Self {
         let dedupe = RecentEvents::new(config.dedupe_ttl, 100_000);
+        let tools = Arc::new(tools);
+        let brain = Brain {
+            provider: Arc::clone(&provider),
+            tools: Arc::clone(&tools),
+            memory: memory.clone(),
+            recall_timeout: config.recall_timeout,
+        };
         let shared = Shared {
             writer: store.writer(),
             store,
             provider,
-            tools: Arc::new(tools),
+            tools,
             memory,
+            replies: RwLock::new(Arc::new(LocalQueue::new(brain))),
+            seen_events: RwLock::new(None),
             config,
             sinks: RwLock::new(HashMap::new()),
             actors: Mutex::new(HashMap::new()),
@@ -123,6 +139,30 @@ impl Engine {
     /// Attaches the adapter that delivers replies for `platform`.
     pub fn attach(&self, platform: &str, sink: Arc<dyn OutboundSink>) {
         write(&self.shared.sinks).insert(platform.to_owned(), sink);
+    }
+
+    /// Runs replies through `queue` from now on (the distributed deployment's
+    /// workers); by default they run in this process.
+    pub fn set_reply_queue(&self, queue: Arc<dyn ReplyQueue>) {
+        *write(&self.shared.replies) = queue;
+    }
+
+    /// Also checks platform event ids against `seen`, shared by every gateway
+    /// process, so a platform delivering an event twice, to two gateways, gets
+    /// one answer.
+    pub fn set_seen_events(&self, seen: Arc<dyn SeenEvents>) {
+        *write(&self.shared.seen_events) = Some(seen);
+    }
+
+    /// What answers replies in this process: the model, the tools (with the
+    /// `memory__*` tools when the engine has memory) and the memory.
+    pub fn brain(&self) -> Brain {
+        Brain {
+            provider: Arc::clone(&self.shared.provider),
+            tools: Arc::clone(&self.shared.tools),
+            memory: self.shared.memory.clone(),
+            recall_timeout: self.shared.config.recall_timeout,
+        }
     }
 
     /// The engine's settings.
@@ -159,6 +199,14 @@ impl Engine {
             });
         }
         if !lock(&self.shared.dedupe).first_time(&inbound.event_id, received.into_std()) {
+            return Ok(Accepted::Duplicate);
+        }
+        let seen = read(&self.shared.seen_events).clone();
+        if let Some(seen) = seen
+            && !seen
+                .first_time(&inbound.conversation, &inbound.event_id)
+                .await
+        {
             return Ok(Accepted::Duplicate);
         }
         if self.shared.config.stop_phrases.matches(text) {
@@ -306,6 +354,10 @@ impl Engine {
 }
 
 impl Shared {
+    pub(crate) fn replies(&self) -> Arc<dyn ReplyQueue> {
+        Arc::clone(&read(&self.replies))
+    }
+
     pub(crate) fn sink(&self, platform: &str) -> Option<Arc<dyn OutboundSink>> {
         read(&self.sinks).get(platform).cloned()
     }

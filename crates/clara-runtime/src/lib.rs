@@ -8,9 +8,10 @@
 //! platform's [`SendQueue`]. A [`SessionKeeper`] ends idle sessions and has them
 //! summarised in the background, as durable jobs.
 //!
-//! In the embedded deployment the "queue" between actor and brain is a spawned
-//! task; the seam is [`brain::ReplyJob`], which is what a distributed worker will
-//! receive.
+//! Between actor and brain sits a [`ReplyQueue`]: in the embedded deployment the
+//! reply runs in this process ([`LocalQueue`]); in the distributed one a
+//! [`brain::ReplyJob`] goes over Redis Streams to a worker (`queue::redis`,
+//! feature `redis`), and the worker's reply events come back to the send queue.
 
 pub mod actor;
 pub mod brain;
@@ -18,12 +19,14 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod memory_tools;
+pub mod queue;
 pub mod send_queue;
 pub mod sessions;
 pub mod sink;
 
 pub use config::{EngineConfig, TierModels};
 pub use engine::{Accepted, Engine, IngressError};
+pub use queue::{LocalQueue, ReplyQueue, SeenEvents};
 pub use send_queue::SendQueue;
 pub use sessions::SessionKeeper;
 pub use sink::{OutboundSink, SinkError};

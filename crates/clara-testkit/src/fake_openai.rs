@@ -35,6 +35,12 @@ pub enum FakeReply {
     Echo,
     /// This text in word-sized chunks, without delay.
     Text(String),
+    /// `"You said: <last user message>"` in word-sized chunks, each after
+    /// `delay`: a distinct, repeatable answer per question that takes a while.
+    PacedEcho {
+        /// The pause before each chunk.
+        delay: Duration,
+    },
     /// These chunks, each sent after `delay` (to interrupt an answer mid-stream).
     Stream {
         /// The content deltas.
@@ -420,6 +426,14 @@ async fn chat_completions(
                 Duration::ZERO,
                 shared,
             )
+        }
+        FakeReply::PacedEcho { delay } => {
+            let last = last_user_text(&request).unwrap_or_default();
+            let chunks = format!("You said: {last}")
+                .split_inclusive(char::is_whitespace)
+                .map(str::to_owned)
+                .collect();
+            ctx.answer(stream, chunks, delay, shared)
         }
         FakeReply::Text(text) => {
             let chunks = text

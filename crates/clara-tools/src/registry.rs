@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Who a tool runs for: tools that touch a person's data must scope by it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct ToolContext {
     /// The person the reply is for, when known.
     pub user: Option<UserId>,

@@ -6,6 +6,7 @@
 
 mod adapters;
 mod chat;
+mod gateway;
 mod jobs_cli;
 mod memory;
 mod memory_cli;
@@ -15,6 +16,7 @@ mod remote_adapter;
 mod serve;
 mod settings;
 mod terminal;
+mod worker;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -50,6 +52,12 @@ enum Command {
     Chat(chat::ChatArgs),
     /// Run Clara as a long-lived process until SIGINT or SIGTERM.
     Serve,
+    /// Run the gateway of a distributed deployment: adapters, web page, API and
+    /// conversations, with replies answered by `clara worker`s through Redis.
+    Gateway,
+    /// Run a worker of a distributed deployment: answers thoughts a gateway
+    /// queued in Redis (memory, model, tools).
+    Worker(worker::WorkerArgs),
     /// Apply pending database migrations, show them with `status`, or copy a
     /// database into another with `--from sqlite:PATH --to postgres://…`
     /// (resumable: run it again after an interruption).
@@ -174,7 +182,7 @@ fn init_logging(cli: &Cli) {
     // In a chat the person reads the terminal: they get Clara's one-sentence
     // errors, not the operator's log, unless they ask with -v.
     let default = match (cli.verbose, &cli.command) {
-        (0, Command::Serve | Command::Adapter(_)) => "info",
+        (0, Command::Serve | Command::Gateway | Command::Worker(_) | Command::Adapter(_)) => "info",
         (0, Command::Chat(_)) => "error",
         (0, _) => "warn",
         (1, _) => "info",
@@ -225,10 +233,28 @@ async fn run(cli: Cli, resolved: Resolved) -> Result<ExitCode> {
             engine.store().close().await;
             served.map(|()| ExitCode::SUCCESS)
         }
+        Command::Gateway => {
+            let redis = resolved.queue.redis()?;
+            let (engine, keeper) = start_engine(&resolved).await?;
+            let served = gateway::run(&resolved, &engine, redis).await;
+            keeper.cancel();
+            engine.shutdown().await;
+            engine.store().close().await;
+            served.map(|()| ExitCode::SUCCESS)
+        }
+        Command::Worker(args) => worker::run(&resolved, args).await,
     }
 }
 
-async fn start_engine(resolved: &Resolved) -> Result<(Engine, CancellationToken)> {
+/// What answers: the model, the store and, when enabled, the memory.
+pub(crate) struct Answering {
+    pub(crate) provider: Arc<dyn ChatProvider>,
+    pub(crate) store: clara_store::Store,
+    pub(crate) memory: Option<clara_memory::Rook>,
+}
+
+/// Opens the model, the store and the memory the settings name.
+pub(crate) async fn open_answering(resolved: &Resolved) -> Result<Answering> {
     if let Some(file) = &resolved.file {
         tracing::info!(file = %file.display(), "configuration read");
     }
@@ -246,7 +272,21 @@ async fn start_engine(resolved: &Resolved) -> Result<(Engine, CancellationToken)
     let provider: Arc<dyn ChatProvider> =
         tokio::task::spawn_blocking(move || provider::build(choice)).await??;
     let store = resolved.open_store().await?;
-    let engine = match memory::open_for_engine(&resolved.memory, &store, &provider).await? {
+    let memory = memory::open_for_engine(&resolved.memory, &store, &provider).await?;
+    Ok(Answering {
+        provider,
+        store,
+        memory,
+    })
+}
+
+async fn start_engine(resolved: &Resolved) -> Result<(Engine, CancellationToken)> {
+    let Answering {
+        provider,
+        store,
+        memory,
+    } = open_answering(resolved).await?;
+    let engine = match memory {
         Some(rook) => Engine::with_memory(
             resolved.engine.clone(),
             store,

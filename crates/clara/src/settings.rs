@@ -43,6 +43,79 @@ pub struct Settings {
     pub telegram: TelegramSettings,
     /// The Discord adapter.
     pub discord: DiscordSettings,
+    /// The distributed deployment's queue (`clara gateway`, `clara worker`).
+    pub queue: QueueSettings,
+}
+
+/// `[queue]`: Redis, for `clara gateway` and `clara worker`.
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueSettings {
+    /// `redis://[:password@]host:port/db` (`REDIS_URL`).
+    pub redis_url: Option<String>,
+    /// The Redis host, when no URL is given (`REDIS_HOST`).
+    pub redis_host: Option<String>,
+    /// The Redis port with `redis_host` (`REDIS_PORT`, default 6379).
+    pub redis_port: Option<u16>,
+    /// Prefix of Clara's keys (default `clara`).
+    pub prefix: Option<String>,
+    /// Milliseconds a thought held by a silent worker waits before another
+    /// worker takes it over (default 10000).
+    pub claim_idle_ms: Option<u64>,
+    /// Thoughts one worker answers at once (default 32).
+    pub worker_concurrency: Option<usize>,
+}
+
+impl std::fmt::Debug for QueueSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueSettings")
+            .field("redis_url", &self.redis_url.as_ref().map(|_| "[redacted]"))
+            .field("redis_host", &self.redis_host)
+            .field("redis_port", &self.redis_port)
+            .field("prefix", &self.prefix)
+            .field("claim_idle_ms", &self.claim_idle_ms)
+            .field("worker_concurrency", &self.worker_concurrency)
+            .finish()
+    }
+}
+
+/// The queue's resolved settings.
+#[derive(Clone)]
+pub struct QueueConfig {
+    /// Where Redis is, when configured.
+    pub redis_url: Option<String>,
+    /// Key prefix.
+    pub prefix: String,
+    /// When a silent worker's thought is taken over.
+    pub claim_idle: Duration,
+    /// Thoughts one worker answers at once.
+    pub worker_concurrency: usize,
+}
+
+impl std::fmt::Debug for QueueConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueConfig")
+            .field("redis_url", &self.redis_url.as_ref().map(|_| "[redacted]"))
+            .field("prefix", &self.prefix)
+            .field("claim_idle", &self.claim_idle)
+            .field("worker_concurrency", &self.worker_concurrency)
+            .finish()
+    }
+}
+
+impl QueueConfig {
+    /// The Redis settings, or one sentence saying what is missing.
+    pub fn redis(&self) -> Result<clara_runtime::queue::redis::RedisConfig> {
+        let Some(url) = &self.redis_url else {
+            bail!(
+                "REDIS_URL (queue.redis_url) or REDIS_HOST must be set: the gateway and its workers meet in Redis"
+            );
+        };
+        let mut config = clara_runtime::queue::redis::RedisConfig::new(url.clone());
+        config.prefix.clone_from(&self.prefix);
+        config.claim_idle = self.claim_idle;
+        Ok(config)
+    }
 }
 
 /// `[web]`.
@@ -360,6 +433,8 @@ pub struct Resolved {
     pub telegram: Option<clara_adapters::telegram::TelegramConfig>,
     /// The Discord adapter, when a token is configured.
     pub discord: Option<clara_adapters::discord::DiscordConfig>,
+    /// The distributed deployment's queue.
+    pub queue: QueueConfig,
 }
 
 /// Reads the configuration file and the environment.
@@ -450,6 +525,9 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("DISCORD_STOP_PHRASES", "discord.stop_phrases"),
     ("DISCORD_API_URL", "discord.api_url"),
     ("DISCORD_GATEWAY_URL", "discord.gateway_url"),
+    ("REDIS_URL", "queue.redis_url"),
+    ("REDIS_HOST", "queue.redis_host"),
+    ("REDIS_PORT", "queue.redis_port"),
 ];
 
 /// The overrides the environment makes, in order of increasing precedence: the
@@ -565,7 +643,9 @@ fn resolve(s: Settings, sources: &Sources<'_>, file: Option<PathBuf>) -> Result<
     let http = http_config(&s.web, &s.api, &gateway)?;
     let telegram = telegram_config(&s.telegram)?;
     let discord = discord_config(&s.discord)?;
+    let queue = queue_config(&s.queue)?;
     Ok(Resolved {
+        queue,
         discord,
         gateway,
         http,
@@ -578,6 +658,39 @@ fn resolve(s: Settings, sources: &Sources<'_>, file: Option<PathBuf>) -> Result<
         database,
         postgres_url,
         file,
+    })
+}
+
+fn queue_config(q: &QueueSettings) -> Result<QueueConfig> {
+    let trimmed = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let redis_url = match (trimmed(&q.redis_url), trimmed(&q.redis_host)) {
+        (Some(url), _) => {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                bail!("REDIS_URL (queue.redis_url) must start with redis:// or rediss://");
+            }
+            Some(url)
+        }
+        (None, Some(host)) => Some(format!("redis://{host}:{}/0", q.redis_port.unwrap_or(6379))),
+        (None, None) => None,
+    };
+    let claim_idle = Duration::from_millis(q.claim_idle_ms.unwrap_or(10_000));
+    if claim_idle < Duration::from_millis(100) {
+        bail!("queue.claim_idle_ms must be at least 100 (workers heart-beat a third of it)");
+    }
+    let worker_concurrency = q.worker_concurrency.unwrap_or(32);
+    if worker_concurrency == 0 {
+        bail!("queue.worker_concurrency must be at least 1");
+    }
+    Ok(QueueConfig {
+        redis_url,
+        prefix: trimmed(&q.prefix).unwrap_or_else(|| "clara".to_owned()),
+        claim_idle,
+        worker_concurrency,
     })
 }
 

@@ -8,19 +8,27 @@ use clara_core::context::memory_section;
 use clara_core::{ChannelKind, ProjectId, Role, Scope, Thought, UserId};
 use clara_llm::ChatRequest;
 use clara_memory::{RecallRequest, Recalled, Rook};
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
-/// What a reply needs to recall memories for its thought.
-#[derive(Clone)]
-pub struct MemoryRecall {
-    /// The memory service.
-    pub rook: Rook,
+/// Whose memories a thought may recall: every recall names its scopes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecallScope {
     /// The person who wrote the thought.
     pub user: UserId,
     /// The conversation's project.
     pub project: Option<ProjectId>,
     /// DM or group: private memories are recalled only in DMs.
     pub channel: ChannelKind,
+}
+
+/// What a reply needs to recall memories for its thought.
+#[derive(Clone)]
+pub struct MemoryRecall {
+    /// The memory service.
+    pub rook: Rook,
+    /// Whose memories.
+    pub scope: RecallScope,
     /// How long to wait before going on without memories.
     pub timeout: Duration,
 }
@@ -31,9 +39,9 @@ impl MemoryRecall {
         let text = thought.text();
         let started = Instant::now();
         let query = RecallRequest {
-            user: self.user,
-            project: self.project,
-            channel: self.channel,
+            user: self.scope.user,
+            project: self.scope.project,
+            channel: self.scope.channel,
             text: &text,
         };
         let recalled = match tokio::time::timeout(self.timeout, self.rook.recall(&query)).await {

@@ -7,5 +7,8 @@ pub mod memory;
 pub mod reply;
 
 pub use context::{CachedTurn, ConversationContext};
-pub use memory::MemoryRecall;
-pub use reply::{ReplyJob, ReplyOutcome, ReplyStatus, ReplyTools, run_reply};
+pub use memory::{MemoryRecall, RecallScope};
+pub use reply::{
+    Brain, ReplyJob, ReplyOutcome, ReplyOutput, ReplyStatus, Spent, ToolScope, record_metrics,
+    run_reply,
+};

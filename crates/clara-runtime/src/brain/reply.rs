@@ -2,12 +2,18 @@
 //! loop — the model asks for tools, Clara runs them (all of one round at once),
 //! hands the results back, and asks again, up to a cap.
 
+use super::memory::{MemoryRecall, RecallScope};
 use crate::send_queue::SendQueue;
+use async_trait::async_trait;
 use clara_core::{ChatMessage, Thought, ToolCall};
 use clara_llm::{ChatProvider, ChatRequest, LlmError, StreamEvent, Usage};
+use clara_memory::Rook;
 use clara_tools::{ToolContext, ToolRegistry};
 use futures::StreamExt;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// How a reply ended.
@@ -33,52 +39,165 @@ pub struct ReplyOutcome {
     /// Whether `delivered` is whole messages (human-paced parts) rather than a
     /// stream cut at an arbitrary point.
     pub whole_parts: bool,
-    /// Tokens used over every model call of the reply, when the provider said.
-    pub usage: Option<Usage>,
-    /// Tool calls made.
-    pub tool_calls: usize,
+    /// What answering cost.
+    pub spent: Spent,
 }
 
-/// The tools a reply may use.
-#[derive(Clone, Debug)]
-pub struct ReplyTools {
-    /// The tools.
-    pub registry: Arc<ToolRegistry>,
+/// Which tools a reply may use, and for whom: the tools themselves are the
+/// worker's ([`Brain::tools`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ToolScope {
     /// Who they run for.
     pub context: ToolContext,
     /// Rounds of tool calls before the model must answer.
     pub max_rounds: usize,
 }
 
-/// One thought to answer, with its prompt: what a worker receives.
-#[derive(Debug)]
+/// One thought to answer, with its prompt: what a worker receives. Plain data,
+/// so it crosses a process boundary (the Redis queue) as JSON.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ReplyJob {
     /// The thought.
     pub thought: Thought,
-    /// The request for the model.
+    /// The request for the model (window, summary; memories are added by the
+    /// worker, see `recall`).
     pub request: ChatRequest,
     /// The tools offered, if any.
-    pub tools: Option<ReplyTools>,
+    pub tools: Option<ToolScope>,
+    /// Whose memories to recall into the prompt, if anyone's.
+    pub recall: Option<RecallScope>,
 }
 
-/// Answers one thought: streams the model's reply into the send queue until it
-/// ends, fails or `cancel` fires. Cancelling drops the model's stream, which closes
-/// its connection, and nothing more is sent.
+/// What answers a [`ReplyJob`]: the model, the tools and the memory. In the
+/// embedded deployment the engine holds one; in the distributed one each worker
+/// does.
+#[derive(Clone)]
+pub struct Brain {
+    /// The chat model.
+    pub provider: Arc<dyn ChatProvider>,
+    /// Every tool a reply may be offered.
+    pub tools: Arc<ToolRegistry>,
+    /// Long-term memory, when enabled.
+    pub memory: Option<Rook>,
+    /// How long recall may take before the reply goes on without memories.
+    pub recall_timeout: Duration,
+}
+
+/// Where a reply's steps go while the model answers: the send queue in the
+/// process that owns the conversation, or the reply stream back to it from a
+/// worker. Calls come in the order the person should see them.
+#[async_trait]
+pub trait ReplyOutput: Send {
+    /// Clara is working on it.
+    async fn typing(&mut self);
+    /// More answer text.
+    async fn push(&mut self, delta: &str);
+    /// A tool started.
+    async fn tool_started(&mut self, name: &str);
+    /// A tool finished.
+    async fn tool_finished(&mut self, name: &str, ok: bool);
+    /// When the output next has work of its own (an edit coming due).
+    fn next_wake(&self) -> Option<Instant> {
+        None
+    }
+    /// Does the work that came due at [`ReplyOutput::next_wake`].
+    async fn wake(&mut self) {}
+}
+
+#[async_trait]
+impl ReplyOutput for SendQueue {
+    async fn typing(&mut self) {
+        SendQueue::typing(self).await;
+    }
+    async fn push(&mut self, delta: &str) {
+        SendQueue::push(self, delta).await;
+    }
+    async fn tool_started(&mut self, name: &str) {
+        SendQueue::tool_started(self, name).await;
+    }
+    async fn tool_finished(&mut self, name: &str, ok: bool) {
+        SendQueue::tool_finished(self, name, ok).await;
+    }
+    fn next_wake(&self) -> Option<Instant> {
+        SendQueue::next_wake(self)
+    }
+    async fn wake(&mut self) {
+        SendQueue::wake(self).await;
+    }
+}
+
+/// What answering cost: tokens over every model call and tool calls made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Spent {
+    /// Tokens used over every model call of the reply, when the provider said.
+    pub usage: Option<Usage>,
+    /// Tool calls made.
+    pub tool_calls: usize,
+    /// When the answer's first text arrived (in this process; not sent across).
+    #[serde(skip)]
+    pub first_token: Option<std::time::Instant>,
+}
+
+impl Brain {
+    /// Answers `job` into `out`: recalls memories into the prompt, then streams
+    /// the model's answer and runs the tool loop. Cancel by dropping the future.
+    pub async fn answer(
+        &self,
+        job: ReplyJob,
+        out: &mut dyn ReplyOutput,
+        spent: &mut Spent,
+    ) -> Result<(), LlmError> {
+        let ReplyJob {
+            thought,
+            mut request,
+            tools,
+            recall,
+        } = job;
+        out.typing().await;
+        if let (Some(rook), Some(scope)) = (&self.memory, recall) {
+            MemoryRecall {
+                rook: rook.clone(),
+                scope,
+                timeout: self.recall_timeout,
+            }
+            .into_prompt(&thought, &mut request)
+            .await;
+        }
+        let tools = tools
+            .filter(|_| !self.tools.is_empty())
+            .map(|scope| (&*self.tools, scope));
+        let mut tally = Tally::default();
+        let result = answer(
+            &*self.provider,
+            request,
+            tools.as_ref().map(|(r, s)| (*r, s)),
+            out,
+            &mut tally,
+        )
+        .await;
+        *spent = Spent {
+            usage: tally.usage,
+            tool_calls: tally.tool_calls,
+            first_token: tally.first_token,
+        };
+        result
+    }
+}
+
+/// Answers one thought in this process: streams the model's reply into the send
+/// queue until it ends, fails or `cancel` fires. Cancelling drops the model's
+/// stream, which closes its connection, and nothing more is sent.
 pub async fn run_reply(
-    provider: Arc<dyn ChatProvider>,
+    brain: &Brain,
     job: ReplyJob,
     mut queue: SendQueue,
     cancel: CancellationToken,
 ) -> ReplyOutcome {
-    let ReplyJob {
-        thought,
-        request,
-        tools,
-    } = job;
-    let mut tally = Tally::default();
+    let thought = job.thought.clone();
+    let mut spent = Spent::default();
     let started = std::time::Instant::now();
     let result = {
-        let work = answer(&*provider, request, tools.as_ref(), &mut queue, &mut tally);
+        let work = brain.answer(job, &mut queue, &mut spent);
         tokio::select! {
             biased;
             () = cancel.cancelled() => None,
@@ -96,14 +215,13 @@ pub async fn run_reply(
             )
         }
     };
-    record_metrics(status, started, &tally);
+    record_metrics(status, started, spent.first_token, &spent);
     ReplyOutcome {
         thought,
         status,
         delivered,
         whole_parts: queue.delivers_whole_parts(),
-        usage: tally.usage,
-        tool_calls: tally.tool_calls,
+        spent,
     }
 }
 
@@ -116,8 +234,14 @@ struct Tally {
 }
 
 /// Reply latency (to the first token and in all), LLM tokens and failures, for
-/// `/metrics`.
-fn record_metrics(status: ReplyStatus, started: std::time::Instant, tally: &Tally) {
+/// `/metrics`. Recorded where the reply is delivered, so a distributed
+/// deployment's gateway shows the latency people see.
+pub fn record_metrics(
+    status: ReplyStatus,
+    started: std::time::Instant,
+    first_token: Option<std::time::Instant>,
+    spent: &Spent,
+) {
     let outcome = match status {
         ReplyStatus::Finished => "finished",
         ReplyStatus::Cancelled => "cancelled",
@@ -126,17 +250,17 @@ fn record_metrics(status: ReplyStatus, started: std::time::Instant, tally: &Tall
     metrics::counter!("clara_replies_total", "outcome" => outcome).increment(1);
     metrics::histogram!("clara_reply_seconds", "outcome" => outcome)
         .record(started.elapsed().as_secs_f64());
-    if let Some(first) = tally.first_token {
+    if let Some(first) = first_token {
         metrics::histogram!("clara_reply_first_token_seconds")
             .record(first.duration_since(started).as_secs_f64());
     }
-    if let Some(usage) = &tally.usage {
+    if let Some(usage) = &spent.usage {
         metrics::counter!("clara_llm_tokens_total", "direction" => "input")
             .increment(u64::from(usage.input_tokens));
         metrics::counter!("clara_llm_tokens_total", "direction" => "output")
             .increment(u64::from(usage.output_tokens));
     }
-    metrics::counter!("clara_tool_calls_total").increment(tally.tool_calls as u64);
+    metrics::counter!("clara_tool_calls_total").increment(spent.tool_calls as u64);
     if status == ReplyStatus::Failed {
         metrics::counter!("clara_errors_total", "kind" => "reply").increment(1);
     }
@@ -158,17 +282,16 @@ impl Tally {
 async fn answer(
     provider: &dyn ChatProvider,
     mut request: ChatRequest,
-    tools: Option<&ReplyTools>,
-    queue: &mut SendQueue,
+    tools: Option<(&ToolRegistry, &ToolScope)>,
+    queue: &mut dyn ReplyOutput,
     tally: &mut Tally,
 ) -> Result<(), LlmError> {
-    queue.typing().await;
-    let max_rounds = tools.map_or(0, |t| t.max_rounds);
+    let max_rounds = tools.map_or(0, |(_, scope)| scope.max_rounds);
     let mut said = String::new();
     for round in 0..=max_rounds {
         // The last round offers no tools, so the model has to answer.
         request.tools = match tools {
-            Some(t) if round < max_rounds => t.registry.specs(),
+            Some((registry, _)) if round < max_rounds => registry.specs(),
             _ => Vec::new(),
         };
         let continues = !said.trim().is_empty();
@@ -180,7 +303,7 @@ async fn answer(
         };
         let (text, calls) = stream_round(provider, this_round, queue, tally, continues).await?;
         said.push_str(&text);
-        let Some(tools) = tools.filter(|_| !calls.is_empty()) else {
+        let Some((registry, scope)) = tools.filter(|_| !calls.is_empty()) else {
             return if said.trim().is_empty() {
                 Err(LlmError::Empty)
             } else {
@@ -191,12 +314,9 @@ async fn answer(
             queue.tool_started(&call.name).await;
         }
         // Independent calls of one round run at once.
-        let outcomes = futures::future::join_all(
-            calls
-                .iter()
-                .map(|call| tools.registry.run(call, &tools.context)),
-        )
-        .await;
+        let outcomes =
+            futures::future::join_all(calls.iter().map(|call| registry.run(call, &scope.context)))
+                .await;
         tally.tool_calls += calls.len();
         request
             .messages
@@ -223,7 +343,7 @@ async fn answer(
 async fn stream_round(
     provider: &dyn ChatProvider,
     request: ChatRequest,
-    queue: &mut SendQueue,
+    queue: &mut dyn ReplyOutput,
     tally: &mut Tally,
     continues: bool,
 ) -> Result<(String, Vec<ToolCall>), LlmError> {

@@ -1,0 +1,320 @@
+//! The Redis queue on a real Redis server, in one process: an engine whose
+//! replies run on a worker, event ids claimed once across gateways, a malformed
+//! job dropped without stopping the worker, and a thought answered once even
+//! when it is queued twice. (The gateway and workers as separate processes,
+//! with a worker killed mid-reply, are tested in `crates/clara/tests/distributed.rs`.)
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod support;
+
+use clara_core::pacing::DeliveryMode;
+use clara_core::{ChannelKind, ConversationRef, EventId, Outbound, Thought, ThoughtId};
+use clara_llm::ChatRequest;
+use clara_runtime::brain::ReplyJob;
+use clara_runtime::queue::SeenEvents;
+use clara_runtime::queue::redis::{
+    Envelope, RedisConfig, RedisQueue, RedisSeenEvents, Step, Worker, WorkerConfig, WorkerEvent,
+};
+use clara_testkit::fake_openai::FakeReply;
+use std::sync::Arc;
+use std::time::Duration;
+use support::{Harness, RecordingSink, ends, fast_config};
+use tokio_util::sync::CancellationToken;
+
+fn redis_url() -> String {
+    std::env::var("CLARA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
+}
+
+/// Settings on a key prefix of this test's own, after checking Redis is there.
+async fn config() -> RedisConfig {
+    let url = redis_url();
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let reachable = tokio::time::timeout(
+        Duration::from_secs(5),
+        client.get_multiplexed_async_connection(),
+    )
+    .await;
+    assert!(
+        matches!(reachable, Ok(Ok(_))),
+        "Redis is not reachable at {url}; this test needs it: start it with \
+         `scripts/services.sh`, or point CLARA_TEST_REDIS_URL at a running server"
+    );
+    let mut config = RedisConfig::new(url);
+    config.prefix = format!("clara-test-{}", uuid::Uuid::new_v4().simple());
+    config.claim_idle = Duration::from_millis(600);
+    config
+}
+
+async fn conn(config: &RedisConfig) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(config.url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+async fn clean(config: &RedisConfig) {
+    let mut c = conn(config).await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*", config.prefix))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL")
+            .arg(keys)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+    }
+}
+
+/// An engine whose replies go through Redis to an in-process worker.
+async fn distributed(sink: Arc<RecordingSink>) -> (Harness, RedisConfig, CancellationToken) {
+    let h = Harness::with_sink(fast_config(), sink).await;
+    let config = config().await;
+    let stop = CancellationToken::new();
+    let queue = RedisQueue::connect(config.clone(), stop.clone())
+        .await
+        .unwrap();
+    h.engine.set_reply_queue(Arc::new(queue));
+    let worker = Worker::connect(
+        h.engine.brain(),
+        WorkerConfig {
+            redis: config.clone(),
+            name: "w1".into(),
+            concurrency: 4,
+        },
+    )
+    .await
+    .unwrap();
+    tokio::spawn(worker.run(stop.clone()));
+    (h, config, stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_stream_back_from_a_worker() {
+    let (h, config, stop) = distributed(RecordingSink::streaming()).await;
+    h.fake.set_default(FakeReply::Stream {
+        chunks: vec!["Hello".into(), " from".into(), " a worker".into()],
+        delay: Duration::from_millis(20),
+    });
+    h.say("e1", "hi").await.unwrap();
+    let calls = h.sink.wait_until("the answer", |c| ends(c) == 1).await;
+    let deltas: Vec<&str> = calls
+        .iter()
+        .filter_map(|c| match c {
+            Outbound::Delta { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deltas.concat(), "Hello from a worker");
+    assert!(deltas.len() >= 2, "streamed, not in one piece: {deltas:?}");
+    h.settle().await;
+    stop.cancel();
+    clean(&config).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_editing_platform_gets_one_message_grown_by_edits() {
+    let sink = RecordingSink::new(
+        DeliveryMode::Edits {
+            cooldown: Duration::from_millis(30),
+        },
+        4096,
+    );
+    let (h, config, stop) = distributed(sink).await;
+    h.fake.set_default(FakeReply::Stream {
+        chunks: vec!["One".into(), " two".into(), " three".into()],
+        delay: Duration::from_millis(50),
+    });
+    h.say("e1", "count").await.unwrap();
+    let calls = h.sink.wait_until("the answer", |c| ends(c) == 1).await;
+    let sends = calls
+        .iter()
+        .filter(|c| matches!(c, Outbound::Send { .. }))
+        .count();
+    let last_edit = calls.iter().rev().find_map(|c| match c {
+        Outbound::Edit { text, .. } => Some(text.clone()),
+        _ => None,
+    });
+    assert_eq!(sends, 1, "{calls:#?}");
+    assert_eq!(last_edit.as_deref(), Some("One two three"), "{calls:#?}");
+    stop.cancel();
+    clean(&config).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_id_is_taken_once_across_gateways() {
+    let config = config().await;
+    let first = RedisSeenEvents::connect(config.clone()).await.unwrap();
+    let second = RedisSeenEvents::connect(config.clone()).await.unwrap();
+    let room = |channel: &str| ConversationRef {
+        platform: "telegram".into(),
+        channel: channel.into(),
+        kind: ChannelKind::Direct,
+    };
+    let event = EventId::from("update-1");
+    assert!(first.first_time(&room("a"), &event).await);
+    assert!(!second.first_time(&room("a"), &event).await);
+    assert!(!first.first_time(&room("a"), &event).await);
+    assert!(
+        second.first_time(&room("b"), &event).await,
+        "ids are per chat"
+    );
+    let mut c = conn(&config).await;
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(format!("{}:event:telegram:a:update-1", config.prefix))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(ttl > 0, "remembered for a while, not forever: {ttl}");
+    clean(&config).await;
+}
+
+/// A job as a gateway would queue it, replying to `reply_to`.
+fn envelope(thought: &Thought, reply_to: &str) -> String {
+    serde_json::to_string(&Envelope {
+        reply_to: reply_to.into(),
+        job: ReplyJob {
+            thought: thought.clone(),
+            request: ChatRequest::new(vec![clara_core::ChatMessage::text(
+                clara_core::Role::User,
+                thought.text(),
+            )]),
+            tools: None,
+            recall: None,
+        },
+    })
+    .unwrap()
+}
+
+fn thought(text: &str) -> Thought {
+    let inbound = support::inbound("x", text);
+    Thought {
+        id: ThoughtId::new(),
+        conversation: inbound.conversation,
+        author: inbound.author,
+        parts: vec![text.into()],
+        images: Vec::new(),
+        events: Vec::new(),
+        tier: None,
+    }
+}
+
+async fn add(config: &RedisConfig, json: &str) {
+    let mut c = conn(config).await;
+    let _: String = redis::cmd("XADD")
+        .arg(format!("{}:thoughts", config.prefix))
+        .arg("*")
+        .arg("v")
+        .arg(json)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+}
+
+/// Every step on a reply stream so far.
+async fn steps(config: &RedisConfig, stream: &str) -> Vec<WorkerEvent> {
+    let mut c = conn(config).await;
+    let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(stream)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    reply
+        .ids
+        .iter()
+        .map(|e| {
+            let json: String = redis::from_redis_value_ref(&e.map["v"]).unwrap();
+            serde_json::from_str(&json).unwrap()
+        })
+        .collect()
+}
+
+/// Whether the workers' group has read every entry and acknowledged it.
+async fn all_acknowledged(config: &RedisConfig) -> bool {
+    let mut c = conn(config).await;
+    let info: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(format!("{}:thoughts", config.prefix))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let group = &info.groups[0];
+    group.pending == 0 && group.lag == Some(0)
+}
+
+async fn wait_for_finished(config: &RedisConfig, stream: &str, n: usize) -> Vec<WorkerEvent> {
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    loop {
+        let steps = steps(config, stream).await;
+        let finished = steps
+            .iter()
+            .filter(|e| matches!(e.step, Step::Finished { .. }))
+            .count();
+        if finished >= n {
+            return steps;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no answer on {stream}: {steps:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_job_is_dropped_and_a_thought_queued_twice_is_answered_once() {
+    let h = Harness::start(fast_config()).await;
+    let config = config().await;
+    let worker = Worker::connect(
+        h.engine.brain(),
+        WorkerConfig {
+            redis: config.clone(),
+            name: "w1".into(),
+            concurrency: 4,
+        },
+    )
+    .await
+    .unwrap();
+    let stop = CancellationToken::new();
+    tokio::spawn(worker.run(stop.clone()));
+    let replies = format!("{}:replies:test", config.prefix);
+
+    add(&config, "{not json").await;
+    let t = thought("hello");
+    add(&config, &envelope(&t, &replies)).await;
+    let answered = wait_for_finished(&config, &replies, 1).await;
+    let text: String = answered
+        .iter()
+        .filter_map(|e| match &e.step {
+            Step::Delta { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(text, "You said: hello");
+    assert!(answered.iter().all(|e| e.thought == t.id));
+
+    // The same thought again (a gateway queuing it twice): already answered.
+    add(&config, &envelope(&t, &replies)).await;
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    while !all_acknowledged(&config).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "every entry is read and acknowledged, the bad one too"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        steps(&config, &replies).await.len(),
+        answered.len(),
+        "nothing more was sent"
+    );
+    assert_eq!(h.fake.request_count(), 1, "one model call");
+    stop.cancel();
+    clean(&config).await;
+}

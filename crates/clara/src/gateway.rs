@@ -1,0 +1,37 @@
+//! `clara gateway`: `clara serve` with its replies answered by `clara worker`
+//! processes through Redis. The conversations (chunking, cancellation, the
+//! window, what is stored) stay here; recall, the model and tools run on the
+//! workers.
+
+use crate::settings::Resolved;
+use anyhow::{Context, Result};
+use clara_runtime::Engine;
+use clara_runtime::queue::redis::{RedisConfig, RedisQueue, RedisSeenEvents};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Serves until a shutdown signal; the caller then shuts the engine down.
+pub async fn run(resolved: &Resolved, engine: &Engine, redis: RedisConfig) -> Result<()> {
+    if resolved.postgres_url.is_none() {
+        tracing::warn!(
+            "DATABASE_URL is not a PostgreSQL database: workers on other machines cannot reach this SQLite file"
+        );
+    }
+    let stop = CancellationToken::new();
+    let queue = RedisQueue::connect(redis.clone(), stop.clone())
+        .await
+        .context("cannot start the gateway's queue")?;
+    tracing::info!(
+        replies = queue.reply_stream(),
+        "queue ready: replies come from clara worker processes"
+    );
+    engine.set_reply_queue(Arc::new(queue));
+    engine.set_seen_events(Arc::new(
+        RedisSeenEvents::connect(redis)
+            .await
+            .context("cannot start event deduplication")?,
+    ));
+    let served = crate::serve::run(resolved, engine).await;
+    stop.cancel();
+    served
+}

@@ -1,0 +1,70 @@
+//! `clara worker`: answers thoughts that gateways queued in Redis, with this
+//! process's model, tools and memory, until SIGINT or SIGTERM. Run as many as
+//! the load needs; a worker that dies has its thoughts taken over by the others.
+
+use crate::settings::Resolved;
+use crate::{Answering, open_answering};
+use anyhow::{Context, Result};
+use clara_runtime::brain::Brain;
+use clara_runtime::queue::redis::{Worker, WorkerConfig};
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// `clara worker` options.
+#[derive(clap::Args, Debug)]
+pub struct WorkerArgs {
+    /// This worker's name in the consumer group (default: a fresh unique one).
+    #[arg(long)]
+    name: Option<String>,
+    /// Thoughts answered at once (default: queue.worker_concurrency).
+    #[arg(long)]
+    concurrency: Option<usize>,
+}
+
+/// Runs one worker until a shutdown signal.
+pub async fn run(resolved: &Resolved, args: WorkerArgs) -> Result<ExitCode> {
+    let redis = resolved.queue.redis()?;
+    let Answering {
+        provider,
+        store,
+        memory,
+    } = open_answering(resolved).await?;
+    let mut tools = resolved.tools.clone();
+    if let Some(rook) = &memory {
+        clara_runtime::memory_tools::register(&mut tools, rook);
+    }
+    let brain = Brain {
+        provider,
+        tools: Arc::new(tools),
+        memory,
+        recall_timeout: resolved.engine.recall_timeout,
+    };
+    let name = args.name.unwrap_or_else(|| {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        format!("worker-{}", &id[..12])
+    });
+    let concurrency = args
+        .concurrency
+        .unwrap_or(resolved.queue.worker_concurrency)
+        .max(1);
+    let worker = Worker::connect(
+        brain,
+        WorkerConfig {
+            redis,
+            name: name.clone(),
+            concurrency,
+        },
+    )
+    .await
+    .context("cannot join the queue")?;
+    tracing::info!(worker = %name, concurrency, "worker ready; stop with Ctrl-C");
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(worker.run(stop.clone()));
+    crate::shutdown_signal().await;
+    tracing::info!("shutting down");
+    stop.cancel();
+    let _ = running.await;
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
