@@ -26,6 +26,10 @@ const MIGRATIONS_TABLE: &str = "_sqlx_migrations";
 /// counterpart of SQLite's one writer ("Clara" in ASCII).
 const WRITE_LOCK_KEY: i64 = 0x0043_6C61_7261;
 
+/// The PostgreSQL advisory lock `migrate` holds, so a gateway and its workers
+/// starting at once on a fresh database migrate it one after the other ("Mig").
+const MIGRATE_LOCK_KEY: i64 = 0x004D_6967;
+
 /// How long opening waits for a PostgreSQL server before saying it is unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -276,8 +280,46 @@ impl Store {
         &self.db.name
     }
 
-    /// Applies pending migrations; returns the ones applied now.
+    /// Applies pending migrations; returns the ones applied now. On PostgreSQL
+    /// processes migrating the same database at once take turns.
     pub async fn migrate(&self) -> Result<Vec<MigrationInfo>, StoreError> {
+        let Pools::Postgres(pool) = &self.pools else {
+            // sqlx takes no lock on SQLite, so of two processes opening a fresh
+            // file at once one may try a migration the other just applied (SQLite
+            // makes it wait for the other's commit, then it finds the tables).
+            // Its next pass finds the migration recorded and goes on.
+            let mut failures = 0;
+            loop {
+                match self.migrate_now().await {
+                    Err(StoreError::MigrationFailed { .. }) if failures < 5 => {
+                        failures += 1;
+                        tokio::time::sleep(Duration::from_millis(20 * failures)).await;
+                    }
+                    done => return done,
+                }
+            }
+        };
+        // A session lock on a connection of its own, released on every path
+        // (an error included) before the connection goes back to the pool.
+        let mut lock = pool.acquire().await.map_err(|e| self.err(e))?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATE_LOCK_KEY)
+            .execute(&mut *lock)
+            .await
+            .map_err(|e| self.err(e))?;
+        let migrated = self.migrate_now().await;
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATE_LOCK_KEY)
+            .execute(&mut *lock)
+            .await;
+        if unlocked.is_err() {
+            // The session ends with the connection: that frees its locks.
+            lock.detach();
+        }
+        migrated
+    }
+
+    async fn migrate_now(&self) -> Result<Vec<MigrationInfo>, StoreError> {
         let before = self.applied_versions().await?;
         match &self.pools {
             Pools::Sqlite { write, .. } => MIGRATOR.run(write).await,

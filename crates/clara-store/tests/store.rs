@@ -22,6 +22,23 @@ async fn opening_applies_every_migration(db: TestDb) {
     store.close().await;
 }
 
+/// A gateway and its workers start at once on a fresh database: each opens
+/// (and migrates) it; they take turns instead of tripping over each other.
+async fn processes_opening_a_fresh_database_at_once_all_succeed(db: TestDb) {
+    let url = db.url();
+    let opening: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { Store::open_url(&url).await })
+        })
+        .collect();
+    for store in opening {
+        let store = store.await.unwrap().expect("every opener migrates or finds it done");
+        assert!(store.migration_status().await.unwrap().iter().all(|m| m.applied));
+        store.close().await;
+    }
+}
+
 #[tokio::test]
 async fn a_sqlite_file_is_created_with_its_directories_in_wal_mode() {
     let (_dir, path, store) = file_store().await;
@@ -584,6 +601,7 @@ async fn options_are_applied(db: TestDb) {
 
 on_both_backends!(
     opening_applies_every_migration,
+    processes_opening_a_fresh_database_at_once_all_succeed,
     open_without_migrating_shows_pending_then_migrate_applies_them,
     a_database_from_a_newer_clara_is_refused_clearly,
     data_survives_a_restart,

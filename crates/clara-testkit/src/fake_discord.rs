@@ -358,7 +358,7 @@ impl FakeDiscord {
             .with_state(Arc::clone(&shared));
         let stop = shared.shutdown.clone();
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
+            let _ = axum::serve(crate::recorder::no_delay(listener), app)
                 .with_graceful_shutdown(stop.cancelled_owned())
                 .await;
         });

@@ -639,7 +639,7 @@ async fn serve(shared: Arc<Shared>, port: u16) -> (u16, Running) {
         });
     let until = stop.clone().cancelled_owned();
     let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
+        let _ = axum::serve(crate::recorder::no_delay(listener), app)
             .with_graceful_shutdown(until)
             .await;
     });

@@ -79,7 +79,7 @@ impl<R> Recorder<R> {
         };
         let stop = self.shutdown.clone();
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
+            let _ = axum::serve(no_delay(listener), app)
                 .with_graceful_shutdown(stop.cancelled_owned())
                 .await;
         });
@@ -270,3 +270,15 @@ macro_rules! fake_server {
     };
 }
 pub(crate) use fake_server;
+
+/// A listener whose connections send small writes at once (`TCP_NODELAY`), as
+/// real API servers do: with Nagle's algorithm a streamed chunk can wait for
+/// the client's delayed ACK, 40 ms on Linux.
+pub(crate) fn no_delay(
+    listener: tokio::net::TcpListener,
+) -> impl axum::serve::Listener<Addr = std::net::SocketAddr> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    })
+}

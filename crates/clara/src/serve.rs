@@ -4,6 +4,7 @@
 
 use crate::settings::Resolved;
 use anyhow::{Context, Result};
+use axum::serve::ListenerExt;
 use clara_runtime::Engine;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +27,13 @@ pub async fn run(resolved: &Resolved, engine: &Engine) -> Result<()> {
         model = engine.provider().model(),
         "Clara is running; stop with Ctrl-C"
     );
+    // Replies stream as many small writes (WebSocket frames, SSE events): with
+    // Nagle's algorithm each could wait 40 ms for the peer's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
     let served = tokio::select! {
         served = server => served.context("the gateway stopped"),
