@@ -33,8 +33,18 @@ async fn processes_opening_a_fresh_database_at_once_all_succeed(db: TestDb) {
         })
         .collect();
     for store in opening {
-        let store = store.await.unwrap().expect("every opener migrates or finds it done");
-        assert!(store.migration_status().await.unwrap().iter().all(|m| m.applied));
+        let store = store
+            .await
+            .unwrap()
+            .expect("every opener migrates or finds it done");
+        assert!(
+            store
+                .migration_status()
+                .await
+                .unwrap()
+                .iter()
+                .all(|m| m.applied)
+        );
         store.close().await;
     }
 }

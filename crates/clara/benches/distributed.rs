@@ -176,7 +176,10 @@ async fn run(deployment: Deployment, users: usize, thoughts: usize, adapters: us
             .collect();
         waiters.push(mine.clone());
         let remote = Arc::new(RemoteAssistant::spawn(
-            ClientConfig::new(format!("ws://127.0.0.1:{port}/gateway"), format!("bench{a}")),
+            ClientConfig::new(
+                format!("ws://127.0.0.1:{port}/gateway"),
+                format!("bench{a}"),
+            ),
             Arc::new(EndSink { waiters: mine }),
         ));
         assert!(remote.wait_connected(Duration::from_secs(30)).await);

@@ -965,6 +965,51 @@ mod tests {
     }
 
     #[test]
+    fn the_queue_takes_a_redis_url_or_a_host_and_never_shows_the_password() {
+        let none = queue_config(&QueueSettings::default()).unwrap();
+        let missing = none.redis().unwrap_err().to_string();
+        assert!(missing.contains("REDIS_URL"), "{missing}");
+
+        let host = queue_config(&QueueSettings {
+            redis_host: Some("cache.internal".into()),
+            redis_port: Some(6380),
+            ..QueueSettings::default()
+        })
+        .unwrap();
+        assert_eq!(host.redis().unwrap().url, "redis://cache.internal:6380/0");
+
+        let url = queue_config(&QueueSettings {
+            redis_url: Some("redis://:hunter2@cache/1".into()),
+            redis_host: Some("ignored".into()),
+            claim_idle_ms: Some(1_500),
+            ..QueueSettings::default()
+        })
+        .unwrap();
+        let redis = url.redis().unwrap();
+        assert_eq!(redis.url, "redis://:hunter2@cache/1");
+        assert_eq!(redis.claim_idle, Duration::from_millis(1_500));
+        assert!(!format!("{url:?}").contains("hunter2"));
+
+        let bad = queue_config(&QueueSettings {
+            redis_url: Some("cache:6379".into()),
+            ..QueueSettings::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            bad.contains("REDIS_URL") && bad.contains("redis://"),
+            "{bad}"
+        );
+        let too_eager = queue_config(&QueueSettings {
+            claim_idle_ms: Some(10),
+            ..QueueSettings::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(too_eager.contains("claim_idle_ms"), "{too_eager}");
+    }
+
+    #[test]
     fn discord_lists_come_as_arrays_or_as_comma_separated_environment_values() {
         let file: Settings = toml::from_str(
             "[discord]\ntoken = \"secret-token\"\nallowed_servers = [\"123\", 456]\nstop_phrases = [\"hush now\"]\n",

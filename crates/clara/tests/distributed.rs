@@ -538,7 +538,10 @@ async fn check_each_answered_once(d: &Deployment, n: usize) {
         let seen = d.screen.channel(&channel);
         let expected = format!("You said: {}", question(i));
         assert_eq!(seen.ends.values().sum::<usize>(), 1, "{channel}: {seen:?}");
-        assert!(seen.cancelled.is_empty() && seen.errors.is_empty(), "{seen:?}");
+        assert!(
+            seen.cancelled.is_empty() && seen.errors.is_empty(),
+            "{seen:?}"
+        );
         assert_eq!(seen.text.len(), 1, "{channel}: {seen:?}");
         assert_eq!(seen.text.values().next().unwrap(), &expected, "{channel}");
         assert_eq!(
@@ -623,4 +626,42 @@ async fn postgres_restarted_under_load_loses_nothing() {
     ask(&d, 24, 8).await;
     check_each_answered_once(&d, 32).await;
     d.stop().await;
+}
+
+/// Without Redis the distributed commands stop at once with one sentence that
+/// names what to set, and never print the URL's password.
+#[tokio::test]
+async fn without_redis_the_gateway_and_workers_say_what_is_missing() {
+    let llm = FakeOpenAi::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = clara(&dir.path().join("data"), dir.path());
+    with_fake(&mut cmd, &llm);
+    cmd.env("CLARA_MEMORY__ENABLED", "false").arg("gateway");
+    let out = common::run(&mut cmd, "").await;
+    let err = common::text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("REDIS_URL (queue.redis_url) or REDIS_HOST must be set"),
+        "{err}"
+    );
+
+    let closed = free_port();
+    let mut cmd = clara(&dir.path().join("data"), dir.path());
+    with_fake(&mut cmd, &llm);
+    cmd.env("CLARA_MEMORY__ENABLED", "false")
+        .env(
+            "REDIS_URL",
+            format!("redis://:pa55word@127.0.0.1:{closed}/0"),
+        )
+        .arg("worker");
+    let out = common::run(&mut cmd, "").await;
+    let err = common::text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(&format!(
+            "cannot join the queue: Redis at 127.0.0.1:{closed}"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("pa55word"), "{err}");
 }

@@ -15,7 +15,7 @@ use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 /// How long a stopping worker lets the thoughts it holds finish; the rest are
@@ -306,13 +306,7 @@ async fn answer(shared: Arc<Shared>, entry: StreamId, _permit: OwnedSemaphorePer
         return;
     }
     let heartbeat = tokio::spawn(heartbeat(Arc::clone(&shared), entry.id.clone()));
-    let mut out = StepSender {
-        conn: conn.clone(),
-        connector: shared.connector.clone(),
-        stream: reply_to,
-        thought,
-        attempt: uuid::Uuid::new_v4().simple().to_string(),
-    };
+    let mut out = StepSender::start(conn.clone(), shared.connector.clone(), reply_to, thought);
     let mut spent = Spent::default();
     let result = {
         let work = shared.brain.answer(job, &mut out, &mut spent);
@@ -323,31 +317,40 @@ async fn answer(shared: Arc<Shared>, entry: StreamId, _permit: OwnedSemaphorePer
         }
     };
     heartbeat.abort();
+    let answered = result.is_some();
     match result {
         None => tracing::debug!(%thought, "stopped: cancelled"),
-        Some(result) => {
-            let step = match result {
-                Ok(()) => Step::Finished { spent },
-                Err(error) => {
-                    tracing::warn!(%thought, %error, "reply failed");
-                    Step::Failed {
-                        message: error.user_message(),
-                        spent,
-                    }
-                }
-            };
-            out.send(step).await;
-            let _: redis::RedisResult<()> = redis::cmd("SET")
-                .arg(redis.done(&thought))
-                .arg(1)
-                .arg("NX")
-                .arg("EX")
-                .arg(DONE_TTL_SECS)
-                .query_async(&mut conn)
-                .await;
+        Some(Ok(())) => out.send(Step::Finished { spent }).await,
+        Some(Err(error)) => {
+            tracing::warn!(%thought, %error, "reply failed");
+            out.send(Step::Failed {
+                message: error.user_message(),
+                spent,
+            })
+            .await;
         }
     }
-    acknowledge(&shared, &entry.id).await;
+    out.flush().await;
+    // Marked done and acknowledged in one round trip, once the steps are in.
+    let mut pipe = redis::pipe();
+    if answered {
+        pipe.cmd("SET")
+            .arg(redis.done(&thought))
+            .arg(1)
+            .arg("NX")
+            .arg("EX")
+            .arg(DONE_TTL_SECS)
+            .ignore();
+    }
+    pipe.cmd("XACK")
+        .arg(redis.thoughts())
+        .arg(GROUP)
+        .arg(&entry.id)
+        .ignore();
+    if pipe.query_async::<()>(&mut conn).await.is_err() {
+        // Retried on its own; a thought left unacknowledged is found done.
+        acknowledge(&shared, &entry.id).await;
+    }
 }
 
 /// Keeps a held entry's idle time near zero, so it is not taken over.
@@ -401,44 +404,83 @@ impl Drop for Held {
     }
 }
 
-/// Sends a reply's steps to the gateway's reply stream, in order.
+/// Sends a reply's steps to the gateway's reply stream, in order, without
+/// making the model wait for Redis: steps queue for a sender task that writes
+/// whatever has gathered in one pipelined round trip.
 struct StepSender {
-    conn: ConnectionManager,
+    steps: mpsc::Sender<Step>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Steps that may wait for Redis before the model is slowed down.
+const STEPS_QUEUED: usize = 1_024;
+/// Steps written in one round trip at most.
+const STEPS_PER_WRITE: usize = 64;
+
+impl StepSender {
+    fn start(
+        conn: ConnectionManager,
+        connector: Connector,
+        stream: String,
+        thought: ThoughtId,
+    ) -> Self {
+        let (steps, rx) = mpsc::channel(STEPS_QUEUED);
+        let attempt = uuid::Uuid::new_v4().simple().to_string();
+        let task = tokio::spawn(write_steps(rx, conn, connector, stream, thought, attempt));
+        Self { steps, task }
+    }
+
+    async fn send(&mut self, step: Step) {
+        // The writer ends only when this sender is dropped.
+        let _ = self.steps.send(step).await;
+    }
+
+    /// Waits until every step sent is in Redis.
+    async fn flush(self) {
+        drop(self.steps);
+        let _ = self.task.await;
+    }
+}
+
+/// Writes queued steps, batched, retrying through a Redis outage: each step is
+/// part of what the person must get.
+async fn write_steps(
+    mut rx: mpsc::Receiver<Step>,
+    mut conn: ConnectionManager,
     connector: Connector,
     stream: String,
     thought: ThoughtId,
     attempt: String,
-}
-
-impl StepSender {
-    /// Sends one step, retrying through a Redis outage: the step is part of
-    /// what the person must get.
-    async fn send(&mut self, step: Step) {
-        let event = WorkerEvent {
-            thought: self.thought,
-            attempt: self.attempt.clone(),
-            step,
-        };
-        let Ok(json) = serde_json::to_string(&event) else {
-            return;
-        };
-        let mut failures = 0;
-        loop {
-            let added: redis::RedisResult<String> = redis::cmd("XADD")
-                .arg(&self.stream)
+) {
+    let mut batch = Vec::new();
+    while rx.recv_many(&mut batch, STEPS_PER_WRITE).await > 0 {
+        let mut pipe = redis::pipe();
+        for step in batch.drain(..) {
+            let event = WorkerEvent {
+                thought,
+                attempt: attempt.clone(),
+                step,
+            };
+            let Ok(json) = serde_json::to_string(&event) else {
+                continue;
+            };
+            pipe.cmd("XADD")
+                .arg(&stream)
                 .arg("MAXLEN")
                 .arg("~")
                 .arg(STREAM_MAX_LEN)
                 .arg("*")
                 .arg(FIELD)
-                .arg(&json)
-                .query_async(&mut self.conn)
-                .await;
-            match added {
-                Ok(_) => return,
+                .arg(json)
+                .ignore();
+        }
+        let mut failures = 0;
+        loop {
+            match pipe.query_async::<()>(&mut conn).await {
+                Ok(()) => break,
                 Err(error) => {
                     if failures == 0 {
-                        tracing::warn!(error = %self.connector.error(error), "cannot send a reply step; retrying");
+                        tracing::warn!(error = %connector.error(error), "cannot send reply steps; retrying");
                     }
                     failures += 1;
                     tokio::time::sleep(backoff(failures)).await;
