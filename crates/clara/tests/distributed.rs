@@ -582,6 +582,7 @@ async fn redis_restarted_under_load_loses_nothing() {
     ask(&d, 16, 8).await;
     let up = tokio::process::Command::new("bash")
         .arg(services_script())
+        .stdout(std::process::Stdio::null())
         .status()
         .await
         .unwrap();

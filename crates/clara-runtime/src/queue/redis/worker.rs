@@ -107,16 +107,18 @@ async fn read_new(shared: Arc<Shared>, stop: CancellationToken) {
     let mut conn = None;
     let mut failures = 0u32;
     while !stop.is_cancelled() {
-        let first = tokio::select! {
-            () = stop.cancelled() => return,
-            permit = Arc::clone(&shared.permits).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
-        };
-        let mut permits = vec![first];
-        while let Ok(permit) = Arc::clone(&shared.permits).try_acquire_owned() {
-            permits.push(permit);
+        // Read as many as there is room for, without holding the room while
+        // blocked: the claimer needs it too.
+        let room = shared.permits.available_permits();
+        if room == 0 {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                permit = shared.permits.acquire() => match permit {
+                    Ok(permit) => drop(permit),
+                    Err(_) => return,
+                },
+            }
+            continue;
         }
         let mut c = match conn.take() {
             Some(c) => c,
@@ -137,7 +139,7 @@ async fn read_new(shared: Arc<Shared>, stop: CancellationToken) {
             .arg(GROUP)
             .arg(&config.name)
             .arg("COUNT")
-            .arg(permits.len())
+            .arg(room)
             .arg("BLOCK")
             .arg(BLOCK.as_millis() as u64)
             .arg("STREAMS")
@@ -155,7 +157,9 @@ async fn read_new(shared: Arc<Shared>, stop: CancellationToken) {
                     failures = 0;
                 }
                 for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
-                    let Some(permit) = permits.pop() else { break };
+                    let Ok(permit) = Arc::clone(&shared.permits).acquire_owned().await else {
+                        return;
+                    };
                     tokio::spawn(answer(Arc::clone(&shared), entry, permit));
                 }
                 conn = Some(c);
@@ -192,14 +196,8 @@ async fn claim_abandoned(shared: Arc<Shared>, stop: CancellationToken) {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(every) => {}
         }
-        let mut permits = Vec::new();
-        while let Ok(permit) = Arc::clone(&shared.permits).try_acquire_owned() {
-            permits.push(permit);
-            if permits.len() >= 16 {
-                break;
-            }
-        }
-        if permits.is_empty() {
+        let room = shared.permits.available_permits().min(16);
+        if room == 0 {
             continue;
         }
         let claimed = redis::cmd("XAUTOCLAIM")
@@ -209,13 +207,15 @@ async fn claim_abandoned(shared: Arc<Shared>, stop: CancellationToken) {
             .arg(min_idle)
             .arg("0-0")
             .arg("COUNT")
-            .arg(permits.len())
+            .arg(room)
             .query_async::<StreamAutoClaimReply>(&mut conn)
             .await;
         match claimed {
             Ok(reply) => {
                 for entry in reply.claimed {
-                    let Some(permit) = permits.pop() else { break };
+                    let Ok(permit) = Arc::clone(&shared.permits).acquire_owned().await else {
+                        return;
+                    };
                     tracing::info!(entry = %entry.id, "taking over a thought from a worker that stopped");
                     tokio::spawn(answer(Arc::clone(&shared), entry, permit));
                 }
