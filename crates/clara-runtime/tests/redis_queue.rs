@@ -14,6 +14,7 @@ use clara_runtime::brain::ReplyJob;
 use clara_runtime::queue::SeenEvents;
 use clara_runtime::queue::redis::{
     Envelope, RedisConfig, RedisQueue, RedisSeenEvents, Step, Worker, WorkerConfig, WorkerEvent,
+    decode,
 };
 use clara_testkit::fake_openai::FakeReply;
 use std::sync::Arc;
@@ -69,15 +70,8 @@ async fn clean(config: &RedisConfig) {
     }
 }
 
-/// An engine whose replies go through Redis to an in-process worker.
-async fn distributed(sink: Arc<RecordingSink>) -> (Harness, RedisConfig, CancellationToken) {
-    let h = Harness::with_sink(fast_config(), sink).await;
-    let config = config().await;
-    let stop = CancellationToken::new();
-    let queue = RedisQueue::connect(config.clone(), stop.clone())
-        .await
-        .unwrap();
-    h.engine.set_reply_queue(Arc::new(queue));
+/// A worker answering with the harness engine's brain until `stop`.
+async fn start_worker(h: &Harness, config: &RedisConfig, stop: &CancellationToken) {
     let worker = Worker::connect(
         h.engine.brain(),
         WorkerConfig {
@@ -89,6 +83,18 @@ async fn distributed(sink: Arc<RecordingSink>) -> (Harness, RedisConfig, Cancell
     .await
     .unwrap();
     tokio::spawn(worker.run(stop.clone()));
+}
+
+/// An engine whose replies go through Redis to an in-process worker.
+async fn distributed(sink: Arc<RecordingSink>) -> (Harness, RedisConfig, CancellationToken) {
+    let h = Harness::with_sink(fast_config(), sink).await;
+    let config = config().await;
+    let stop = CancellationToken::new();
+    let queue = RedisQueue::connect(config.clone(), stop.clone())
+        .await
+        .unwrap();
+    h.engine.set_reply_queue(Arc::new(queue));
+    start_worker(&h, &config, &stop).await;
     (h, config, stop)
 }
 
@@ -224,14 +230,7 @@ async fn steps(config: &RedisConfig, stream: &str) -> Vec<WorkerEvent> {
         .query_async(&mut c)
         .await
         .unwrap();
-    reply
-        .ids
-        .iter()
-        .map(|e| {
-            let json: String = redis::from_redis_value_ref(&e.map["v"]).unwrap();
-            serde_json::from_str(&json).unwrap()
-        })
-        .collect()
+    reply.ids.iter().map(|e| decode(e).unwrap()).collect()
 }
 
 /// Whether the workers' group has read every entry and acknowledged it.
@@ -270,18 +269,8 @@ async fn wait_for_finished(config: &RedisConfig, stream: &str, n: usize) -> Vec<
 async fn a_malformed_job_is_dropped_and_a_thought_queued_twice_is_answered_once() {
     let h = Harness::start(fast_config()).await;
     let config = config().await;
-    let worker = Worker::connect(
-        h.engine.brain(),
-        WorkerConfig {
-            redis: config.clone(),
-            name: "w1".into(),
-            concurrency: 4,
-        },
-    )
-    .await
-    .unwrap();
     let stop = CancellationToken::new();
-    tokio::spawn(worker.run(stop.clone()));
+    start_worker(&h, &config, &stop).await;
     let replies = format!("{}:replies:test", config.prefix);
 
     add(&config, "{not json").await;

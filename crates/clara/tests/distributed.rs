@@ -552,6 +552,21 @@ async fn check_each_answered_once(d: &Deployment, n: usize) {
     }
 }
 
+/// A gateway and two workers with 16 replies streaming.
+async fn under_load() -> Deployment {
+    let d = Deployment::start(
+        2,
+        FakeReply::PacedEcho {
+            delay: Duration::from_millis(100),
+        },
+    )
+    .await;
+    ask(&d, 0, 16).await;
+    d.until("replies to be under way", 30, |s| s.deltas() >= 10)
+        .await;
+    d
+}
+
 fn services_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/services.sh")
 }
@@ -563,16 +578,7 @@ fn services_script() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "restarts the shared Redis server; run alone"]
 async fn redis_restarted_under_load_loses_nothing() {
-    let d = Deployment::start(
-        2,
-        FakeReply::PacedEcho {
-            delay: Duration::from_millis(100),
-        },
-    )
-    .await;
-    ask(&d, 0, 16).await;
-    d.until("replies to be under way", 30, |s| s.deltas() >= 10)
-        .await;
+    let d = under_load().await;
     // `shutdown` ends the connection it came on, so its status says nothing;
     // the restart below checks that Redis was down.
     let _ = std::process::Command::new("redis-cli")
@@ -604,16 +610,7 @@ async fn redis_restarted_under_load_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "restarts the shared PostgreSQL server; run alone"]
 async fn postgres_restarted_under_load_loses_nothing() {
-    let d = Deployment::start(
-        2,
-        FakeReply::PacedEcho {
-            delay: Duration::from_millis(100),
-        },
-    )
-    .await;
-    ask(&d, 0, 16).await;
-    d.until("replies to be under way", 30, |s| s.deltas() >= 10)
-        .await;
+    let d = under_load().await;
     let version = std::fs::read_dir("/etc/postgresql")
         .expect("a Debian PostgreSQL cluster")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())

@@ -3,8 +3,8 @@
 //! platform event ids claimed once across gateways.
 
 use super::assembly::{Action, ReplyAssembly};
-use super::wire::{Envelope, FIELD, WorkerEvent};
-use super::{BLOCK, CANCEL_TTL_SECS, Connector, QueueError, RedisConfig, STREAM_MAX_LEN};
+use super::wire::{Envelope, WorkerEvent, decode};
+use super::{BLOCK, CANCEL_TTL_SECS, Connector, QueueError, RedisConfig};
 use crate::brain::{ReplyJob, ReplyOutcome, ReplyStatus, Spent, record_metrics};
 use crate::queue::{ReplyQueue, SeenEvents};
 use crate::send_queue::SendQueue;
@@ -213,16 +213,10 @@ impl Inner {
         let mut conn = self.conn.clone();
         let mut failures = 0;
         loop {
-            let added: redis::RedisResult<String> = redis::cmd("XADD")
-                .arg(self.config.thoughts())
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(STREAM_MAX_LEN)
-                .arg("*")
-                .arg(FIELD)
-                .arg(envelope)
-                .query_async(&mut conn)
-                .await;
+            let added: redis::RedisResult<String> =
+                super::append(&self.config.thoughts(), envelope)
+                    .query_async(&mut conn)
+                    .await;
             match added {
                 Ok(id) => return id,
                 Err(error) => {
@@ -332,12 +326,7 @@ async fn read_replies(inner: Arc<Inner>, stop: CancellationToken) {
             Ok(reply) => {
                 for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
                     last.clone_from(&entry.id);
-                    let event = entry
-                        .map
-                        .get(FIELD)
-                        .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
-                        .and_then(|json| serde_json::from_str::<WorkerEvent>(&json).ok());
-                    let Some(event) = event else {
+                    let Some(event) = decode::<WorkerEvent>(&entry) else {
                         tracing::warn!(entry = %entry.id, "a malformed reply step; skipped");
                         continue;
                     };

@@ -25,7 +25,7 @@ mod worker;
 
 pub use assembly::{Action, ReplyAssembly};
 pub use gateway::{RedisQueue, RedisSeenEvents};
-pub use wire::{Envelope, Step, WorkerEvent};
+pub use wire::{Envelope, Step, WorkerEvent, decode};
 pub use worker::{Worker, WorkerConfig};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
@@ -168,6 +168,19 @@ impl Connector {
             .await
             .map_err(|e| self.error(e))
     }
+}
+
+/// `XADD stream MAXLEN ~ … * v json`: one entry, the stream kept bounded.
+pub(crate) fn append(stream: &str, json: &str) -> redis::Cmd {
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(stream)
+        .arg("MAXLEN")
+        .arg("~")
+        .arg(STREAM_MAX_LEN)
+        .arg("*")
+        .arg(wire::FIELD)
+        .arg(json);
+    cmd
 }
 
 /// Creates the workers' group (and the stream) unless it exists. From `0`, so

@@ -8,6 +8,12 @@ use serde::{Deserialize, Serialize};
 /// The field of a stream entry that holds its JSON.
 pub const FIELD: &str = "v";
 
+/// The JSON value of a stream entry, if it holds one of the expected shape.
+pub fn decode<T: serde::de::DeserializeOwned>(entry: &redis::streams::StreamId) -> Option<T> {
+    let json: String = redis::from_redis_value_ref(entry.map.get(FIELD)?).ok()?;
+    serde_json::from_str(&json).ok()
+}
+
 /// A job on the thoughts stream.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Envelope {

@@ -1,10 +1,10 @@
 //! The worker's side: thoughts from the consumer group, answered with this
 //! process's [`Brain`], reply steps back to the gateway that queued them.
 
-use super::wire::{Envelope, FIELD, Step, WorkerEvent};
+use super::wire::{Envelope, Step, WorkerEvent, decode};
 use super::{
-    BLOCK, Connector, DONE_TTL_SECS, GROUP, QueueError, RedisConfig, STREAM_MAX_LEN, backoff,
-    ensure_group, is_no_group,
+    BLOCK, Connector, DONE_TTL_SECS, GROUP, QueueError, RedisConfig, backoff, ensure_group,
+    is_no_group,
 };
 use crate::brain::{Brain, ReplyOutput, Spent};
 use async_trait::async_trait;
@@ -275,12 +275,7 @@ async fn listen_for_cancels(shared: Arc<Shared>, stop: CancellationToken) {
 async fn answer(shared: Arc<Shared>, entry: StreamId, _permit: OwnedSemaphorePermit) {
     let redis = &shared.config.redis;
     let mut conn = shared.conn.clone();
-    let envelope = entry
-        .map
-        .get(FIELD)
-        .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
-        .and_then(|json| serde_json::from_str::<Envelope>(&json).ok());
-    let Some(Envelope { reply_to, job }) = envelope else {
+    let Some(Envelope { reply_to, job }) = decode(&entry) else {
         tracing::error!(entry = %entry.id, "a malformed job on the queue; dropped");
         acknowledge(&shared, &entry.id).await;
         return;
@@ -464,15 +459,7 @@ async fn write_steps(
             let Ok(json) = serde_json::to_string(&event) else {
                 continue;
             };
-            pipe.cmd("XADD")
-                .arg(&stream)
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(STREAM_MAX_LEN)
-                .arg("*")
-                .arg(FIELD)
-                .arg(json)
-                .ignore();
+            pipe.add_command(super::append(&stream, &json)).ignore();
         }
         let mut failures = 0;
         loop {
