@@ -147,10 +147,20 @@ async fn redis() -> redis::aio::MultiplexedConnection {
 
 impl Deployment {
     async fn start(workers: usize, reply: FakeReply) -> Self {
+        Self::start_with(workers, reply, &[]).await
+    }
+
+    /// Started with `extra` settings on top of the defaults (later ones win).
+    async fn start_with(workers: usize, reply: FakeReply, extra: &[(&str, &str)]) -> Self {
         redis().await;
         let llm = FakeOpenAi::start().await;
         llm.set_default(reply);
         let (schema, pg_url) = fresh_schema().await;
+        // Where the pgvector extension lives, next to the schema.
+        let pg_url = pg_url.replace(
+            &format!("search_path%3D{schema}"),
+            &format!("search_path%3D{schema},public"),
+        );
         let dir = tempfile::tempdir().unwrap();
         let prefix = format!("clara-test-{}", uuid::Uuid::new_v4().simple());
         let env = vec![
@@ -165,7 +175,14 @@ impl Deployment {
                 "400".to_owned(),
             ),
             ("RUST_LOG".to_owned(), "info".to_owned()),
-        ];
+        ]
+        .into_iter()
+        .chain(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
+        .collect::<Vec<_>>();
         let port = free_port();
         let mut d = Self {
             llm,
@@ -184,7 +201,9 @@ impl Deployment {
             .env("CLARA_GATEWAY_SECRET", GATEWAY_SECRET)
             .arg("gateway");
         d.gateway = Some(cmd.spawn().unwrap());
-        wait_ready(port).await;
+        if tokio::spawn(wait_ready(port)).await.is_err() {
+            panic!("the gateway did not come up{}", d.logs());
+        }
         for _ in 0..workers {
             d.add_worker().await;
         }
@@ -241,12 +260,23 @@ impl Deployment {
         event: &str,
         text: &str,
     ) -> Result<Accepted, clara_core::port::IngressError> {
+        self.submit_as(channel, &format!("user-{channel}"), event, text)
+            .await
+    }
+
+    async fn submit_as(
+        &self,
+        channel: &str,
+        user: &str,
+        event: &str,
+        text: &str,
+    ) -> Result<Accepted, clara_core::port::IngressError> {
         let inbound = Inbound {
             event_id: EventId::from(event),
             conversation: conversation(channel),
             author: Author {
-                platform_user_id: format!("user-{channel}"),
-                display_name: "Ann".into(),
+                platform_user_id: user.into(),
+                display_name: user.into(),
             },
             text: text.into(),
             sent_at_ms: 0,
@@ -458,6 +488,48 @@ async fn a_gateway_and_two_workers_stream_merge_bursts_and_cancel_across_process
     })
     .await;
 
+    // Three people in one conversation at once: three thoughts, answered one
+    // after the other in the order they came, though two workers could take
+    // them at once.
+    for (i, who) in ["amy", "bob", "cat"].iter().enumerate() {
+        let said = d
+            .submit_as("group", who, &format!("g-{i}"), &format!("{who} asks"))
+            .await;
+        assert_eq!(said, Ok(Accepted::Queued));
+    }
+    d.until("three answers in the group", 30, |s| {
+        s.channel("group").ends.len() == 3
+    })
+    .await;
+    let replies: Vec<(String, String)> = d
+        .screen
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(c, _)| c == "group")
+        .filter_map(|(_, o)| match o {
+            Outbound::Delta { thought, text } => Some((thought.to_string(), text.clone())),
+            Outbound::End { thought } => Some((thought.to_string(), String::new())),
+            _ => None,
+        })
+        .collect();
+    let mut order: Vec<&str> = Vec::new();
+    for (thought, _) in &replies {
+        if order.last() != Some(&thought.as_str()) {
+            assert!(
+                !order.contains(&thought.as_str()),
+                "one reply at a time, never interleaved: {replies:#?}"
+            );
+            order.push(thought);
+        }
+    }
+    let seen = d.screen.channel("group");
+    let answers: Vec<&String> = order.iter().map(|t| &seen.text[*t]).collect();
+    assert!(answers[0].contains("amy asks"), "{answers:?}");
+    assert!(answers[1].contains("bob asks"), "{answers:?}");
+    assert!(answers[2].contains("cat asks"), "{answers:?}");
+
     // A platform delivering the same event twice gets one answer.
     let ends = d.screen.ends();
     assert_eq!(
@@ -512,6 +584,52 @@ async fn a_worker_killed_mid_reply_costs_nothing_lost_or_doubled() {
         "the survivor took the killed worker's thoughts over{}",
         d.logs()
     );
+    d.stop().await;
+}
+
+/// Memory lives with the workers: a memory the operator adds (in another
+/// process, into PostgreSQL and its pgvector index) is recalled into the prompt
+/// a worker sends to the model.
+#[cfg(feature = "local-model")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_recalls_memories_from_the_shared_database() {
+    let d = Deployment::start_with(
+        1,
+        FakeReply::Echo,
+        &[
+            ("CLARA_MEMORY__ENABLED", "true"),
+            ("CLARA_MEMORY__EXTRACTION", "false"),
+        ],
+    )
+    .await;
+    d.say("mem", "m-1", "hello").await;
+    d.until("the first answer", 60, |s| {
+        !s.channel("mem").ends.is_empty()
+    })
+    .await;
+    let mut cmd = d.command("memory-cli");
+    cmd.args([
+        "memory",
+        "add",
+        "Ann's cat is called Miso",
+        "--user",
+        "remote:user-mem",
+    ]);
+    let out = cmd.spawn().unwrap().wait().await.unwrap();
+    assert!(out.success(), "{}", d.logs());
+    d.say("mem", "m-2", "what is my cat called?").await;
+    d.until("the second answer", 60, |s| {
+        s.channel("mem").ends.len() == 2
+    })
+    .await;
+    let asked = d
+        .llm
+        .requests()
+        .into_iter()
+        .find(|r| r.last_user_text().as_deref() == Some("what is my cat called?"))
+        .expect("the worker asked the model");
+    let system = asked.body["messages"][0]["content"].as_str().unwrap();
+    assert!(system.contains("Ann's cat is called Miso"), "{system}");
     d.stop().await;
 }
 
