@@ -70,8 +70,13 @@ async fn clean(config: &RedisConfig) {
     }
 }
 
-/// A worker answering with the harness engine's brain until `stop`.
-async fn start_worker(h: &Harness, config: &RedisConfig, stop: &CancellationToken) {
+/// A worker answering with the harness engine's brain until `stop`; the handle
+/// ends when it has stopped.
+async fn start_worker(
+    h: &Harness,
+    config: &RedisConfig,
+    stop: &CancellationToken,
+) -> tokio::task::JoinHandle<()> {
     let worker = Worker::connect(
         h.engine.brain(),
         WorkerConfig {
@@ -82,7 +87,7 @@ async fn start_worker(h: &Harness, config: &RedisConfig, stop: &CancellationToke
     )
     .await
     .unwrap();
-    tokio::spawn(worker.run(stop.clone()));
+    tokio::spawn(worker.run(stop.clone()))
 }
 
 /// An engine whose replies go through Redis to an in-process worker.
@@ -305,5 +310,57 @@ async fn a_malformed_job_is_dropped_and_a_thought_queued_twice_is_answered_once(
     );
     assert_eq!(h.fake.request_count(), 1, "one model call");
     stop.cancel();
+    clean(&config).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_worker_finishes_what_it_holds_then_leaves_the_group() {
+    let h = Harness::start(fast_config()).await;
+    let config = config().await;
+    let gateway_stop = CancellationToken::new();
+    let queue = RedisQueue::connect(config.clone(), gateway_stop.clone())
+        .await
+        .unwrap();
+    h.engine.set_reply_queue(Arc::new(queue));
+    let worker_stop = CancellationToken::new();
+    let worker = start_worker(&h, &config, &worker_stop).await;
+    h.fake.set_default(FakeReply::Stream {
+        chunks: vec!["Still".into(), " here".into(), " to the end".into()],
+        delay: Duration::from_millis(150),
+    });
+    h.say("e1", "hi").await.unwrap();
+    h.sink
+        .wait_until("the answer to start", |c| {
+            c.iter().any(|o| matches!(o, Outbound::Delta { .. }))
+        })
+        .await;
+    // SIGTERM, as it were, in the middle of the reply.
+    worker_stop.cancel();
+    let calls = h
+        .sink
+        .wait_until("the whole answer", |c| ends(c) == 1)
+        .await;
+    let text: String = calls
+        .iter()
+        .filter_map(|c| match c {
+            Outbound::Delta { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(text, "Still here to the end");
+    tokio::time::timeout(support::WAIT, worker)
+        .await
+        .expect("the worker stops once its reply is done")
+        .unwrap();
+    let mut c = conn(&config).await;
+    let consumers: Vec<redis::Value> = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(format!("{}:thoughts", config.prefix))
+        .arg("workers")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(consumers.is_empty(), "it left the group: {consumers:?}");
+    gateway_stop.cancel();
     clean(&config).await;
 }

@@ -87,9 +87,22 @@ impl Worker {
             return;
         }
         // Everything held was answered: leave the group, so consumers of
-        // stopped workers do not pile up. (A consumer that still held entries
-        // must stay: deleting it would drop them.)
+        // stopped workers do not pile up. A consumer that still holds entries
+        // (a read cut short by the stop) must stay: deleting it would drop
+        // them, and other workers take them over from it.
         let mut conn = shared.conn.clone();
+        let held: redis::RedisResult<Vec<redis::Value>> = redis::cmd("XPENDING")
+            .arg(shared.config.redis.thoughts())
+            .arg(GROUP)
+            .arg("-")
+            .arg("+")
+            .arg(1)
+            .arg(&shared.config.name)
+            .query_async(&mut conn)
+            .await;
+        if !matches!(held, Ok(ref entries) if entries.is_empty()) {
+            return;
+        }
         let _: redis::RedisResult<u64> = redis::cmd("XGROUP")
             .arg("DELCONSUMER")
             .arg(shared.config.redis.thoughts())
