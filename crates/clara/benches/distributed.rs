@@ -254,12 +254,31 @@ async fn run(deployment: Deployment, users: usize, thoughts: usize, adapters: us
     let out = common::terminate(front).await;
     assert!(out.status.success(), "{}", logs(dir.path()));
     postgres::drop_schema(&schema).await;
+    forget_keys(&prefix).await;
     Figures {
         thoughts: users * thoughts,
         elapsed,
         latencies,
         rss_kb,
         peak_rss_kb,
+    }
+}
+
+/// Deletes the run's Redis keys (streams, event ids).
+async fn forget_keys(prefix: &str) {
+    let client = redis::Client::open("redis://127.0.0.1:6379/0").unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    for chunk in keys.chunks(500) {
+        let _: () = redis::cmd("DEL")
+            .arg(chunk)
+            .query_async(&mut c)
+            .await
+            .unwrap();
     }
 }
 
