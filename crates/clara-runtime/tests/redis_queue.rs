@@ -122,6 +122,20 @@ async fn replies_stream_back_from_a_worker() {
     assert_eq!(deltas.concat(), "Hello from a worker");
     assert!(deltas.len() >= 2, "streamed, not in one piece: {deltas:?}");
     h.settle().await;
+    // The gateway's reply stream expires if the gateway goes away.
+    let mut c = conn(&config).await;
+    let streams: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:replies:*", config.prefix))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(streams.len(), 1, "{streams:?}");
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(&streams[0])
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(ttl > 0, "{ttl}");
     stop.cancel();
     clean(&config).await;
 }

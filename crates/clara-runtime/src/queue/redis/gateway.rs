@@ -18,9 +18,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-/// How long the reply stream of a gateway that stopped is kept.
-const REPLY_STREAM_TTL_SECS: u64 = 86_400;
-
 /// Replies answered by `clara worker` processes through Redis.
 #[derive(Clone)]
 pub struct RedisQueue {
@@ -286,7 +283,6 @@ async fn read_replies(inner: Arc<Inner>, stop: CancellationToken) {
     let mut last = "0-0".to_owned();
     let mut failures = 0u32;
     let mut conn = None;
-    let mut expired_at: Option<Instant> = None;
     while !stop.is_cancelled() {
         let mut c = match conn.take() {
             Some(c) => c,
@@ -334,15 +330,6 @@ async fn read_replies(inner: Arc<Inner>, stop: CancellationToken) {
                     if let Some(route) = route {
                         let _ = route.send(event);
                     }
-                }
-                if expired_at.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
-                    expired_at = Some(Instant::now());
-                    let mut conn = inner.conn.clone();
-                    let _: redis::RedisResult<()> = redis::cmd("EXPIRE")
-                        .arg(&inner.reply_stream)
-                        .arg(REPLY_STREAM_TTL_SECS)
-                        .query_async(&mut conn)
-                        .await;
                 }
                 conn = Some(c);
             }

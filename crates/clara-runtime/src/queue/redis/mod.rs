@@ -40,6 +40,9 @@ const BLOCK: Duration = Duration::from_millis(2_000);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Entries kept in a stream (approximately; `XADD MAXLEN ~`).
 const STREAM_MAX_LEN: usize = 100_000;
+/// How long a reply stream outlives its last step (a gateway that stopped
+/// leaves one behind).
+const REPLY_STREAM_TTL_SECS: u64 = 86_400;
 /// How long a finished thought's mark stays.
 const DONE_TTL_SECS: u64 = 86_400;
 /// How long a cancelled thought's mark stays (longer than any queue wait).

@@ -3,8 +3,8 @@
 
 use super::wire::{Envelope, Step, WorkerEvent, decode};
 use super::{
-    BLOCK, Connector, DONE_TTL_SECS, GROUP, QueueError, RedisConfig, backoff, ensure_group,
-    is_no_group,
+    BLOCK, Connector, DONE_TTL_SECS, GROUP, QueueError, REPLY_STREAM_TTL_SECS, RedisConfig,
+    backoff, ensure_group, is_no_group,
 };
 use crate::brain::{Brain, ReplyOutput, Spent};
 use async_trait::async_trait;
@@ -474,6 +474,11 @@ async fn write_steps(
             };
             pipe.add_command(super::append(&stream, &json)).ignore();
         }
+        // A stream whose gateway is gone expires instead of staying forever.
+        pipe.cmd("EXPIRE")
+            .arg(&stream)
+            .arg(REPLY_STREAM_TTL_SECS)
+            .ignore();
         let mut failures = 0;
         loop {
             match pipe.query_async::<()>(&mut conn).await {
