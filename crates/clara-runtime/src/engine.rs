@@ -99,12 +99,7 @@ impl Engine {
     ) -> Self {
         let dedupe = RecentEvents::new(config.dedupe_ttl, 100_000);
         let tools = Arc::new(tools);
-        let brain = Brain {
-            provider: Arc::clone(&provider),
-            tools: Arc::clone(&tools),
-            memory: memory.clone(),
-            recall_timeout: config.recall_timeout,
-        };
+        let brain = brain_of(&provider, &tools, memory.as_ref(), &config);
         let shared = Shared {
             writer: store.writer(),
             store,
@@ -157,12 +152,8 @@ impl Engine {
     /// What answers replies in this process: the model, the tools (with the
     /// `memory__*` tools when the engine has memory) and the memory.
     pub fn brain(&self) -> Brain {
-        Brain {
-            provider: Arc::clone(&self.shared.provider),
-            tools: Arc::clone(&self.shared.tools),
-            memory: self.shared.memory.clone(),
-            recall_timeout: self.shared.config.recall_timeout,
-        }
+        let s = &self.shared;
+        brain_of(&s.provider, &s.tools, s.memory.as_ref(), &s.config)
     }
 
     /// The engine's settings.
@@ -474,7 +465,23 @@ impl Shared {
 
 // A poisoned lock only means another thread panicked while holding it; the maps
 // stay consistent (every update is a single insert or remove), so keep going.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// The brain made of the engine's parts.
+fn brain_of(
+    provider: &Arc<dyn ChatProvider>,
+    tools: &Arc<ToolRegistry>,
+    memory: Option<&Rook>,
+    config: &EngineConfig,
+) -> Brain {
+    Brain {
+        provider: Arc::clone(provider),
+        tools: Arc::clone(tools),
+        memory: memory.cloned(),
+        recall_timeout: config.recall_timeout,
+    }
+}
+
+/// Locks, going on through a poisoned lock (a panicked holder leaves plain data).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {

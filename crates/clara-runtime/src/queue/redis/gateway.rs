@@ -6,6 +6,7 @@ use super::assembly::{Action, ReplyAssembly};
 use super::wire::{Envelope, WorkerEvent, decode};
 use super::{BLOCK, CANCEL_TTL_SECS, Connector, QueueError, RedisConfig};
 use crate::brain::{ReplyJob, ReplyOutcome, ReplyStatus, Spent, record_metrics};
+use crate::engine::lock;
 use crate::queue::{ReplyQueue, SeenEvents};
 use crate::send_queue::SendQueue;
 use async_trait::async_trait;
@@ -13,7 +14,7 @@ use clara_core::{ConversationRef, EventId, ThoughtId};
 use redis::aio::ConnectionManager;
 use redis::streams::StreamReadReply;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -387,8 +388,4 @@ impl SeenEvents for RedisSeenEvents {
             }
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -7,13 +7,14 @@ use super::{
     backoff, ensure_group, is_no_group,
 };
 use crate::brain::{Brain, ReplyOutput, Spent};
+use crate::engine::lock;
 use async_trait::async_trait;
 use clara_core::ThoughtId;
 use futures::StreamExt;
 use redis::aio::ConnectionManager;
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -519,8 +520,4 @@ impl ReplyOutput for StepSender {
         })
         .await;
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
