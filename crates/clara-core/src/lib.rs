@@ -6,10 +6,16 @@
 //! the behaviour: how bursts are merged ([`chunker`]), which history goes into a
 //! prompt ([`context`]), how a reply is cut and paced ([`split`], [`pacing`]).
 //!
+//! It also holds the seams other crates plug into: [`port`] (platform
+//! adapters), [`component`] (a part's own configuration), [`webhook`] (HTTP
+//! routes an adapter contributes), and the one [`backoff`] and [`Secret`].
+//!
 //! It does no I/O, spawns nothing and never reads the clock: every rule takes the
 //! current time as an argument, so it is unit-tested without a runtime.
 
+pub mod backoff;
 pub mod chunker;
+pub mod component;
 pub mod context;
 pub mod dedupe;
 pub mod ids;
@@ -19,13 +25,17 @@ pub mod message;
 pub mod pacing;
 pub mod port;
 pub mod reply;
+pub mod secret;
 pub mod session;
 pub mod split;
 pub mod stop;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod thought;
 pub mod tier;
 pub mod tokens;
 pub mod tool;
+pub mod webhook;
 
 pub use ids::{
     ConversationId, EventId, MemoryId, MessageId, ProjectId, SessionId, ThoughtId, UserId,
@@ -34,6 +44,7 @@ pub use inbound::{Author, ChannelKind, ConversationRef, Inbound, Quoted};
 pub use memory::{MemoryKind, Scope};
 pub use message::{ChatMessage, Image, Role};
 pub use reply::{Outbound, ReplyEvent, ReplyKind};
+pub use secret::Secret;
 pub use thought::Thought;
 pub use tier::Tier;
 pub use tool::{ToolCall, ToolSpec};

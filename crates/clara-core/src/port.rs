@@ -1,14 +1,24 @@
-//! The two seams between Clara and a platform adapter, in both directions.
+//! The seams between Clara and a platform adapter.
 //!
 //! An adapter sees Clara as an [`Assistant`]: it hands over messages and
 //! controls. Clara sees the adapter as an [`OutboundSink`]: the platform calls
 //! the send queue asks for. In one process the engine is the `Assistant`; an
 //! adapter in another process reaches the same contract through the gateway
 //! protocol's client. Neither side needs to know which it is talking to.
+//!
+//! A platform plugs in as a [`Platform`]: its settings (a
+//! [`Component`](crate::component::Component)) become an [`Adapter`], which
+//! gives its sink, any [webhook routes](crate::webhook) it needs on the gateway
+//! port, and its loop. `clara serve` and `clara adapter NAME` run every adapter
+//! through this one trait.
 
+use crate::component::{Component, ConfigError};
 use crate::pacing::Delivery;
+use crate::webhook::WebhookRoute;
 use crate::{Author, ConversationRef, Inbound, Outbound};
 use async_trait::async_trait;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 /// What happened to a submitted message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,4 +103,50 @@ pub enum SinkError {
     /// Any other failure, described in one sentence.
     #[error("{0}")]
     Failed(String),
+}
+
+/// A platform adapter, configured and ready to run.
+#[async_trait]
+pub trait Adapter: Send + 'static {
+    /// The platform's name in conversations and event ids (`telegram`).
+    fn platform(&self) -> &'static str;
+
+    /// Where Clara's replies for this platform go; attached before [`Adapter::run`].
+    fn sink(&self) -> Arc<dyn OutboundSink>;
+
+    /// HTTP routes the platform calls (webhooks), served on the gateway port
+    /// under `/webhooks/{platform}/`. Most adapters poll or hold a socket and
+    /// need none.
+    fn webhooks(&self) -> Vec<WebhookRoute> {
+        Vec::new()
+    }
+
+    /// Reads the platform and hands messages to `assistant` until `shutdown`
+    /// fires. Network trouble is waited out; it returns an error only when the
+    /// platform refuses the adapter for good (a revoked token).
+    async fn run(
+        self: Box<Self>,
+        assistant: Arc<dyn Assistant>,
+        shutdown: CancellationToken,
+    ) -> Result<(), AdapterError>;
+}
+
+/// Why an adapter stopped: one sentence for the operator, without secrets.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct AdapterError(pub String);
+
+impl AdapterError {
+    /// An error with this sentence.
+    pub fn new(sentence: impl std::fmt::Display) -> Self {
+        Self(sentence.to_string())
+    }
+}
+
+/// A platform Clara can talk on: a component whose settings make an adapter.
+pub trait Platform: Component {
+    /// The adapter these settings describe; `None` when they do not enable the
+    /// platform (no token). Checks every value, so a typo stops start-up with
+    /// the key named, but makes no network call.
+    fn adapter(settings: Self::Settings) -> Result<Option<Box<dyn Adapter>>, ConfigError>;
 }

@@ -1,10 +1,9 @@
 //! Shared fixtures for the Discord adapter's tests: the adapter running against
 //! the fake Discord, with either a recording assistant (what the adapter hands
 //! over) or a real engine answering through the fake OpenAI server.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use async_trait::async_trait;
-use clara_adapters::discord::{Discord, DiscordConfig, DiscordError};
+use clara_discord::{Discord, DiscordConfig, DiscordError};
 use clara_core::chunker::ChunkerConfig;
 use clara_core::port::{Accepted, Assistant, IngressError, OutboundSink};
 use clara_core::{Author, ConversationRef, Inbound};

@@ -2,10 +2,9 @@
 //! (`clara_testkit::fake_telegram`), and behind the adapter either a real engine
 //! (SQLite file, the fake OpenAI server as its model) or an assistant that only
 //! records what it is handed.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use async_trait::async_trait;
-use clara_adapters::telegram::{
+use clara_telegram::{
     Backoff, Telegram, TelegramConfig, TelegramDelivery, TelegramError,
 };
 use clara_core::chunker::ChunkerConfig;

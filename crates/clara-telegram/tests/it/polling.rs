@@ -1,17 +1,15 @@
 //! Long polling: held requests (never a busy loop), offsets confirmed only
 //! after a message was handed over, the backlog after downtime answered in
 //! order and once, outages and flood limits waited out, a refused token.
-#![cfg(feature = "telegram")]
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod telegram_support;
 
-use clara_adapters::telegram::{ApiError, TelegramError};
+
+use clara_telegram::{ApiError, TelegramError};
 use clara_core::port::IngressError;
 use clara_testkit::fake_telegram::{FakeFault, FakeTelegram, UserMessage};
 use std::sync::Arc;
 use std::time::Duration;
-use telegram_support::*;
+use crate::support::*;
 
 #[tokio::test]
 async fn an_idle_bot_holds_each_poll_and_confirms_what_it_handed_over() {
@@ -200,7 +198,7 @@ async fn a_refused_token_stops_the_adapter_with_one_clear_error() {
     let other = FakeTelegram::start_with_token("111:the-right-one").await;
     let mut config = config(&other, edits());
     config.token = "222:a-wrong-one-SECRET".into();
-    let telegram = clara_adapters::telegram::Telegram::new(config).unwrap();
+    let telegram = clara_telegram::Telegram::new(config).unwrap();
     let stop = tokio_util::sync::CancellationToken::new();
     let ended = tokio::time::timeout(
         WAIT,
@@ -228,7 +226,7 @@ async fn a_refused_token_stops_the_adapter_with_one_clear_error() {
 
 #[tokio::test]
 async fn bad_settings_are_refused_before_anything_runs() {
-    use clara_adapters::telegram::{Telegram, TelegramConfig};
+    use clara_telegram::{Telegram, TelegramConfig};
     let err = |config: TelegramConfig| Telegram::new(config).unwrap_err().to_string();
     assert!(err(TelegramConfig::new("")).contains("TG_BOT_TOKEN is empty"));
     assert!(err(TelegramConfig::new("not a token")).contains("does not look like"));

@@ -26,14 +26,17 @@ mod sink;
 mod wire;
 
 pub use config::{
-    DEFAULT_API_URL, DEFAULT_GATEWAY_URL, DEFAULT_MAX_MESSAGES, DiscordConfig, parse_ids,
-    parse_phrases,
+    DEFAULT_API_URL, DEFAULT_GATEWAY_URL, DEFAULT_MAX_MESSAGES, DiscordConfig, DiscordSettings,
+    parse_ids, parse_phrases,
 };
 pub use error::DiscordError;
 pub use sink::{EDIT_COOLDOWN, MAX_MESSAGE_CHARS};
 
 use addressing::{Me, Rules};
-use clara_core::port::{Assistant, OutboundSink};
+use async_trait::async_trait;
+use clara_core::backoff::Backoff;
+use clara_core::component::{Component, ConfigError, EnvKey};
+use clara_core::port::{Adapter, AdapterError, Assistant, OutboundSink, Platform};
 use clara_core::stop::StopPhrases;
 use futures::StreamExt;
 use gateway::{Context, Dispatcher};
@@ -47,24 +50,62 @@ use twilight_gateway::{CloseFrame, Intents, Shard, ShardId};
 /// The platform's name in conversations and event ids.
 pub const PLATFORM: &str = "discord";
 
-/// The longest pause between attempts to reach Discord at start.
-const MAX_START_BACKOFF: Duration = Duration::from_secs(60);
+/// The pauses between attempts to reach Discord at start.
+const START_BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
 /// How long a clean shutdown waits for the gateway to take the close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(3);
 
 /// The Discord adapter: [`Discord::sink`] is attached to Clara, then
 /// [`Discord::run`] runs until stopped.
+#[derive(Debug)]
 pub struct Discord {
     config: DiscordConfig,
     rest: Arc<Rest>,
     channels: Arc<Channels>,
 }
 
-impl std::fmt::Debug for Discord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Discord")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
+impl Component for Discord {
+    const NAME: &'static str = PLATFORM;
+    const ENV: &'static [EnvKey] = &[
+        ("DISCORD_BOT_TOKEN", "token"),
+        ("DISCORD_ALLOWED_SERVERS", "allowed_servers"),
+        ("DISCORD_ALLOWED_CHANNELS", "allowed_channels"),
+        ("DISCORD_MAX_MESSAGES", "max_messages"),
+        ("DISCORD_STOP_PHRASES", "stop_phrases"),
+        ("DISCORD_API_URL", "api_url"),
+        ("DISCORD_GATEWAY_URL", "gateway_url"),
+    ];
+    type Settings = DiscordSettings;
+}
+
+impl Platform for Discord {
+    fn adapter(settings: DiscordSettings) -> Result<Option<Box<dyn Adapter>>, ConfigError> {
+        let Some(config) = settings.config()? else {
+            return Ok(None);
+        };
+        let discord = Discord::new(config).map_err(ConfigError::new)?;
+        Ok(Some(Box::new(discord)))
+    }
+}
+
+#[async_trait]
+impl Adapter for Discord {
+    fn platform(&self) -> &'static str {
+        PLATFORM
+    }
+
+    fn sink(&self) -> Arc<dyn OutboundSink> {
+        Discord::sink(self)
+    }
+
+    async fn run(
+        self: Box<Self>,
+        assistant: Arc<dyn Assistant>,
+        shutdown: CancellationToken,
+    ) -> Result<(), AdapterError> {
+        Discord::run(*self, assistant, shutdown)
+            .await
+            .map_err(AdapterError::new)
     }
 }
 
@@ -72,7 +113,7 @@ impl Discord {
     /// Checks the settings and builds the REST client. Nothing is sent yet.
     pub fn new(config: DiscordConfig) -> Result<Self, DiscordError> {
         let config = config.validated()?;
-        let rest = Rest::new(&config.api_url, &config.token)?;
+        let rest = Rest::new(&config.api_url, config.token.expose())?;
         Ok(Self {
             config,
             rest: Arc::new(rest),
@@ -106,7 +147,7 @@ impl Discord {
             | Intents::MESSAGE_CONTENT
             | Intents::GUILD_MESSAGE_TYPING
             | Intents::DIRECT_MESSAGE_TYPING;
-        let gateway = twilight_gateway::ConfigBuilder::new(self.config.token.clone(), intents)
+        let gateway = twilight_gateway::ConfigBuilder::new(self.config.token.expose().to_owned(), intents)
             .proxy_url(self.config.gateway_url.clone())
             .build();
         let mut shard = Shard::with_config(ShardId::ONE, gateway);
@@ -170,7 +211,7 @@ impl Discord {
 
     /// The bot's own account, asked until Discord answers (`None`: stopped first).
     async fn who_am_i(&self, stop: &CancellationToken) -> Result<Option<Me>, DiscordError> {
-        let mut backoff = Duration::from_secs(1);
+        let mut failures = 0;
         loop {
             let attempt = tokio::select! {
                 () = stop.cancelled() => return Ok(None),
@@ -185,12 +226,13 @@ impl Discord {
                 }
                 Err(RestError::Unauthorized) => return Err(DiscordError::Unauthorized),
                 Err(e) => {
-                    tracing::warn!(error = %e, retry_in_s = backoff.as_secs(), "Discord is not answering yet");
+                    failures += 1;
+                    let pause = START_BACKOFF.delay(failures);
+                    tracing::warn!(error = %e, retry_in_s = pause.as_secs(), "Discord is not answering yet");
                     tokio::select! {
                         () = stop.cancelled() => return Ok(None),
-                        () = tokio::time::sleep(backoff) => {}
+                        () = tokio::time::sleep(pause) => {}
                     }
-                    backoff = (backoff * 2).min(MAX_START_BACKOFF);
                 }
             }
         }

@@ -1,16 +1,15 @@
 //! The Discord sink's platform calls against the fake REST API: sends, edits,
 //! typing, 429s waited out as told, exhausted buckets waited for before asking,
 //! and errors as one sentence without the token.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod discord_support;
 
-use clara_adapters::discord::{Discord, EDIT_COOLDOWN, MAX_MESSAGE_CHARS};
+
+use clara_discord::{Discord, EDIT_COOLDOWN, MAX_MESSAGE_CHARS};
 use clara_core::pacing::DeliveryMode;
 use clara_core::port::{OutboundSink, SinkError};
 use clara_core::{ChannelKind, ConversationRef, Outbound, ThoughtId};
 use clara_testkit::fake_discord::FakeDiscord;
-use discord_support::*;
+use crate::support::*;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;

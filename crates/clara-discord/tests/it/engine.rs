@@ -2,15 +2,14 @@
 //! model) against the fake Discord: bursts, interruptions, long answers split at
 //! 2000 characters, reply chains and images reaching the model, stop phrases,
 //! typing, and 429s — as a person on Discord would see them.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod discord_support;
+
 
 use base64::Engine as _;
 use clara_core::{ChannelKind, ConversationRef};
 use clara_testkit::fake_discord::{FakeDiscord, UserMessage};
 use clara_testkit::fake_openai::FakeReply;
-use discord_support::*;
+use crate::support::*;
 use serde_json::Value;
 use std::time::Duration;
 

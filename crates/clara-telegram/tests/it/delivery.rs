@@ -1,18 +1,16 @@
 //! How replies reach Telegram: human-paced parts cut short by a new message,
 //! flood limits (429 `retry_after`) waited out, server errors retried, and
 //! "typing…" kept up while Clara thinks.
-#![cfg(feature = "telegram")]
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod telegram_support;
 
-use clara_adapters::telegram::TelegramDelivery;
+
+use clara_telegram::TelegramDelivery;
 use clara_core::Role;
 use clara_core::pacing::TypingPace;
 use clara_testkit::fake_openai::FakeReply;
 use clara_testkit::fake_telegram::{FakeChat, FakeFault, UserMessage};
 use std::time::Duration;
-use telegram_support::*;
+use crate::support::*;
 
 #[tokio::test]
 async fn parts_come_one_by_one_and_a_new_message_cuts_them_short() {

@@ -11,7 +11,7 @@
 //! spaced to Telegram's per-group limit.
 
 use super::api::{ApiError, BotApi, SendMessage};
-use super::backoff::Backoff;
+use clara_core::backoff::Backoff;
 use super::translate::parse_channel;
 use async_trait::async_trait;
 use clara_core::pacing::Delivery;

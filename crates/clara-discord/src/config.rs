@@ -1,7 +1,9 @@
-//! The Discord adapter's settings, and the checks that turn raw values into them.
+//! The Discord adapter's settings: the `[discord]` section of `clara.toml`
+//! ([`DiscordSettings`]) and the checks that turn it into a [`DiscordConfig`].
 
-use super::DiscordError;
-use std::fmt;
+use super::{Discord, DiscordError};
+use clara_core::Secret;
+use clara_core::component::{ConfigError, TextList};
 
 /// Discord's REST root, API version 10.
 pub const DEFAULT_API_URL: &str = "https://discord.com/api/v10";
@@ -10,11 +12,74 @@ pub const DEFAULT_GATEWAY_URL: &str = "wss://gateway.discord.gg";
 /// How many messages of a reply chain are followed by default.
 pub const DEFAULT_MAX_MESSAGES: usize = 25;
 
+/// `[discord]`, as written in `clara.toml` or the environment
+/// (`DISCORD_BOT_TOKEN`, `DISCORD_ALLOWED_SERVERS`, …). The adapter runs when
+/// the token is set.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiscordSettings {
+    /// The bot token from the Discord developer portal.
+    pub token: Option<Secret>,
+    /// Server (guild) ids Clara answers in; empty: every server.
+    pub allowed_servers: Option<TextList>,
+    /// Channel ids Clara answers in; empty: every channel.
+    pub allowed_channels: Option<TextList>,
+    /// Messages of a reply chain fetched as context (default 25).
+    pub max_messages: Option<usize>,
+    /// Extra phrases that stop Clara's reply on Discord.
+    pub stop_phrases: Option<TextList>,
+    /// The REST root (default `https://discord.com/api/v10`).
+    pub api_url: Option<String>,
+    /// The gateway URL (default `wss://gateway.discord.gg`).
+    pub gateway_url: Option<String>,
+}
+
+impl DiscordSettings {
+    /// The adapter's configuration, `None` without a token. Every value is
+    /// checked now, so a typo stops start-up with the key named.
+    pub fn config(&self) -> Result<Option<DiscordConfig>, ConfigError> {
+        let Some(token) = Secret::given(self.token.as_ref()) else {
+            return Ok(None);
+        };
+        let mut config = DiscordConfig::new(token.clone());
+        let ids = |what: &str, list: &Option<TextList>| -> Result<Vec<u64>, ConfigError> {
+            match list {
+                Some(list) => parse_ids(what, &list.0.join(",")).map_err(ConfigError::new),
+                None => Ok(Vec::new()),
+            }
+        };
+        config.allowed_servers = ids(
+            "DISCORD_ALLOWED_SERVERS (discord.allowed_servers)",
+            &self.allowed_servers,
+        )?;
+        config.allowed_channels = ids(
+            "DISCORD_ALLOWED_CHANNELS (discord.allowed_channels)",
+            &self.allowed_channels,
+        )?;
+        if let Some(n) = self.max_messages {
+            config.max_messages = n;
+        }
+        if let Some(phrases) = &self.stop_phrases {
+            config.stop_phrases = phrases.items().map(str::to_owned).collect();
+        }
+        for (value, field) in [
+            (&self.api_url, &mut config.api_url),
+            (&self.gateway_url, &mut config.gateway_url),
+        ] {
+            if let Some(url) = value.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+                url.clone_into(field);
+            }
+        }
+        Discord::new(config.clone()).map_err(ConfigError::new)?;
+        Ok(Some(config))
+    }
+}
+
 /// What the Discord adapter needs to know.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct DiscordConfig {
     /// The bot token (`DISCORD_BOT_TOKEN`), without the `Bot ` prefix.
-    pub token: String,
+    pub token: Secret,
     /// Servers (guild ids) Clara answers in; empty means every server.
     pub allowed_servers: Vec<u64>,
     /// Channels (channel or thread ids) Clara answers in; empty means every channel.
@@ -32,7 +97,7 @@ pub struct DiscordConfig {
 
 impl DiscordConfig {
     /// Settings with this token and every other value at its default.
-    pub fn new(token: impl Into<String>) -> Self {
+    pub fn new(token: impl Into<Secret>) -> Self {
         Self {
             token: token.into(),
             allowed_servers: Vec::new(),
@@ -48,7 +113,7 @@ impl DiscordConfig {
     /// without a `Bot ` prefix, URLs without a trailing slash, and a REST root
     /// given as `…/api` completed with the version.
     pub fn validated(mut self) -> Result<Self, DiscordError> {
-        let token = self.token.trim();
+        let token = self.token.expose().trim();
         let token = token.strip_prefix("Bot ").unwrap_or(token).trim();
         if token.is_empty() {
             return Err(DiscordError::Config(
@@ -63,25 +128,11 @@ impl DiscordConfig {
                     .to_owned(),
             ));
         }
-        self.token = token.to_owned();
+        self.token = Secret::new(token);
         self.api_url = api_root(&self.api_url)?;
         self.gateway_url = gateway_root(&self.gateway_url)?;
         self.stop_phrases.retain(|p| !p.trim().is_empty());
         Ok(self)
-    }
-}
-
-impl fmt::Debug for DiscordConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DiscordConfig")
-            .field("token", &"[redacted]")
-            .field("allowed_servers", &self.allowed_servers)
-            .field("allowed_channels", &self.allowed_channels)
-            .field("max_messages", &self.max_messages)
-            .field("stop_phrases", &self.stop_phrases)
-            .field("api_url", &self.api_url)
-            .field("gateway_url", &self.gateway_url)
-            .finish()
     }
 }
 
@@ -182,7 +233,7 @@ mod tests {
         c.api_url = "http://127.0.0.1:9/api/".into();
         c.gateway_url = "ws://127.0.0.1:9/?v=10&encoding=json".into();
         let c = c.validated().unwrap();
-        assert_eq!(c.token, "abc.def");
+        assert_eq!(c.token.expose(), "abc.def");
         assert_eq!(c.api_url, "http://127.0.0.1:9/api/v10");
         assert_eq!(c.gateway_url, "ws://127.0.0.1:9");
         let d = DiscordConfig::new("t").validated().unwrap();
@@ -221,6 +272,24 @@ mod tests {
                 .to_string()
                 .contains("DISCORD_GATEWAY_URL")
         );
+    }
+
+    #[test]
+    fn settings_take_arrays_or_comma_separated_lists() {
+        let settings: DiscordSettings = serde_json::from_str(
+            r#"{"token": "secret-token", "allowed_servers": ["123", 456], "allowed_channels": "7, 8", "stop_phrases": "hush now, enough"}"#,
+        )
+        .unwrap();
+        let d = settings.config().unwrap().unwrap();
+        assert_eq!(d.allowed_servers, vec![123, 456]);
+        assert_eq!(d.allowed_channels, vec![7, 8]);
+        assert_eq!(d.stop_phrases, vec!["hush now", "enough"]);
+        assert!(!format!("{settings:?} {d:?}").contains("secret-token"));
+        let bad: DiscordSettings =
+            serde_json::from_str(r#"{"token": "t", "allowed_channels": "general"}"#).unwrap();
+        let err = bad.config().unwrap_err().to_string();
+        assert!(err.contains("DISCORD_ALLOWED_CHANNELS"), "{err}");
+        assert!(DiscordSettings::default().config().unwrap().is_none());
     }
 
     #[test]

@@ -53,19 +53,23 @@
 //!   saying so; service messages (joins, title changes) get nothing.
 
 mod api;
-mod backoff;
 mod commands;
 mod poller;
+mod settings;
 mod sink;
 mod translate;
 mod types;
 
 pub use api::ApiError;
-pub use backoff::Backoff;
+pub use clara_core::backoff::Backoff;
+pub use settings::TelegramSettings;
 pub use translate::PLATFORM;
 
+use async_trait::async_trait;
+use clara_core::Secret;
+use clara_core::component::{Component, ConfigError};
 use clara_core::pacing::{Delivery, DeliveryMode, TypingPace};
-use clara_core::port::{Assistant, OutboundSink};
+use clara_core::port::{Adapter, AdapterError, Assistant, OutboundSink, Platform};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -106,11 +110,12 @@ impl TelegramDelivery {
     }
 }
 
-/// The adapter's settings.
-#[derive(Clone)]
+/// The adapter's settings, checked and complete (see [`TelegramSettings`] for
+/// the `[telegram]` section they come from).
+#[derive(Clone, Debug)]
 pub struct TelegramConfig {
-    /// The bot token from @BotFather (`TG_BOT_TOKEN`). Secret.
-    pub token: String,
+    /// The bot token from @BotFather (`TG_BOT_TOKEN`).
+    pub token: Secret,
     /// The Bot API root (`TELEGRAM_API_URL`); calls go to `{root}/bot{token}/{method}`.
     pub api_url: String,
     /// How replies are shown (`TELEGRAM_DELIVERY`).
@@ -130,7 +135,7 @@ pub struct TelegramConfig {
 
 impl TelegramConfig {
     /// Defaults for the bot with this token.
-    pub fn new(token: impl Into<String>) -> Self {
+    pub fn new(token: impl Into<Secret>) -> Self {
         Self {
             token: token.into(),
             api_url: DEFAULT_API_URL.to_owned(),
@@ -141,21 +146,6 @@ impl TelegramConfig {
             max_image_bytes: 10_000_000,
             group_write_interval: Duration::from_secs(3),
         }
-    }
-}
-
-impl std::fmt::Debug for TelegramConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TelegramConfig")
-            .field("token", &"[redacted]")
-            .field("api_url", &self.api_url)
-            .field("delivery", &self.delivery)
-            .field("poll_timeout", &self.poll_timeout)
-            .field("call_timeout", &self.call_timeout)
-            .field("backoff", &self.backoff)
-            .field("max_image_bytes", &self.max_image_bytes)
-            .field("group_write_interval", &self.group_write_interval)
-            .finish()
     }
 }
 
@@ -183,24 +173,58 @@ pub enum TelegramError {
 
 /// The Telegram adapter: a sink for Clara's replies and a polling loop for
 /// people's messages.
+#[derive(Debug)]
 pub struct Telegram {
     config: TelegramConfig,
     api: Arc<api::BotApi>,
     sink: Arc<sink::TelegramSink>,
 }
 
-impl std::fmt::Debug for Telegram {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Telegram")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
+impl Component for Telegram {
+    const NAME: &'static str = PLATFORM;
+    const ENV: &'static [clara_core::component::EnvKey] = &[
+        ("TG_BOT_TOKEN", "token"),
+        ("TELEGRAM_API_URL", "api_url"),
+        ("TELEGRAM_DELIVERY", "delivery"),
+    ];
+    type Settings = TelegramSettings;
+}
+
+impl Platform for Telegram {
+    fn adapter(settings: TelegramSettings) -> Result<Option<Box<dyn Adapter>>, ConfigError> {
+        let Some(config) = settings.config()? else {
+            return Ok(None);
+        };
+        let telegram = Telegram::new(config).map_err(ConfigError::new)?;
+        Ok(Some(Box::new(telegram)))
+    }
+}
+
+#[async_trait]
+impl Adapter for Telegram {
+    fn platform(&self) -> &'static str {
+        PLATFORM
+    }
+
+    fn sink(&self) -> Arc<dyn OutboundSink> {
+        Telegram::sink(self)
+    }
+
+    async fn run(
+        self: Box<Self>,
+        assistant: Arc<dyn Assistant>,
+        shutdown: CancellationToken,
+    ) -> Result<(), AdapterError> {
+        Telegram::run(*self, assistant, shutdown)
+            .await
+            .map_err(AdapterError::new)
     }
 }
 
 impl Telegram {
     /// Checks the settings and builds the client; no call is made yet.
     pub fn new(config: TelegramConfig) -> Result<Self, TelegramError> {
-        let token = config.token.trim();
+        let token = config.token.expose().trim();
         if token.is_empty() {
             return Err(TelegramError::MissingToken);
         }

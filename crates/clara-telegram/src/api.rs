@@ -8,6 +8,7 @@
 //! are kept, and no error text includes the root with the token.
 
 use super::types::{Envelope, File, RawUpdate, User};
+use clara_core::Secret;
 use reqwest::{Client, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -82,20 +83,15 @@ impl ApiError {
 }
 
 /// The Bot API client.
+#[derive(Debug)]
 pub(crate) struct BotApi {
     http: Client,
-    /// `{root}/bot{token}/`: secret, never printed.
-    methods: String,
-    /// `{root}/file/bot{token}/`: secret, never printed.
-    files: String,
+    /// `{root}/bot{token}/`: it holds the token.
+    methods: Secret,
+    /// `{root}/file/bot{token}/`: it holds the token.
+    files: Secret,
     /// How long an ordinary call may take.
     call_timeout: Duration,
-}
-
-impl std::fmt::Debug for BotApi {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BotApi").finish_non_exhaustive()
-    }
 }
 
 /// `sendMessage`'s parameters (plain text: no `parse_mode`, so nothing the model
@@ -121,8 +117,8 @@ impl BotApi {
             .map_err(|e| e.without_url().to_string())?;
         Ok(Self {
             http,
-            methods: format!("{root}/bot{token}/"),
-            files: format!("{root}/file/bot{token}/"),
+            methods: Secret::new(format!("{root}/bot{token}/")),
+            files: Secret::new(format!("{root}/file/bot{token}/")),
             call_timeout,
         })
     }
@@ -215,7 +211,7 @@ impl BotApi {
         };
         let response = self
             .http
-            .get(format!("{}{path}", self.files))
+            .get(format!("{}{path}", self.files.expose()))
             .timeout(self.call_timeout * 4)
             .send()
             .await
@@ -258,7 +254,7 @@ impl BotApi {
     ) -> Result<T, ApiError> {
         let response = self
             .http
-            .post(format!("{}{method}", self.methods))
+            .post(format!("{}{method}", self.methods.expose()))
             .timeout(timeout)
             .json(params)
             .send()

@@ -1,15 +1,13 @@
 //! Telegram messages → what Clara is handed: private chats and groups (mentions,
 //! replies), reply context, photos, commands, and one sentence for what cannot
 //! be read or is refused. Behind the adapter an assistant records what it gets.
-#![cfg(feature = "telegram")]
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod telegram_support;
+
 
 use clara_core::port::IngressError;
 use clara_core::{ChannelKind, Image, Quoted, Tier};
 use clara_testkit::fake_telegram::{FakeChat, UserMessage};
-use telegram_support::*;
+use crate::support::*;
 
 #[tokio::test]
 async fn a_private_message_is_handed_over_with_its_person_and_event_id() {

@@ -2,15 +2,13 @@
 //! an answer streamed by editing one message, a burst answered once, an
 //! interruption, the 4096-character limit, photos and replies reaching the
 //! model, `/new` and `/tier`.
-#![cfg(feature = "telegram")]
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod telegram_support;
+
 
 use clara_testkit::fake_openai::FakeReply;
 use clara_testkit::fake_telegram::UserMessage;
 use std::time::Duration;
-use telegram_support::*;
+use crate::support::*;
 
 #[tokio::test]
 async fn a_private_message_is_answered_in_one_message_grown_by_edits() {

@@ -1,14 +1,13 @@
 //! The Discord adapter's gateway session against the fake gateway: IDENTIFY,
 //! heartbeats, RESUME after a dropped connection, INVALID_SESSION, RECONNECT,
 //! fatal close codes, and a clean stop.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod discord_support;
 
-use clara_adapters::discord::DiscordError;
+
+use clara_discord::DiscordError;
 use clara_core::ChannelKind;
 use clara_testkit::fake_discord::{FakeDiscord, UserMessage};
-use discord_support::*;
+use crate::support::*;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 // Gateway intents, from Discord's reference.

@@ -13,7 +13,7 @@
 //! is dropped by the engine's event-id dedupe.
 
 use super::api::{ApiError, BotApi, SendMessage};
-use super::backoff::Backoff;
+use clara_core::backoff::Backoff;
 use super::commands;
 use super::translate::{
     BotIdentity, Command, CommandCall, Draft, Incoming, Target, channel_for, translate,
