@@ -57,11 +57,19 @@ const CLOSE_GRACE: Duration = Duration::from_secs(3);
 
 /// The Discord adapter: [`Discord::sink`] is attached to Clara, then
 /// [`Discord::run`] runs until stopped.
-#[derive(Debug)]
 pub struct Discord {
     config: DiscordConfig,
     rest: Arc<Rest>,
     channels: Arc<Channels>,
+}
+
+impl std::fmt::Debug for Discord {
+    // The channels hold per-channel reply state, of no use in a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discord")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Component for Discord {

@@ -173,11 +173,19 @@ pub enum TelegramError {
 
 /// The Telegram adapter: a sink for Clara's replies and a polling loop for
 /// people's messages.
-#[derive(Debug)]
 pub struct Telegram {
     config: TelegramConfig,
     api: Arc<api::BotApi>,
     sink: Arc<sink::TelegramSink>,
+}
+
+impl std::fmt::Debug for Telegram {
+    // The sink holds per-chat pacing state, of no use in a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telegram")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Component for Telegram {

@@ -1,66 +1,77 @@
-//! The platform adapters `clara serve` runs in process, each enabled by its
-//! token in the configuration.
+//! Running platform adapters: the one code path `clara serve` (every configured
+//! adapter, against the engine) and `clara adapter NAME` (one adapter, against a
+//! remote gateway) share. Which adapters exist is `crate::platforms`; which are
+//! configured is the settings' business.
 
-use crate::settings::Resolved;
-use anyhow::Result;
-use clara_runtime::Engine;
+use clara_core::port::{Adapter, AdapterError, Assistant, OutboundSink};
+use clara_core::webhook::WebhookRoute;
+use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Starts every configured adapter; each runs until `stop` fires.
-pub fn start(
-    resolved: &Resolved,
-    engine: &Engine,
-    stop: &CancellationToken,
-) -> Result<Vec<JoinHandle<()>>> {
-    let mut tasks = Vec::new();
-    tasks.extend(start_telegram(resolved, engine, stop)?);
-    tasks.extend(start_discord(resolved, engine, stop)?);
-    Ok(tasks)
+/// An adapter's loop, running in its own task.
+pub struct RunningAdapter {
+    /// The platform.
+    pub platform: &'static str,
+    task: JoinHandle<Result<(), AdapterError>>,
 }
 
-/// Telegram, when `TG_BOT_TOKEN` is set: its sink is attached as `telegram`,
-/// its polling loop runs until `stop`.
-fn start_telegram(
-    resolved: &Resolved,
-    engine: &Engine,
-    stop: &CancellationToken,
-) -> Result<Option<JoinHandle<()>>> {
-    use clara_adapters::telegram::{PLATFORM, Telegram};
-    let Some(config) = &resolved.telegram else {
-        return Ok(None);
-    };
-    let telegram = Telegram::new(config.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    engine.attach(PLATFORM, telegram.sink());
-    let assistant: std::sync::Arc<dyn clara_core::port::Assistant> =
-        std::sync::Arc::new(engine.clone());
-    let stop = stop.clone();
-    Ok(Some(tokio::spawn(async move {
-        if let Err(error) = telegram.run(assistant, stop).await {
-            tracing::error!(%error, "the Telegram adapter stopped");
-        }
-    })))
+/// Starts `adapter`'s loop, handing messages to `assistant` until `stop` fires.
+/// Its sink must already be where replies go (attached to the engine, or given
+/// to the gateway client).
+pub fn spawn(
+    adapter: Box<dyn Adapter>,
+    assistant: Arc<dyn Assistant>,
+    stop: CancellationToken,
+) -> RunningAdapter {
+    let platform = adapter.platform();
+    RunningAdapter {
+        platform,
+        task: tokio::spawn(adapter.run(assistant, stop)),
+    }
 }
 
-/// Discord, when `DISCORD_BOT_TOKEN` is set: its sink is attached as `discord`,
-/// its gateway session runs until `stop`.
-fn start_discord(
-    resolved: &Resolved,
-    engine: &Engine,
-    stop: &CancellationToken,
-) -> Result<Option<JoinHandle<()>>> {
-    use clara_adapters::discord::{Discord, PLATFORM};
-    let Some(config) = &resolved.discord else {
-        return Ok(None);
-    };
-    let discord = Discord::new(config.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    engine.attach(PLATFORM, discord.sink());
-    let assistant: std::sync::Arc<dyn clara_core::port::Assistant> =
-        std::sync::Arc::new(engine.clone());
-    let stop = stop.clone();
-    Ok(Some(tokio::spawn(async move {
-        if let Err(error) = discord.run(assistant, stop).await {
-            tracing::error!(%error, "the Discord adapter stopped");
+impl RunningAdapter {
+    /// Waits for the loop to end: `Err` with one sentence when the platform
+    /// refused the adapter or its task failed.
+    pub async fn finished(self) -> Result<(), String> {
+        match self.task.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(format!("the {} adapter stopped: {error}", self.platform)),
+            Err(error) => Err(format!("the {} adapter failed: {error}", self.platform)),
         }
-    })))
+    }
+}
+
+/// Every adapter's sink attached with `attach`, then every loop started.
+/// An adapter that stops on its own (its token revoked) is logged; the others
+/// and the rest of Clara keep serving.
+pub fn start_all(
+    adapters: Vec<Box<dyn Adapter>>,
+    assistant: &Arc<dyn Assistant>,
+    attach: impl Fn(&'static str, Arc<dyn OutboundSink>),
+    stop: &CancellationToken,
+) -> Vec<JoinHandle<()>> {
+    adapters
+        .into_iter()
+        .map(|adapter| {
+            attach(adapter.platform(), adapter.sink());
+            let running = spawn(adapter, Arc::clone(assistant), stop.clone());
+            tokio::spawn(async move {
+                let platform = running.platform;
+                if let Err(error) = running.finished().await {
+                    tracing::error!(platform, %error, "an adapter stopped");
+                }
+            })
+        })
+        .collect()
+}
+
+/// The webhook routes of `adapters`, by platform, for the gateway port.
+pub fn webhooks(adapters: &[Box<dyn Adapter>]) -> Vec<(&'static str, Vec<WebhookRoute>)> {
+    adapters
+        .iter()
+        .map(|a| (a.platform(), a.webhooks()))
+        .filter(|(_, routes)| !routes.is_empty())
+        .collect()
 }

@@ -5,13 +5,19 @@
 
 use crate::settings::Resolved;
 use anyhow::{Context, Result};
+use clara_core::port::Adapter;
 use clara_runtime::Engine;
 use clara_runtime::queue::redis::{RedisConfig, RedisQueue, RedisSeenEvents};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// Serves until a shutdown signal; the caller then shuts the engine down.
-pub async fn run(resolved: &Resolved, engine: &Engine, redis: RedisConfig) -> Result<()> {
+pub async fn run(
+    resolved: &Resolved,
+    engine: &Engine,
+    adapters: Vec<Box<dyn Adapter>>,
+    redis: RedisConfig,
+) -> Result<()> {
     if resolved.postgres_url.is_none() {
         tracing::warn!(
             "DATABASE_URL is not a PostgreSQL database: workers on other machines cannot reach this SQLite file"
@@ -31,7 +37,7 @@ pub async fn run(resolved: &Resolved, engine: &Engine, redis: RedisConfig) -> Re
             .await
             .context("cannot start event deduplication")?,
     ));
-    let served = crate::serve::run(resolved, engine).await;
+    let served = crate::serve::run(resolved, engine, adapters).await;
     stop.cancel();
     served
 }

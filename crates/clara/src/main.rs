@@ -11,6 +11,7 @@ mod jobs_cli;
 mod memory;
 mod memory_cli;
 mod migrate_copy;
+mod platforms;
 mod provider;
 mod remote_adapter;
 mod serve;
@@ -198,7 +199,7 @@ fn init_logging(cli: &Cli) {
         .init();
 }
 
-async fn run(cli: Cli, resolved: Resolved) -> Result<ExitCode> {
+async fn run(cli: Cli, mut resolved: Resolved) -> Result<ExitCode> {
     std::fs::create_dir_all(&resolved.data_dir).with_context(|| {
         format!(
             "CLARA_DATA_DIR: cannot create the data directory {}",
@@ -215,7 +216,10 @@ async fn run(cli: Cli, resolved: Resolved) -> Result<ExitCode> {
         Command::Migrate { action, .. } => migrate(&resolved, action).await,
         Command::Memory(args) => memory_cli::run(&resolved, args).await,
         Command::Jobs(args) => jobs_cli::run(&resolved, args).await,
-        Command::Adapter(args) => remote_adapter::run(&resolved, args).await,
+        Command::Adapter(args) => {
+            let adapters = std::mem::take(&mut resolved.adapters);
+            remote_adapter::run(&resolved, adapters, args).await
+        }
         Command::HashPassword => hash_password(),
         Command::Chat(args) => {
             let (engine, keeper) = start_engine(&resolved).await?;
@@ -226,8 +230,9 @@ async fn run(cli: Cli, resolved: Resolved) -> Result<ExitCode> {
             code
         }
         Command::Serve => {
+            let adapters = std::mem::take(&mut resolved.adapters);
             let (engine, keeper) = start_engine(&resolved).await?;
-            let served = serve::run(&resolved, &engine).await;
+            let served = serve::run(&resolved, &engine, adapters).await;
             keeper.cancel();
             engine.shutdown().await;
             engine.store().close().await;
@@ -235,8 +240,9 @@ async fn run(cli: Cli, resolved: Resolved) -> Result<ExitCode> {
         }
         Command::Gateway => {
             let redis = resolved.queue.redis()?;
+            let adapters = std::mem::take(&mut resolved.adapters);
             let (engine, keeper) = start_engine(&resolved).await?;
-            let served = gateway::run(&resolved, &engine, redis).await;
+            let served = gateway::run(&resolved, &engine, adapters, redis).await;
             keeper.cancel();
             engine.shutdown().await;
             engine.store().close().await;

@@ -25,7 +25,7 @@ const OPENAI_DEFAULT_EMBEDDING_MODEL: &str = "text-embedding-3-small";
 const MIN_RECALL_TOKENS: usize = 32;
 
 /// `[memory]`.
-#[derive(Default, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MemorySettings {
     /// Whether Clara has long-term memory at all (default true).
@@ -41,33 +41,14 @@ pub struct MemorySettings {
     /// The embeddings model for `openai` (default `text-embedding-3-small`).
     pub embedding_model: Option<String>,
     /// The embeddings API key (default: `OPENAI_API_KEY` when the URL is OpenAI's).
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
     /// The most prompt tokens recalled memories may take.
     pub recall_tokens: Option<usize>,
     /// The model that extracts facts (default: the chat provider's default model).
     pub extraction_model: Option<String>,
     /// A PostgreSQL database (with pgvector) for the memory index; without one,
     /// the index is in process, or in the store's database when that is PostgreSQL.
-    pub database_url: Option<String>,
-}
-
-impl std::fmt::Debug for MemorySettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemorySettings")
-            .field("enabled", &self.enabled)
-            .field("extraction", &self.extraction)
-            .field("embedder", &self.embedder)
-            .field("embeddings_url", &self.embeddings_url)
-            .field("embedding_model", &self.embedding_model)
-            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
-            .field("recall_tokens", &self.recall_tokens)
-            .field("extraction_model", &self.extraction_model)
-            .field(
-                "database_url",
-                &self.database_url.as_ref().map(|_| "[redacted]"),
-            )
-            .finish()
-    }
+    pub database_url: Option<Secret>,
 }
 
 /// Which embedder turns memories into vectors.
@@ -108,7 +89,7 @@ pub struct MemoryContext<'a> {
     /// Where model files live when `llm.local.models_dir` is not set.
     pub default_models_dir: PathBuf,
     /// `OPENAI_API_KEY` from the environment (the legacy name), if set.
-    pub openai_api_key: Option<String>,
+    pub openai_api_key: Option<Secret>,
     /// The prompt's whole token budget, which recall must fit well inside.
     pub prompt_tokens: usize,
 }
@@ -170,7 +151,7 @@ pub fn resolve(m: &MemorySettings, cx: &MemoryContext<'_>) -> Result<MemoryChoic
             model: non_blank(&m.extraction_model).map(str::to_owned),
             ..RookConfig::default()
         },
-        index_url: non_blank(&m.database_url).map(str::to_owned),
+        index_url: Secret::given(m.database_url.as_ref()).map(|u| u.expose().to_owned()),
     })
 }
 
@@ -198,18 +179,17 @@ fn openai_embedder(m: &MemorySettings, cx: &MemoryContext<'_>) -> Result<OpenAiE
     // and must not be handed one it was never meant to see.
     let llm_openai = &cx.llm_settings.openai;
     let chat_key_is_openai = llm_openai.base_url.as_deref().is_none_or(is_openai_url);
-    let (key, setting) = if let Some(key) = non_blank(&m.api_key) {
-        (
-            Some(key.to_owned()),
-            "CLARA_MEMORY__API_KEY (memory.api_key)",
-        )
+    let (key, setting) = if let Some(key) = Secret::given(m.api_key.as_ref()) {
+        (Some(key.clone()), "CLARA_MEMORY__API_KEY (memory.api_key)")
     } else if !is_openai {
         (None, "CLARA_MEMORY__API_KEY (memory.api_key)")
-    } else if let Some(key) = non_blank(&cx.openai_api_key) {
-        (Some(key.to_owned()), "OPENAI_API_KEY")
-    } else if let Some(key) = non_blank(&llm_openai.api_key).filter(|_| chat_key_is_openai) {
+    } else if let Some(key) = Secret::given(cx.openai_api_key.as_ref()) {
+        (Some(key.clone()), "OPENAI_API_KEY")
+    } else if let Some(key) =
+        Secret::given(llm_openai.api_key.as_ref()).filter(|_| chat_key_is_openai)
+    {
         (
-            Some(key.to_owned()),
+            Some(key.clone()),
             "CUSTOM_OPENAI_API_KEY (llm.openai.api_key)",
         )
     } else {
@@ -218,7 +198,7 @@ fn openai_embedder(m: &MemorySettings, cx: &MemoryContext<'_>) -> Result<OpenAiE
         )
     };
     Ok(OpenAiEmbedderConfig {
-        api_key: key.map(Secret::from),
+        api_key: key,
         key_setting: Some(setting.to_owned()),
         ..OpenAiEmbedderConfig::new(base_url, model)
     })
@@ -352,7 +332,7 @@ mod tests {
             llm_settings: llm,
             llm: None,
             default_models_dir: PathBuf::from("/models"),
-            openai_api_key: key.map(str::to_owned),
+            openai_api_key: key.map(Secret::from),
             prompt_tokens: 12_000,
         }
     }

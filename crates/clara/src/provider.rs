@@ -41,13 +41,13 @@ pub struct LlmSettings {
 }
 
 /// One API endpoint's settings. Not every provider uses every key.
-#[derive(Default, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EndpointSettings {
     /// The API root.
     pub base_url: Option<String>,
     /// The key.
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
     /// The model (the `mid` tier's, unless `model_mid` is set).
     pub model: Option<String>,
     /// The model for `!high`.
@@ -68,16 +68,6 @@ pub struct EndpointSettings {
     pub max_tokens: Option<u32>,
     /// Anthropic: cache the stable prompt prefix.
     pub prompt_caching: Option<bool>,
-}
-
-impl std::fmt::Debug for EndpointSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EndpointSettings")
-            .field("base_url", &self.base_url)
-            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
-            .field("model", &self.model)
-            .finish_non_exhaustive()
-    }
 }
 
 /// `[llm.local]`.
@@ -279,13 +269,8 @@ fn model_or(e: &EndpointSettings, default: Option<&str>, key: &str, why: &str) -
 }
 
 fn key_or(e: &EndpointSettings, key: &str, who: &str) -> Result<Secret> {
-    match e
-        .api_key
-        .as_deref()
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-    {
-        Some(k) => Ok(Secret::from(k)),
+    match Secret::given(e.api_key.as_ref()) {
+        Some(k) => Ok(k.clone()),
         None => bail!("{key} is not set; {who} needs an API key"),
     }
 }
@@ -310,7 +295,7 @@ fn openai(e: &EndpointSettings) -> Result<OpenAiCompatibleConfig> {
     }
     let (retry, timeouts) = retry_and_timeouts(e);
     Ok(OpenAiCompatibleConfig {
-        api_key: e.api_key.clone().map(Secret::from),
+        api_key: e.api_key.clone(),
         retry,
         timeouts,
         ..OpenAiCompatibleConfig::new(base_url, model)

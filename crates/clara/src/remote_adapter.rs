@@ -1,16 +1,15 @@
-//! `clara adapter telegram|discord`: one platform adapter in its own process,
-//! talking to a Clara gateway (`clara serve` or `clara gateway`) over the
-//! WebSocket gateway protocol instead of running the engine itself. It needs the
-//! platform's settings and the gateway's address and secret; no model, no store.
+//! `clara adapter NAME`: one platform adapter in its own process, talking to a
+//! Clara gateway (`clara serve` or `clara gateway`) over the WebSocket gateway
+//! protocol instead of running the engine itself. It needs the platform's
+//! settings and the gateway's address and secret; no model, no store.
 
+use crate::platforms::{ALL_PLATFORMS, PLATFORMS};
 use crate::settings::Resolved;
 use anyhow::{Result, bail};
-use clap::{Args, ValueEnum};
-use clara_core::port::{Assistant, OutboundSink};
+use clap::Args;
+use clara_core::port::{Adapter, Assistant};
 use clara_gateway::client::{ClientConfig, ClientError, RemoteAssistant, connect};
 use clara_gateway::protocol::GatewaySecret;
-use std::future::Future;
-use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -18,34 +17,22 @@ use tokio_util::sync::CancellationToken;
 /// `clara adapter`'s arguments.
 #[derive(Args, Debug)]
 pub struct AdapterArgs {
-    /// The platform to connect.
-    platform: Platform,
+    /// The platform to connect (telegram, discord, …).
+    platform: String,
     /// The gateway's WebSocket URL (default: ws://CLARA_GATEWAY_HOST:CLARA_GATEWAY_PORT/gateway).
     #[arg(long, env = "CLARA_GATEWAY_URL", value_name = "URL")]
     gateway: Option<String>,
 }
 
-/// The platforms that can run as their own process.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Platform {
-    /// Telegram (TG_BOT_TOKEN).
-    Telegram,
-    /// Discord (DISCORD_BOT_TOKEN).
-    Discord,
-}
-
-/// An adapter's loop, once it has an assistant to talk to.
-type RunAdapter = Box<
-    dyn FnOnce(
-            Arc<dyn Assistant>,
-            CancellationToken,
-        ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>>
-        + Send,
->;
-
 /// Runs the adapter until SIGINT/SIGTERM or until the platform refuses it.
-pub async fn run(resolved: &Resolved, args: AdapterArgs) -> Result<ExitCode> {
-    let (name, sink, run_adapter) = build(resolved, args.platform)?;
+pub async fn run(
+    resolved: &Resolved,
+    adapters: Vec<Box<dyn Adapter>>,
+    args: AdapterArgs,
+) -> Result<ExitCode> {
+    let adapter = pick(adapters, &args.platform)?;
+    let name = adapter.platform();
+    let sink = adapter.sink();
     let url = args.gateway.unwrap_or_else(|| default_url(resolved));
     let mut config = ClientConfig::new(url.clone(), name);
     config.adapter = Some(format!(
@@ -53,7 +40,7 @@ pub async fn run(resolved: &Resolved, args: AdapterArgs) -> Result<ExitCode> {
         env!("CARGO_PKG_VERSION")
     ));
     if let Some(secret) = &resolved.gateway.secret {
-        config = config.with_secret(GatewaySecret::new(secret.clone()));
+        config = config.with_secret(GatewaySecret::new(secret.expose().to_owned()));
     }
     let remote = match connect(config.clone(), Arc::clone(&sink)).await {
         Ok(remote) => remote,
@@ -70,67 +57,54 @@ pub async fn run(resolved: &Resolved, args: AdapterArgs) -> Result<ExitCode> {
             RemoteAssistant::spawn(config, sink)
         }
     };
+    if !adapter.webhooks().is_empty() {
+        tracing::warn!(
+            platform = name,
+            "this platform calls Clara over webhooks, which only the gateway's port serves; run it inside `clara serve` instead"
+        );
+    }
     tracing::info!(platform = name, gateway = %url, "adapter running; stop with Ctrl-C");
     let stop = CancellationToken::new();
     let assistant: Arc<dyn Assistant> = Arc::new(remote.clone());
-    let mut adapter = tokio::spawn(run_adapter(assistant, stop.clone()));
+    let running = crate::adapters::spawn(adapter, assistant, stop.clone());
+    let finished = running.finished();
+    tokio::pin!(finished);
     let outcome = tokio::select! {
-        finished = &mut adapter => Some(finished),
-        () = crate::shutdown_signal() => None,
-    };
-    stop.cancel();
-    let outcome = match outcome {
-        Some(finished) => finished,
-        None => adapter.await,
+        outcome = &mut finished => outcome,
+        () = crate::shutdown_signal() => {
+            stop.cancel();
+            finished.await
+        }
     };
     remote.close();
     match outcome {
-        Ok(Ok(())) => Ok(ExitCode::SUCCESS),
-        Ok(Err(error)) => bail!("the {name} adapter stopped: {error}"),
-        Err(error) => bail!("the {name} adapter failed: {error}"),
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(error) => bail!("{error}"),
     }
 }
 
-fn build(
-    resolved: &Resolved,
-    platform: Platform,
-) -> Result<(&'static str, Arc<dyn OutboundSink>, RunAdapter)> {
-    Ok(match platform {
-        Platform::Telegram => {
-            use clara_adapters::telegram::{PLATFORM, Telegram};
-            let Some(config) = &resolved.telegram else {
-                bail!("TG_BOT_TOKEN (telegram.token) must be set to run the Telegram adapter");
-            };
-            let telegram = Telegram::new(config.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let sink = telegram.sink();
-            let run: RunAdapter = Box::new(move |assistant, stop| {
-                Box::pin(async move {
-                    telegram
-                        .run(assistant, stop)
-                        .await
-                        .map_err(|e| e.to_string())
-                })
-            });
-            (PLATFORM, sink, run)
+/// The configured adapter of `platform`, or one sentence saying why there is none.
+fn pick(adapters: Vec<Box<dyn Adapter>>, platform: &str) -> Result<Box<dyn Adapter>> {
+    let wanted = platform.trim().to_ascii_lowercase();
+    let Some(entry) = PLATFORMS.iter().find(|p| p.name == wanted) else {
+        if ALL_PLATFORMS.contains(&wanted.as_str()) {
+            bail!("this clara was built without the `{wanted}` feature; rebuild with `--features {wanted}`");
         }
-        Platform::Discord => {
-            use clara_adapters::discord::{Discord, PLATFORM};
-            let Some(config) = &resolved.discord else {
-                bail!("DISCORD_BOT_TOKEN (discord.token) must be set to run the Discord adapter");
-            };
-            let discord = Discord::new(config.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let sink = discord.sink();
-            let run: RunAdapter = Box::new(move |assistant, stop| {
-                Box::pin(async move {
-                    discord
-                        .run(assistant, stop)
-                        .await
-                        .map_err(|e| e.to_string())
-                })
-            });
-            (PLATFORM, sink, run)
+        let known: Vec<&str> = PLATFORMS.iter().map(|p| p.name).collect();
+        bail!("there is no platform {platform:?}; this clara knows: {}", known.join(", "));
+    };
+    match adapters.into_iter().find(|a| a.platform() == entry.name) {
+        Some(adapter) => Ok(adapter),
+        None => {
+            let token = entry.env.first().map_or("its token", |(env, _)| env);
+            bail!(
+                "{token} ({}.{}) must be set to run the {} adapter",
+                entry.name,
+                entry.env.first().map_or("token", |(_, key)| key),
+                entry.name
+            )
         }
-    })
+    }
 }
 
 /// The gateway this machine's configuration names; an unspecified listen

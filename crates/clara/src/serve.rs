@@ -5,22 +5,35 @@
 use crate::settings::Resolved;
 use anyhow::{Context, Result};
 use axum::serve::ListenerExt;
+use clara_core::port::{Adapter, Assistant};
 use clara_runtime::Engine;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// How long adapters get to finish their last platform calls at shutdown.
 const ADAPTER_GRACE: Duration = Duration::from_secs(5);
 
-/// Serves until a shutdown signal; the caller then shuts the engine down.
-pub async fn run(resolved: &Resolved, engine: &Engine) -> Result<()> {
+/// Serves until a shutdown signal, with `adapters` running in process; the
+/// caller then shuts the engine down.
+pub async fn run(
+    resolved: &Resolved,
+    engine: &Engine,
+    adapters: Vec<Box<dyn Adapter>>,
+) -> Result<()> {
     let addr = resolved.gateway.addr;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!("cannot listen on {addr} (CLARA_GATEWAY_HOST / CLARA_GATEWAY_PORT); is another Clara running?")
     })?;
     let stop = CancellationToken::new();
-    let app = gateway_app(resolved, engine, &stop)?;
-    let adapters = crate::adapters::start(resolved, engine, &stop)?;
+    let app = gateway_app(resolved, engine, &adapters, &stop)?;
+    let assistant: Arc<dyn Assistant> = Arc::new(engine.clone());
+    let adapters = crate::adapters::start_all(
+        adapters,
+        &assistant,
+        |platform, sink| engine.attach(platform, sink),
+        &stop,
+    );
     tracing::info!(
         address = %listener.local_addr().unwrap_or(addr),
         data_dir = %resolved.data_dir.display(),
@@ -53,6 +66,7 @@ pub async fn run(resolved: &Resolved, engine: &Engine) -> Result<()> {
 fn gateway_app(
     resolved: &Resolved,
     engine: &Engine,
+    adapters: &[Box<dyn Adapter>],
     stop: &CancellationToken,
 ) -> Result<axum::Router> {
     if !resolved.gateway.is_loopback() && !resolved.http.has_password() {
@@ -60,8 +74,12 @@ fn gateway_app(
             "the gateway listens off loopback and web.password (CLARA_WEB_PASSWORD) is not set: nobody can log in to the web page"
         );
     }
+    // MERGE: clara_gateway::webhooks::router(crate::adapters::webhooks(adapters))?
+    let webhooks = axum::Router::new();
+    let _ = crate::adapters::webhooks(adapters);
     Ok(axum::Router::new()
-        .merge(gateway_protocol(resolved, engine, stop))
+        .merge(gateway_protocol(resolved, engine, adapters, stop))
+        .merge(webhooks)
         .merge(clara_gateway::http::router(
             engine,
             resolved.http.clone(),
@@ -73,31 +91,23 @@ fn gateway_app(
 fn gateway_protocol(
     resolved: &Resolved,
     engine: &Engine,
+    adapters: &[Box<dyn Adapter>],
     stop: &CancellationToken,
 ) -> axum::Router {
     use clara_gateway::{protocol::GatewaySecret, server};
     let mut config = server::ServerConfig {
-        secret: resolved.gateway.secret.clone().map(GatewaySecret::new),
+        secret: resolved
+            .gateway
+            .secret
+            .as_ref()
+            .map(|s| GatewaySecret::new(s.expose().to_owned())),
         ..server::ServerConfig::default()
     };
-    // The adapters `crate::adapters` runs in this process: a remote adapter of the
-    // same platform would take their replies and poll the same bot account.
-    let in_process = [
-        (
-            resolved.telegram.is_some(),
-            clara_adapters::telegram::PLATFORM,
-        ),
-        (
-            resolved.discord.is_some(),
-            clara_adapters::discord::PLATFORM,
-        ),
-    ];
-    config.reserved_platforms.extend(
-        in_process
-            .into_iter()
-            .filter(|(enabled, _)| *enabled)
-            .map(|(_, platform)| platform.to_owned()),
-    );
+    // The adapters running in this process: a remote adapter of the same
+    // platform would take their replies and poll the same bot account.
+    config
+        .reserved_platforms
+        .extend(adapters.iter().map(|a| a.platform().to_owned()));
     let host: std::sync::Arc<dyn server::AdapterHost> = std::sync::Arc::new(engine.clone());
     server::router(host, config, stop.clone())
 }

@@ -6,7 +6,11 @@
 
 use crate::memory::{self, MemoryChoice, MemorySettings};
 use crate::provider::{self, LlmChoice, LlmSettings};
+use crate::platforms::{ALL_PLATFORMS, PLATFORMS};
 use anyhow::{Context, Result, bail};
+use clara_core::component::ConfigError;
+use clara_core::Secret;
+use clara_core::port::Adapter;
 use clara_core::chunker::ChunkerConfig;
 use clara_core::context::WindowRules;
 use clara_core::stop::StopPhrases;
@@ -16,10 +20,12 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Everything `clara.toml` may say. Unknown keys in the file are an error (a typo
-/// must not silently fall back to a default).
+/// The sections of `clara.toml` the binary itself reads. Each platform (and
+/// tool integration) reads its own section (`crate::platforms`). Unknown keys
+/// are an error (a typo must not silently fall back to a default): inside a
+/// section by `deny_unknown_fields`, at the top by [`check_sections`].
 #[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct Settings {
     /// Where Clara keeps its database and everything else it writes.
     pub data_dir: Option<PathBuf>,
@@ -39,20 +45,82 @@ pub struct Settings {
     pub web: WebSettings,
     /// The HTTP API (`/v1/*`).
     pub api: ApiSettings,
-    /// The Telegram adapter.
-    pub telegram: TelegramSettings,
-    /// The Discord adapter.
-    pub discord: DiscordSettings,
     /// The distributed deployment's queue (`clara gateway`, `clara worker`).
     pub queue: QueueSettings,
 }
 
+/// The top-level keys [`Settings`] reads.
+const OWN_KEYS: &[&str] = &[
+    "data_dir", "store", "llm", "chat", "tools", "memory", "gateway", "web", "api", "queue",
+];
+
+/// Refuses a top-level key that is neither one of Clara's own sections nor a
+/// platform's, naming it; a platform this binary was built without is named as such.
+fn check_sections<'a>(keys: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    for key in keys {
+        if OWN_KEYS.contains(&key) || PLATFORMS.iter().any(|p| p.name == key) {
+            continue;
+        }
+        if ALL_PLATFORMS.contains(&key) {
+            bail!(
+                "[{key}] is configured, but this clara was built without the `{key}` feature; rebuild with `--features {key}` or remove the section"
+            );
+        }
+        let mut known: Vec<&str> = OWN_KEYS.to_vec();
+        known.extend(PLATFORMS.iter().map(|p| p.name));
+        bail!(
+            "unknown setting `{key}`; the sections are: {}",
+            known.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The merged configuration (file, then environment), from which each
+/// component reads its own section.
+pub struct Sections {
+    config: config::Config,
+}
+
+impl Sections {
+    /// Section `name` as `T`, or `T`'s default when absent; a bad value is one
+    /// sentence naming the key (never its value: it may be a token).
+    pub fn section<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        name: &str,
+    ) -> Result<T, ConfigError> {
+        match self.config.get::<T>(name) {
+            Ok(value) => Ok(value),
+            Err(config::ConfigError::NotFound(_)) => Ok(T::default()),
+            Err(error) => Err(ConfigError::new(format!("[{name}]: {}", without_value(&error.to_string())))),
+        }
+    }
+}
+
+/// A deserializer's message without the offending value, which may be a
+/// secret: `invalid type: string "abc", expected …` keeps `invalid type: string, expected …`.
+fn without_value(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find(" \"") {
+        out.push_str(&rest[..start]);
+        match rest[start + 2..].find('"') {
+            Some(end) => rest = &rest[start + 2 + end + 1..],
+            None => {
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// `[queue]`: Redis, for `clara gateway` and `clara worker`.
-#[derive(Default, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QueueSettings {
-    /// `redis://[:password@]host:port/db` (`REDIS_URL`).
-    pub redis_url: Option<String>,
+    /// `redis://[:password@]host:port/db` (`REDIS_URL`): it may hold a password.
+    pub redis_url: Option<Secret>,
     /// The Redis host, when no URL is given (`REDIS_HOST`).
     pub redis_host: Option<String>,
     /// The Redis port with `redis_host` (`REDIS_PORT`, default 6379).
@@ -66,41 +134,17 @@ pub struct QueueSettings {
     pub worker_concurrency: Option<usize>,
 }
 
-impl std::fmt::Debug for QueueSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QueueSettings")
-            .field("redis_url", &self.redis_url.as_ref().map(|_| "[redacted]"))
-            .field("redis_host", &self.redis_host)
-            .field("redis_port", &self.redis_port)
-            .field("prefix", &self.prefix)
-            .field("claim_idle_ms", &self.claim_idle_ms)
-            .field("worker_concurrency", &self.worker_concurrency)
-            .finish()
-    }
-}
-
 /// The queue's resolved settings.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct QueueConfig {
     /// Where Redis is, when configured.
-    pub redis_url: Option<String>,
+    pub redis_url: Option<Secret>,
     /// Key prefix.
     pub prefix: String,
     /// When a silent worker's thought is taken over.
     pub claim_idle: Duration,
     /// Thoughts one worker answers at once.
     pub worker_concurrency: usize,
-}
-
-impl std::fmt::Debug for QueueConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QueueConfig")
-            .field("redis_url", &self.redis_url.as_ref().map(|_| "[redacted]"))
-            .field("prefix", &self.prefix)
-            .field("claim_idle", &self.claim_idle)
-            .field("worker_concurrency", &self.worker_concurrency)
-            .finish()
-    }
 }
 
 impl QueueConfig {
@@ -111,7 +155,7 @@ impl QueueConfig {
                 "REDIS_URL (queue.redis_url) or REDIS_HOST must be set: the gateway and its workers meet in Redis"
             );
         };
-        let mut config = clara_runtime::queue::redis::RedisConfig::new(url.clone());
+        let mut config = clara_runtime::queue::redis::RedisConfig::new(url.expose().to_owned());
         config.prefix.clone_from(&self.prefix);
         config.claim_idle = self.claim_idle;
         Ok(config)
@@ -119,15 +163,15 @@ impl QueueConfig {
 }
 
 /// `[web]`.
-#[derive(Default, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebSettings {
     /// The name Clara calls the web page's person (default: $USER).
     pub name: Option<String>,
     /// The operator's password, asked off loopback; hashed with Argon2 at start.
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// The password's Argon2 hash instead (`clara hash-password` prints one).
-    pub password_hash: Option<String>,
+    pub password_hash: Option<Secret>,
     /// Ask for the password on loopback too.
     pub require_login: Option<bool>,
     /// Send the login cookie over HTTPS only (default: on off loopback).
@@ -136,42 +180,19 @@ pub struct WebSettings {
     pub login_hours: Option<u64>,
 }
 
-impl std::fmt::Debug for WebSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let redacted = |v: &Option<String>| v.as_ref().map(|_| "[redacted]");
-        f.debug_struct("WebSettings")
-            .field("name", &self.name)
-            .field("password", &redacted(&self.password))
-            .field("password_hash", &redacted(&self.password_hash))
-            .field("require_login", &self.require_login)
-            .field("secure_cookie", &self.secure_cookie)
-            .field("login_hours", &self.login_hours)
-            .finish()
-    }
-}
-
 /// `[api]`.
-#[derive(Default, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiSettings {
     /// The key `/v1/*` requests present as `Authorization: Bearer <key>`;
     /// required off loopback.
-    pub key: Option<String>,
+    pub key: Option<Secret>,
     /// The largest `/v1/chat/completions` body, in bytes.
     pub max_body_bytes: Option<usize>,
 }
 
-impl std::fmt::Debug for ApiSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiSettings")
-            .field("key", &self.key.as_ref().map(|_| "[redacted]"))
-            .field("max_body_bytes", &self.max_body_bytes)
-            .finish()
-    }
-}
-
 /// `[gateway]`.
-#[derive(Default, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GatewaySettings {
     /// The address to listen on (default 127.0.0.1).
@@ -179,141 +200,22 @@ pub struct GatewaySettings {
     /// The port (default 18789).
     pub port: Option<u16>,
     /// The secret out-of-process adapters present; required off loopback.
-    pub secret: Option<String>,
-}
-
-impl std::fmt::Debug for GatewaySettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GatewaySettings")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
-            .finish()
-    }
-}
-
-/// `[telegram]`: the adapter runs when the token is set.
-#[derive(Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TelegramSettings {
-    /// The bot token from @BotFather.
-    pub token: Option<String>,
-    /// The Bot API root (default `https://api.telegram.org`).
-    pub api_url: Option<String>,
-    /// `edits` (one message grown by edits, the default) or `parts`.
-    pub delivery: Option<String>,
-    /// The least time between two edits of a reply, in milliseconds.
-    pub edit_cooldown_ms: Option<u64>,
-    /// Seconds Telegram may hold one long poll.
-    pub poll_timeout_secs: Option<u64>,
-}
-
-impl std::fmt::Debug for TelegramSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TelegramSettings")
-            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
-            .field("api_url", &self.api_url)
-            .field("delivery", &self.delivery)
-            .field("edit_cooldown_ms", &self.edit_cooldown_ms)
-            .field("poll_timeout_secs", &self.poll_timeout_secs)
-            .finish()
-    }
-}
-
-/// `[discord]`: the adapter runs when the token is set.
-#[derive(Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DiscordSettings {
-    /// The bot token from the Discord developer portal.
-    pub token: Option<String>,
-    /// Server (guild) ids Clara answers in; empty: every server.
-    pub allowed_servers: Option<TextOrList>,
-    /// Channel ids Clara answers in; empty: every channel.
-    pub allowed_channels: Option<TextOrList>,
-    /// Messages of a reply chain fetched as context (default 25).
-    pub max_messages: Option<usize>,
-    /// Extra phrases that stop Clara's reply on Discord.
-    pub stop_phrases: Option<TextOrList>,
-    /// The REST root (default `https://discord.com/api/v10`).
-    pub api_url: Option<String>,
-    /// The gateway URL (default `wss://gateway.discord.gg`).
-    pub gateway_url: Option<String>,
-}
-
-impl std::fmt::Debug for DiscordSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DiscordSettings")
-            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
-            .field("allowed_servers", &self.allowed_servers)
-            .field("allowed_channels", &self.allowed_channels)
-            .field("max_messages", &self.max_messages)
-            .field("stop_phrases", &self.stop_phrases)
-            .field("api_url", &self.api_url)
-            .field("gateway_url", &self.gateway_url)
-            .finish()
-    }
-}
-
-/// A list given either as TOML array or as one comma-separated string (as the
-/// environment variables give it).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(untagged)]
-pub enum TextOrList {
-    /// `"a, b"`.
-    Text(String),
-    /// `["a", "b"]` or `[1, 2]`.
-    List(Vec<TextOrNumber>),
-}
-
-/// One item of a [`TextOrList`].
-#[derive(Clone, Debug, Deserialize)]
-#[serde(untagged)]
-pub enum TextOrNumber {
-    /// A string.
-    Text(String),
-    /// A number (a Discord id written without quotes).
-    Number(u64),
-}
-
-impl TextOrList {
-    /// The list as one comma-separated string.
-    fn joined(&self) -> String {
-        match self {
-            Self::Text(t) => t.clone(),
-            Self::List(items) => items
-                .iter()
-                .map(|i| match i {
-                    TextOrNumber::Text(t) => t.clone(),
-                    TextOrNumber::Number(n) => n.to_string(),
-                })
-                .collect::<Vec<_>>()
-                .join(","),
-        }
-    }
+    pub secret: Option<Secret>,
 }
 
 /// The gateway's resolved settings.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct GatewayConfig {
     /// Where it listens.
     pub addr: std::net::SocketAddr,
     /// The adapters' shared secret, if set.
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
 }
 
 impl GatewayConfig {
     /// Whether the address is reachable only from this machine.
     pub fn is_loopback(&self) -> bool {
         self.addr.ip().is_loopback()
-    }
-}
-
-impl std::fmt::Debug for GatewayConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GatewayConfig")
-            .field("addr", &self.addr)
-            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
-            .finish()
     }
 }
 
@@ -429,10 +331,9 @@ pub struct Resolved {
     pub gateway: GatewayConfig,
     /// The web page and the HTTP API.
     pub http: clara_gateway::http::HttpConfig,
-    /// The Telegram adapter, when a token is configured.
-    pub telegram: Option<clara_adapters::telegram::TelegramConfig>,
-    /// The Discord adapter, when a token is configured.
-    pub discord: Option<clara_adapters::discord::DiscordConfig>,
+    /// The platform adapters the settings enable (a token set), checked and
+    /// ready to run; `clara serve` and `clara adapter` take them from here.
+    pub adapters: Vec<Box<dyn Adapter>>,
     /// The distributed deployment's queue.
     pub queue: QueueConfig,
 }
@@ -445,7 +346,7 @@ pub fn load(sources: &Sources<'_>) -> Result<Resolved> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
         // Parse strictly first, so a misspelt key is reported by name.
-        toml::from_str::<Settings>(&text).map_err(|e| file_error(path, &text, &e))?;
+        check_file(&text).map_err(|e| anyhow::anyhow!("{}{e}", path.display()))?;
         builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
     }
     for (key, value) in environment() {
@@ -453,26 +354,45 @@ pub fn load(sources: &Sources<'_>) -> Result<Resolved> {
             .set_override(&key, value)
             .with_context(|| format!("{key} could not be applied"))?;
     }
-    let settings: Settings = builder
+    let config = builder
         .build()
-        .and_then(config::Config::try_deserialize)
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    resolve(settings, sources, file)
+    let top: std::collections::HashMap<String, config::Value> = config
+        .clone()
+        .try_deserialize()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    check_sections(top.keys().map(String::as_str))?;
+    let settings: Settings = config
+        .clone()
+        .try_deserialize()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    resolve(settings, &Sections { config }, sources, file)
 }
 
-/// One sentence for a bad file: where, the offending line (which names the key),
-/// and what was expected.
-fn file_error(path: &Path, text: &str, error: &toml::de::Error) -> anyhow::Error {
+/// Checks a `clara.toml` text strictly: Clara's own sections with the line of a
+/// bad key, then every platform's section, then the top-level keys. The error
+/// starts with what follows the file's name (` line 3 (…): …`, `: [telegram] …`).
+fn check_file(text: &str) -> Result<(), String> {
+    toml::from_str::<Settings>(text).map_err(|e| file_error(text, &e))?;
+    let table: toml::Table = toml::from_str(text).map_err(|e| file_error(text, &e))?;
+    for platform in PLATFORMS {
+        if let Some(section) = table.get(platform.name) {
+            (platform.check_file)(section.clone())
+                .map_err(|e| format!(": [{}] {e}", platform.name))?;
+        }
+    }
+    check_sections(table.keys().map(String::as_str)).map_err(|e| format!(": {e}"))
+}
+
+/// One sentence for a bad file, after its name: the offending line (which
+/// names the key) and what was expected.
+fn file_error(text: &str, error: &toml::de::Error) -> String {
     let Some(span) = error.span() else {
-        return anyhow::anyhow!("{}: {}", path.display(), error.message());
+        return format!(": {}", error.message());
     };
     let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
     let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
-    anyhow::anyhow!(
-        "{} line {line_no} (`{line}`): {}",
-        path.display(),
-        error.message()
-    )
+    format!(" line {line_no} (`{line}`): {}", error.message())
 }
 
 /// Environment variables and the keys they set: the names of the system Clara
@@ -515,29 +435,27 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("CLARA_GATEWAY_SECRET", "gateway.secret"),
     ("CLARA_WEB_PASSWORD", "web.password"),
     ("CLARA_API_KEY", "api.key"),
-    ("TG_BOT_TOKEN", "telegram.token"),
-    ("TELEGRAM_API_URL", "telegram.api_url"),
-    ("TELEGRAM_DELIVERY", "telegram.delivery"),
-    ("DISCORD_BOT_TOKEN", "discord.token"),
-    ("DISCORD_ALLOWED_SERVERS", "discord.allowed_servers"),
-    ("DISCORD_ALLOWED_CHANNELS", "discord.allowed_channels"),
-    ("DISCORD_MAX_MESSAGES", "discord.max_messages"),
-    ("DISCORD_STOP_PHRASES", "discord.stop_phrases"),
-    ("DISCORD_API_URL", "discord.api_url"),
-    ("DISCORD_GATEWAY_URL", "discord.gateway_url"),
     ("REDIS_URL", "queue.redis_url"),
     ("REDIS_HOST", "queue.redis_host"),
     ("REDIS_PORT", "queue.redis_port"),
 ];
 
 /// The overrides the environment makes, in order of increasing precedence: the
-/// names above, then `CLARA_<SECTION>__<KEY>` (e.g. `CLARA_CHAT__QUIET_MS`).
+/// names above and each platform's, then `CLARA_<SECTION>__<KEY>` (e.g.
+/// `CLARA_CHAT__QUIET_MS`).
 ///
 /// Only these are read: an unrelated `CLARA_*` variable is not a setting.
 fn environment() -> Vec<(String, String)> {
+    let platforms = PLATFORMS.iter().flat_map(|p| {
+        p.env
+            .iter()
+            .map(move |(env, key)| (*env, format!("{}.{key}", p.name)))
+    });
     let mut out: Vec<(String, String)> = ENV_KEYS
         .iter()
-        .filter_map(|(env, key)| env_value(env).map(|v| ((*key).to_owned(), v)))
+        .map(|(env, key)| (*env, (*key).to_owned()))
+        .chain(platforms)
+        .filter_map(|(env, key)| env_value(env).map(|v| (key, v)))
         .collect();
     if let (None, Some(key)) = (
         env_value("CUSTOM_OPENAI_API_KEY"),
@@ -595,7 +513,12 @@ fn default_data_dir() -> Result<PathBuf> {
     }
 }
 
-fn resolve(s: Settings, sources: &Sources<'_>, file: Option<PathBuf>) -> Result<Resolved> {
+fn resolve(
+    s: Settings,
+    sections: &Sections,
+    sources: &Sources<'_>,
+    file: Option<PathBuf>,
+) -> Result<Resolved> {
     let data_dir = match (sources.data_dir, &s.data_dir) {
         (Some(d), _) => d.to_owned(),
         (None, Some(d)) => d.clone(),
@@ -635,21 +558,22 @@ fn resolve(s: Settings, sources: &Sources<'_>, file: Option<PathBuf>) -> Result<
             llm_settings: &s.llm,
             llm: llm.as_ref().ok(),
             default_models_dir: memory::default_models_dir(),
-            openai_api_key: env_value("OPENAI_API_KEY"),
+            openai_api_key: env_value("OPENAI_API_KEY").map(Secret::new),
             prompt_tokens: engine.window.token_budget,
         },
     )?;
     let gateway = gateway_config(&s.gateway)?;
     let http = http_config(&s.web, &s.api, &gateway)?;
-    let telegram = telegram_config(&s.telegram)?;
-    let discord = discord_config(&s.discord)?;
+    let mut adapters = Vec::new();
+    for platform in PLATFORMS {
+        adapters.extend((platform.adapter)(sections)?);
+    }
     let queue = queue_config(&s.queue)?;
     Ok(Resolved {
         queue,
-        discord,
+        adapters,
         gateway,
         http,
-        telegram,
         engine,
         llm,
         tools,
@@ -668,14 +592,18 @@ fn queue_config(q: &QueueSettings) -> Result<QueueConfig> {
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
     };
-    let redis_url = match (trimmed(&q.redis_url), trimmed(&q.redis_host)) {
+    let redis_url = match (Secret::given(q.redis_url.as_ref()), trimmed(&q.redis_host)) {
         (Some(url), _) => {
-            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+            let text = url.expose();
+            if !(text.starts_with("redis://") || text.starts_with("rediss://")) {
                 bail!("REDIS_URL (queue.redis_url) must start with redis:// or rediss://");
             }
-            Some(url)
+            Some(url.clone())
         }
-        (None, Some(host)) => Some(format!("redis://{host}:{}/0", q.redis_port.unwrap_or(6379))),
+        (None, Some(host)) => Some(Secret::new(format!(
+            "redis://{host}:{}/0",
+            q.redis_port.unwrap_or(6379)
+        ))),
         (None, None) => None,
     };
     let claim_idle = Duration::from_millis(q.claim_idle_ms.unwrap_or(10_000));
@@ -706,7 +634,7 @@ fn gateway_config(g: &GatewaySettings) -> Result<GatewayConfig> {
             format!("CLARA_GATEWAY_HOST (gateway.host) must be an IP address to listen on, got {other:?}")
         })?,
     };
-    let secret = g.secret.clone().filter(|s| !s.trim().is_empty());
+    let secret = Secret::given(g.secret.as_ref()).cloned();
     let config = GatewayConfig {
         addr: std::net::SocketAddr::new(ip, port),
         secret,
@@ -719,118 +647,29 @@ fn gateway_config(g: &GatewaySettings) -> Result<GatewayConfig> {
     Ok(config)
 }
 
-fn telegram_config(
-    t: &TelegramSettings,
-) -> Result<Option<clara_adapters::telegram::TelegramConfig>> {
-    use clara_adapters::telegram::{Telegram, TelegramConfig, TelegramDelivery};
-    let Some(token) = t.token.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
-        return Ok(None);
-    };
-    let mut config = TelegramConfig::new(token);
-    if let Some(url) = t
-        .api_url
-        .as_deref()
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-    {
-        url.clone_into(&mut config.api_url);
-    }
-    if let Some(name) = &t.delivery {
-        config.delivery = TelegramDelivery::parse(name).with_context(|| {
-            format!(
-                "TELEGRAM_DELIVERY (telegram.delivery) must be `edits` or `parts`, got {name:?}"
-            )
-        })?;
-    }
-    if let (Some(ms), TelegramDelivery::Edits { cooldown }) =
-        (t.edit_cooldown_ms, &mut config.delivery)
-    {
-        *cooldown = Duration::from_millis(ms);
-    }
-    if let Some(secs) = t.poll_timeout_secs {
-        if !(1..=50).contains(&secs) {
-            bail!(
-                "telegram.poll_timeout_secs must be between 1 and 50 (how long Telegram holds a long poll), got {secs}"
-            );
-        }
-        config.poll_timeout = Duration::from_secs(secs);
-    }
-    // The token's shape and the URL are checked now, so a typo stops start-up
-    // with the key named (the errors name TG_BOT_TOKEN / TELEGRAM_API_URL).
-    Telegram::new(config.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(Some(config))
-}
-
-fn discord_config(d: &DiscordSettings) -> Result<Option<clara_adapters::discord::DiscordConfig>> {
-    use clara_adapters::discord::{Discord, DiscordConfig, parse_ids, parse_phrases};
-    let Some(token) = d.token.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
-        return Ok(None);
-    };
-    let mut config = DiscordConfig::new(token);
-    let ids = |what: &str, list: &Option<TextOrList>| -> Result<Vec<u64>> {
-        match list {
-            Some(list) => parse_ids(what, &list.joined()).map_err(|e| anyhow::anyhow!("{e}")),
-            None => Ok(Vec::new()),
-        }
-    };
-    config.allowed_servers = ids(
-        "DISCORD_ALLOWED_SERVERS (discord.allowed_servers)",
-        &d.allowed_servers,
-    )?;
-    config.allowed_channels = ids(
-        "DISCORD_ALLOWED_CHANNELS (discord.allowed_channels)",
-        &d.allowed_channels,
-    )?;
-    if let Some(n) = d.max_messages {
-        config.max_messages = n;
-    }
-    if let Some(phrases) = &d.stop_phrases {
-        config.stop_phrases = parse_phrases(&phrases.joined());
-    }
-    if let Some(url) = d
-        .api_url
-        .as_deref()
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-    {
-        url.clone_into(&mut config.api_url);
-    }
-    if let Some(url) = d
-        .gateway_url
-        .as_deref()
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-    {
-        url.clone_into(&mut config.gateway_url);
-    }
-    // Checked now, so a typo stops start-up with the key named.
-    Discord::new(config.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(Some(config))
-}
-
 fn http_config(
     w: &WebSettings,
     a: &ApiSettings,
     gateway: &GatewayConfig,
 ) -> Result<clara_gateway::http::HttpConfig> {
     let mut http = clara_gateway::http::HttpConfig::new(gateway.is_loopback());
-    let given = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+    let given = |v: &Option<Secret>| Secret::given(v.as_ref()).cloned();
     match (given(&w.password), given(&w.password_hash)) {
         (Some(_), Some(_)) => bail!("set web.password or web.password_hash, not both"),
         (Some(password), None) => {
             http = http
-                .with_password(&password)
+                .with_password(password.expose())
                 .context("CLARA_WEB_PASSWORD (web.password)")?;
         }
         (None, Some(hash)) => {
             http = http
-                .with_password_hash(&hash)
+                .with_password_hash(hash.expose())
                 .context("web.password_hash")?;
         }
         (None, None) => {}
     }
     if let Some(key) = given(&a.key) {
-        http = http.with_api_key(&key);
+        http = http.with_api_key(key.expose());
     }
     http.require_login = w.require_login.unwrap_or(false);
     if http.require_login && !http.has_password() {
@@ -851,7 +690,10 @@ fn http_config(
         }
         http.max_body_bytes = bytes;
     }
-    http.person.name = given(&w.name)
+    http.person.name = w
+        .name
+        .clone()
+        .filter(|n| !n.trim().is_empty())
         .or_else(|| env_value("USER"))
         .unwrap_or_else(|| "you".to_owned());
     Ok(http)
@@ -958,10 +800,28 @@ mod tests {
                 .count()
                 > 30
         );
-        if let Err(e) = toml::from_str::<Settings>(&uncommented) {
-            panic!("clara.example.toml: {e}\n{uncommented}");
+        if let Err(e) = check_file(&uncommented) {
+            panic!("clara.example.toml{e}\n{uncommented}");
         }
-        toml::from_str::<Settings>(example).expect("as shipped");
+        check_file(example).expect("as shipped");
+        // Every platform's section is there, so a person finds its keys.
+        for platform in PLATFORMS {
+            assert!(
+                uncommented.contains(&format!("[{}]", platform.name)),
+                "clara.example.toml has no [{}] section",
+                platform.name
+            );
+        }
+    }
+
+    #[test]
+    fn a_misspelt_key_is_named_with_its_line_or_section() {
+        let own = check_file("[chat]\nquiet_msec = 3\n").unwrap_err();
+        assert!(own.contains("line 2") && own.contains("quiet_msec"), "{own}");
+        let platform = check_file("[discord]\ntokn = \"t\"\n").unwrap_err();
+        assert!(platform.contains("[discord]") && platform.contains("tokn"), "{platform}");
+        let top = check_file("[telegramm]\ntoken = \"1:a\"\n").unwrap_err();
+        assert!(top.contains("`telegramm`"), "{top}");
     }
 
     #[test]
@@ -1010,43 +870,39 @@ mod tests {
     }
 
     #[test]
-    fn discord_lists_come_as_arrays_or_as_comma_separated_environment_values() {
-        let file: Settings = toml::from_str(
-            "[discord]\ntoken = \"secret-token\"\nallowed_servers = [\"123\", 456]\nstop_phrases = [\"hush now\"]\n",
-        )
-        .unwrap();
-        let d = discord_config(&file.discord).unwrap().unwrap();
-        assert_eq!(d.allowed_servers, vec![123, 456]);
-        assert_eq!(d.stop_phrases, vec!["hush now"]);
-        assert!(!format!("{:?}", file.discord).contains("secret-token"));
-
+    fn platforms_read_their_sections_with_environment_strings_coerced() {
         // The environment's names arrive as strings through the same overrides `load` uses.
-        let env: Settings = config::Config::builder()
+        let config = config::Config::builder()
             .set_override("discord.token", "secret-token")
             .unwrap()
             .set_override("discord.allowed_channels", "7, 8")
             .unwrap()
             .set_override("discord.max_messages", "5")
             .unwrap()
-            .set_override("discord.stop_phrases", "hush now, enough")
+            .build()
+            .unwrap();
+        let sections = Sections { config };
+        let mut names = Vec::new();
+        for platform in PLATFORMS {
+            if let Some(adapter) = (platform.adapter)(&sections).unwrap() {
+                names.push(adapter.platform());
+            }
+        }
+        assert_eq!(names, vec!["discord"]);
+
+        let config = config::Config::builder()
+            .set_override("discord.token", "secret-token")
             .unwrap()
-            .set_override("discord.api_url", "http://127.0.0.1:9/api")
+            .set_override("discord.max_messages", "many")
             .unwrap()
             .build()
-            .and_then(config::Config::try_deserialize)
             .unwrap();
-        let d = discord_config(&env.discord).unwrap().unwrap();
-        assert_eq!(d.allowed_channels, vec![7, 8]);
-        assert_eq!(d.max_messages, 5);
-        assert_eq!(d.stop_phrases, vec!["hush now", "enough"]);
-        assert_eq!(d.api_url, "http://127.0.0.1:9/api");
-
-        let bad: Settings =
-            toml::from_str("[discord]\ntoken = \"t\"\nallowed_channels = \"general\"\n").unwrap();
-        let err = discord_config(&bad.discord).unwrap_err().to_string();
-        assert!(err.contains("DISCORD_ALLOWED_CHANNELS"), "{err}");
-        let none: Settings = toml::from_str("[discord]\n").unwrap();
-        assert!(discord_config(&none.discord).unwrap().is_none());
+        let bad = Sections { config }
+            .section::<clara_discord::DiscordSettings>("discord")
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("[discord]") && bad.contains("max_messages"), "{bad}");
+        assert!(!bad.contains("many") && !bad.contains("secret-token"), "{bad}");
     }
 
     #[test]

@@ -235,7 +235,7 @@ async fn discord_errors_are_one_sentence_without_the_token() {
     let err = send(&sink, "hi").await.unwrap_err();
     let text = err.to_string();
     assert!(text.contains("401"), "{text}");
-    assert!(!text.contains(&config_for(&fake).token) && !text.contains("fake.discord"));
+    assert!(!text.contains(config_for(&fake).token.expose()) && !text.contains("fake.discord"));
     let discord = Discord::new(config_for(&fake)).unwrap();
     assert!(!format!("{discord:?}").contains("rotated"));
 }

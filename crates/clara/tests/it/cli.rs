@@ -1,11 +1,9 @@
 //! The `clara` binary as a person uses it: piped chat, history across runs,
 //! configuration errors, migrations, and a clean stop of `clara serve`.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
 
 use clara_testkit::fake_openai::{FakeOpenAi, FakeReply};
-use common::{
+use crate::common::{
     SECRET, chat_requests, clara, free_port, run, terminate, text, wait_ready, with_fake,
 };
 

@@ -1,9 +1,7 @@
 //! `clara serve` speaks the gateway protocol on its port: an adapter in another
 //! process (here the `clara_gateway` client, as a separate program would use it)
 //! proves `CLARA_GATEWAY_SECRET`, sends a message and gets Clara's answer.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
 
 use async_trait::async_trait;
 use clara_core::pacing::{Delivery, DeliveryMode};
@@ -12,7 +10,7 @@ use clara_core::{Author, ChannelKind, ConversationRef, EventId, Inbound, Outboun
 use clara_gateway::client::{ClientConfig, RemoteAssistant};
 use clara_gateway::protocol::GatewaySecret;
 use clara_testkit::fake_openai::FakeOpenAi;
-use common::{clara, free_port, terminate, text, with_fake};
+use crate::common::{clara, free_port, terminate, text, with_fake};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

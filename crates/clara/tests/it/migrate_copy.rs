@@ -1,16 +1,12 @@
 //! `clara migrate --from sqlite:… --to postgres://…` as an operator runs it,
 //! against the real PostgreSQL test server.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
 
-#[path = "common/postgres.rs"]
-mod postgres;
 
 use clara_core::{ChannelKind, ConversationRef, MessageId, Role, ThoughtId};
 use clara_store::{MessageStatus, NewMessage, Store};
-use common::{clara, run, text};
-use postgres::{drop_schema, fresh_schema};
+use crate::common::{clara, run, text};
+use crate::common::pg::{drop_schema, fresh_schema};
 use sqlx::Connection;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,6 +2,8 @@
 //! server as its model, and its output as text.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use clara_testkit::fake_openai::FakeOpenAi;
 use std::path::Path;
 use std::process::{Output, Stdio};

@@ -1,12 +1,10 @@
 //! `clara memory …` and memory in `clara chat`, through the real binary: the local
 //! embedding model (fetched by scripts/fetch-models.sh; a test that needs it fails
 //! when it is missing), a real SQLite file, and fake model APIs.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
 
 use clara_testkit::fake_openai::FakeOpenAi;
-use common::{SECRET, clara, run, text, with_fake};
+use crate::common::{SECRET, clara, run, text, with_fake};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use tokio::process::Command;

@@ -2,13 +2,11 @@
 //! to `clara serve` over the gateway protocol: two real `clara` processes, the
 //! fake Discord (REST and gateway) and the fake OpenAI server as the model,
 //! which only `clara serve` is told about.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
 
 use clara_testkit::fake_discord::{FakeDiscord, FakeUser, UserMessage};
 use clara_testkit::fake_openai::{FakeOpenAi, FakeReply};
-use common::{SECRET, clara, free_port, terminate, text, wait_ready, with_fake};
+use crate::common::{SECRET, clara, free_port, terminate, text, wait_ready, with_fake};
 use std::path::Path;
 use std::time::Duration;
 use tokio::process::Command;

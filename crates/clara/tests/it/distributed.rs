@@ -3,11 +3,7 @@
 //! over the gateway protocol. Streaming, burst chunking, cancellation across
 //! processes, and a worker killed with SIGKILL mid-reply: every thought is
 //! answered exactly once.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
-#[path = "common/postgres.rs"]
-mod postgres;
 
 use async_trait::async_trait;
 use clara_core::pacing::{Delivery, DeliveryMode};
@@ -16,8 +12,8 @@ use clara_core::{Author, ChannelKind, ConversationRef, EventId, Inbound, Outboun
 use clara_gateway::client::{ClientConfig, RemoteAssistant};
 use clara_gateway::protocol::GatewaySecret;
 use clara_testkit::fake_openai::{FakeOpenAi, FakeReply};
-use common::{clara, free_port, wait_ready, with_fake};
-use postgres::{drop_schema, fresh_schema};
+use crate::common::{clara, free_port, wait_ready, with_fake};
+use crate::common::pg::{drop_schema, fresh_schema};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -342,7 +338,7 @@ impl Deployment {
             let _ = w.start_kill();
         }
         if let Some(g) = self.gateway.take() {
-            let out = common::terminate(g).await;
+            let out = crate::common::terminate(g).await;
             assert!(out.status.success(), "{}", self.logs());
         }
         let logs = self.logs();
@@ -351,7 +347,7 @@ impl Deployment {
             "the gateway secret is never logged"
         );
         assert!(
-            !logs.contains(common::SECRET),
+            !logs.contains(crate::common::SECRET),
             "the API key is never logged"
         );
         drop_schema(&self.schema).await;
@@ -753,8 +749,8 @@ async fn without_redis_the_gateway_and_workers_say_what_is_missing() {
     let mut cmd = clara(&dir.path().join("data"), dir.path());
     with_fake(&mut cmd, &llm);
     cmd.env("CLARA_MEMORY__ENABLED", "false").arg("gateway");
-    let out = common::run(&mut cmd, "").await;
-    let err = common::text(&out.stderr);
+    let out = crate::common::run(&mut cmd, "").await;
+    let err = crate::common::text(&out.stderr);
     assert!(!out.status.success());
     assert!(
         err.contains("REDIS_URL (queue.redis_url) or REDIS_HOST must be set"),
@@ -770,8 +766,8 @@ async fn without_redis_the_gateway_and_workers_say_what_is_missing() {
             format!("redis://:pa55word@127.0.0.1:{closed}/0"),
         )
         .arg("worker");
-    let out = common::run(&mut cmd, "").await;
-    let err = common::text(&out.stderr);
+    let out = crate::common::run(&mut cmd, "").await;
+    let err = crate::common::text(&out.stderr);
     assert!(!out.status.success());
     assert!(
         err.contains(&format!(

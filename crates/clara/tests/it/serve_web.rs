@@ -1,12 +1,10 @@
 //! `clara serve` serves the web page and the HTTP API on the gateway port: on
 //! loopback with no login, and off loopback behind the password and the API key
 //! from the environment, which never reach its log.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
 
 use clara_testkit::fake_openai::{FakeOpenAi, FakeReply};
-use common::{clara, terminate, text, with_fake};
+use crate::common::{clara, terminate, text, with_fake};
 use serde_json::{Value, json};
 use std::time::Duration;
 

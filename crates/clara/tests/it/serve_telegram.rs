@@ -1,13 +1,11 @@
 //! `clara serve` with `TG_BOT_TOKEN` answers on Telegram: the real binary,
 //! started as the README says, with `TELEGRAM_API_URL` pointed at the fake Bot
 //! API and the fake OpenAI server as its model.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
 
 use clara_testkit::fake_openai::FakeOpenAi;
 use clara_testkit::fake_telegram::{FakeChat, FakeTelegram, FakeUser, UserMessage};
-use common::{SECRET, clara, terminate, text, with_fake};
+use crate::common::{SECRET, clara, terminate, text, with_fake};
 use std::time::Duration;
 
 #[tokio::test]

@@ -1,13 +1,11 @@
 //! `clara serve` with `DISCORD_BOT_TOKEN` answers on Discord: the real binary,
 //! started as the README says, with `DISCORD_API_URL` and `DISCORD_GATEWAY_URL`
 //! pointed at the fake Discord and the fake OpenAI server as its model.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
 
 use clara_testkit::fake_discord::{FakeDiscord, FakeUser, UserMessage};
 use clara_testkit::fake_openai::FakeOpenAi;
-use common::{SECRET, clara, terminate, text, with_fake};
+use crate::common::{SECRET, clara, terminate, text, with_fake};
 use std::time::Duration;
 
 #[tokio::test]

@@ -1,15 +1,11 @@
 //! Clara with `DATABASE_URL=postgres://…`: the store and the memory index live in
 //! PostgreSQL (pgvector), across runs.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
 
-#[path = "common/postgres.rs"]
-mod postgres;
 
 use clara_testkit::fake_openai::FakeOpenAi;
-use common::{chat_requests, clara, run, text, with_fake};
-use postgres::{drop_schema, fresh_schema};
+use crate::common::{chat_requests, clara, run, text, with_fake};
+use crate::common::pg::{drop_schema, fresh_schema};
 use sqlx::Connection;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

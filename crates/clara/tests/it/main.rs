@@ -1,0 +1,16 @@
+//! The `clara` binary as people run it, one test binary (a module per area):
+//! each test binary links the whole dependency graph, so one is much cheaper
+//! than many.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+mod cli;
+mod distributed;
+mod memory_cli;
+mod migrate_copy;
+mod postgres;
+mod remote_adapter;
+mod serve_discord;
+mod serve_gateway;
+mod serve_telegram;
+mod serve_web;
