@@ -19,7 +19,8 @@ pub trait Component {
     /// Its section in `clara.toml` and its name on the command line (`telegram`).
     const NAME: &'static str;
     /// The environment variables that set keys of the section, besides the
-    /// generic `CLARA_<NAME>__<KEY>`.
+    /// generic `CLARA_<NAME>__<KEY>`. The first is the one that turns the
+    /// component on (its token), which errors name when it is missing.
     const ENV: &'static [EnvKey];
     /// The section. Unknown keys should be refused (`deny_unknown_fields`), and
     /// tokens held as [`Secret`](crate::Secret)s, so `Debug` can be derived.

@@ -1,9 +1,9 @@
 //! Test doubles every crate's tests share (feature `testing`; never in a
-//! production build): a [`RecordingSink`] that records every platform call, and
-//! a [`RecordingAssistant`] that records what an adapter hands over.
+//! production build): a [`RecordingSink`] that records every platform call, a
+//! [`RecordingAssistant`] that records what an adapter hands over, and a
+//! [`fast_chunker`] for tests of the conversation path.
 
-#![allow(clippy::expect_used)]
-
+use crate::chunker::ChunkerConfig;
 use crate::pacing::{Delivery, DeliveryMode};
 use crate::port::{Accepted, Assistant, IngressError, OutboundSink, SinkError};
 use crate::{Author, ConversationRef, Inbound, Outbound, ThoughtId};
@@ -17,11 +17,67 @@ use tokio::sync::Notify;
 /// How long the `wait_until`s wait before they fail the test.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// A chunker that answers a burst 150 ms after its last message, so tests of
+/// the conversation path run fast (the defaults wait 1.5 s).
+pub fn fast_chunker() -> ChunkerConfig {
+    ChunkerConfig {
+        quiet: Duration::from_millis(150),
+        quiet_when_complete: Duration::from_millis(100),
+        quiet_when_continuing: Duration::from_millis(200),
+        typing_grace: Duration::from_millis(300),
+        max_wait: Duration::from_secs(2),
+        max_parts: 20,
+    }
+}
+
+/// What a double saw, in order, and a way to wait for what a test expects.
+struct Record<T> {
+    items: Mutex<Vec<T>>,
+    changed: Notify,
+}
+
+impl<T: Clone + std::fmt::Debug> Record<T> {
+    fn new() -> Self {
+        Self {
+            items: Mutex::new(Vec::new()),
+            changed: Notify::new(),
+        }
+    }
+
+    fn push(&self, item: T) {
+        self.items.lock().push(item);
+        self.changed.notify_waiters();
+    }
+
+    fn all(&self) -> Vec<T> {
+        self.items.lock().clone()
+    }
+
+    /// Waits until `view` of the items satisfies `pred`; panics after [`WAIT`].
+    async fn wait_until<V: std::fmt::Debug>(
+        &self,
+        what: &str,
+        view: impl Fn(Vec<T>) -> V,
+        pred: impl Fn(&V) -> bool,
+    ) -> V {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let notified = self.changed.notified();
+            let seen = view(self.all());
+            if pred(&seen) {
+                return seen;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!("timed out waiting for {what}; so far: {seen:#?}");
+            }
+        }
+    }
+}
+
 /// Records every platform call; `Send` returns ids "m1", "m2", ….
 pub struct RecordingSink {
     delivery: Delivery,
-    calls: Mutex<Vec<(ConversationRef, Outbound)>>,
-    changed: Notify,
+    calls: Record<(ConversationRef, Outbound)>,
     next_id: AtomicU64,
 }
 
@@ -30,8 +86,7 @@ impl RecordingSink {
     pub fn new(mode: DeliveryMode, max_chars: usize) -> Arc<Self> {
         Arc::new(Self {
             delivery: Delivery { mode, max_chars },
-            calls: Mutex::new(Vec::new()),
-            changed: Notify::new(),
+            calls: Record::new(),
             next_id: AtomicU64::new(1),
         })
     }
@@ -43,12 +98,12 @@ impl RecordingSink {
 
     /// Every call so far.
     pub fn calls(&self) -> Vec<Outbound> {
-        self.calls.lock().iter().map(|(_, c)| c.clone()).collect()
+        without_conversations(self.calls.all())
     }
 
     /// Every call so far, with the conversation it was for.
     pub fn calls_with_conversations(&self) -> Vec<(ConversationRef, Outbound)> {
-        self.calls.lock().clone()
+        self.calls.all()
     }
 
     /// Waits until the recorded calls satisfy `pred`; panics after [`WAIT`],
@@ -58,17 +113,9 @@ impl RecordingSink {
         what: &str,
         pred: impl Fn(&[Outbound]) -> bool,
     ) -> Vec<Outbound> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let notified = self.changed.notified();
-            let calls = self.calls();
-            if pred(&calls) {
-                return calls;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                panic!("timed out waiting for {what}; calls so far: {calls:#?}");
-            }
-        }
+        self.calls
+            .wait_until(what, without_conversations, |calls| pred(calls))
+            .await
     }
 
     /// The text streamed for `thought` (deltas joined).
@@ -96,10 +143,13 @@ impl OutboundSink for RecordingSink {
     ) -> Result<Option<String>, SinkError> {
         let id = matches!(outbound, Outbound::Send { .. })
             .then(|| format!("m{}", self.next_id.fetch_add(1, Ordering::SeqCst)));
-        self.calls.lock().push((conversation.clone(), outbound));
-        self.changed.notify_waiters();
+        self.calls.push((conversation.clone(), outbound));
         Ok(id)
     }
+}
+
+fn without_conversations(calls: Vec<(ConversationRef, Outbound)>) -> Vec<Outbound> {
+    calls.into_iter().map(|(_, call)| call).collect()
 }
 
 /// Whether `call` ends a reply.
@@ -136,21 +186,21 @@ pub enum AssistantCall {
 
 /// An [`Assistant`] that accepts everything and records it, for adapter tests
 /// that need no engine.
-#[derive(Default)]
 pub struct RecordingAssistant {
-    calls: Mutex<Vec<AssistantCall>>,
-    changed: Notify,
+    calls: Record<AssistantCall>,
 }
 
 impl RecordingAssistant {
     /// A new, empty one.
     pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+        Arc::new(Self {
+            calls: Record::new(),
+        })
     }
 
     /// Every call so far.
     pub fn calls(&self) -> Vec<AssistantCall> {
-        self.calls.lock().clone()
+        self.calls.all()
     }
 
     /// Waits until the calls satisfy `pred`; panics after [`WAIT`].
@@ -159,22 +209,13 @@ impl RecordingAssistant {
         what: &str,
         pred: impl Fn(&[AssistantCall]) -> bool,
     ) -> Vec<AssistantCall> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let notified = self.changed.notified();
-            let calls = self.calls();
-            if pred(&calls) {
-                return calls;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                panic!("timed out waiting for {what}; calls so far: {calls:#?}");
-            }
-        }
+        self.calls
+            .wait_until(what, |calls| calls, |calls| pred(calls))
+            .await
     }
 
     fn record(&self, call: AssistantCall) {
-        self.calls.lock().push(call);
-        self.changed.notify_waiters();
+        self.calls.push(call);
     }
 }
 

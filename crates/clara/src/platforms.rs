@@ -1,9 +1,9 @@
 //! The platforms this `clara` knows: the one list a new platform joins.
 //!
 //! Each entry is a crate implementing [`clara_core::port::Platform`], behind a
-//! Cargo feature of the same name. Everything else (its `clara.toml` section, its
-//! environment variables, `clara serve` running it, `clara adapter NAME`) follows
-//! from the entry.
+//! Cargo feature of the same name: one line in [`PLATFORMS`]. Everything else
+//! (its `clara.toml` section, its environment variables, `clara serve` running
+//! it, `clara adapter NAME`) follows from the entry.
 
 use crate::settings::Sections;
 use serde::Deserialize as _;
@@ -14,6 +14,12 @@ use clara_core::port::{Adapter, Platform};
 pub struct PlatformEntry {
     /// Its name: the `clara.toml` section and `clara adapter NAME`.
     pub name: &'static str,
+    /// How this binary runs it; `None` when built without its feature.
+    pub built: Option<Built>,
+}
+
+/// A platform compiled into this binary.
+pub struct Built {
     /// Its environment variables and the keys they set.
     pub env: &'static [EnvKey],
     /// Reads its section and makes its adapter (`None`: not configured).
@@ -22,14 +28,26 @@ pub struct PlatformEntry {
     pub check_file: fn(toml::Value) -> Result<(), String>,
 }
 
-/// The entry of platform `P`.
-pub const fn entry<P: Platform>() -> PlatformEntry {
-    PlatformEntry {
-        name: P::NAME,
+/// How this binary runs platform `P`.
+pub const fn built<P: Platform>() -> Built {
+    Built {
         env: P::ENV,
         adapter: build::<P>,
         check_file: check_file::<P>,
     }
+}
+
+/// The entry of a platform: its name (also its Cargo feature) and its type.
+macro_rules! platform {
+    ($name:literal => $platform:path) => {
+        PlatformEntry {
+            name: $name,
+            #[cfg(feature = $name)]
+            built: Some(built::<$platform>()),
+            #[cfg(not(feature = $name))]
+            built: None,
+        }
+    };
 }
 
 fn build<P: Platform>(sections: &Sections) -> Result<Option<Box<dyn Adapter>>, ConfigError> {
@@ -42,14 +60,27 @@ fn check_file<P: Platform>(section: toml::Value) -> Result<(), String> {
         .map_err(|e| e.message().to_owned())
 }
 
-/// Every platform built into this binary.
+/// Every platform Clara has: a crate, and a feature of this binary, each.
 pub const PLATFORMS: &[PlatformEntry] = &[
-    #[cfg(feature = "telegram")]
-    entry::<clara_telegram::Telegram>(),
-    #[cfg(feature = "discord")]
-    entry::<clara_discord::Discord>(),
+    platform!("telegram" => clara_telegram::Telegram),
+    platform!("discord" => clara_discord::Discord),
 ];
 
-/// Every platform Clara has, built in or not, for a clear error when a
-/// configuration names one this binary was built without.
-pub const ALL_PLATFORMS: &[&str] = &["telegram", "discord"];
+/// The platforms compiled into this binary.
+pub fn built_in() -> impl Iterator<Item = (&'static str, &'static Built)> {
+    PLATFORMS
+        .iter()
+        .filter_map(|p| p.built.as_ref().map(|b| (p.name, b)))
+}
+
+/// The entry named `name`, built in or not.
+pub fn named(name: &str) -> Option<&'static PlatformEntry> {
+    PLATFORMS.iter().find(|p| p.name == name)
+}
+
+/// A sentence for a platform this binary was built without.
+pub fn not_built(name: &str) -> String {
+    format!(
+        "this clara was built without the `{name}` platform; rebuild with `--features {name}`"
+    )
+}

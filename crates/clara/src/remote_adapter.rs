@@ -3,7 +3,7 @@
 //! protocol instead of running the engine itself. It needs the platform's
 //! settings and the gateway's address and secret; no model, no store.
 
-use crate::platforms::{ALL_PLATFORMS, PLATFORMS};
+use crate::platforms;
 use crate::settings::Resolved;
 use anyhow::{Result, bail};
 use clap::Args;
@@ -86,24 +86,31 @@ pub async fn run(
 /// The configured adapter of `platform`, or one sentence saying why there is none.
 fn pick(adapters: Vec<Box<dyn Adapter>>, platform: &str) -> Result<Box<dyn Adapter>> {
     let wanted = platform.trim().to_ascii_lowercase();
-    let Some(entry) = PLATFORMS.iter().find(|p| p.name == wanted) else {
-        if ALL_PLATFORMS.contains(&wanted.as_str()) {
-            bail!("this clara was built without the `{wanted}` feature; rebuild with `--features {wanted}`");
-        }
-        let known: Vec<&str> = PLATFORMS.iter().map(|p| p.name).collect();
-        bail!("there is no platform {platform:?}; this clara knows: {}", known.join(", "));
+    let Some(entry) = platforms::named(&wanted) else {
+        let known: Vec<&str> = platforms::built_in().map(|(name, _)| name).collect();
+        bail!(
+            "there is no platform {platform:?}; this clara knows: {}",
+            known.join(", ")
+        );
+    };
+    let Some(built) = &entry.built else {
+        bail!("{}", platforms::not_built(entry.name));
     };
     match adapters.into_iter().find(|a| a.platform() == entry.name) {
         Some(adapter) => Ok(adapter),
-        None => {
-            let token = entry.env.first().map_or("its token", |(env, _)| env);
-            bail!(
-                "{token} ({}.{}) must be set to run the {} adapter",
+        None => match built.env.first() {
+            // By convention a platform's first variable is its token.
+            Some((env, key)) => bail!(
+                "{env} ({}.{key}) must be set to run the {} adapter",
                 entry.name,
-                entry.env.first().map_or("token", |(_, key)| key),
                 entry.name
-            )
-        }
+            ),
+            None => bail!(
+                "the [{}] section does not enable the {} adapter",
+                entry.name,
+                entry.name
+            ),
+        },
     }
 }
 

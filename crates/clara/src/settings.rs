@@ -6,7 +6,7 @@
 
 use crate::memory::{self, MemoryChoice, MemorySettings};
 use crate::provider::{self, LlmChoice, LlmSettings};
-use crate::platforms::{ALL_PLATFORMS, PLATFORMS};
+use crate::platforms;
 use anyhow::{Context, Result, bail};
 use clara_core::component::ConfigError;
 use clara_core::Secret;
@@ -58,16 +58,16 @@ const OWN_KEYS: &[&str] = &[
 /// platform's, naming it; a platform this binary was built without is named as such.
 fn check_sections<'a>(keys: impl IntoIterator<Item = &'a str>) -> Result<()> {
     for key in keys {
-        if OWN_KEYS.contains(&key) || PLATFORMS.iter().any(|p| p.name == key) {
+        if OWN_KEYS.contains(&key) {
             continue;
         }
-        if ALL_PLATFORMS.contains(&key) {
-            bail!(
-                "[{key}] is configured, but this clara was built without the `{key}` feature; rebuild with `--features {key}` or remove the section"
-            );
+        match platforms::named(key) {
+            Some(platform) if platform.built.is_some() => continue,
+            Some(_) => bail!("[{key}] is configured, but {}", platforms::not_built(key)),
+            None => {}
         }
         let mut known: Vec<&str> = OWN_KEYS.to_vec();
-        known.extend(PLATFORMS.iter().map(|p| p.name));
+        known.extend(platforms::built_in().map(|(name, _)| name));
         bail!(
             "unknown setting `{key}`; the sections are: {}",
             known.join(", ")
@@ -375,10 +375,9 @@ pub fn load(sources: &Sources<'_>) -> Result<Resolved> {
 fn check_file(text: &str) -> Result<(), String> {
     toml::from_str::<Settings>(text).map_err(|e| file_error(text, &e))?;
     let table: toml::Table = toml::from_str(text).map_err(|e| file_error(text, &e))?;
-    for platform in PLATFORMS {
-        if let Some(section) = table.get(platform.name) {
-            (platform.check_file)(section.clone())
-                .map_err(|e| format!(": [{}] {e}", platform.name))?;
+    for (name, platform) in platforms::built_in() {
+        if let Some(section) = table.get(name) {
+            (platform.check_file)(section.clone()).map_err(|e| format!(": [{name}] {e}"))?;
         }
     }
     check_sections(table.keys().map(String::as_str)).map_err(|e| format!(": {e}"))
@@ -446,10 +445,10 @@ const ENV_KEYS: &[(&str, &str)] = &[
 ///
 /// Only these are read: an unrelated `CLARA_*` variable is not a setting.
 fn environment() -> Vec<(String, String)> {
-    let platforms = PLATFORMS.iter().flat_map(|p| {
+    let platforms = platforms::built_in().flat_map(|(name, p)| {
         p.env
             .iter()
-            .map(move |(env, key)| (*env, format!("{}.{key}", p.name)))
+            .map(move |(env, key)| (*env, format!("{name}.{key}")))
     });
     let mut out: Vec<(String, String)> = ENV_KEYS
         .iter()
@@ -565,7 +564,7 @@ fn resolve(
     let gateway = gateway_config(&s.gateway)?;
     let http = http_config(&s.web, &s.api, &gateway)?;
     let mut adapters = Vec::new();
-    for platform in PLATFORMS {
+    for (_, platform) in platforms::built_in() {
         adapters.extend((platform.adapter)(sections)?);
     }
     let queue = queue_config(&s.queue)?;
@@ -805,7 +804,7 @@ mod tests {
         }
         check_file(example).expect("as shipped");
         // Every platform's section is there, so a person finds its keys.
-        for platform in PLATFORMS {
+        for platform in platforms::PLATFORMS {
             assert!(
                 uncommented.contains(&format!("[{}]", platform.name)),
                 "clara.example.toml has no [{}] section",
@@ -883,7 +882,7 @@ mod tests {
             .unwrap();
         let sections = Sections { config };
         let mut names = Vec::new();
-        for platform in PLATFORMS {
+        for (_, platform) in platforms::built_in() {
             if let Some(adapter) = (platform.adapter)(&sections).unwrap() {
                 names.push(adapter.platform());
             }
