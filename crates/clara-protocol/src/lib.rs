@@ -1,12 +1,17 @@
-//! The gateway protocol's frames, version 1: their types ([`frames`]), their
+//! The WebSocket gateway protocol that connects Clara to adapters in other
+//! processes, and nothing else: its frames, version 1 ([`frames`]), their
 //! encoding with a size limit and typed errors ([`codec`]), the handshake's
-//! secret ([`auth`]) and the mapping to Clara's vocabulary ([`convert`]).
+//! secret ([`auth`]), the mapping to Clara's vocabulary ([`convert`]), and the
+//! Rust client an out-of-process adapter uses ([`client`]).
 //!
-//! Pure: no I/O, no clock, no tasks. The server ([`crate::server`]) and the
-//! client ([`crate::client`]) both build on it; `docs/gateway-protocol.md` is
-//! the specification for adapters written in other languages.
+//! The frames, codec, auth and mapping are pure: no I/O, no clock, no tasks.
+//! The gateway's server (in `clara-gateway`) and the [`client`] both build on
+//! them; `docs/gateway-protocol.md` is the specification for adapters written in
+//! other languages. This crate depends on `clara-core` only among Clara's
+//! crates, so an adapter built on it links no engine, store or web framework.
 
 pub mod auth;
+pub mod client;
 pub mod codec;
 pub mod convert;
 pub mod frames;
