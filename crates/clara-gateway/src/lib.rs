@@ -1,15 +1,16 @@
 //! Clara's network face, all on one port (`CLARA_GATEWAY_HOST:CLARA_GATEWAY_PORT`):
 //!
-//! - [`protocol`]: the versioned JSON frames of the WebSocket gateway protocol
-//!   that out-of-process adapters speak (`docs/gateway-protocol.md`);
-//! - [`server`]: the gateway's WebSocket endpoint, which makes each connected
-//!   adapter an [`OutboundSink`](clara_core::port::OutboundSink) of the engine;
-//! - [`client`]: the adapter's side, an [`Assistant`](clara_core::port::Assistant)
-//!   reached over the protocol;
+//! - [`server`]: the gateway protocol's WebSocket endpoint (the protocol itself,
+//!   and the client adapters use, are the `clara-protocol` crate), which makes
+//!   each connected adapter an [`OutboundSink`](clara_core::port::OutboundSink)
+//!   of the engine;
 //! - [`http`]: the HTTP API (OpenAI-compatible chat completions, memories,
-//!   sessions, health, metrics) and the web UI.
+//!   sessions, health, metrics) and the web UI, given the engine, the store and
+//!   Rook as explicit state ([`http::HttpDeps`]);
+//! - [`webhooks`]: the HTTP routes in-process adapters contribute
+//!   ([`WebhookRoute`](clara_core::webhook::WebhookRoute)), served under
+//!   `/webhooks/{platform}`.
 
-pub mod client;
 pub mod http;
-pub mod protocol;
 pub mod server;
+pub mod webhooks;

@@ -183,15 +183,24 @@ pub(crate) async fn read_json_body(
             let mime = v.split(';').next().unwrap_or("").trim();
             mime.eq_ignore_ascii_case("application/json") || mime.ends_with("+json")
         });
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
+    if declared_over(headers, limit) {
         return Err(ApiError::too_large(limit));
     }
     if !is_json {
         return Err(ApiError::not_json());
+    }
+    read_body(headers, body, limit).await
+}
+
+/// Reads a body of any type, refusing one over `limit` bytes (413), by its
+/// declared length before reading or as soon as it grows past the limit.
+pub(crate) async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    if declared_over(headers, limit) {
+        return Err(ApiError::too_large(limit));
     }
     let mut stream = body.into_data_stream();
     let mut bytes = Vec::new();
@@ -204,6 +213,15 @@ pub(crate) async fn read_json_body(
         bytes.extend_from_slice(&chunk);
     }
     Ok(Bytes::from(bytes))
+}
+
+/// Whether the body's declared length (`Content-Length`) is over `limit`.
+fn declared_over(headers: &HeaderMap, limit: usize) -> bool {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n > limit)
 }
 
 /// Parses a JSON body into `T`.

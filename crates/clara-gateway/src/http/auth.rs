@@ -8,9 +8,9 @@
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use parking_lot::Mutex;
 use rand::RngCore;
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
@@ -155,7 +155,7 @@ impl Logins {
             csrf: random_token(),
             expires: now + ttl,
         };
-        let mut map = lock(&self.by_token);
+        let mut map = self.by_token.lock();
         map.retain(|_, l| l.expires > now);
         if map.len() >= MAX_LOGINS
             && let Some(oldest) = map
@@ -171,13 +171,13 @@ impl Logins {
 
     /// The login behind a cookie token, if it is current at `now`.
     pub(crate) fn get(&self, token: &str, now: Instant) -> Option<Login> {
-        let map = lock(&self.by_token);
+        let map = self.by_token.lock();
         map.get(token).filter(|l| l.expires > now).cloned()
     }
 
     /// Ends a login.
     pub(crate) fn end(&self, token: &str) {
-        lock(&self.by_token).remove(token);
+        self.by_token.lock().remove(token);
     }
 }
 
@@ -210,7 +210,7 @@ impl LoginBrake {
 
     /// Takes a place for a login attempt at `now`, or `None` while the brake holds.
     pub(crate) fn attempt(&self, now: Instant) -> Option<Attempt> {
-        let mut attempts = lock(&self.attempts);
+        let mut attempts = self.attempts.lock();
         attempts.retain(|at| now.saturating_duration_since(*at) < self.window);
         if attempts.len() >= self.max {
             return None;
@@ -221,7 +221,7 @@ impl LoginBrake {
 
     /// The attempt had the right password: it does not count against anyone.
     pub(crate) fn succeeded(&self, attempt: Attempt) {
-        let mut attempts = lock(&self.attempts);
+        let mut attempts = self.attempts.lock();
         if let Some(i) = attempts.iter().position(|at| *at == attempt.0) {
             attempts.swap_remove(i);
         }
@@ -230,10 +230,6 @@ impl LoginBrake {
 
 // A poisoned lock only means a panic elsewhere while it was held; every update
 // here is one insert, remove or retain, so the data stays consistent.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -345,7 +341,7 @@ mod tests {
         assert!(brake.attempt(t0).is_none());
         brake.succeeded(first);
         assert!(brake.attempt(t0).is_some());
-        assert_eq!(lock(&brake.attempts).len(), 2, "never more than max kept");
+        assert_eq!(brake.attempts.lock().len(), 2, "never more than max kept");
     }
 
     #[test]

@@ -87,7 +87,7 @@ pub(crate) async fn events(
     // in the snapshot (which stays until the next answer starts) and perhaps in
     // the history too; the page keeps one of each thought.
     let (rx, snapshot) = state.hub.subscribe(&conversation.channel);
-    let store = state.engine.store();
+    let store = &state.store;
     let id = store
         .resolve_conversation(&conversation)
         .await

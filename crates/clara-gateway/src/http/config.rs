@@ -2,15 +2,17 @@
 //! log in to the web page, which API key opens `/v1/*`, and a few limits.
 //!
 //! Secrets never stay here in the clear: the operator's password is kept as an
-//! Argon2 hash, the API key as its SHA-256 digest, and `Debug` prints neither.
+//! Argon2 hash, the API key as its SHA-256 digest, each held as a
+//! [`Secret`], so `Debug` prints neither.
 
 use crate::http::auth::{self, AuthError};
+use clara_core::Secret;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 
 /// The HTTP face's settings.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct HttpConfig {
     /// Whether the gateway listens on a loopback address, reachable only from this
     /// machine. Off loopback the web page asks for the password and `/v1/*` for
@@ -19,7 +21,7 @@ pub struct HttpConfig {
     /// Ask for the password on loopback too.
     pub require_login: bool,
     /// The operator's password, as an Argon2 PHC string.
-    password_hash: Option<String>,
+    password_hash: Option<Secret>,
     /// The API key's digest.
     api_key: Option<ApiKey>,
     /// Mark the login cookie `Secure` (sent over HTTPS only).
@@ -77,7 +79,7 @@ impl HttpConfig {
     /// Sets the operator's password; it is hashed with Argon2 here and the clear
     /// text is not kept.
     pub fn with_password(mut self, password: &str) -> Result<Self, AuthError> {
-        self.password_hash = Some(auth::hash_password(password)?);
+        self.password_hash = Some(Secret::new(auth::hash_password(password)?));
         Ok(self)
     }
 
@@ -85,7 +87,7 @@ impl HttpConfig {
     /// `clara hash-password` prints).
     pub fn with_password_hash(mut self, phc: &str) -> Result<Self, AuthError> {
         auth::check_phc(phc)?;
-        self.password_hash = Some(phc.trim().to_owned());
+        self.password_hash = Some(Secret::new(phc.trim()));
         Ok(self)
     }
 
@@ -106,7 +108,7 @@ impl HttpConfig {
     }
 
     pub(crate) fn password_hash(&self) -> Option<&str> {
-        self.password_hash.as_deref()
+        self.password_hash.as_ref().map(Secret::expose)
     }
 
     pub(crate) fn api_key(&self) -> Option<&ApiKey> {
@@ -114,49 +116,40 @@ impl HttpConfig {
     }
 }
 
-impl std::fmt::Debug for HttpConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpConfig")
-            .field("loopback", &self.loopback)
-            .field("require_login", &self.require_login)
-            .field(
-                "password",
-                &self.password_hash.as_ref().map(|_| "[redacted]"),
-            )
-            .field("api_key", &self.api_key)
-            .field("secure_cookie", &self.secure_cookie)
-            .field("login_ttl", &self.login_ttl)
-            .field("person", &self.person)
-            .field("max_body_bytes", &self.max_body_bytes)
-            .finish()
-    }
-}
-
-/// An API key, kept as its SHA-256 digest and compared in constant time.
-#[derive(Clone)]
+/// An API key, kept as its SHA-256 digest (lower-case hex, held as a
+/// [`Secret`] so it is never printed) and compared in constant time.
+#[derive(Clone, Debug)]
 pub(crate) struct ApiKey {
-    digest: [u8; 32],
+    digest: Secret,
 }
 
 impl ApiKey {
     fn new(key: &str) -> Self {
         Self {
-            digest: Sha256::digest(key.trim().as_bytes()).into(),
+            digest: Secret::new(digest_hex(key)),
         }
     }
 
     /// Whether `presented` is this key. Comparing digests keeps the time taken
     /// independent of where the strings differ and of the key's length.
     pub(crate) fn matches(&self, presented: &str) -> bool {
-        let digest: [u8; 32] = Sha256::digest(presented.trim().as_bytes()).into();
-        self.digest.ct_eq(&digest).into()
+        let digest = digest_hex(presented);
+        self.digest
+            .expose()
+            .as_bytes()
+            .ct_eq(digest.as_bytes())
+            .into()
     }
 }
 
-impl std::fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
-    }
+/// The SHA-256 digest of the trimmed `key`, in lower-case hex (always 64 bytes).
+fn digest_hex(key: &str) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    Sha256::digest(key.trim().as_bytes())
+        .iter()
+        .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0x0f)]])
+        .map(char::from)
+        .collect()
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ pub(crate) async fn healthz() -> Json<serde_json::Value> {
 
 /// `GET /readyz`.
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
-    match state.engine.store().job_counts().await {
+    match state.store.job_counts().await {
         Ok(_) => Json(json!({ "status": "ready" })).into_response(),
         Err(error) => {
             tracing::warn!(%error, "not ready: the database does not answer");
@@ -45,7 +45,7 @@ pub(crate) async fn metrics(
     };
     // Gauges read at scrape time.
     metrics::gauge!("clara_web_tabs").set(state.hub.tabs() as f64);
-    if let Ok(counts) = state.engine.store().job_counts().await {
+    if let Ok(counts) = state.store.job_counts().await {
         for (kind, status, n) in counts {
             metrics::gauge!("clara_jobs", "kind" => kind, "status" => status.as_str())
                 .set(n as f64);

@@ -11,9 +11,9 @@ use async_trait::async_trait;
 use clara_core::pacing::{Delivery, DeliveryMode};
 use clara_core::port::{OutboundSink, SinkError};
 use clara_core::{ConversationRef, Outbound, ThoughtId};
+use parking_lot::Mutex;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 
@@ -195,7 +195,7 @@ pub(crate) struct Hub {
 
 impl Hub {
     fn with_room<R>(&self, channel: &str, f: impl FnOnce(&mut Room) -> R) -> R {
-        let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut rooms = self.rooms.lock();
         if !rooms.contains_key(channel) && rooms.len() >= MAX_IDLE_ROOMS {
             rooms.retain(|_, room| !room.is_idle());
         }
@@ -246,7 +246,7 @@ impl Hub {
 
     /// How many page tabs are connected, for `/metrics`.
     pub(crate) fn tabs(&self) -> usize {
-        let rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        let rooms = self.rooms.lock();
         rooms.values().map(|r| r.page.receiver_count()).sum()
     }
 }

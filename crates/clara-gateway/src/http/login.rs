@@ -52,7 +52,7 @@ fn profile(state: &AppState, csrf: Option<&str>) -> Value {
         let tiers = [Tier::Low, Tier::Mid, Tier::High].map(Tier::as_str);
         let more = json!({
             "person": state.config.person.name,
-            "memory": state.engine.memory().is_some(),
+            "memory": state.memory.is_some(),
             "model": state.engine.provider().model(),
             "default_tier": engine_config.default_tier.as_str(),
             "auto_tier": engine_config.auto_tier,

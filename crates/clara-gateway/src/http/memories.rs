@@ -62,14 +62,14 @@ async fn caller(
     user: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<Caller, ApiError> {
-    let rook = state.engine.memory().cloned().ok_or_else(|| {
+    let rook = state.memory.clone().ok_or_else(|| {
         ApiError::unavailable(
             "Long-term memory is off in this Clara (memory.enabled, or its embedding model is missing).",
         )
         .with_code("memory_off")
     })?;
     let person = access.person(state, user, headers)?;
-    let reach = Reach::of(&state.engine, &person).await?;
+    let reach = Reach::of(&state.store, &person).await?;
     let actor = if access == ApiAccess::Login {
         "person"
     } else {
@@ -92,7 +92,7 @@ async fn project_names(state: &AppState, reach: &Reach) -> HashMap<Scope, String
     let mut names = HashMap::new();
     for scope in &reach.scopes {
         if let Scope::Project(id) = scope
-            && let Ok(Some(project)) = state.engine.store().project(*id).await
+            && let Ok(Some(project)) = state.store.project(*id).await
         {
             names.insert(*scope, project.name);
         }
@@ -227,8 +227,7 @@ pub(crate) async fn add(
     let user = match c.reach.user {
         Some(user) => user,
         None => state
-            .engine
-            .store()
+            .store
             .resolve_user(PLATFORM, &c.person.id, &c.person.name)
             .await
             .map_err(|e| ApiError::internal("record the person", &e))?,
@@ -411,7 +410,7 @@ pub(crate) async fn history(
 }
 
 async fn history_json(state: &AppState, reach: &Reach, h: &HistoryRecord) -> Value {
-    let store = state.engine.store();
+    let store = &state.store;
     let place = match h.conversation {
         Some(id) => match store.conversation_ref(id).await {
             Ok(Some(conv)) => Some(place_name(&conv.platform, &conv.channel, conv.kind)),

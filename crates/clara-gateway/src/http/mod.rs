@@ -16,17 +16,17 @@
 //! Clara answers only to loopback host names, which keeps other web sites out.
 //! A person sees only their own conversations, sessions and memories.
 
-mod access;
+pub(crate) mod access;
 mod assets;
 mod auth;
 mod chat;
 mod config;
-mod errors;
+pub(crate) mod errors;
 mod health;
 mod hub;
 mod login;
 mod memories;
-mod metrics;
+pub(crate) mod metrics;
 mod openai;
 mod person;
 mod sessions;
@@ -35,6 +35,7 @@ mod state;
 pub use auth::{AuthError, hash_password};
 pub use config::{DEFAULT_MAX_BODY_BYTES, DEFAULT_PERSON_ID, HttpConfig, WebPerson};
 pub use metrics::install as install_metrics;
+pub use state::HttpDeps;
 
 use crate::http::errors::ApiError;
 use crate::http::hub::Hub;
@@ -45,7 +46,6 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
-use clara_runtime::Engine;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -53,13 +53,13 @@ use tokio_util::sync::CancellationToken;
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
 connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// Builds the HTTP face on `engine` and attaches its sink as the engine's `web`
+/// Builds the HTTP face on `deps` and attaches its sink as the engine's `web`
 /// platform (the web page's and the API's conversations). Event streams end when
 /// `stop` is cancelled. Merge the result into the gateway port's router.
-pub fn router(engine: &Engine, config: HttpConfig, stop: CancellationToken) -> Router {
+pub fn router(deps: HttpDeps, config: HttpConfig, stop: CancellationToken) -> Router {
     let hub = Arc::new(Hub::default());
-    engine.attach(person::PLATFORM, hub.clone());
-    let state = AppState::new(engine.clone(), config, hub, stop, metrics::install());
+    deps.engine.attach(person::PLATFORM, hub.clone());
+    let state = AppState::new(deps, config, hub, stop, metrics::install());
     let v1 = Router::new()
         .route("/models", get(openai::models))
         .route("/models/{model}", get(openai::model))

@@ -24,6 +24,7 @@ use clara_core::{
     Author, ConversationRef, EventId, Image, Inbound, MessageId, Outbound, ThoughtId, Tier,
 };
 use clara_runtime::{Accepted, Engine};
+use clara_store::Store;
 use serde_json::{Value, json};
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -337,6 +338,7 @@ async fn answer(
     state.engine.flush(&conversation).await;
     let reply = Reply {
         engine: state.engine.clone(),
+        store: state.store.clone(),
         conversation,
         author,
         rx,
@@ -397,6 +399,7 @@ impl Drop for Listening {
 /// it stops the reply, as closing a connection to OpenAI stops generation.
 struct Reply {
     engine: Engine,
+    store: Store,
     conversation: ConversationRef,
     author: Author,
     rx: mpsc::Receiver<Outbound>,
@@ -446,11 +449,10 @@ impl Reply {
     /// What the reply cost, once Clara has stored it.
     async fn usage(&self) -> Option<Value> {
         let thought = self.thought?;
-        let engine = &self.engine;
         let usage = tokio::time::timeout(USAGE_WAIT, async {
-            engine.wait_idle(&self.conversation).await;
-            let _ = engine.store().writer().flush().await;
-            engine.store().thought_usage(thought).await.ok().flatten()
+            self.engine.wait_idle(&self.conversation).await;
+            let _ = self.store.writer().flush().await;
+            self.store.thought_usage(thought).await.ok().flatten()
         })
         .await
         .ok()

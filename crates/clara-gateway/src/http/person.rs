@@ -8,7 +8,7 @@
 
 use crate::http::errors::ApiError;
 use clara_core::{Author, ChannelKind, ConversationId, ConversationRef, Scope, UserId};
-use clara_runtime::Engine;
+use clara_store::Store;
 
 /// The platform name of everything served over HTTP.
 pub(crate) const PLATFORM: &str = "web";
@@ -85,8 +85,7 @@ pub(crate) struct Reach {
 impl Reach {
     /// Looks `person` up (never creating a user: a person Clara has not met has
     /// no memories).
-    pub(crate) async fn of(engine: &Engine, person: &Person) -> Result<Reach, ApiError> {
-        let store = engine.store();
+    pub(crate) async fn of(store: &Store, person: &Person) -> Result<Reach, ApiError> {
         let fail = |e: clara_store::StoreError| ApiError::internal("look the person up", &e);
         let user = store.find_user(PLATFORM, &person.id).await.map_err(fail)?;
         let mut conversations = Vec::new();

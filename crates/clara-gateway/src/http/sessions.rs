@@ -48,9 +48,9 @@ pub(crate) async fn list(
     ApiQuery(query): ApiQuery<SessionsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let person = access.person(&state, query.user.as_deref(), &headers)?;
-    let reach = Reach::of(&state.engine, &person).await?;
+    let reach = Reach::of(&state.store, &person).await?;
     let limit = query.limit.unwrap_or(MAX_SESSIONS).clamp(1, MAX_SESSIONS);
-    let store = state.engine.store();
+    let store = &state.store;
     let places = ["web page", "API"];
     let mut all: Vec<(SessionRecord, &str)> = Vec::new();
     for (conversation, place) in reach.conversations.iter().zip(places) {
@@ -87,10 +87,10 @@ pub(crate) async fn messages(
     ApiQuery(query): ApiQuery<SessionsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let person = access.person(&state, query.user.as_deref(), &headers)?;
-    let reach = Reach::of(&state.engine, &person).await?;
+    let reach = Reach::of(&state.store, &person).await?;
     let not_found = || ApiError::not_found(format!("There is no session {id} of yours."));
     let session_id: SessionId = id.trim().parse().map_err(|_| not_found())?;
-    let store = state.engine.store();
+    let store = &state.store;
     let session = store
         .session(session_id)
         .await

@@ -1,14 +1,17 @@
-//! What every handler shares: the engine, the settings, the web platform's hub,
-//! the logins, and one lock per API conversation.
+//! What every handler shares: the engine, the store and Rook, the settings, the
+//! web platform's hub, the logins, and one lock per API conversation.
 
 use crate::http::HttpConfig;
 use crate::http::auth::{LoginBrake, Logins};
 use crate::http::hub::Hub;
+use clara_memory::Rook;
 use clara_runtime::Engine;
+use clara_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::ops::Deref;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::sync::OwnedMutexGuard;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +22,22 @@ const LOGIN_BRAKE_MAX: usize = 10;
 /// See [`LOGIN_BRAKE_MAX`].
 const LOGIN_BRAKE_WINDOW: Duration = Duration::from_secs(60);
 
+/// What the HTTP face is built on, each given explicitly by whoever wires Clara
+/// (the binary): the engine for messages (submit, stop, typing, new session)
+/// and for the `web` platform's replies, the store for sessions, messages and
+/// usage, and Rook for the memory browser.
+#[derive(Clone)]
+pub struct HttpDeps {
+    /// The engine the web page and the API talk to.
+    pub engine: Engine,
+    /// The SQL store: the person's sessions and messages, a reply's usage,
+    /// readiness.
+    pub store: Store,
+    /// Long-term memory, when Clara has it; without it the memory endpoints
+    /// answer that memory is off.
+    pub memory: Option<Rook>,
+}
+
 /// The handlers' shared state. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct AppState {
@@ -27,6 +46,8 @@ pub(crate) struct AppState {
 
 pub(crate) struct Inner {
     pub(crate) engine: Engine,
+    pub(crate) store: Store,
+    pub(crate) memory: Option<Rook>,
     pub(crate) config: HttpConfig,
     pub(crate) hub: Arc<Hub>,
     pub(crate) logins: Logins,
@@ -41,7 +62,7 @@ pub(crate) struct Inner {
 
 impl AppState {
     pub(crate) fn new(
-        engine: Engine,
+        deps: HttpDeps,
         config: HttpConfig,
         hub: Arc<Hub>,
         stop: CancellationToken,
@@ -49,7 +70,9 @@ impl AppState {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                engine,
+                engine: deps.engine,
+                store: deps.store,
+                memory: deps.memory,
                 config,
                 hub,
                 logins: Logins::default(),
@@ -82,7 +105,7 @@ impl ConversationLocks {
     /// Waits for `channel`'s turn; the turn lasts as long as the guard.
     pub(crate) async fn turn(&self, channel: &str) -> OwnedMutexGuard<()> {
         let lock = {
-            let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut locks = self.locks.lock();
             match locks.get(channel).and_then(Weak::upgrade) {
                 Some(lock) => lock,
                 None => {

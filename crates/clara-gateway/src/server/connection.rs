@@ -8,12 +8,12 @@
 
 use super::GatewayState;
 use super::outgoing::{AdapterLink, Closer, Outgoing, close_code, write_loop};
-use crate::protocol::convert::{ingress_frame, rejected_frame, validate_hello};
-use crate::protocol::{
+use axum::extract::ws::{Message, WebSocket};
+use clara_protocol::convert::{ingress_frame, rejected_frame, validate_hello};
+use clara_protocol::{
     Challenge, ClientFrame, DoneFrame, ErrorCode, ErrorFrame, FrameError, Hello, PROTOCOL_VERSION,
     PingFrame, ServerFrame, Welcome, check_hello, decode_client,
 };
-use axum::extract::ws::{Message, WebSocket};
 use futures::StreamExt;
 use futures::stream::SplitStream;
 use std::sync::Arc;

@@ -12,13 +12,13 @@ mod connection;
 mod outgoing;
 mod route;
 
-use crate::protocol::{DEFAULT_MAX_FRAME_BYTES, GatewaySecret};
 use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::response::Response;
 use axum::routing::get;
 use clara_core::port::{Assistant, OutboundSink};
+use clara_protocol::{DEFAULT_MAX_FRAME_BYTES, GatewaySecret};
 use route::Routes;
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,19 +7,20 @@
 //! adapter stopped reading, and the connection is closed. Either way memory is
 //! bounded by the queue's length, never by how far behind the adapter is.
 
-use crate::protocol::convert::{outbound_frame, thought_of};
-use crate::protocol::{
-    ErrorCode, ErrorFrame, ReplyFrame, SendFailedFrame, ServerFrame, WireConversation, encode,
-};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use clara_core::pacing::Delivery;
 use clara_core::port::SinkError;
 use clara_core::{ConversationRef, Outbound, ThoughtId};
+use clara_protocol::convert::{outbound_frame, thought_of};
+use clara_protocol::{
+    ErrorCode, ErrorFrame, ReplyFrame, SendFailedFrame, ServerFrame, WireConversation, encode,
+};
 use futures::SinkExt;
 use futures::stream::SplitSink;
+use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -60,7 +61,7 @@ pub(crate) struct Closer {
 impl Closer {
     /// Closes with `code`; the first reason given wins.
     pub(crate) fn close(&self, code: u16, reason: &str) {
-        let mut slot = self.reason.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slot = self.reason.lock();
         if slot.is_none() {
             *slot = Some((code, reason.to_owned()));
         }
@@ -81,7 +82,6 @@ impl Closer {
     fn reason(&self) -> (u16, String) {
         self.reason
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
             .clone()
             .unwrap_or((close_code::NORMAL, String::new()))
     }
@@ -260,7 +260,7 @@ impl AdapterLink {
                 outbound,
                 Outbound::End { .. } | Outbound::Cancelled { .. } | Outbound::Error { .. }
             );
-            let first = lock(&self.started).note(thought, is_final);
+            let first = self.started.lock().note(thought, is_final);
             if first {
                 let start = ServerFrame::Start(ReplyFrame {
                     thought,
@@ -275,9 +275,9 @@ impl AdapterLink {
         }
         let request_id = self.next_request.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        lock(&self.pending).insert(request_id, tx);
+        self.pending.lock().insert(request_id, tx);
         if let Err(error) = self.push(&outbound_frame(wire, outbound, request_id)).await {
-            lock(&self.pending).remove(&request_id);
+            self.pending.lock().remove(&request_id);
             return Err(error);
         }
         match tokio::time::timeout(self.ack_timeout, rx).await {
@@ -286,7 +286,7 @@ impl AdapterLink {
                 "the adapter disconnected before confirming the message".to_owned(),
             )),
             Err(_) => {
-                lock(&self.pending).remove(&request_id);
+                self.pending.lock().remove(&request_id);
                 Err(SinkError::Failed(format!(
                     "the adapter did not confirm the message within {} ms",
                     self.ack_timeout.as_millis()
@@ -311,7 +311,7 @@ impl AdapterLink {
     }
 
     fn resolve(&self, request_id: u64, answer: Result<String, SinkError>) -> bool {
-        let waiter = lock(&self.pending).remove(&request_id);
+        let waiter = self.pending.lock().remove(&request_id);
         match waiter {
             Some(tx) => {
                 // The sender may have timed out just now; then nobody waits.
@@ -324,7 +324,7 @@ impl AdapterLink {
 
     /// The connection ended: every waiting `send` fails now rather than at its timeout.
     pub(crate) fn disconnected(&self) {
-        lock(&self.pending).clear();
+        self.pending.lock().clear();
     }
 
     async fn push(&self, frame: &ServerFrame) -> Result<(), SinkError> {
@@ -368,12 +368,6 @@ impl StartedReplies {
             }
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A poisoned lock only means a panic elsewhere; each map update is one
-    // insert or remove, so the data is still consistent.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -10,8 +10,9 @@ use async_trait::async_trait;
 use clara_core::pacing::Delivery;
 use clara_core::port::{OutboundSink, SinkError};
 use clara_core::{ConversationRef, Outbound};
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 /// The platforms adapters have connected for.
 #[derive(Default)]
@@ -24,7 +25,7 @@ impl Routes {
     /// to the engine the first time.
     pub(crate) fn join(&self, host: &dyn AdapterHost, platform: &str, link: Arc<AdapterLink>) {
         let (route, is_new) = {
-            let mut routes = lock(&self.routes);
+            let mut routes = self.routes.lock();
             match routes.get(platform) {
                 Some(route) => (Arc::clone(route), false),
                 None => {
@@ -42,7 +43,7 @@ impl Routes {
 
     /// Forgets a connection that ended.
     pub(crate) fn leave(&self, platform: &str, link_id: &str) {
-        let route = lock(&self.routes).get(platform).cloned();
+        let route = self.routes.lock().get(platform).cloned();
         if let Some(route) = route {
             route.leave(link_id);
         }
@@ -74,13 +75,13 @@ impl PlatformRoute {
     }
 
     fn join(&self, link: Arc<AdapterLink>) {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         state.delivery = link.delivery.clone();
         state.links.push(link);
     }
 
     fn leave(&self, link_id: &str) {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         state.links.retain(|l| l.id != link_id);
         if let Some(current) = state.links.last() {
             state.delivery = current.delivery.clone();
@@ -90,7 +91,8 @@ impl PlatformRoute {
     /// The newest connection that is not closing: one being closed (a missed
     /// pong, say) stops getting calls at once, before it has fully left.
     fn current(&self) -> Option<Arc<AdapterLink>> {
-        lock(&self.state)
+        self.state
+            .lock()
             .links
             .iter()
             .rev()
@@ -104,7 +106,7 @@ impl OutboundSink for PlatformRoute {
     fn delivery(&self) -> Delivery {
         match self.current() {
             Some(link) => link.delivery.clone(),
-            None => lock(&self.state).delivery.clone(),
+            None => self.state.lock().delivery.clone(),
         }
     }
 
@@ -121,10 +123,4 @@ impl OutboundSink for PlatformRoute {
         };
         link.deliver(conversation, outbound).await
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A poisoned lock only means a panic elsewhere; every update here is a
-    // single push, retain or assignment, so the data is still consistent.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }

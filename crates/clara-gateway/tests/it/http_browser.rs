@@ -4,14 +4,11 @@
 //!
 //! These tests fail, never skip, when node, Chromium or playwright-core is
 //! missing: `.ci/run` installs them, and the message says how.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod http_support;
-
+use crate::http_support::{Server, target_dir};
 use clara_core::MemoryKind;
 use clara_gateway::http::HttpConfig;
 use clara_testkit::FakeReply;
-use http_support::{Server, target_dir};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -1,14 +1,11 @@
 //! The HTTP face over real sockets: the OpenAI-compatible API (answers, streams,
 //! error shapes), access rules (loopback, login, CSRF, API key, host names),
 //! each person's own memories and sessions, health and metrics.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod http_support;
-
+use crate::http_support::{Server, WAIT, read_sse};
 use clara_core::MemoryKind;
 use clara_gateway::http::HttpConfig;
 use clara_testkit::FakeReply;
-use http_support::{Server, WAIT, read_sse};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -637,7 +634,7 @@ async fn a_memory_history_quotes_the_message_it_came_from() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     // What extraction would do: a memory learned from that message.
-    let store = server.engine.store();
+    let store = &server.store;
     let user = store.find_user("web", "cleo").await.unwrap().unwrap();
     let conversation = store
         .resolve_conversation(&clara_core::ConversationRef {
@@ -705,7 +702,7 @@ async fn sessions_are_listed_with_summaries_and_messages() {
         .send()
         .await
         .unwrap();
-    server.engine.store().writer().flush().await.unwrap();
+    server.store.writer().flush().await.unwrap();
     let listed: Value = client
         .get(format!("{}/v1/sessions?user=dan", server.url))
         .send()
@@ -720,8 +717,7 @@ async fn sessions_are_listed_with_summaries_and_messages() {
     assert_eq!(session["messages"], 2);
     let id = session["id"].as_str().unwrap();
     server
-        .engine
-        .store()
+        .store
         .set_session_summary(id.parse().unwrap(), "Dan asked a first question.", 1)
         .await
         .unwrap();
@@ -944,7 +940,7 @@ async fn health_readiness_and_metrics() {
 
 #[test]
 fn the_openapi_file_documents_every_route() {
-    let spec = include_str!("../../../docs/openapi.yaml");
+    let spec = include_str!("../../../../docs/openapi.yaml");
     for route in [
         "/v1/models",
         "/v1/models/{model}",
@@ -1087,5 +1083,29 @@ async fn a_request_right_after_an_abandoned_one_is_not_cut_short_by_its_stop() {
         body["choices"][0]["message"]["content"], "Right after.",
         "{body}"
     );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_rook_in_its_state_the_face_says_memory_is_off() {
+    let server = Server::start_without_memory(HttpConfig::new(true)).await;
+    let client = server.client();
+    let me: Value = client
+        .get(format!("{}/api/me", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["memory"], false, "{me}");
+    let response = client
+        .get(format!("{}/v1/memories", server.url))
+        .send()
+        .await
+        .unwrap();
+    let (status, e) = error_of(response).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(e["code"], "memory_off");
     server.shutdown().await;
 }

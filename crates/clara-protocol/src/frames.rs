@@ -4,7 +4,7 @@
 //! [`ClientFrame`]s go from an adapter to the gateway, [`ServerFrame`]s from the
 //! gateway to an adapter. `docs/gateway-protocol.md` shows each with an example.
 
-use super::auth::GatewaySecret;
+use crate::auth::GatewaySecret;
 use clara_core::{Quoted, ThoughtId, Tier};
 use serde::{Deserialize, Serialize};
 

@@ -7,7 +7,7 @@
 //! stay stuck past the gateway's pong timeout, a reconnect) rather than
 //! unbounded memory.
 
-use crate::protocol::{ClientFrame, SendFailedFrame, SentFrame, WireConversation, encode};
+use crate::{ClientFrame, SendFailedFrame, SentFrame, WireConversation, encode};
 use clara_core::port::{OutboundSink, SinkError};
 use clara_core::{ConversationRef, Outbound};
 use std::collections::HashMap;

@@ -3,24 +3,24 @@
 //! server over HTTP) or a host that records what reaches it; an adapter-side
 //! sink that records every platform call; and a raw WebSocket that speaks the
 //! JSON by hand, as an adapter in another language would.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(dead_code)]
 
 use async_trait::async_trait;
 use clara_core::chunker::ChunkerConfig;
-use clara_core::pacing::{Delivery, DeliveryMode};
-use clara_core::port::{Accepted, Assistant, IngressError, OutboundSink, SinkError};
-use clara_core::{Author, ChannelKind, ConversationRef, EventId, Inbound, Outbound};
+use clara_core::pacing::DeliveryMode;
+use clara_core::port::{Accepted, Assistant, IngressError, OutboundSink};
+use clara_core::{Author, ChannelKind, ConversationRef, EventId, Inbound};
 use clara_gateway::server::{self, AdapterHost, ServerConfig};
 use clara_llm::{OpenAiCompatible, OpenAiCompatibleConfig, RetryPolicy};
 use clara_runtime::{Engine, EngineConfig};
 use clara_store::Store;
 use clara_testkit::fake_openai::FakeOpenAi;
 use futures::{SinkExt, StreamExt};
+use parking_lot::Mutex;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -82,7 +82,7 @@ impl Gateway {
 /// Short timeouts so the tests run fast; a secret unless told otherwise.
 pub fn test_config() -> ServerConfig {
     ServerConfig {
-        secret: Some(clara_gateway::protocol::GatewaySecret::new(SECRET)),
+        secret: Some(clara_protocol::GatewaySecret::new(SECRET)),
         handshake_timeout: Duration::from_secs(5),
         ..ServerConfig::default()
     }
@@ -165,12 +165,12 @@ impl RecordingHost {
     }
 
     fn record(&self, event: HostEvent) {
-        self.events.lock().unwrap().push(event);
+        self.events.lock().push(event);
         self.changed.notify_waiters();
     }
 
     pub fn events(&self) -> Vec<HostEvent> {
-        self.events.lock().unwrap().clone()
+        self.events.lock().clone()
     }
 
     pub async fn wait_events(&self, n: usize) -> Vec<HostEvent> {
@@ -192,7 +192,7 @@ impl RecordingHost {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let notified = self.changed.notified();
-            if let Some(sink) = self.sinks.lock().unwrap().get(platform).cloned() {
+            if let Some(sink) = self.sinks.lock().get(platform).cloned() {
                 return sink;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
@@ -232,106 +232,29 @@ impl Assistant for RecordingHost {
 
 impl AdapterHost for RecordingHost {
     fn attach(&self, platform: &str, sink: Arc<dyn OutboundSink>) {
-        self.sinks.lock().unwrap().insert(platform.to_owned(), sink);
+        self.sinks.lock().insert(platform.to_owned(), sink);
         self.changed.notify_waiters();
     }
 }
 
 // ---------------------------------------------------------------- adapter sink
 
-/// The adapter's own platform: records every call; `Send` returns "m1", "m2", ….
-pub struct RecordingSink {
-    pub delivery: Delivery,
-    calls: Mutex<Vec<Outbound>>,
-    changed: Notify,
-    next_id: AtomicU64,
+/// The adapter's own platform: the shared recording sink of `clara-core`.
+pub use clara_core::testing::{RecordingSink, is_final, streamed};
+
+/// A sink that streams, up to 100 000 characters a message.
+pub fn streaming_sink() -> Arc<RecordingSink> {
+    RecordingSink::new(DeliveryMode::Stream, 100_000)
 }
 
-impl RecordingSink {
-    pub fn new(mode: DeliveryMode, max_chars: usize) -> Arc<Self> {
-        Arc::new(Self {
-            delivery: Delivery { mode, max_chars },
-            calls: Mutex::new(Vec::new()),
-            changed: Notify::new(),
-            next_id: AtomicU64::new(1),
-        })
-    }
-
-    pub fn streaming() -> Arc<Self> {
-        Self::new(DeliveryMode::Stream, 100_000)
-    }
-
-    pub fn editing(cooldown_ms: u64) -> Arc<Self> {
-        Self::new(
-            DeliveryMode::Edits {
-                cooldown: Duration::from_millis(cooldown_ms),
-            },
-            2000,
-        )
-    }
-
-    pub fn calls(&self) -> Vec<Outbound> {
-        self.calls.lock().unwrap().clone()
-    }
-
-    pub async fn wait_until(
-        &self,
-        what: &str,
-        pred: impl Fn(&[Outbound]) -> bool,
-    ) -> Vec<Outbound> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let notified = self.changed.notified();
-            {
-                let calls = self.calls.lock().unwrap();
-                if pred(&calls) {
-                    return calls.clone();
-                }
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                panic!(
-                    "timed out waiting for {what}; calls so far: {:#?}",
-                    self.calls()
-                );
-            }
-        }
-    }
-}
-
-#[async_trait]
-impl OutboundSink for RecordingSink {
-    fn delivery(&self) -> Delivery {
-        self.delivery.clone()
-    }
-
-    async fn deliver(
-        &self,
-        _conversation: &ConversationRef,
-        outbound: Outbound,
-    ) -> Result<Option<String>, SinkError> {
-        let id = matches!(outbound, Outbound::Send { .. })
-            .then(|| format!("m{}", self.next_id.fetch_add(1, Ordering::SeqCst)));
-        self.calls.lock().unwrap().push(outbound);
-        self.changed.notify_waiters();
-        Ok(id)
-    }
-}
-
-pub fn is_final(call: &Outbound) -> bool {
-    matches!(
-        call,
-        Outbound::End { .. } | Outbound::Cancelled { .. } | Outbound::Error { .. }
+/// A sink that edits one message, at most once per `cooldown_ms`.
+pub fn editing_sink(cooldown_ms: u64) -> Arc<RecordingSink> {
+    RecordingSink::new(
+        DeliveryMode::Edits {
+            cooldown: Duration::from_millis(cooldown_ms),
+        },
+        2000,
     )
-}
-
-pub fn streamed(calls: &[Outbound]) -> String {
-    calls
-        .iter()
-        .filter_map(|c| match c {
-            Outbound::Delta { text, .. } => Some(text.as_str()),
-            _ => None,
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------- conversation
@@ -455,7 +378,7 @@ impl Raw {
         let challenge = self.frame().await;
         assert_eq!(challenge["type"], "challenge", "{challenge}");
         let nonce = challenge["nonce"].as_str().unwrap();
-        let proof = clara_gateway::protocol::GatewaySecret::new(secret).proof(nonce);
+        let proof = clara_protocol::GatewaySecret::new(secret).proof(nonce);
         self.send_json(&serde_json::json!({
             "v": 1, "type": "hello", "platform": PLATFORM, "proof": proof,
             "capabilities": capabilities,

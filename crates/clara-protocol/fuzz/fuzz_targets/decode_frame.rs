@@ -2,19 +2,12 @@
 //! typed error, never a panic; a decoded frame must encode back to itself; and
 //! the checks made after decoding (a hello's fields, an inbound's attachments)
 //! must not panic either. The same body runs as a property test in the crate's
-//! tests (`tests/protocol_decoder_props.rs`).
+//! tests (`tests/it/decoder_props.rs`).
 #![no_main]
 
+use clara_protocol::convert::{outbound_of, validate_hello};
+use clara_protocol::{ClientFrame, decode_client, decode_server, encode};
 use libfuzzer_sys::fuzz_target;
-
-// The protocol module itself, compiled into the target: it depends only on
-// clara-core and serde, so the fuzz build skips the engine and the web stack.
-#[path = "../../src/protocol/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod protocol;
-
-use protocol::convert::{outbound_of, validate_hello};
-use protocol::{ClientFrame, decode_client, decode_server, encode};
 
 /// A frame limit small enough that the size check is hit too.
 const MAX: usize = 64 * 1024;

@@ -10,23 +10,25 @@
 //! while it is down, `submit` answers [`IngressError::Unavailable`] at once.
 //!
 //! - [`session`]: one connection, handshake to close;
-//! - [`deliveries`]: the platform calls, per conversation, in order;
-//! - [`backoff`]: the reconnect delays.
+//! - [`deliveries`]: the platform calls, per conversation, in order.
+//!
+//! The reconnect delays are the project's one [`Backoff`], jittered.
 
-pub mod backoff;
 mod deliveries;
 mod session;
 
-use crate::protocol::{
+use crate::{
     Capabilities, ClientFrame, DEFAULT_MAX_FRAME_BYTES, ErrorFrame, GatewaySecret, InboundFrame,
     NewSessionFrame, Presence, WireAuthor, WireConversation, encode,
 };
 use async_trait::async_trait;
+use clara_core::backoff::Backoff;
 use clara_core::port::{Accepted, Assistant, IngressError, OutboundSink};
 use clara_core::{Author, ConversationRef, Inbound};
+use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -52,10 +54,9 @@ pub struct ClientConfig {
     pub ping_interval: Duration,
     /// How long the client waits for a `pong` before it reconnects.
     pub pong_timeout: Duration,
-    /// The first reconnect delay; it doubles after each failed attempt.
-    pub backoff_initial: Duration,
-    /// The longest reconnect delay.
-    pub backoff_max: Duration,
+    /// The reconnect delays: `backoff.base` after a drop, doubling after each
+    /// failed attempt up to `backoff.max`, each jittered down by up to half.
+    pub backoff: Backoff,
     /// The largest frame read from the gateway.
     pub max_frame_bytes: usize,
     /// How many frames may wait to be written to the gateway.
@@ -75,8 +76,7 @@ impl ClientConfig {
             request_timeout: Duration::from_secs(15),
             ping_interval: Duration::from_secs(20),
             pong_timeout: Duration::from_secs(10),
-            backoff_initial: Duration::from_millis(250),
-            backoff_max: Duration::from_secs(30),
+            backoff: Backoff::new(Duration::from_millis(250), Duration::from_secs(30)),
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             outgoing_queue: 256,
         }
@@ -165,7 +165,7 @@ pub(crate) enum Answer {
 
 impl Shared {
     pub(crate) fn link(&self) -> Option<Link> {
-        lock(&self.link).clone()
+        self.link.lock().clone()
     }
 
     /// Sends a frame on the live connection; false when there is none or it
@@ -193,7 +193,7 @@ impl Shared {
     /// Sends a request and waits for its answer.
     async fn request(&self, id: String, frame: &ClientFrame) -> Option<Answer> {
         let (tx, rx) = oneshot::channel();
-        lock(&self.pending).insert(id.clone(), tx);
+        self.pending.lock().insert(id.clone(), tx);
         let answer = if self.send(frame).await {
             tokio::time::timeout(self.config.request_timeout, rx)
                 .await
@@ -202,7 +202,7 @@ impl Shared {
         } else {
             None
         };
-        lock(&self.pending).remove(&id);
+        self.pending.lock().remove(&id);
         answer
     }
 
@@ -212,8 +212,8 @@ impl Shared {
 
     /// The connection ended: every waiting request fails now.
     pub(crate) fn disconnected(&self) {
-        *lock(&self.link) = None;
-        lock(&self.pending).clear();
+        *self.link.lock() = None;
+        self.pending.lock().clear();
         self.connected.send_replace(false);
     }
 }
@@ -364,10 +364,4 @@ impl Assistant for RemoteAssistant {
             Some(Answer::Accepted(_)) | None => Err(IngressError::Unavailable),
         }
     }
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A poisoned lock only means a panic elsewhere; each update is a single
-    // insert, remove or assignment, so the data is still consistent.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }

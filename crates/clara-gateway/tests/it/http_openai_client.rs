@@ -3,13 +3,10 @@
 //!
 //! Fails, never skips, when python3 or the `openai` package is missing:
 //! `.ci/run` installs it, and the message says how.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod http_support;
-
+use crate::http_support::Server;
 use clara_gateway::http::HttpConfig;
 use clara_testkit::FakeReply;
-use http_support::Server;
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! checks serde cannot express (a platform name's shape, an image's encoding).
 //! Pure: the server and the client share it.
 
-use super::frames::{
+use crate::frames::{
     AcceptedFrame, AcceptedOutcome, Attachment, Capabilities, DeltaFrame, EditFrame, Hello,
     ImageAttachment, InboundFrame, RejectCode, RejectedFrame, ReplyErrorFrame, ReplyFrame,
     SendFrame, ServerFrame, ToolResultFrame, ToolStartFrame, TypingFrame, WireAuthor,
@@ -661,8 +661,8 @@ mod tests {
         };
         for call in calls {
             let frame = outbound_frame(conversation.clone(), call.clone(), 9);
-            let text = crate::protocol::encode(&frame);
-            let decoded = crate::protocol::decode_server(text.as_bytes(), 1 << 20).unwrap();
+            let text = crate::encode(&frame);
+            let decoded = crate::decode_server(text.as_bytes(), 1 << 20).unwrap();
             let (conv, back, request) = outbound_of(decoded).unwrap();
             assert_eq!((conv, back), (conversation.clone(), call.clone()));
             assert_eq!(request.is_some(), matches!(call, Outbound::Send { .. }));

@@ -5,7 +5,7 @@
 //! `crates/clara-gateway/fuzz`). The checks run cheapest first: size, JSON,
 //! object, version, type, fields.
 
-use super::frames::{
+use crate::frames::{
     CLIENT_FRAME_TYPES, ClientFrame, ErrorCode, ErrorFrame, SERVER_FRAME_TYPES, ServerFrame,
 };
 use serde::Serialize;
@@ -215,7 +215,7 @@ fn cap(text: &str) -> String {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::protocol::frames::{PingFrame, Presence};
+    use crate::frames::{PingFrame, Presence};
 
     const MAX: usize = 4096;
 
@@ -304,7 +304,7 @@ mod tests {
         let ClientFrame::Cancel(Presence { conversation, .. }) = frame else {
             panic!("{frame:?}");
         };
-        assert_eq!(conversation.kind, crate::protocol::WireChannelKind::Direct);
+        assert_eq!(conversation.kind, crate::WireChannelKind::Direct);
     }
 
     #[test]

@@ -2,12 +2,12 @@
 //! through the fake OpenAI server over real HTTP, with Rook memory (in-process
 //! bag-of-words embeddings), the built-in clock tool, and the router served on a
 //! real socket.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(dead_code)]
 
 use async_trait::async_trait;
 use clara_core::chunker::ChunkerConfig;
 use clara_core::{ChannelKind, MemoryKind, Scope};
-use clara_gateway::http::{HttpConfig, router};
+use clara_gateway::http::{HttpConfig, HttpDeps, router};
 use clara_llm::embed::{EmbedError, Embedder, EmbeddingModel};
 use clara_llm::{OpenAiCompatible, OpenAiCompatibleConfig, RetryPolicy};
 use clara_memory::{Origin, Rook, RookConfig};
@@ -63,6 +63,7 @@ pub struct Server {
     /// `http://127.0.0.1:PORT`, whatever address it listens on.
     pub url: String,
     pub engine: Engine,
+    pub store: Store,
     pub rook: Rook,
     pub fake: FakeOpenAi,
     stop: CancellationToken,
@@ -79,6 +80,27 @@ impl Server {
     /// Serves on `addr` (e.g. `0.0.0.0:0` to be off loopback); reached through
     /// 127.0.0.1 either way.
     pub async fn start_on(addr: &str, config: HttpConfig) -> Server {
+        Self::start_with(addr, config, axum::Router::new()).await
+    }
+
+    /// Serves on `addr` with `config`, and `extra` routes (webhooks) merged in
+    /// beside the HTTP face, as the binary does.
+    pub async fn start_with(addr: &str, config: HttpConfig, extra: axum::Router) -> Server {
+        Self::start_inner(addr, config, extra, true).await
+    }
+
+    /// Serves on 127.0.0.1 with `config`, the HTTP face given no Rook (the
+    /// engine keeps its own): what the face shows comes from its own state.
+    pub async fn start_without_memory(config: HttpConfig) -> Server {
+        Self::start_inner("127.0.0.1:0", config, axum::Router::new(), false).await
+    }
+
+    async fn start_inner(
+        addr: &str,
+        config: HttpConfig,
+        extra: axum::Router,
+        with_memory: bool,
+    ) -> Server {
         let fake = FakeOpenAi::start().await;
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("clara.db")).await.unwrap();
@@ -101,9 +123,15 @@ impl Server {
             clara_tools::builtin::SERVER,
             Arc::new(clara_tools::builtin::CurrentTime),
         );
-        let engine = Engine::with_memory(fast_config(), store, provider, tools, rook.clone());
+        let engine =
+            Engine::with_memory(fast_config(), store.clone(), provider, tools, rook.clone());
         let stop = CancellationToken::new();
-        let app = router(&engine, config, stop.clone());
+        let deps = HttpDeps {
+            engine: engine.clone(),
+            store: store.clone(),
+            memory: with_memory.then(|| rook.clone()),
+        };
+        let app = router(deps, config, stop.clone()).merge(extra);
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let serve_stop = stop.clone();
@@ -116,6 +144,7 @@ impl Server {
         Server {
             url: format!("http://127.0.0.1:{port}"),
             engine,
+            store,
             rook,
             fake,
             stop,
@@ -131,8 +160,7 @@ impl Server {
     /// Remembers `text` for the person with `person_id` on the web platform.
     pub async fn remember(&self, person_id: &str, text: &str, kind: MemoryKind) -> MemoryRecord {
         let user = self
-            .engine
-            .store()
+            .store
             .resolve_user("web", person_id, person_id)
             .await
             .unwrap();

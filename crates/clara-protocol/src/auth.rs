@@ -6,27 +6,29 @@
 //! never puts the secret on the wire and cannot be replayed on another
 //! connection (each gets a fresh nonce).
 
-use super::frames::Hello;
+use crate::frames::Hello;
+use clara_core::Secret;
 use hmac::{Hmac, KeyInit, Mac};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// The gateway's shared secret. Debug prints `[redacted]`; there is no Display.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct GatewaySecret(String);
+/// The gateway's shared secret (`CLARA_GATEWAY_SECRET`). It is a [`Secret`], so
+/// Debug prints `[redacted]`; there is no Display. On the wire (a `hello`'s
+/// `secret`) it is a plain string, taken as sent.
+#[derive(Clone, Debug)]
+pub struct GatewaySecret(Secret);
 
 impl GatewaySecret {
-    /// Wraps a secret.
-    pub fn new(secret: impl Into<String>) -> Self {
+    /// Wraps a secret: a [`Secret`] from the configuration, or a string.
+    pub fn new(secret: impl Into<Secret>) -> Self {
         Self(secret.into())
     }
 
     /// The proof of this secret for a challenge `nonce`: lower-case hex
     /// HMAC-SHA256 keyed with the secret.
     pub fn proof(&self, nonce: &str) -> String {
-        let mut mac = hmac_for(&self.0);
+        let mut mac = hmac_for(self.expose());
         mac.update(nonce.as_bytes());
         hex(&mac.finalize().into_bytes())
     }
@@ -36,7 +38,7 @@ impl GatewaySecret {
         let Some(bytes) = unhex(proof.trim()) else {
             return false;
         };
-        let mut mac = hmac_for(&self.0);
+        let mut mac = hmac_for(self.expose());
         mac.update(nonce.as_bytes());
         mac.verify_slice(&bytes).is_ok()
     }
@@ -44,20 +46,35 @@ impl GatewaySecret {
     /// Whether `other` is the same secret, in constant time. Both are hashed
     /// first, so not even the length is compared early.
     pub fn matches(&self, other: &GatewaySecret) -> bool {
-        let mine = Sha256::digest(self.0.as_bytes());
-        let theirs = Sha256::digest(other.0.as_bytes());
+        let mine = Sha256::digest(self.expose().as_bytes());
+        let theirs = Sha256::digest(other.expose().as_bytes());
         mine.as_slice().ct_eq(theirs.as_slice()).into()
     }
 
     /// The secret's text, to hand to a client library. Never log it.
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose()
     }
 }
 
-impl std::fmt::Debug for GatewaySecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
+impl From<Secret> for GatewaySecret {
+    fn from(secret: Secret) -> Self {
+        Self(secret)
+    }
+}
+
+/// The text itself: an adapter that sends the secret in its `hello` (rather
+/// than a proof) puts it on the wire.
+impl Serialize for GatewaySecret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.expose())
+    }
+}
+
+/// Exactly as sent, not trimmed: a `hello`'s secret must match to the byte.
+impl<'de> Deserialize<'de> for GatewaySecret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self::new)
     }
 }
 
@@ -134,7 +151,7 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::protocol::Capabilities;
+    use crate::Capabilities;
 
     fn hello(secret: Option<&str>, proof: Option<String>) -> Hello {
         Hello {
@@ -206,7 +223,9 @@ mod tests {
     fn the_secret_never_shows_in_debug() {
         let h = hello(Some("hunter2"), None);
         assert!(!format!("{h:?}").contains("hunter2"));
-        assert_eq!(format!("{:?}", GatewaySecret::new("hunter2")), "[redacted]");
+        let shown = format!("{:?}", GatewaySecret::new("hunter2"));
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("[redacted]"), "{shown}");
     }
 
     #[test]

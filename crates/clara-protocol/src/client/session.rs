@@ -1,11 +1,10 @@
 //! The client's connection loop: connect, answer the challenge, serve the
 //! connection until it drops, wait, and again.
 
-use super::backoff::reconnect_delay;
 use super::deliveries::Deliveries;
-use super::{Answer, ClientError, Link, Shared, lock};
-use crate::protocol::convert::{accepted_of, ingress_error, outbound_of};
-use crate::protocol::{
+use super::{Answer, ClientError, Link, Shared};
+use crate::convert::{accepted_of, ingress_error, outbound_of};
+use crate::{
     ClientFrame, ErrorCode, Hello, PROTOCOL_VERSION, PingFrame, ServerFrame, Welcome,
     decode_server, encode,
 };
@@ -50,13 +49,12 @@ pub(crate) async fn keep_connected(
                 attempt = attempt.saturating_add(1);
             }
         }
-        let config = &shared.config;
-        let delay = reconnect_delay(
-            attempt,
-            config.backoff_initial,
-            config.backoff_max,
-            rand::random::<f64>(),
-        );
+        // `attempt` failed attempts since the last connection: the wait after
+        // a drop is the base, then it doubles with each failure.
+        let delay = shared
+            .config
+            .backoff
+            .jittered(attempt.saturating_add(1), rand::random::<f64>());
         tokio::select! {
             () = shared.stop.cancelled() => return,
             () = tokio::time::sleep(delay) => {}
@@ -188,7 +186,7 @@ async fn serve(shared: &Arc<Shared>, socket: Socket, welcome: &Welcome) {
         }
         let _ = tokio::time::timeout(CLOSE_GRACE, sink.close()).await;
     });
-    *lock(&shared.link) = Some(Link {
+    *shared.link.lock() = Some(Link {
         frames: frames.clone(),
         max_frame_bytes: welcome.max_frame_bytes,
     });
@@ -301,7 +299,7 @@ async fn read_loop(
 }
 
 fn answer(shared: &Shared, re: String, answer: Answer) {
-    let waiter = lock(&shared.pending).remove(&re);
+    let waiter = shared.pending.lock().remove(&re);
     match waiter {
         Some(tx) => {
             let _ = tx.send(answer);

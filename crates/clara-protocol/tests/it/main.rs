@@ -1,0 +1,6 @@
+//! Integration tests, one binary for the crate (a module per area): each test
+//! binary links the whole dependency graph, so one is much cheaper than many.
+#![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
+
+mod client;
+mod decoder_props;
