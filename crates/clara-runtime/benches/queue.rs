@@ -258,7 +258,7 @@ fn main() {
         });
         let brain = Brain {
             provider: model.clone(),
-            tools: Arc::new(ToolRegistry::default()),
+            tools: ToolRegistry::default(),
             memory: None,
             recall_timeout: Duration::from_millis(500),
         };

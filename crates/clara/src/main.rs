@@ -286,20 +286,11 @@ async fn start_engine(resolved: &Resolved) -> Result<(Engine, CancellationToken)
         store,
         memory,
     } = open_answering(resolved).await?;
+    let tools =
+        crate::tools::registry(&resolved.tools, &resolved.sections, memory.as_ref()).await?;
     let engine = match memory {
-        Some(rook) => Engine::with_memory(
-            resolved.engine.clone(),
-            store,
-            provider,
-            resolved.tools.clone(),
-            rook,
-        ),
-        None => Engine::with_tools(
-            resolved.engine.clone(),
-            store,
-            provider,
-            resolved.tools.clone(),
-        ),
+        Some(rook) => Engine::with_memory(resolved.engine.clone(), store, provider, tools, rook),
+        None => Engine::with_tools(resolved.engine.clone(), store, provider, tools),
     };
     let stop = CancellationToken::new();
     tokio::spawn(SessionKeeper::new(engine.clone()).run(stop.clone()));

@@ -6,12 +6,12 @@
 
 use crate::memory::{self, MemoryChoice, MemorySettings};
 use crate::provider::{self, LlmChoice, LlmSettings};
+use crate::tools::ToolSettings;
 use anyhow::{Context, Result, bail};
 use clara_core::chunker::ChunkerConfig;
 use clara_core::context::WindowRules;
 use clara_core::stop::StopPhrases;
 use clara_runtime::EngineConfig;
-use clara_tools::ToolRegistry;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -317,18 +317,6 @@ impl std::fmt::Debug for GatewayConfig {
     }
 }
 
-/// `[tools]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ToolSettings {
-    /// Rounds of tool calls in one reply before the model must answer (0: no tools).
-    pub rounds: Option<usize>,
-    /// Seconds one tool call may take.
-    pub timeout_secs: Option<u64>,
-    /// Characters of a tool's result the model sees.
-    pub max_result_chars: Option<usize>,
-}
-
 impl Resolved {
     /// Opens (and migrates) the store the settings name: PostgreSQL when
     /// `DATABASE_URL` says so, else the SQLite file.
@@ -419,8 +407,8 @@ pub struct Resolved {
     /// The model that answers, or why the settings name none (reported only by
     /// the commands that need a model: `migrate` does not).
     pub llm: Result<LlmChoice, String>,
-    /// The tools offered.
-    pub tools: ToolRegistry,
+    /// The `[tools]` section (`tools::registry` builds the registry from it).
+    pub tools: ToolSettings,
     /// Long-term memory (checked even when off: the `memory` commands use it).
     pub memory: MemoryChoice,
     /// The file the settings were read from, if any.
@@ -628,7 +616,7 @@ fn resolve(s: Settings, sources: &Sources<'_>, file: Option<PathBuf>) -> Result<
         engine.auto_tier = llm.auto_tier;
     }
     engine.tool_rounds = s.tools.rounds.unwrap_or(engine.tool_rounds);
-    let tools = tool_registry(&s.tools);
+    let tools = s.tools;
     let memory = memory::resolve(
         &s.memory,
         &memory::MemoryContext {
@@ -918,18 +906,6 @@ fn engine_config(c: &ChatSettings) -> Result<EngineConfig> {
     }
     e.max_reply_tokens = c.max_reply_tokens;
     Ok(e)
-}
-
-fn tool_registry(t: &ToolSettings) -> ToolRegistry {
-    let mut tools = ToolRegistry::new(
-        Duration::from_secs(t.timeout_secs.unwrap_or(30).max(1)),
-        t.max_result_chars.unwrap_or(8_000),
-    );
-    tools.register(
-        clara_tools::builtin::SERVER,
-        std::sync::Arc::new(clara_tools::builtin::CurrentTime),
-    );
-    tools
 }
 
 #[cfg(test)]

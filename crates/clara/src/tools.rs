@@ -1,0 +1,120 @@
+//! The tools this `clara` offers: the one place tool providers are listed and
+//! the registry is built. `serve`, `chat` and `gateway` (through `start_engine`)
+//! and `worker` all call [`registry`], so every process offers the same tools.
+//!
+//! A reply's tools come from three kinds of entry:
+//! - the built-in tools (`clara__*`), always;
+//! - the memory tools (`memory__*`), when memory is on (they need Rook);
+//! - the integrations: each a crate (or module) implementing
+//!   [`clara_tools::ToolIntegration`], behind a Cargo feature of the same name,
+//!   with one line in [`INTEGRATIONS`]. Its `clara.toml` section, its
+//!   environment variables and its providers follow from the entry, as a
+//!   platform's do from its line in `platforms.rs`.
+
+use crate::settings::Sections;
+use anyhow::Result;
+use clara_core::component::{ConfigError, EnvKey};
+use clara_memory::Rook;
+use clara_runtime::memory_tools::MemoryTools;
+use clara_tools::{ToolIntegration, ToolProvider, ToolRegistry};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `[tools]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ToolSettings {
+    /// Rounds of tool calls in one reply before the model must answer (0: no tools).
+    pub rounds: Option<usize>,
+    /// Seconds one tool call may take.
+    pub timeout_secs: Option<u64>,
+    /// Characters of a tool's result the model sees.
+    pub max_result_chars: Option<usize>,
+}
+
+/// One tool integration, with its types erased so the list can hold them all.
+pub struct IntegrationEntry {
+    /// Its name: its `clara.toml` section.
+    pub name: &'static str,
+    /// Its environment variables and the keys they set.
+    pub env: &'static [EnvKey],
+    /// Reads its section and makes its providers (none: not configured).
+    pub providers: fn(&Sections) -> Result<Vec<Arc<dyn ToolProvider>>, ConfigError>,
+    /// Checks its section as written in a `clara.toml` file, strictly.
+    pub check_file: fn(toml::Value) -> Result<(), String>,
+}
+
+/// The entry of integration `I`.
+pub const fn entry<I: ToolIntegration>() -> IntegrationEntry {
+    IntegrationEntry {
+        name: I::NAME,
+        env: I::ENV,
+        providers: build::<I>,
+        check_file: check_file::<I>,
+    }
+}
+
+fn build<I: ToolIntegration>(
+    sections: &Sections,
+) -> Result<Vec<Arc<dyn ToolProvider>>, ConfigError> {
+    I::providers(sections.section::<I::Settings>(I::NAME)?)
+}
+
+fn check_file<I: ToolIntegration>(section: toml::Value) -> Result<(), String> {
+    I::Settings::deserialize(section)
+        .map(drop)
+        .map_err(|e| e.message().to_owned())
+}
+
+/// Every tool integration built into this binary: the one list a new
+/// integration joins, one line each, behind its feature:
+///
+/// ```ignore
+/// #[cfg(feature = "mcp")]
+/// entry::<clara_mcp::Mcp>(),
+/// ```
+pub const INTEGRATIONS: &[IntegrationEntry] = &[];
+
+/// The providers of this process, in the order their tools are added: the
+/// built-ins, the memory tools when memory is on, then every configured
+/// integration's. A wrong integration setting is an error naming the key.
+pub fn providers(
+    sections: &Sections,
+    memory: Option<&Rook>,
+) -> Result<Vec<Arc<dyn ToolProvider>>, ConfigError> {
+    let mut providers: Vec<Arc<dyn ToolProvider>> = vec![Arc::new(clara_tools::builtin::Builtin)];
+    if let Some(rook) = memory {
+        providers.push(Arc::new(MemoryTools::new(rook.clone())));
+    }
+    for integration in INTEGRATIONS {
+        providers.extend((integration.providers)(sections)?);
+    }
+    Ok(providers)
+}
+
+/// The registry every reply of this process answers with, holding every
+/// provider's tools. A provider that cannot list its tools now (an MCP server
+/// that does not start) is logged and left attached, without tools until it
+/// publishes some; Clara goes on without them. The registry stays shared:
+/// whoever holds a clone can add or remove servers while Clara runs.
+pub async fn registry(
+    settings: &ToolSettings,
+    sections: &Sections,
+    memory: Option<&Rook>,
+) -> Result<ToolRegistry> {
+    let registry = ToolRegistry::new(
+        Duration::from_secs(settings.timeout_secs.unwrap_or(30).max(1)),
+        settings.max_result_chars.unwrap_or(8_000),
+    );
+    for provider in providers(sections, memory)? {
+        let server = provider.server().to_owned();
+        match registry.add_provider(provider).await {
+            Ok(tools) => tracing::debug!(%server, tools, "tool server ready"),
+            Err(error) => {
+                tracing::warn!(%server, %error, "a tool server has no tools for now; Clara goes on without them")
+            }
+        }
+    }
+    Ok(registry)
+}
