@@ -15,10 +15,10 @@ use clara_llm::ChatProvider;
 use clara_memory::Rook;
 use clara_store::{MessageWriter, Store};
 use clara_tools::ToolRegistry;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -196,7 +196,12 @@ impl Engine {
                 limit: self.shared.config.max_message_chars,
             });
         }
-        if !self.shared.dedupe.lock().first_time(&inbound.event_id, received.into_std()) {
+        if !self
+            .shared
+            .dedupe
+            .lock()
+            .first_time(&inbound.event_id, received.into_std())
+        {
             return Ok(Accepted::Duplicate);
         }
         let seen = self.shared.seen_events.read().clone();
@@ -315,7 +320,10 @@ impl Engine {
     /// and waits until everything accepted is committed to the store.
     pub async fn shutdown(&self) {
         self.shared.closed.store(true, Ordering::Release);
-        let actors: Vec<_> = self.shared.actors.lock()
+        let actors: Vec<_> = self
+            .shared
+            .actors
+            .lock()
             .drain()
             .map(|(_, tx)| tx)
             .collect();
@@ -484,7 +492,6 @@ fn brain_of(
         recall_timeout: config.recall_timeout,
     }
 }
-
 
 /// The engine is Clara for in-process adapters.
 #[async_trait::async_trait]

@@ -229,7 +229,10 @@ impl ToolRegistry {
     /// An empty list removes the server.
     pub fn set_server(&self, server: &str, tools: Vec<Arc<dyn Tool>>) {
         let server: Arc<str> = Arc::from(server);
-        let names: Vec<String> = tools.iter().map(|t| namespaced(&server, t.name())).collect();
+        let names: Vec<String> = tools
+            .iter()
+            .map(|t| namespaced(&server, t.name()))
+            .collect();
         self.change(|set| {
             set.retain(|_, entry| entry.server != server);
             for (name, tool) in names.into_iter().zip(tools) {

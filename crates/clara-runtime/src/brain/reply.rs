@@ -318,8 +318,7 @@ async fn answer(
         }
         // Independent calls of one round run at once.
         let outcomes =
-            futures::future::join_all(calls.iter().map(|call| set.run(call, &scope.context)))
-                .await;
+            futures::future::join_all(calls.iter().map(|call| set.run(call, &scope.context))).await;
         tally.tool_calls += calls.len();
         request
             .messages

@@ -1,13 +1,12 @@
 //! The conversation engine end to end: bursts, interruptions, stop phrases,
 //! de-duplication, refusals and provider failures, over real HTTP and SQLite.
 
-
+use crate::support::*;
 use clara_core::{Outbound, Role};
 use clara_runtime::{Accepted, IngressError};
 use clara_store::MessageStatus;
 use clara_testkit::fake_openai::FakeReply;
 use std::time::Duration;
-use crate::support::*;
 
 #[tokio::test]
 async fn a_burst_becomes_one_request_carrying_every_message() {

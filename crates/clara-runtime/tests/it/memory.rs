@@ -2,7 +2,7 @@
 //! is learned from in the background (durably, and never in a reply's way), and a
 //! person can have a memory forgotten by asking in conversation.
 
-
+use crate::support::*;
 use async_trait::async_trait;
 use clara_core::{ChannelKind, MemoryKind, Scope, UserId};
 use clara_llm::embed::{EmbedError, Embedder, EmbeddingModel};
@@ -18,7 +18,6 @@ use clara_testkit::{FakeOpenAi, FakeReply};
 use clara_tools::ToolRegistry;
 use std::sync::Arc;
 use std::time::Duration;
-use crate::support::*;
 use tokio::sync::Semaphore;
 
 /// The fake OpenAI server's bag-of-words embedding, in process.

@@ -4,7 +4,7 @@
 //! when it is queued twice. (The gateway and workers as separate processes,
 //! with a worker killed mid-reply, are tested in `crates/clara/tests/distributed.rs`.)
 
-
+use crate::support::{Harness, RecordingSink, ends, fast_config};
 use clara_core::pacing::DeliveryMode;
 use clara_core::{ChannelKind, ConversationRef, EventId, Outbound, Thought, ThoughtId};
 use clara_llm::ChatRequest;
@@ -17,7 +17,6 @@ use clara_runtime::queue::redis::{
 use clara_testkit::fake_openai::FakeReply;
 use std::sync::Arc;
 use std::time::Duration;
-use crate::support::{Harness, RecordingSink, ends, fast_config};
 use tokio_util::sync::CancellationToken;
 
 fn redis_url() -> String {

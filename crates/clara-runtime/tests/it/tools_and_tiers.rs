@@ -1,7 +1,7 @@
 //! The tool loop and tier choice, with a scripted model: what the model asks, what
 //! Clara runs, and what goes back to the model.
 
-
+use crate::support::*;
 use async_trait::async_trait;
 use clara_core::{Outbound, Role, ToolCall};
 use clara_llm::{ChatProvider, ChatRequest, ChatStream, LlmError, StreamEvent, Usage};
@@ -11,7 +11,6 @@ use clara_tools::{StaticTools, Tool, ToolContext, ToolError, ToolRegistry};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
-use crate::support::*;
 
 /// A model that answers from a script, one list of events per call, and records
 /// every request. When the script is empty it says "done".
@@ -317,9 +316,8 @@ fn offered(request: &ChatRequest) -> Vec<&str> {
 
 #[tokio::test]
 async fn a_reply_keeps_its_tools_while_servers_come_and_go() {
-    let model = Arc::new(
-        ScriptedModel::default().then(vec![call("s", "lab__slow", "{}"), finished(1, 1)]),
-    );
+    let model =
+        Arc::new(ScriptedModel::default().then(vec![call("s", "lab__slow", "{}"), finished(1, 1)]));
     let (engine, sink, _dir) = engine_with(model.clone(), fast_config()).await;
     let (started, go) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
     let slow = Gated {
@@ -328,16 +326,22 @@ async fn a_reply_keeps_its_tools_while_servers_come_and_go() {
     };
     engine.tools().set_server("lab", vec![Arc::new(slow)]);
 
-    engine.submit(inbound("1", "run the slow one")).await.unwrap();
+    engine
+        .submit(inbound("1", "run the slow one"))
+        .await
+        .unwrap();
     tokio::time::timeout(WAIT, started.notified())
         .await
         .expect("the slow tool starts");
     // While its call runs, the lab goes away and a web server comes.
     assert!(engine.tools().remove_server("lab"));
-    let web = StaticTools::new("web", vec![Arc::new(Gated {
-        started: Arc::new(Notify::new()),
-        go: Arc::new(Notify::new()),
-    }) as Arc<dyn Tool>]);
+    let web = StaticTools::new(
+        "web",
+        vec![Arc::new(Gated {
+            started: Arc::new(Notify::new()),
+            go: Arc::new(Notify::new()),
+        }) as Arc<dyn Tool>],
+    );
     engine.tools().add_provider(Arc::new(web)).await.unwrap();
     go.notify_one();
     sink.wait_until("the first answer", |c| ends(c) == 1).await;
@@ -348,8 +352,14 @@ async fn a_reply_keeps_its_tools_while_servers_come_and_go() {
     let requests = model.requests();
     assert_eq!(requests.len(), 3);
     // The first reply offered, ran and offered again the set it started with.
-    assert_eq!(offered(&requests[0]), vec!["clara__current_time", "lab__slow"]);
-    assert_eq!(offered(&requests[1]), vec!["clara__current_time", "lab__slow"]);
+    assert_eq!(
+        offered(&requests[0]),
+        vec!["clara__current_time", "lab__slow"]
+    );
+    assert_eq!(
+        offered(&requests[1]),
+        vec!["clara__current_time", "lab__slow"]
+    );
     let result = requests[1]
         .messages
         .iter()
@@ -357,5 +367,8 @@ async fn a_reply_keeps_its_tools_while_servers_come_and_go() {
         .unwrap();
     assert_eq!(result.content, "the slow answer");
     // The next reply sees the registry as it is now.
-    assert_eq!(offered(&requests[2]), vec!["clara__current_time", "web__slow"]);
+    assert_eq!(
+        offered(&requests[2]),
+        vec!["clara__current_time", "web__slow"]
+    );
 }
