@@ -33,6 +33,9 @@ pub struct ToolSettings {
     pub max_result_chars: Option<usize>,
 }
 
+/// Tool providers, as integrations give them.
+pub type Providers = Vec<Arc<dyn ToolProvider>>;
+
 /// One tool integration, with its types erased so the list can hold them all.
 pub struct IntegrationEntry {
     /// Its name: its `clara.toml` section.
@@ -40,7 +43,7 @@ pub struct IntegrationEntry {
     /// Its environment variables and the keys they set.
     pub env: &'static [EnvKey],
     /// Reads its section and makes its providers (none: not configured).
-    pub providers: fn(&Sections) -> Result<Vec<Arc<dyn ToolProvider>>, ConfigError>,
+    pub providers: fn(&Sections) -> Result<Providers, ConfigError>,
     /// Checks its section as written in a `clara.toml` file, strictly.
     pub check_file: fn(toml::Value) -> Result<(), String>,
 }
@@ -55,9 +58,7 @@ pub const fn entry<I: ToolIntegration>() -> IntegrationEntry {
     }
 }
 
-fn build<I: ToolIntegration>(
-    sections: &Sections,
-) -> Result<Vec<Arc<dyn ToolProvider>>, ConfigError> {
+fn build<I: ToolIntegration>(sections: &Sections) -> Result<Providers, ConfigError> {
     I::providers(sections.section::<I::Settings>(I::NAME)?)
 }
 
@@ -79,11 +80,8 @@ pub const INTEGRATIONS: &[IntegrationEntry] = &[];
 /// The providers of this process, in the order their tools are added: the
 /// built-ins, the memory tools when memory is on, then every configured
 /// integration's. A wrong integration setting is an error naming the key.
-pub fn providers(
-    sections: &Sections,
-    memory: Option<&Rook>,
-) -> Result<Vec<Arc<dyn ToolProvider>>, ConfigError> {
-    let mut providers: Vec<Arc<dyn ToolProvider>> = vec![Arc::new(clara_tools::builtin::Builtin)];
+pub fn providers(sections: &Sections, memory: Option<&Rook>) -> Result<Providers, ConfigError> {
+    let mut providers: Providers = vec![Arc::new(clara_tools::builtin::Builtin)];
     if let Some(rook) = memory {
         providers.push(Arc::new(MemoryTools::new(rook.clone())));
     }
