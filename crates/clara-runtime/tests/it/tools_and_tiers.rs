@@ -8,8 +8,9 @@ use clara_llm::{ChatProvider, ChatRequest, ChatStream, LlmError, StreamEvent, Us
 use clara_runtime::{Engine, EngineConfig, TierModels};
 use clara_store::Store;
 use clara_tools::{StaticTools, Tool, ToolContext, ToolError, ToolRegistry};
+use parking_lot::Mutex;
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::Notify;
 
 /// A model that answers from a script, one list of events per call, and records
@@ -23,11 +24,11 @@ struct ScriptedModel {
 
 impl ScriptedModel {
     fn then(self, events: Vec<StreamEvent>) -> Self {
-        self.script.lock().unwrap().push_back(events);
+        self.script.lock().push_back(events);
         self
     }
     fn requests(&self) -> Vec<ChatRequest> {
-        self.requests.lock().unwrap().clone()
+        self.requests.lock().clone()
     }
 }
 
@@ -60,8 +61,8 @@ impl ChatProvider for ScriptedModel {
     }
     async fn stream_chat(&self, request: ChatRequest) -> Result<ChatStream, LlmError> {
         let offered_tools = !request.tools.is_empty();
-        self.requests.lock().unwrap().push(request);
-        let events = match self.script.lock().unwrap().pop_front() {
+        self.requests.lock().push(request);
+        let events = match self.script.lock().pop_front() {
             Some(events) => events,
             None if self.always_call_tools && offered_tools => {
                 vec![call("again", "clara__current_time", "{}"), finished(1, 1)]
