@@ -8,12 +8,14 @@
 //! `tools/list_changed`, restarts or goes away) is handed a
 //! [`WeakToolRegistry`] when it is added, and publishes each new list with
 //! [`ToolRegistry::set_server`](crate::ToolRegistry::set_server) (or withdraws
-//! with [`ToolRegistry::remove_server`](crate::ToolRegistry::remove_server)). Replies already running keep the set they
-//! started with; the next reply sees the change.
+//! with [`ToolRegistry::remove_server`](crate::ToolRegistry::remove_server)).
+//! Replies already running keep the set they started with; the next reply sees
+//! the change.
 //!
-//! A [`ToolIntegration`] is a provider with a `clara.toml` section of its own (a
-//! [`Component`]): the binary reads the section and asks the integration for its
-//! providers, exactly as it asks a platform for its adapter.
+//! A [`ToolIntegration`] is a configurable source of providers: a
+//! [`Component`] with a `clara.toml` section of its own. The binary reads the
+//! section and asks the integration for its providers, exactly as it asks a
+//! platform for its adapter.
 
 use crate::registry::WeakToolRegistry;
 use crate::tool::{Tool, ToolError};
@@ -28,8 +30,8 @@ pub trait ToolProvider: Send + Sync + 'static {
     fn server(&self) -> &str;
 
     /// Its tools as they are now. Called when the provider is added to a
-    /// registry and whenever it is [refreshed](crate::ToolRegistry::refresh). This is
-    /// where a provider that talks to something outside Clara connects.
+    /// registry and whenever it is [refreshed](crate::ToolRegistry::refresh).
+    /// This is where a provider that talks to something outside Clara connects.
     async fn tools(&self) -> Result<Vec<Arc<dyn Tool>>, ToolError>;
 
     /// Called once, when the provider is added to `registry` (before its first
