@@ -155,9 +155,10 @@ impl Discord {
             | Intents::MESSAGE_CONTENT
             | Intents::GUILD_MESSAGE_TYPING
             | Intents::DIRECT_MESSAGE_TYPING;
-        let gateway = twilight_gateway::ConfigBuilder::new(self.config.token.expose().to_owned(), intents)
-            .proxy_url(self.config.gateway_url.clone())
-            .build();
+        let gateway =
+            twilight_gateway::ConfigBuilder::new(self.config.token.expose().to_owned(), intents)
+                .proxy_url(self.config.gateway_url.clone())
+                .build();
         let mut shard = Shard::with_config(ShardId::ONE, gateway);
         let workers = stop.child_token();
         let mut dispatcher = Dispatcher::new(

@@ -24,8 +24,9 @@ use clara_llm::{ChatProvider, ChatRequest, ChatStream, LlmError, StreamEvent, Us
 use clara_runtime::{Engine, EngineConfig, OutboundSink, SinkError};
 use clara_store::Store;
 use futures::stream;
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
@@ -53,13 +54,13 @@ impl ChatProvider for InstantModel {
     async fn stream_chat(&self, request: ChatRequest) -> Result<ChatStream, LlmError> {
         let left = Instant::now();
         if let Some(last) = request.messages.last() {
-            let submitted = self.clock.submitted.lock().unwrap().remove(&last.content);
+            let submitted = self.clock.submitted.lock().remove(&last.content);
             if let Some(at) = submitted {
                 let sample = left - at;
                 if last.content.ends_with("-t0") {
-                    self.clock.cold.lock().unwrap().push(sample);
+                    self.clock.cold.lock().push(sample);
                 } else {
-                    self.clock.latencies.lock().unwrap().push(sample);
+                    self.clock.latencies.lock().push(sample);
                 }
             }
         }
@@ -165,11 +166,7 @@ async fn through_engine(conversations: usize, per_conversation: usize) -> Figure
                 };
                 for t in range {
                     let text = format!("c{c}-t{t}");
-                    clock
-                        .submitted
-                        .lock()
-                        .unwrap()
-                        .insert(text.clone(), Instant::now());
+                    clock.submitted.lock().insert(text.clone(), Instant::now());
                     let inbound = Inbound {
                         event_id: EventId(text.clone()),
                         conversation: conversation.clone(),
@@ -196,9 +193,9 @@ async fn through_engine(conversations: usize, per_conversation: usize) -> Figure
     }
     let elapsed = start.elapsed();
     engine.shutdown().await;
-    let mut warm = clock.latencies.lock().unwrap().clone();
+    let mut warm = clock.latencies.lock().clone();
     warm.sort();
-    let mut cold = clock.cold.lock().unwrap().clone();
+    let mut cold = clock.cold.lock().clone();
     cold.sort();
     Figures {
         thoughts: conversations * (per_conversation - 1),
@@ -223,11 +220,7 @@ async fn direct(conversations: usize, per_conversation: usize) -> Figures {
         tasks.push(tokio::spawn(async move {
             for t in 0..per_conversation {
                 let text = format!("c{c}-t{t}");
-                clock
-                    .submitted
-                    .lock()
-                    .unwrap()
-                    .insert(text.clone(), Instant::now());
+                clock.submitted.lock().insert(text.clone(), Instant::now());
                 // A spawned task per request, as the engine spawns one per reply.
                 let p = provider.clone();
                 let request = ChatRequest::new(vec![ChatMessage::user(text)]);
@@ -245,7 +238,7 @@ async fn direct(conversations: usize, per_conversation: usize) -> Figures {
         t.await.unwrap();
     }
     let elapsed = start.elapsed();
-    let mut warm = clock.latencies.lock().unwrap().clone();
+    let mut warm = clock.latencies.lock().clone();
     warm.sort();
     Figures {
         thoughts: conversations * per_conversation,

@@ -25,7 +25,8 @@ use clara_runtime::queue::redis::{RedisConfig, RedisQueue, Worker, WorkerConfig}
 use clara_runtime::{LocalQueue, OutboundSink, ReplyQueue, SendQueue, SinkError};
 use clara_tools::ToolRegistry;
 use futures::StreamExt;
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -45,7 +46,7 @@ struct DropMark {
 
 impl Drop for DropMark {
     fn drop(&mut self) {
-        *self.at.lock().unwrap() = Some(Instant::now());
+        *self.at.lock() = Some(Instant::now());
         self.wake.notify_one();
     }
 }
@@ -199,7 +200,7 @@ async fn measure(
 
     let mut cancel_delays = Vec::with_capacity(cancels);
     for i in 0..cancels {
-        *model.dropped.lock().unwrap() = None;
+        *model.dropped.lock() = None;
         // A sink of its own, so no earlier reply's text counts as this one's.
         let watch = Arc::new(Sink::default());
         let (job, conversation) = job(&format!("cancel{i}"), "hold on");
@@ -214,10 +215,10 @@ async fn measure(
         watch.first_text.notified().await;
         let cancelled = Instant::now();
         cancel.cancel();
-        while model.dropped.lock().unwrap().is_none() {
+        while model.dropped.lock().is_none() {
             model.dropped_now.notified().await;
         }
-        let dropped = model.dropped.lock().unwrap().unwrap();
+        let dropped = model.dropped.lock().unwrap();
         cancel_delays.push(dropped.saturating_duration_since(cancelled));
         reply.await.unwrap();
     }
@@ -258,7 +259,7 @@ fn main() {
         });
         let brain = Brain {
             provider: model.clone(),
-            tools: Arc::new(ToolRegistry::default()),
+            tools: ToolRegistry::default(),
             memory: None,
             recall_timeout: Duration::from_millis(500),
         };

@@ -392,7 +392,9 @@ impl ConversationActor {
         request.model = config.tiers.model_for(tier).map(str::to_owned);
         tracing::debug!(thought = %thought.id, tier = tier.as_str(), why, model = ?request.model, "tier chosen");
         let user = self.users.get(&thought.author.platform_user_id).copied();
-        let tools = (!self.shared.tools.is_empty()).then(|| ToolScope {
+        // Whoever answers decides which tools there are: its registry, as it is
+        // when the reply starts (a worker's, in the distributed deployment).
+        let tools = Some(ToolScope {
             context: ToolContext {
                 user,
                 person: thought.author.display_name.clone(),

@@ -15,9 +15,10 @@ use clara_llm::ChatProvider;
 use clara_memory::Rook;
 use clara_store::{MessageWriter, Store};
 use clara_tools::ToolRegistry;
+use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -35,7 +36,7 @@ pub(crate) struct Shared {
     pub(crate) store: Store,
     pub(crate) writer: MessageWriter,
     pub(crate) provider: Arc<dyn ChatProvider>,
-    pub(crate) tools: Arc<ToolRegistry>,
+    pub(crate) tools: ToolRegistry,
     pub(crate) memory: Option<Rook>,
     pub(crate) config: EngineConfig,
     /// Where replies run: this process, or workers behind Redis.
@@ -65,7 +66,9 @@ impl Engine {
         Self::with_tools(config, store, provider, ToolRegistry::default())
     }
 
-    /// An engine whose replies may use `tools`.
+    /// An engine whose replies may use `tools`. The registry is shared, not
+    /// copied: a change to it (a tool server added or removed while Clara runs)
+    /// reaches the replies that start afterwards.
     pub fn with_tools(
         config: EngineConfig,
         store: Store,
@@ -75,18 +78,19 @@ impl Engine {
         Self::build(config, store, provider, tools, None)
     }
 
-    /// An engine with long-term memory: replies recall from `memory`, each
-    /// exchange is learned from in the background, and the person can ask what is
-    /// remembered, and correct or forget it, through the `memory__*` tools (added
-    /// to `tools`).
+    /// An engine with long-term memory: replies recall from `memory`, and each
+    /// exchange is learned from in the background. The `memory__*` tools, with
+    /// which the person asks what is remembered and corrects or forgets it, are
+    /// a tool provider like any other
+    /// ([`MemoryTools`](crate::memory_tools::MemoryTools)): they are in `tools`
+    /// when whoever assembled the registry added them.
     pub fn with_memory(
         config: EngineConfig,
         store: Store,
         provider: Arc<dyn ChatProvider>,
-        mut tools: ToolRegistry,
+        tools: ToolRegistry,
         memory: Rook,
     ) -> Self {
-        crate::memory_tools::register(&mut tools, &memory);
         Self::build(config, store, provider, tools, Some(memory))
     }
 
@@ -98,7 +102,6 @@ impl Engine {
         memory: Option<Rook>,
     ) -> Self {
         let dedupe = RecentEvents::new(config.dedupe_ttl, 100_000);
-        let tools = Arc::new(tools);
         let brain = brain_of(&provider, &tools, memory.as_ref(), &config);
         let shared = Shared {
             writer: store.writer(),
@@ -126,6 +129,11 @@ impl Engine {
         &self.shared.jobs_queued
     }
 
+    /// The tools replies may use: the registry whose changes the next reply sees.
+    pub fn tools(&self) -> &ToolRegistry {
+        &self.shared.tools
+    }
+
     /// Long-term memory, when the engine has it.
     pub fn memory(&self) -> Option<&Rook> {
         self.shared.memory.as_ref()
@@ -133,24 +141,23 @@ impl Engine {
 
     /// Attaches the adapter that delivers replies for `platform`.
     pub fn attach(&self, platform: &str, sink: Arc<dyn OutboundSink>) {
-        write(&self.shared.sinks).insert(platform.to_owned(), sink);
+        self.shared.sinks.write().insert(platform.to_owned(), sink);
     }
 
     /// Runs replies through `queue` from now on (the distributed deployment's
     /// workers); by default they run in this process.
     pub fn set_reply_queue(&self, queue: Arc<dyn ReplyQueue>) {
-        *write(&self.shared.replies) = queue;
+        *self.shared.replies.write() = queue;
     }
 
     /// Also checks platform event ids against `seen`, shared by every gateway
     /// process, so a platform delivering an event twice, to two gateways, gets
     /// one answer.
     pub fn set_seen_events(&self, seen: Arc<dyn SeenEvents>) {
-        *write(&self.shared.seen_events) = Some(seen);
+        *self.shared.seen_events.write() = Some(seen);
     }
 
-    /// What answers replies in this process: the model, the tools (with the
-    /// `memory__*` tools when the engine has memory) and the memory.
+    /// What answers replies in this process: the model, the tools and the memory.
     pub fn brain(&self) -> Brain {
         let s = &self.shared;
         brain_of(&s.provider, &s.tools, s.memory.as_ref(), &s.config)
@@ -189,10 +196,15 @@ impl Engine {
                 limit: self.shared.config.max_message_chars,
             });
         }
-        if !lock(&self.shared.dedupe).first_time(&inbound.event_id, received.into_std()) {
+        if !self
+            .shared
+            .dedupe
+            .lock()
+            .first_time(&inbound.event_id, received.into_std())
+        {
             return Ok(Accepted::Duplicate);
         }
-        let seen = read(&self.shared.seen_events).clone();
+        let seen = self.shared.seen_events.read().clone();
         if let Some(seen) = seen
             && !seen
                 .first_time(&inbound.conversation, &inbound.event_id)
@@ -308,7 +320,10 @@ impl Engine {
     /// and waits until everything accepted is committed to the store.
     pub async fn shutdown(&self) {
         self.shared.closed.store(true, Ordering::Release);
-        let actors: Vec<_> = lock(&self.shared.actors)
+        let actors: Vec<_> = self
+            .shared
+            .actors
+            .lock()
             .drain()
             .map(|(_, tx)| tx)
             .collect();
@@ -325,7 +340,7 @@ impl Engine {
 
     /// A summary for `conversation` was written; its actor, if running, uses it.
     pub(crate) async fn summary_ready(&self, conversation: ConversationId, summary: String) {
-        let conv = lock(&self.shared.by_id).get(&conversation).cloned();
+        let conv = self.shared.by_id.lock().get(&conversation).cloned();
         if let Some(conv) = conv {
             self.shared
                 .send_if_running(&conv, ActorMsg::Summary(summary))
@@ -335,7 +350,7 @@ impl Engine {
 
     /// The session keeper ended `conversation`'s session.
     pub(crate) async fn session_ended(&self, conversation: ConversationId) {
-        let conv = lock(&self.shared.by_id).get(&conversation).cloned();
+        let conv = self.shared.by_id.lock().get(&conversation).cloned();
         if let Some(conv) = conv {
             self.shared
                 .send_if_running(&conv, ActorMsg::SessionEnded)
@@ -346,22 +361,22 @@ impl Engine {
 
 impl Shared {
     pub(crate) fn replies(&self) -> Arc<dyn ReplyQueue> {
-        Arc::clone(&read(&self.replies))
+        Arc::clone(&self.replies.read())
     }
 
     pub(crate) fn sink(&self, platform: &str) -> Option<Arc<dyn OutboundSink>> {
-        read(&self.sinks).get(platform).cloned()
+        self.sinks.read().get(platform).cloned()
     }
 
     fn has_actor(&self, conversation: &ConversationRef) -> bool {
-        lock(&self.actors).contains_key(conversation)
+        self.actors.lock().contains_key(conversation)
     }
 
     /// Sends to the conversation's actor, starting one when none runs.
     pub(crate) async fn send(self: &Arc<Self>, conversation: &ConversationRef, mut msg: ActorMsg) {
         loop {
             let tx = {
-                let mut actors = lock(&self.actors);
+                let mut actors = self.actors.lock();
                 match actors.get(conversation) {
                     Some(tx) => tx.clone(),
                     None => {
@@ -381,7 +396,7 @@ impl Shared {
                 // The actor retired between lookup and send: start a new one.
                 Err(mpsc::error::SendError(returned)) => {
                     msg = returned;
-                    let mut actors = lock(&self.actors);
+                    let mut actors = self.actors.lock();
                     if actors
                         .get(conversation)
                         .is_some_and(|t| t.same_channel(&tx))
@@ -394,7 +409,7 @@ impl Shared {
     }
 
     async fn send_if_running(self: &Arc<Self>, conversation: &ConversationRef, msg: ActorMsg) {
-        let tx = lock(&self.actors).get(conversation).cloned();
+        let tx = self.actors.lock().get(conversation).cloned();
         if let Some(tx) = tx {
             let _ = tx.send(msg).await;
         }
@@ -413,7 +428,7 @@ impl Shared {
     }
 
     pub(crate) fn register_id(&self, id: ConversationId, conversation: &ConversationRef) {
-        lock(&self.by_id).insert(id, conversation.clone());
+        self.by_id.lock().insert(id, conversation.clone());
     }
 
     /// Removes a retiring actor, unless messages are waiting for it. Returns
@@ -424,12 +439,12 @@ impl Shared {
         id: ConversationId,
         rx: &mpsc::Receiver<ActorMsg>,
     ) -> bool {
-        let mut actors = lock(&self.actors);
+        let mut actors = self.actors.lock();
         if !rx.is_empty() || self.closed.load(Ordering::Acquire) {
             return false;
         }
         actors.remove(conversation);
-        lock(&self.by_id).remove(&id);
+        self.by_id.lock().remove(&id);
         true
     }
 
@@ -463,32 +478,19 @@ impl Shared {
     }
 }
 
-// A poisoned lock only means another thread panicked while holding it; the maps
-// stay consistent (every update is a single insert or remove), so keep going.
 /// The brain made of the engine's parts.
 fn brain_of(
     provider: &Arc<dyn ChatProvider>,
-    tools: &Arc<ToolRegistry>,
+    tools: &ToolRegistry,
     memory: Option<&Rook>,
     config: &EngineConfig,
 ) -> Brain {
     Brain {
         provider: Arc::clone(provider),
-        tools: Arc::clone(tools),
+        tools: tools.clone(),
         memory: memory.cloned(),
         recall_timeout: config.recall_timeout,
     }
-}
-
-/// Locks, going on through a poisoned lock (a panicked holder leaves plain data).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    m.read().unwrap_or_else(PoisonError::into_inner)
-}
-fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    m.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The engine is Clara for in-process adapters.

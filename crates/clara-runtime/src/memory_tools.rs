@@ -5,12 +5,15 @@
 //! project), and in a group only on what may be shown there, so a tool call can
 //! never read or change someone else's memory. Changes are recorded in the
 //! memory's history with the person as the actor and the conversation they came from.
+//!
+//! They reach the registry like every other tool: [`MemoryTools`] is a
+//! [`ToolProvider`], added where Clara's tools are assembled when memory is on.
 
 use async_trait::async_trait;
 use clara_core::{ChannelKind, MemoryId, MemoryKind, MessageId, Role, Scope};
 use clara_memory::{Origin, Recalled, Rook};
 use clara_store::{MemoryFilter, MemoryRecord, Provenance};
-use clara_tools::{Tool, ToolContext, ToolError, ToolRegistry};
+use clara_tools::{Tool, ToolContext, ToolError, ToolProvider};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -20,14 +23,37 @@ pub const SERVER: &str = "memory";
 /// How many memories a listing shows at most.
 const LIST_LIMIT: u32 = 40;
 
-/// Adds the memory tools to `tools`.
-pub fn register(tools: &mut ToolRegistry, rook: &Rook) {
-    let shared = Arc::new(rook.clone());
-    tools.register(SERVER, Arc::new(RecallTool(Arc::clone(&shared))));
-    tools.register(SERVER, Arc::new(RememberTool(Arc::clone(&shared))));
-    tools.register(SERVER, Arc::new(ForgetTool(Arc::clone(&shared))));
-    tools.register(SERVER, Arc::new(CorrectTool(Arc::clone(&shared))));
-    tools.register(SERVER, Arc::new(ShareTool(shared)));
+/// The provider of the memory tools (`memory__recall`, `memory__remember`,
+/// `memory__forget`, `memory__correct`, `memory__share`), over one [`Rook`].
+pub struct MemoryTools {
+    rook: Arc<Rook>,
+}
+
+impl MemoryTools {
+    /// The memory tools over `rook`.
+    pub fn new(rook: Rook) -> Self {
+        Self {
+            rook: Arc::new(rook),
+        }
+    }
+}
+
+#[async_trait]
+impl ToolProvider for MemoryTools {
+    fn server(&self) -> &str {
+        SERVER
+    }
+
+    async fn tools(&self) -> Result<Vec<Arc<dyn Tool>>, ToolError> {
+        let rook = &self.rook;
+        Ok(vec![
+            Arc::new(RecallTool(Arc::clone(rook))),
+            Arc::new(RememberTool(Arc::clone(rook))),
+            Arc::new(ForgetTool(Arc::clone(rook))),
+            Arc::new(CorrectTool(Arc::clone(rook))),
+            Arc::new(ShareTool(Arc::clone(rook))),
+        ])
+    }
 }
 
 /// Who is asking, and what they may see.

@@ -8,6 +8,7 @@
 
 use crate::clock::now_ms;
 use crate::engine::{Engine, LEARN_JOB, SUMMARY_JOB};
+use clara_core::backoff::Backoff;
 use clara_core::session::summary_prompt;
 use clara_core::{ConversationId, Role, SessionId, ThoughtId};
 use clara_llm::ChatRequest;
@@ -231,8 +232,28 @@ fn parse_field<T: std::str::FromStr>(job: &Job, field: &str) -> Result<T, String
         .ok_or_else(|| format!("the {} job names no valid {field}", job.kind))
 }
 
-/// Exponential backoff for a job that failed `attempts` times: 10 s, 20 s, 40 s … capped at 30 min.
+/// How long a failed job waits before it is tried again: 10 s doubling, capped
+/// at 30 min.
+const JOB_BACKOFF: Backoff = Backoff::new(Duration::from_secs(10), Duration::from_secs(1800));
+
+/// The wait after a job's `attempts`-th attempt failed (the count includes the
+/// attempt that just failed, so the first retry waits 20 s).
 fn backoff(attempts: u32) -> Duration {
-    Duration::from_secs(10u64.saturating_mul(1u64 << attempts.min(8)))
-        .min(Duration::from_secs(1800))
+    JOB_BACKOFF.delay(attempts.saturating_add(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_jobs_wait_as_they_always_did() {
+        let before = |a: u32| {
+            Duration::from_secs(10u64.saturating_mul(1u64 << a.min(8)))
+                .min(Duration::from_secs(1800))
+        };
+        for attempts in (0..40).chain([u32::MAX]) {
+            assert_eq!(backoff(attempts), before(attempts), "{attempts}");
+        }
+    }
 }

@@ -13,12 +13,12 @@
 //! is dropped by the engine's event-id dedupe.
 
 use super::api::{ApiError, BotApi, SendMessage};
-use clara_core::backoff::Backoff;
 use super::commands;
 use super::translate::{
     BotIdentity, Command, CommandCall, Draft, Incoming, Target, channel_for, translate,
 };
 use super::types::{Message, RawUpdate};
+use clara_core::backoff::Backoff;
 use clara_core::port::{Assistant, IngressError};
 use clara_core::{Image, Tier};
 use serde_json::json;

@@ -85,7 +85,9 @@ mod tests {
             f(&mut s);
             s.config()
         };
-        let config = with(|s| s.delivery = Some("parts".into())).unwrap().unwrap();
+        let config = with(|s| s.delivery = Some("parts".into()))
+            .unwrap()
+            .unwrap();
         assert!(matches!(config.delivery, TelegramDelivery::Parts(_)));
         let bad = with(|s| s.delivery = Some("smoke".into())).unwrap_err();
         assert!(bad.to_string().contains("TELEGRAM_DELIVERY"), "{bad}");

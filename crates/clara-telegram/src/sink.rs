@@ -11,9 +11,9 @@
 //! spaced to Telegram's per-group limit.
 
 use super::api::{ApiError, BotApi, SendMessage};
-use clara_core::backoff::Backoff;
 use super::translate::parse_channel;
 use async_trait::async_trait;
+use clara_core::backoff::Backoff;
 use clara_core::pacing::Delivery;
 use clara_core::port::{OutboundSink, SinkError};
 use clara_core::{ConversationRef, Outbound};

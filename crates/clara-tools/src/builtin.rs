@@ -1,11 +1,29 @@
-//! Tools Clara always has.
+//! Tools Clara always has, served by the [`Builtin`] provider as `clara__*`.
 
-use crate::registry::{Tool, ToolContext, ToolError};
+use crate::provider::ToolProvider;
+use crate::tool::{Tool, ToolContext, ToolError};
 use async_trait::async_trait;
 use serde_json::json;
+use std::sync::Arc;
 
 /// The server name of Clara's built-in tools.
 pub const SERVER: &str = "clara";
+
+/// The provider of the built-in tools (`clara__current_time`). Needs no
+/// configuration and never fails.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Builtin;
+
+#[async_trait]
+impl ToolProvider for Builtin {
+    fn server(&self) -> &str {
+        SERVER
+    }
+
+    async fn tools(&self) -> Result<Vec<Arc<dyn Tool>>, ToolError> {
+        Ok(vec![Arc::new(CurrentTime)])
+    }
+}
 
 /// The current date and time, in UTC or a named time-zone offset.
 pub struct CurrentTime;
@@ -91,5 +109,15 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(bad, ToolError::InvalidArguments(_)));
+    }
+
+    #[tokio::test]
+    async fn the_builtin_provider_serves_the_time_as_clara() {
+        let registry = crate::ToolRegistry::default();
+        assert_eq!(registry.add_provider(Arc::new(Builtin)).await, Ok(1));
+        assert_eq!(
+            registry.snapshot().names().collect::<Vec<_>>(),
+            vec!["clara__current_time"]
+        );
     }
 }

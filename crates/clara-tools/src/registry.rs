@@ -1,121 +1,92 @@
 //! The registry: the one way a model's tool call reaches a tool.
+//!
+//! The registry holds every server's tools as an immutable [`ToolSet`] behind a
+//! lock that is only ever held to copy or swap an `Arc`. A change (a server
+//! added, its list replaced, a server removed) builds a new set and swaps it in;
+//! nothing already handed out changes. A reply takes one [`ToolRegistry::snapshot`]
+//! when it starts and uses it for every round, for the specs it offers and the
+//! calls it runs, so a server removed mid-reply does not break a call in flight
+//! and a server added mid-reply does not appear halfway through.
 
-use async_trait::async_trait;
+use crate::provider::ToolProvider;
+use crate::tool::{Tool, ToolContext, ToolError, ToolOutcome};
 use clara_core::tool::namespaced;
-use clara_core::{ChannelKind, ConversationId, ProjectId, ThoughtId, ToolCall, ToolSpec, UserId};
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use clara_core::{ToolCall, ToolSpec};
+use parking_lot::{RwLock, RwLockUpgradableReadGuard};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-/// Who a tool runs for: tools that touch a person's data must scope by it.
-#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
-pub struct ToolContext {
-    /// The person the reply is for, when known.
-    pub user: Option<UserId>,
-    /// The person's name.
-    pub person: String,
-    /// The conversation the reply is in.
-    pub conversation: Option<ConversationId>,
-    /// Whether that conversation is a DM or a group (others may read the answer).
-    pub channel: Option<ChannelKind>,
-    /// The conversation's project, if it has one.
-    pub project: Option<ProjectId>,
-    /// The thought being answered.
-    pub thought: Option<ThoughtId>,
-}
-
-/// Why a tool call failed, in words the model can act on.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ToolError {
-    /// The arguments are not what the schema asks for.
-    #[error("invalid arguments: {0}")]
-    InvalidArguments(String),
-    /// The tool ran and failed.
-    #[error("{0}")]
-    Failed(String),
-}
-
-/// A tool.
-#[async_trait]
-pub trait Tool: Send + Sync + 'static {
-    /// Its name within its server (`current_time`).
-    fn name(&self) -> &str;
-    /// What it does, for the model.
-    fn description(&self) -> &str;
-    /// A JSON Schema (an object schema) of its arguments.
-    fn parameters(&self) -> serde_json::Value;
-    /// Runs it.
-    async fn call(
-        &self,
-        arguments: serde_json::Value,
-        context: &ToolContext,
-    ) -> Result<String, ToolError>;
-}
-
-/// The result of one call, ready to go back to the model.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ToolOutcome {
-    /// The call answered.
-    pub call_id: String,
-    /// The tool's namespaced name.
-    pub name: String,
-    /// What the model reads: the result, or the error explained.
-    pub content: String,
-    /// Whether the tool succeeded.
-    pub ok: bool,
-}
-
-/// Every tool Clara can offer, by namespaced name.
-#[derive(Clone)]
-pub struct ToolRegistry {
-    tools: BTreeMap<String, Arc<dyn Tool>>,
+/// What every call of a registry is held to.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    /// How long one call may take.
     timeout: Duration,
+    /// How many characters of a result the model sees.
     max_result_chars: usize,
 }
 
-impl Default for ToolRegistry {
-    fn default() -> Self {
-        Self::new(Duration::from_secs(30), 8_000)
-    }
+/// One tool in a set, with the server it came from.
+#[derive(Clone)]
+struct Entry {
+    server: Arc<str>,
+    tool: Arc<dyn Tool>,
 }
 
-impl std::fmt::Debug for ToolRegistry {
+/// The tools at one moment, by namespaced name: what one reply offers the model
+/// and runs, from its first round to its last. Immutable; a change to the
+/// registry makes a new set.
+#[derive(Clone)]
+pub struct ToolSet {
+    tools: BTreeMap<String, Entry>,
+    limits: Limits,
+    version: u64,
+}
+
+impl std::fmt::Debug for ToolSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ToolRegistry")
+        f.debug_struct("ToolSet")
+            .field("version", &self.version)
             .field("tools", &self.tools.keys().collect::<Vec<_>>())
             .finish()
     }
 }
 
-impl ToolRegistry {
-    /// An empty registry; each call gets `timeout`, each result is cut to
-    /// `max_result_chars`.
-    pub fn new(timeout: Duration, max_result_chars: usize) -> Self {
-        Self {
-            tools: BTreeMap::new(),
-            timeout,
-            max_result_chars: max_result_chars.max(64),
-        }
-    }
-
-    /// Adds `tool` as `{server}__{name}`, replacing one of the same name.
-    pub fn register(&mut self, server: &str, tool: Arc<dyn Tool>) {
-        self.tools.insert(namespaced(server, tool.name()), tool);
-    }
-
+impl ToolSet {
     /// Whether there are no tools.
     pub fn is_empty(&self) -> bool {
         self.tools.is_empty()
+    }
+
+    /// How many tools there are.
+    pub fn len(&self) -> usize {
+        self.tools.len()
+    }
+
+    /// The namespaced names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tools.keys().map(String::as_str)
+    }
+
+    /// The servers that have tools here, in order.
+    pub fn servers(&self) -> Vec<&str> {
+        let servers: BTreeSet<&str> = self.tools.values().map(|e| &*e.server).collect();
+        servers.into_iter().collect()
+    }
+
+    /// Counts the registry's changes: a later snapshot has a larger number.
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     /// The specs to offer the model.
     pub fn specs(&self) -> Vec<ToolSpec> {
         self.tools
             .iter()
-            .map(|(name, tool)| ToolSpec {
+            .map(|(name, entry)| ToolSpec {
                 name: name.clone(),
-                description: tool.description().to_owned(),
-                parameters: tool.parameters(),
+                description: entry.tool.description().to_owned(),
+                parameters: entry.tool.parameters(),
             })
             .collect()
     }
@@ -129,8 +100,8 @@ impl ToolRegistry {
             content,
             ok,
         };
-        let Some(tool) = self.tools.get(&call.name) else {
-            let known: Vec<_> = self.tools.keys().map(String::as_str).collect();
+        let Some(entry) = self.tools.get(&call.name) else {
+            let known: Vec<_> = self.names().collect();
             return outcome(
                 format!(
                     "Error: there is no tool named {:?}. Available tools: {}.",
@@ -162,18 +133,183 @@ impl ToolRegistry {
                 );
             }
         };
-        match tokio::time::timeout(self.timeout, tool.call(arguments, context)).await {
-            Ok(Ok(result)) => outcome(truncate(&result, self.max_result_chars), true),
+        let limits = self.limits;
+        match tokio::time::timeout(limits.timeout, entry.tool.call(arguments, context)).await {
+            Ok(Ok(result)) => outcome(truncate(&result, limits.max_result_chars), true),
             Ok(Err(error)) => outcome(format!("Error: {error}"), false),
             Err(_) => outcome(
                 format!(
                     "Error: the tool did not finish within {} seconds.",
-                    self.timeout.as_secs()
+                    limits.timeout.as_secs()
                 ),
                 false,
             ),
         }
     }
+}
+
+struct Shared {
+    current: RwLock<Arc<ToolSet>>,
+}
+
+/// Every tool Clara can offer, as it is now, and the place it changes. Cheap to
+/// clone: clones share one registry, so whoever changes it (an MCP client whose
+/// server came or went) and every reply see the same tools.
+#[derive(Clone)]
+pub struct ToolRegistry {
+    shared: Arc<Shared>,
+}
+
+/// A handle to a registry that does not keep it alive: what a provider keeps to
+/// publish its changed tool list (its tools hold the provider, so a strong
+/// handle would be a cycle).
+#[derive(Clone, Debug)]
+pub struct WeakToolRegistry(Weak<Shared>);
+
+impl WeakToolRegistry {
+    /// The registry, if it still exists.
+    pub fn upgrade(&self) -> Option<ToolRegistry> {
+        self.0.upgrade().map(|shared| ToolRegistry { shared })
+    }
+}
+
+impl Default for ToolRegistry {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(30), 8_000)
+    }
+}
+
+impl std::fmt::Debug for ToolRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let current = self.snapshot();
+        f.debug_struct("ToolRegistry")
+            .field("version", &current.version)
+            .field("tools", &current.tools.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl ToolRegistry {
+    /// An empty registry; each call gets `timeout`, each result is cut to
+    /// `max_result_chars`.
+    pub fn new(timeout: Duration, max_result_chars: usize) -> Self {
+        let set = ToolSet {
+            tools: BTreeMap::new(),
+            limits: Limits {
+                timeout,
+                max_result_chars: max_result_chars.max(64),
+            },
+            version: 0,
+        };
+        Self {
+            shared: Arc::new(Shared {
+                current: RwLock::new(Arc::new(set)),
+            }),
+        }
+    }
+
+    /// The tools as they are now. A reply takes one snapshot when it starts and
+    /// keeps it to its end; later changes do not touch it.
+    pub fn snapshot(&self) -> Arc<ToolSet> {
+        Arc::clone(&self.shared.current.read())
+    }
+
+    /// Whether there are no tools now.
+    pub fn is_empty(&self) -> bool {
+        self.shared.current.read().is_empty()
+    }
+
+    /// A handle that does not keep the registry alive.
+    pub fn downgrade(&self) -> WeakToolRegistry {
+        WeakToolRegistry(Arc::downgrade(&self.shared))
+    }
+
+    /// Makes `tools` the whole of `server`'s tools, as `{server}__{name}`: its
+    /// earlier tools that are not in the list are gone from the next snapshot.
+    /// An empty list removes the server.
+    pub fn set_server(&self, server: &str, tools: Vec<Arc<dyn Tool>>) {
+        let server: Arc<str> = Arc::from(server);
+        let names: Vec<String> = tools
+            .iter()
+            .map(|t| namespaced(&server, t.name()))
+            .collect();
+        self.change(|set| {
+            set.retain(|_, entry| entry.server != server);
+            for (name, tool) in names.into_iter().zip(tools) {
+                insert(
+                    set,
+                    name,
+                    Entry {
+                        server: Arc::clone(&server),
+                        tool,
+                    },
+                );
+            }
+        });
+        tracing::debug!(%server, "tool server updated");
+    }
+
+    /// Removes every tool of `server` from the next snapshot. Returns whether it
+    /// had any.
+    pub fn remove_server(&self, server: &str) -> bool {
+        let mut had = false;
+        self.change(|set| {
+            let before = set.len();
+            set.retain(|_, entry| &*entry.server != server);
+            had = set.len() != before;
+        });
+        if had {
+            tracing::debug!(%server, "tool server removed");
+        }
+        had
+    }
+
+    /// Adds one tool as `{server}__{name}`, replacing one of the same name and
+    /// keeping the server's others.
+    pub fn register(&self, server: &str, tool: Arc<dyn Tool>) {
+        let name = namespaced(server, tool.name());
+        let server = Arc::from(server);
+        self.change(|set| insert(set, name, Entry { server, tool }));
+    }
+
+    /// Adds `provider`: hands it a handle to this registry (so it can publish a
+    /// changed list later), then puts its current tools under its server.
+    /// Returns how many tools it gave. On an error the provider stays attached
+    /// and its server has no tools until it publishes some.
+    pub async fn add_provider(&self, provider: Arc<dyn ToolProvider>) -> Result<usize, ToolError> {
+        provider.attached(self.downgrade());
+        self.refresh(&*provider).await
+    }
+
+    /// Asks `provider` for its tools again and makes them its server's tools.
+    /// Returns how many there are; on an error the server's tools are left as
+    /// they were.
+    pub async fn refresh(&self, provider: &dyn ToolProvider) -> Result<usize, ToolError> {
+        let tools = provider.tools().await?;
+        let count = tools.len();
+        self.set_server(provider.server(), tools);
+        Ok(count)
+    }
+
+    /// Builds the next set from the current one and swaps it in. Changes are
+    /// made one at a time; readers are not held up while the set is built.
+    fn change(&self, edit: impl FnOnce(&mut BTreeMap<String, Entry>)) {
+        let current = self.shared.current.upgradable_read();
+        let mut next = ToolSet::clone(&current);
+        edit(&mut next.tools);
+        next.version += 1;
+        *RwLockUpgradableReadGuard::upgrade(current) = Arc::new(next);
+    }
+}
+
+/// Inserts one tool, saying so when it takes another server's name.
+fn insert(set: &mut BTreeMap<String, Entry>, name: String, entry: Entry) {
+    if let Some(old) = set.get(&name)
+        && old.server != entry.server
+    {
+        tracing::warn!(tool = %name, first = %old.server, now = %entry.server, "two tool servers give a tool of the same name; the later one is used");
+    }
+    set.insert(name, entry);
 }
 
 /// Cuts `text` to `max` characters, saying so, so the model knows it saw a part.
@@ -193,7 +329,10 @@ fn truncate(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::StaticTools;
+    use async_trait::async_trait;
     use serde_json::json;
+    use tokio::sync::Notify;
 
     struct Echo;
     #[async_trait]
@@ -223,8 +362,33 @@ mod tests {
         }
     }
 
+    /// A tool that answers `answer` once `go` is notified, telling `started`.
+    struct Gated {
+        name: &'static str,
+        answer: &'static str,
+        started: Arc<Notify>,
+        go: Arc<Notify>,
+    }
+    #[async_trait]
+    impl Tool for Gated {
+        fn name(&self) -> &str {
+            self.name
+        }
+        fn description(&self) -> &str {
+            "Waits, then answers."
+        }
+        fn parameters(&self) -> serde_json::Value {
+            json!({"type": "object"})
+        }
+        async fn call(&self, _: serde_json::Value, _: &ToolContext) -> Result<String, ToolError> {
+            self.started.notify_one();
+            self.go.notified().await;
+            Ok(self.answer.to_owned())
+        }
+    }
+
     fn registry() -> ToolRegistry {
-        let mut r = ToolRegistry::new(Duration::from_millis(100), 100);
+        let r = ToolRegistry::new(Duration::from_millis(100), 100);
         r.register("test", Arc::new(Echo));
         r
     }
@@ -239,7 +403,7 @@ mod tests {
 
     #[tokio::test]
     async fn names_are_namespaced_and_calls_run() {
-        let r = registry();
+        let r = registry().snapshot();
         assert_eq!(r.specs()[0].name, "test__echo");
         let out = r
             .run(
@@ -255,7 +419,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_failure_is_a_result_the_model_can_read() {
-        let r = registry();
+        let r = registry().snapshot();
         let ctx = ToolContext::default();
         let bad_json = r.run(&call("test__echo", r#"{"text": "#), &ctx).await;
         assert!(
@@ -278,7 +442,7 @@ mod tests {
 
     #[tokio::test]
     async fn long_results_are_cut_and_say_so() {
-        let r = registry();
+        let r = registry().snapshot();
         let out = r
             .run(
                 &call("test__echo", &json!({"text": "x".repeat(500)}).to_string()),
@@ -292,5 +456,175 @@ mod tests {
             out.content.len()
         );
         assert!(out.content.contains("result cut: 500 characters"));
+    }
+
+    #[tokio::test]
+    async fn a_server_replaced_or_removed_mid_call_finishes_the_call_with_the_old_tool() {
+        let registry = ToolRegistry::new(Duration::from_secs(10), 1_000);
+        let (started, go) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let old = Gated {
+            name: "lookup",
+            answer: "old answer",
+            started: Arc::clone(&started),
+            go: Arc::clone(&go),
+        };
+        registry.set_server("mcp", vec![Arc::new(old)]);
+        let reply = registry.snapshot();
+        let in_flight = tokio::spawn({
+            let reply = Arc::clone(&reply);
+            async move {
+                reply
+                    .run(&call("mcp__lookup", "{}"), &ToolContext::default())
+                    .await
+            }
+        });
+        started.notified().await;
+
+        // The server changes its list, then goes away, while the call runs.
+        registry.set_server("mcp", vec![Arc::new(Echo)]);
+        assert_eq!(
+            registry.snapshot().names().collect::<Vec<_>>(),
+            vec!["mcp__echo"]
+        );
+        assert!(registry.remove_server("mcp"));
+        assert!(!registry.remove_server("mcp"), "removed once");
+        assert!(registry.is_empty());
+
+        go.notify_one();
+        let outcome = in_flight.await.unwrap();
+        assert_eq!((outcome.content.as_str(), outcome.ok), ("old answer", true));
+        // The reply's snapshot is what it was: same specs for its next round.
+        assert_eq!(reply.names().collect::<Vec<_>>(), vec!["mcp__lookup"]);
+        assert!(registry.snapshot().version() > reply.version());
+        // The next reply sees the registry as it is now.
+        let next = registry.snapshot();
+        let gone = next
+            .run(&call("mcp__lookup", "{}"), &ToolContext::default())
+            .await;
+        assert!(!gone.ok && gone.content.contains("no tool named"));
+    }
+
+    #[tokio::test]
+    async fn a_server_added_mid_reply_waits_for_the_next_reply() {
+        let registry = registry();
+        let reply = registry.snapshot();
+        registry.set_server("web", vec![Arc::new(Echo)]);
+        assert_eq!(reply.names().collect::<Vec<_>>(), vec!["test__echo"]);
+        let next = registry.snapshot();
+        assert_eq!(
+            next.names().collect::<Vec<_>>(),
+            vec!["test__echo", "web__echo"]
+        );
+        assert_eq!(next.servers(), vec!["test", "web"]);
+    }
+
+    #[tokio::test]
+    async fn set_server_replaces_only_that_servers_tools() {
+        let registry = registry();
+        registry.set_server("other", vec![Arc::new(Echo)]);
+        registry.register("test", Arc::new(StaticName("second")));
+        assert_eq!(registry.snapshot().len(), 3);
+        registry.set_server("test", vec![Arc::new(StaticName("only"))]);
+        assert_eq!(
+            registry.snapshot().names().collect::<Vec<_>>(),
+            vec!["other__echo", "test__only"]
+        );
+        registry.set_server("test", Vec::new());
+        assert_eq!(registry.snapshot().servers(), vec!["other"]);
+    }
+
+    struct StaticName(&'static str);
+    #[async_trait]
+    impl Tool for StaticName {
+        fn name(&self) -> &str {
+            self.0
+        }
+        fn description(&self) -> &str {
+            "A name only."
+        }
+        fn parameters(&self) -> serde_json::Value {
+            json!({"type": "object"})
+        }
+        async fn call(&self, _: serde_json::Value, _: &ToolContext) -> Result<String, ToolError> {
+            Ok(self.0.to_owned())
+        }
+    }
+
+    /// A provider whose list changes, like an MCP server announcing
+    /// `tools/list_changed`: it publishes through the handle it was given.
+    #[derive(Default)]
+    struct Changing {
+        registry: parking_lot::Mutex<Option<WeakToolRegistry>>,
+        fail: bool,
+    }
+    impl Changing {
+        fn announce(&self, tools: Vec<Arc<dyn Tool>>) -> bool {
+            let registry = self.registry.lock().as_ref().and_then(|w| w.upgrade());
+            match registry {
+                Some(registry) => {
+                    registry.set_server(self.server(), tools);
+                    true
+                }
+                None => false,
+            }
+        }
+    }
+    #[async_trait]
+    impl ToolProvider for Changing {
+        fn server(&self) -> &str {
+            "changing"
+        }
+        async fn tools(&self) -> Result<Vec<Arc<dyn Tool>>, ToolError> {
+            if self.fail {
+                return Err(ToolError::Failed("the server did not start".into()));
+            }
+            Ok(vec![Arc::new(StaticName("first"))])
+        }
+        fn attached(&self, registry: WeakToolRegistry) {
+            *self.registry.lock() = Some(registry);
+        }
+    }
+
+    #[tokio::test]
+    async fn providers_add_their_tools_and_publish_changes() {
+        let registry = ToolRegistry::default();
+        let builtin = StaticTools::new("clara", vec![Arc::new(Echo) as Arc<dyn Tool>]);
+        assert_eq!(registry.add_provider(Arc::new(builtin)).await, Ok(1));
+        let changing = Arc::new(Changing::default());
+        assert_eq!(registry.add_provider(changing.clone()).await, Ok(1));
+        assert_eq!(
+            registry.snapshot().names().collect::<Vec<_>>(),
+            vec!["changing__first", "clara__echo"]
+        );
+        assert!(changing.announce(vec![Arc::new(StaticName("second"))]));
+        assert_eq!(
+            registry.snapshot().names().collect::<Vec<_>>(),
+            vec!["changing__second", "clara__echo"]
+        );
+        assert_eq!(registry.refresh(&*changing).await, Ok(1));
+        assert!(registry.snapshot().names().any(|n| n == "changing__first"));
+
+        // A provider that cannot list its tools yet stays attached, and may
+        // publish later.
+        let late = Arc::new(Changing {
+            fail: true,
+            ..Changing::default()
+        });
+        assert!(registry.add_provider(late.clone()).await.is_err());
+        assert!(late.announce(vec![Arc::new(StaticName("late"))]));
+        assert!(registry.snapshot().names().any(|n| n == "changing__late"));
+
+        // The handle does not keep the registry alive.
+        drop(registry);
+        assert!(!changing.announce(Vec::new()));
+    }
+
+    #[test]
+    fn clones_share_one_registry() {
+        let registry = ToolRegistry::default();
+        let clone = registry.clone();
+        clone.register("clara", Arc::new(Echo));
+        assert_eq!(registry.snapshot().len(), 1);
+        assert!(format!("{registry:?}").contains("clara__echo"));
     }
 }

@@ -17,16 +17,14 @@
 //! as the tests do: `scripts/services.sh`).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
-#[path = "../tests/common/postgres.rs"]
-mod postgres;
 
 use async_trait::async_trait;
 use clara_core::pacing::{Delivery, DeliveryMode};
 use clara_core::port::{Accepted, Assistant, OutboundSink, SinkError};
 use clara_core::{Author, ChannelKind, ConversationRef, EventId, Inbound, Outbound};
-use clara_gateway::client::{ClientConfig, RemoteAssistant};
+use clara_protocol::client::{ClientConfig, RemoteAssistant};
 use clara_testkit::fake_openai::{FakeOpenAi, FakeReply};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -131,7 +129,7 @@ fn logs(dir: &std::path::Path) -> String {
 async fn run(deployment: Deployment, users: usize, thoughts: usize, adapters: usize) -> Figures {
     let llm = FakeOpenAi::start().await;
     llm.set_default(FakeReply::text("ok"));
-    let (schema, pg_url) = postgres::fresh_schema().await;
+    let (schema, pg_url) = common::pg::fresh_schema().await;
     let dir = tempfile::tempdir().unwrap();
     let prefix = format!("clara-bench-{}", uuid::Uuid::new_v4().simple());
     let port = common::free_port();
@@ -253,7 +251,7 @@ async fn run(deployment: Deployment, users: usize, thoughts: usize, adapters: us
     }
     let out = common::terminate(front).await;
     assert!(out.status.success(), "{}", logs(dir.path()));
-    postgres::drop_schema(&schema).await;
+    common::pg::drop_schema(&schema).await;
     forget_keys(&prefix).await;
     Figures {
         thoughts: users * thoughts,

@@ -3,10 +3,10 @@
 //! window, what is stored) stay here; recall, the model and tools run on the
 //! workers.
 
+use crate::Running;
 use crate::settings::Resolved;
 use anyhow::{Context, Result};
 use clara_core::port::Adapter;
-use clara_runtime::Engine;
 use clara_runtime::queue::redis::{RedisConfig, RedisQueue, RedisSeenEvents};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -14,10 +14,11 @@ use tokio_util::sync::CancellationToken;
 /// Serves until a shutdown signal; the caller then shuts the engine down.
 pub async fn run(
     resolved: &Resolved,
-    engine: &Engine,
+    running: &Running,
     adapters: Vec<Box<dyn Adapter>>,
     redis: RedisConfig,
 ) -> Result<()> {
+    let engine = &running.engine;
     if resolved.postgres_url.is_none() {
         tracing::warn!(
             "DATABASE_URL is not a PostgreSQL database: workers on other machines cannot reach this SQLite file"
@@ -37,7 +38,7 @@ pub async fn run(
             .await
             .context("cannot start event deduplication")?,
     ));
-    let served = crate::serve::run(resolved, engine, adapters).await;
+    let served = crate::serve::run(resolved, running, adapters).await;
     stop.cancel();
     served
 }

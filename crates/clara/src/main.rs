@@ -17,6 +17,7 @@ mod remote_adapter;
 mod serve;
 mod settings;
 mod terminal;
+mod tools;
 mod worker;
 
 use anyhow::{Context, Result};
@@ -222,30 +223,24 @@ async fn run(cli: Cli, mut resolved: Resolved) -> Result<ExitCode> {
         }
         Command::HashPassword => hash_password(),
         Command::Chat(args) => {
-            let (engine, keeper) = start_engine(&resolved).await?;
-            let code = chat::run(&engine, args).await;
-            keeper.cancel();
-            engine.shutdown().await;
-            engine.store().close().await;
+            let running = start_engine(&resolved).await?;
+            let code = chat::run(&running.engine, args).await;
+            running.stop().await;
             code
         }
         Command::Serve => {
             let adapters = std::mem::take(&mut resolved.adapters);
-            let (engine, keeper) = start_engine(&resolved).await?;
-            let served = serve::run(&resolved, &engine, adapters).await;
-            keeper.cancel();
-            engine.shutdown().await;
-            engine.store().close().await;
+            let running = start_engine(&resolved).await?;
+            let served = serve::run(&resolved, &running, adapters).await;
+            running.stop().await;
             served.map(|()| ExitCode::SUCCESS)
         }
         Command::Gateway => {
             let redis = resolved.queue.redis()?;
             let adapters = std::mem::take(&mut resolved.adapters);
-            let (engine, keeper) = start_engine(&resolved).await?;
-            let served = gateway::run(&resolved, &engine, adapters, redis).await;
-            keeper.cancel();
-            engine.shutdown().await;
-            engine.store().close().await;
+            let running = start_engine(&resolved).await?;
+            let served = gateway::run(&resolved, &running, adapters, redis).await;
+            running.stop().await;
             served.map(|()| ExitCode::SUCCESS)
         }
         Command::Worker(args) => worker::run(&resolved, args).await,
@@ -286,30 +281,50 @@ pub(crate) async fn open_answering(resolved: &Resolved) -> Result<Answering> {
     })
 }
 
-async fn start_engine(resolved: &Resolved) -> Result<(Engine, CancellationToken)> {
+/// The engine of this process, with the store and memory it was built on
+/// (the HTTP face is given them explicitly) and its session keeper.
+pub(crate) struct Running {
+    pub(crate) engine: Engine,
+    pub(crate) store: clara_store::Store,
+    pub(crate) memory: Option<clara_memory::Rook>,
+    keeper: CancellationToken,
+}
+
+impl Running {
+    /// Stops the keeper, lets the engine finish, and closes the store.
+    async fn stop(self) {
+        self.keeper.cancel();
+        self.engine.shutdown().await;
+        self.store.close().await;
+    }
+}
+
+async fn start_engine(resolved: &Resolved) -> Result<Running> {
     let Answering {
         provider,
         store,
         memory,
     } = open_answering(resolved).await?;
-    let engine = match memory {
+    let tools =
+        crate::tools::registry(&resolved.tools, &resolved.sections, memory.as_ref()).await?;
+    let engine = match &memory {
         Some(rook) => Engine::with_memory(
             resolved.engine.clone(),
-            store,
+            store.clone(),
             provider,
-            resolved.tools.clone(),
-            rook,
+            tools,
+            rook.clone(),
         ),
-        None => Engine::with_tools(
-            resolved.engine.clone(),
-            store,
-            provider,
-            resolved.tools.clone(),
-        ),
+        None => Engine::with_tools(resolved.engine.clone(), store.clone(), provider, tools),
     };
-    let stop = CancellationToken::new();
-    tokio::spawn(SessionKeeper::new(engine.clone()).run(stop.clone()));
-    Ok((engine, stop))
+    let keeper = CancellationToken::new();
+    tokio::spawn(SessionKeeper::new(engine.clone()).run(keeper.clone()));
+    Ok(Running {
+        engine,
+        store,
+        memory,
+        keeper,
+    })
 }
 
 async fn migrate(resolved: &Resolved, action: Option<MigrateAction>) -> Result<ExitCode> {

@@ -6,7 +6,6 @@
 //! it, `clara adapter NAME`) follows from the entry.
 
 use crate::settings::Sections;
-use serde::Deserialize as _;
 use clara_core::component::{ConfigError, EnvKey};
 use clara_core::port::{Adapter, Platform};
 
@@ -18,12 +17,15 @@ pub struct PlatformEntry {
     pub built: Option<Built>,
 }
 
+/// What a platform's settings make: its adapter, or `None` when not configured.
+pub type Configured = Result<Option<Box<dyn Adapter>>, ConfigError>;
+
 /// A platform compiled into this binary.
 pub struct Built {
     /// Its environment variables and the keys they set.
     pub env: &'static [EnvKey],
     /// Reads its section and makes its adapter (`None`: not configured).
-    pub adapter: fn(&Sections) -> Result<Option<Box<dyn Adapter>>, ConfigError>,
+    pub adapter: fn(&Sections) -> Configured,
     /// Checks its section as written in a `clara.toml` file, strictly.
     pub check_file: fn(toml::Value) -> Result<(), String>,
 }
@@ -33,7 +35,7 @@ pub const fn built<P: Platform>() -> Built {
     Built {
         env: P::ENV,
         adapter: build::<P>,
-        check_file: check_file::<P>,
+        check_file: crate::settings::check_section::<P::Settings>,
     }
 }
 
@@ -50,14 +52,8 @@ macro_rules! platform {
     };
 }
 
-fn build<P: Platform>(sections: &Sections) -> Result<Option<Box<dyn Adapter>>, ConfigError> {
+fn build<P: Platform>(sections: &Sections) -> Configured {
     P::adapter(sections.section::<P::Settings>(P::NAME)?)
-}
-
-fn check_file<P: Platform>(section: toml::Value) -> Result<(), String> {
-    P::Settings::deserialize(section)
-        .map(drop)
-        .map_err(|e| e.message().to_owned())
 }
 
 /// Every platform Clara has: a crate, and a feature of this binary, each.
@@ -80,7 +76,5 @@ pub fn named(name: &str) -> Option<&'static PlatformEntry> {
 
 /// A sentence for a platform this binary was built without.
 pub fn not_built(name: &str) -> String {
-    format!(
-        "this clara was built without the `{name}` platform; rebuild with `--features {name}`"
-    )
+    format!("this clara was built without the `{name}` platform; rebuild with `--features {name}`")
 }

@@ -8,8 +8,8 @@ use crate::settings::Resolved;
 use anyhow::{Result, bail};
 use clap::Args;
 use clara_core::port::{Adapter, Assistant};
-use clara_gateway::client::{ClientConfig, ClientError, RemoteAssistant, connect};
-use clara_gateway::protocol::GatewaySecret;
+use clara_protocol::GatewaySecret;
+use clara_protocol::client::{ClientConfig, ClientError, RemoteAssistant, connect};
 use std::process::ExitCode;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -40,7 +40,7 @@ pub async fn run(
         env!("CARGO_PKG_VERSION")
     ));
     if let Some(secret) = &resolved.gateway.secret {
-        config = config.with_secret(GatewaySecret::new(secret.expose().to_owned()));
+        config = config.with_secret(GatewaySecret::new(secret.clone()));
     }
     let remote = match connect(config.clone(), Arc::clone(&sink)).await {
         Ok(remote) => remote,

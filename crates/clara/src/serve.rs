@@ -2,6 +2,7 @@
 //! HTTP API, WebSocket protocol for adapters in other processes) and the platform
 //! adapters the configuration enables, until SIGINT or SIGTERM.
 
+use crate::Running;
 use crate::settings::Resolved;
 use anyhow::{Context, Result};
 use axum::serve::ListenerExt;
@@ -18,15 +19,16 @@ const ADAPTER_GRACE: Duration = Duration::from_secs(5);
 /// caller then shuts the engine down.
 pub async fn run(
     resolved: &Resolved,
-    engine: &Engine,
+    running: &Running,
     adapters: Vec<Box<dyn Adapter>>,
 ) -> Result<()> {
+    let engine = &running.engine;
     let addr = resolved.gateway.addr;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!("cannot listen on {addr} (CLARA_GATEWAY_HOST / CLARA_GATEWAY_PORT); is another Clara running?")
     })?;
     let stop = CancellationToken::new();
-    let app = gateway_app(resolved, engine, &adapters, &stop)?;
+    let app = gateway_app(resolved, running, &adapters, &stop)?;
     let assistant: Arc<dyn Assistant> = Arc::new(engine.clone());
     let adapters = crate::adapters::start_all(
         adapters,
@@ -65,23 +67,30 @@ pub async fn run(
 /// Everything served on the gateway port.
 fn gateway_app(
     resolved: &Resolved,
-    engine: &Engine,
+    running: &Running,
     adapters: &[Box<dyn Adapter>],
     stop: &CancellationToken,
 ) -> Result<axum::Router> {
+    let engine = &running.engine;
     if !resolved.gateway.is_loopback() && !resolved.http.has_password() {
         tracing::warn!(
             "the gateway listens off loopback and web.password (CLARA_WEB_PASSWORD) is not set: nobody can log in to the web page"
         );
     }
-    // MERGE: clara_gateway::webhooks::router(crate::adapters::webhooks(adapters))?
-    let webhooks = axum::Router::new();
-    let _ = crate::adapters::webhooks(adapters);
+    let webhooks = clara_gateway::webhooks::router(
+        crate::adapters::webhooks(adapters),
+        clara_gateway::webhooks::WebhookConfig::default(),
+    )
+    .context("the adapters' webhook routes")?;
     Ok(axum::Router::new()
         .merge(gateway_protocol(resolved, engine, adapters, stop))
         .merge(webhooks)
         .merge(clara_gateway::http::router(
-            engine,
+            clara_gateway::http::HttpDeps {
+                engine: engine.clone(),
+                store: running.store.clone(),
+                memory: running.memory.clone(),
+            },
             resolved.http.clone(),
             stop.clone(),
         )))
@@ -94,13 +103,14 @@ fn gateway_protocol(
     adapters: &[Box<dyn Adapter>],
     stop: &CancellationToken,
 ) -> axum::Router {
-    use clara_gateway::{protocol::GatewaySecret, server};
+    use clara_gateway::server;
+    use clara_protocol::GatewaySecret;
     let mut config = server::ServerConfig {
         secret: resolved
             .gateway
             .secret
             .as_ref()
-            .map(|s| GatewaySecret::new(s.expose().to_owned())),
+            .map(|s| GatewaySecret::new(s.clone())),
         ..server::ServerConfig::default()
     };
     // The adapters running in this process: a remote adapter of the same

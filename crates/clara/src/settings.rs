@@ -5,17 +5,17 @@
 //! what was expected.
 
 use crate::memory::{self, MemoryChoice, MemorySettings};
-use crate::provider::{self, LlmChoice, LlmSettings};
 use crate::platforms;
+use crate::provider::{self, LlmChoice, LlmSettings};
+use crate::tools::{self, ToolSettings};
 use anyhow::{Context, Result, bail};
-use clara_core::component::ConfigError;
 use clara_core::Secret;
-use clara_core::port::Adapter;
 use clara_core::chunker::ChunkerConfig;
+use clara_core::component::{ConfigError, EnvKey};
 use clara_core::context::WindowRules;
+use clara_core::port::Adapter;
 use clara_core::stop::StopPhrases;
 use clara_runtime::EngineConfig;
-use clara_tools::ToolRegistry;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -54,11 +54,41 @@ const OWN_KEYS: &[&str] = &[
     "data_dir", "store", "llm", "chat", "tools", "memory", "gateway", "web", "api", "queue",
 ];
 
+/// A component built into this binary (a platform or a tool integration): its
+/// section's name, its environment variables and its strict file check.
+struct ComponentSection {
+    name: &'static str,
+    env: &'static [EnvKey],
+    check_file: fn(toml::Value) -> Result<(), String>,
+}
+
+/// Every component's section, platforms first.
+fn components() -> impl Iterator<Item = ComponentSection> {
+    let platforms = platforms::built_in().map(|(name, p)| ComponentSection {
+        name,
+        env: p.env,
+        check_file: p.check_file,
+    });
+    let integrations = tools::INTEGRATIONS.iter().map(|i| ComponentSection {
+        name: i.name,
+        env: i.env,
+        check_file: i.check_file,
+    });
+    platforms.chain(integrations)
+}
+
+/// Checks a component's section as written in a `clara.toml` file, strictly.
+pub fn check_section<S: serde::de::DeserializeOwned>(section: toml::Value) -> Result<(), String> {
+    S::deserialize(section)
+        .map(drop)
+        .map_err(|e| e.message().to_owned())
+}
+
 /// Refuses a top-level key that is neither one of Clara's own sections nor a
-/// platform's, naming it; a platform this binary was built without is named as such.
+/// component's, naming it; a platform this binary was built without is named as such.
 fn check_sections<'a>(keys: impl IntoIterator<Item = &'a str>) -> Result<()> {
     for key in keys {
-        if OWN_KEYS.contains(&key) {
+        if OWN_KEYS.contains(&key) || components().any(|c| c.name == key) {
             continue;
         }
         match platforms::named(key) {
@@ -67,7 +97,7 @@ fn check_sections<'a>(keys: impl IntoIterator<Item = &'a str>) -> Result<()> {
             None => {}
         }
         let mut known: Vec<&str> = OWN_KEYS.to_vec();
-        known.extend(platforms::built_in().map(|(name, _)| name));
+        known.extend(components().map(|c| c.name));
         bail!(
             "unknown setting `{key}`; the sections are: {}",
             known.join(", ")
@@ -83,6 +113,15 @@ pub struct Sections {
 }
 
 impl Sections {
+    /// Sections read from a `clara.toml` text alone (no environment), for tests.
+    #[cfg(test)]
+    pub fn from_toml(text: &str) -> Result<Self, config::ConfigError> {
+        let config = config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .build()?;
+        Ok(Self { config })
+    }
+
     /// Section `name` as `T`, or `T`'s default when absent; a bad value is one
     /// sentence naming the key (never its value: it may be a token).
     pub fn section<T: serde::de::DeserializeOwned + Default>(
@@ -92,7 +131,10 @@ impl Sections {
         match self.config.get::<T>(name) {
             Ok(value) => Ok(value),
             Err(config::ConfigError::NotFound(_)) => Ok(T::default()),
-            Err(error) => Err(ConfigError::new(format!("[{name}]: {}", without_value(&error.to_string())))),
+            Err(error) => Err(ConfigError::new(format!(
+                "[{name}]: {}",
+                without_value(&error.to_string())
+            ))),
         }
     }
 }
@@ -219,18 +261,6 @@ impl GatewayConfig {
     }
 }
 
-/// `[tools]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ToolSettings {
-    /// Rounds of tool calls in one reply before the model must answer (0: no tools).
-    pub rounds: Option<usize>,
-    /// Seconds one tool call may take.
-    pub timeout_secs: Option<u64>,
-    /// Characters of a tool's result the model sees.
-    pub max_result_chars: Option<usize>,
-}
-
 impl Resolved {
     /// Opens (and migrates) the store the settings name: PostgreSQL when
     /// `DATABASE_URL` says so, else the SQLite file.
@@ -321,8 +351,8 @@ pub struct Resolved {
     /// The model that answers, or why the settings name none (reported only by
     /// the commands that need a model: `migrate` does not).
     pub llm: Result<LlmChoice, String>,
-    /// The tools offered.
-    pub tools: ToolRegistry,
+    /// The `[tools]` section (`tools::registry` builds the registry from it).
+    pub tools: ToolSettings,
     /// Long-term memory (checked even when off: the `memory` commands use it).
     pub memory: MemoryChoice,
     /// The file the settings were read from, if any.
@@ -336,6 +366,9 @@ pub struct Resolved {
     pub adapters: Vec<Box<dyn Adapter>>,
     /// The distributed deployment's queue.
     pub queue: QueueConfig,
+    /// The merged file and environment, from which tool integrations read
+    /// their sections when the registry is built.
+    pub sections: Sections,
 }
 
 /// Reads the configuration file and the environment.
@@ -366,7 +399,7 @@ pub fn load(sources: &Sources<'_>) -> Result<Resolved> {
         .clone()
         .try_deserialize()
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    resolve(settings, &Sections { config }, sources, file)
+    resolve(settings, Sections { config }, sources, file)
 }
 
 /// Checks a `clara.toml` text strictly: Clara's own sections with the line of a
@@ -375,9 +408,10 @@ pub fn load(sources: &Sources<'_>) -> Result<Resolved> {
 fn check_file(text: &str) -> Result<(), String> {
     toml::from_str::<Settings>(text).map_err(|e| file_error(text, &e))?;
     let table: toml::Table = toml::from_str(text).map_err(|e| file_error(text, &e))?;
-    for (name, platform) in platforms::built_in() {
-        if let Some(section) = table.get(name) {
-            (platform.check_file)(section.clone()).map_err(|e| format!(": [{name}] {e}"))?;
+    for component in components() {
+        if let Some(section) = table.get(component.name) {
+            (component.check_file)(section.clone())
+                .map_err(|e| format!(": [{}] {e}", component.name))?;
         }
     }
     check_sections(table.keys().map(String::as_str)).map_err(|e| format!(": {e}"))
@@ -445,15 +479,15 @@ const ENV_KEYS: &[(&str, &str)] = &[
 ///
 /// Only these are read: an unrelated `CLARA_*` variable is not a setting.
 fn environment() -> Vec<(String, String)> {
-    let platforms = platforms::built_in().flat_map(|(name, p)| {
-        p.env
+    let components = components().flat_map(|c| {
+        c.env
             .iter()
-            .map(move |(env, key)| (*env, format!("{name}.{key}")))
+            .map(move |(env, key)| (*env, format!("{}.{key}", c.name)))
     });
     let mut out: Vec<(String, String)> = ENV_KEYS
         .iter()
         .map(|(env, key)| (*env, (*key).to_owned()))
-        .chain(platforms)
+        .chain(components)
         .filter_map(|(env, key)| env_value(env).map(|v| (key, v)))
         .collect();
     if let (None, Some(key)) = (
@@ -514,7 +548,7 @@ fn default_data_dir() -> Result<PathBuf> {
 
 fn resolve(
     s: Settings,
-    sections: &Sections,
+    sections: Sections,
     sources: &Sources<'_>,
     file: Option<PathBuf>,
 ) -> Result<Resolved> {
@@ -550,7 +584,7 @@ fn resolve(
         engine.auto_tier = llm.auto_tier;
     }
     engine.tool_rounds = s.tools.rounds.unwrap_or(engine.tool_rounds);
-    let tools = tool_registry(&s.tools);
+    let tools = s.tools;
     let memory = memory::resolve(
         &s.memory,
         &memory::MemoryContext {
@@ -565,12 +599,13 @@ fn resolve(
     let http = http_config(&s.web, &s.api, &gateway)?;
     let mut adapters = Vec::new();
     for (_, platform) in platforms::built_in() {
-        adapters.extend((platform.adapter)(sections)?);
+        adapters.extend((platform.adapter)(&sections)?);
     }
     let queue = queue_config(&s.queue)?;
     Ok(Resolved {
         queue,
         adapters,
+        sections,
         gateway,
         http,
         engine,
@@ -761,18 +796,6 @@ fn engine_config(c: &ChatSettings) -> Result<EngineConfig> {
     Ok(e)
 }
 
-fn tool_registry(t: &ToolSettings) -> ToolRegistry {
-    let mut tools = ToolRegistry::new(
-        Duration::from_secs(t.timeout_secs.unwrap_or(30).max(1)),
-        t.max_result_chars.unwrap_or(8_000),
-    );
-    tools.register(
-        clara_tools::builtin::SERVER,
-        std::sync::Arc::new(clara_tools::builtin::CurrentTime),
-    );
-    tools
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -816,9 +839,15 @@ mod tests {
     #[test]
     fn a_misspelt_key_is_named_with_its_line_or_section() {
         let own = check_file("[chat]\nquiet_msec = 3\n").unwrap_err();
-        assert!(own.contains("line 2") && own.contains("quiet_msec"), "{own}");
+        assert!(
+            own.contains("line 2") && own.contains("quiet_msec"),
+            "{own}"
+        );
         let platform = check_file("[discord]\ntokn = \"t\"\n").unwrap_err();
-        assert!(platform.contains("[discord]") && platform.contains("tokn"), "{platform}");
+        assert!(
+            platform.contains("[discord]") && platform.contains("tokn"),
+            "{platform}"
+        );
         let top = check_file("[telegramm]\ntoken = \"1:a\"\n").unwrap_err();
         assert!(top.contains("`telegramm`"), "{top}");
     }
@@ -900,8 +929,14 @@ mod tests {
             .section::<clara_discord::DiscordSettings>("discord")
             .unwrap_err()
             .to_string();
-        assert!(bad.contains("[discord]") && bad.contains("max_messages"), "{bad}");
-        assert!(!bad.contains("many") && !bad.contains("secret-token"), "{bad}");
+        assert!(
+            bad.contains("[discord]") && bad.contains("max_messages"),
+            "{bad}"
+        );
+        assert!(
+            !bad.contains("many") && !bad.contains("secret-token"),
+            "{bad}"
+        );
     }
 
     #[test]

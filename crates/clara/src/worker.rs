@@ -8,7 +8,6 @@ use anyhow::{Context, Result};
 use clara_runtime::brain::Brain;
 use clara_runtime::queue::redis::{Worker, WorkerConfig};
 use std::process::ExitCode;
-use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// `clara worker` options.
@@ -30,13 +29,11 @@ pub async fn run(resolved: &Resolved, args: WorkerArgs) -> Result<ExitCode> {
         store,
         memory,
     } = open_answering(resolved).await?;
-    let mut tools = resolved.tools.clone();
-    if let Some(rook) = &memory {
-        clara_runtime::memory_tools::register(&mut tools, rook);
-    }
+    let tools =
+        crate::tools::registry(&resolved.tools, &resolved.sections, memory.as_ref()).await?;
     let brain = Brain {
         provider,
-        tools: Arc::new(tools),
+        tools,
         memory,
         recall_timeout: resolved.engine.recall_timeout,
     };

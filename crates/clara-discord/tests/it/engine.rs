@@ -3,13 +3,11 @@
 //! 2000 characters, reply chains and images reaching the model, stop phrases,
 //! typing, and 429s — as a person on Discord would see them.
 
-
-
+use crate::support::*;
 use base64::Engine as _;
 use clara_core::{ChannelKind, ConversationRef};
 use clara_testkit::fake_discord::{FakeDiscord, UserMessage};
 use clara_testkit::fake_openai::FakeReply;
-use crate::support::*;
 use serde_json::Value;
 use std::time::Duration;
 

@@ -2,12 +2,10 @@
 //! heartbeats, RESUME after a dropped connection, INVALID_SESSION, RECONNECT,
 //! fatal close codes, and a clean stop.
 
-
-
-use clara_discord::DiscordError;
-use clara_core::ChannelKind;
-use clara_testkit::fake_discord::{FakeDiscord, UserMessage};
 use crate::support::*;
+use clara_core::ChannelKind;
+use clara_discord::DiscordError;
+use clara_testkit::fake_discord::{FakeDiscord, UserMessage};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 // Gateway intents, from Discord's reference.

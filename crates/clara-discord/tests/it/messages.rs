@@ -2,12 +2,10 @@
 //! mentions, replies, allow-lists, bots), the text she reads, reply chains,
 //! images, stop phrases, typing, and one sentence back when a message is refused.
 
-
-
+use crate::support::*;
 use clara_core::port::IngressError;
 use clara_core::{ChannelKind, Image, Quoted};
 use clara_testkit::fake_discord::{FakeDiscord, FakeUser, UserMessage};
-use crate::support::*;
 
 #[tokio::test]
 async fn discord_in_a_server_only_mentions_and_replies_to_clara_reach_her() {

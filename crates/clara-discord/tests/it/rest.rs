@@ -2,14 +2,12 @@
 //! typing, 429s waited out as told, exhausted buckets waited for before asking,
 //! and errors as one sentence without the token.
 
-
-
-use clara_discord::{Discord, EDIT_COOLDOWN, MAX_MESSAGE_CHARS};
+use crate::support::*;
 use clara_core::pacing::DeliveryMode;
 use clara_core::port::{OutboundSink, SinkError};
 use clara_core::{ChannelKind, ConversationRef, Outbound, ThoughtId};
+use clara_discord::{Discord, EDIT_COOLDOWN, MAX_MESSAGE_CHARS};
 use clara_testkit::fake_discord::FakeDiscord;
-use crate::support::*;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;

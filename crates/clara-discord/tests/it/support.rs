@@ -3,10 +3,10 @@
 //! over) or a real engine answering through the fake OpenAI server.
 
 use async_trait::async_trait;
-use clara_discord::{Discord, DiscordConfig, DiscordError};
 use clara_core::chunker::ChunkerConfig;
 use clara_core::port::{Accepted, Assistant, IngressError, OutboundSink};
 use clara_core::{Author, ConversationRef, Inbound};
+use clara_discord::{Discord, DiscordConfig, DiscordError};
 use clara_llm::{OpenAiCompatible, OpenAiCompatibleConfig, RetryPolicy};
 use clara_runtime::{Engine, EngineConfig};
 use clara_store::Store;

@@ -1,6 +1,8 @@
 //! Answering one thought: the model's stream into the send queue, and the tool
 //! loop — the model asks for tools, Clara runs them (all of one round at once),
-//! hands the results back, and asks again, up to a cap.
+//! hands the results back, and asks again, up to a cap. A reply takes one
+//! snapshot of the tool registry when it starts and keeps it for every round,
+//! so tools added or removed meanwhile change the next reply, not this one.
 
 use super::memory::{MemoryRecall, RecallScope};
 use crate::send_queue::SendQueue;
@@ -8,7 +10,7 @@ use async_trait::async_trait;
 use clara_core::{ChatMessage, Thought, ToolCall};
 use clara_llm::{ChatProvider, ChatRequest, LlmError, StreamEvent, Usage};
 use clara_memory::Rook;
-use clara_tools::{ToolContext, ToolRegistry};
+use clara_tools::{ToolContext, ToolRegistry, ToolSet};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -75,8 +77,9 @@ pub struct ReplyJob {
 pub struct Brain {
     /// The chat model.
     pub provider: Arc<dyn ChatProvider>,
-    /// Every tool a reply may be offered.
-    pub tools: Arc<ToolRegistry>,
+    /// Every tool a reply may be offered: the shared registry, of which each
+    /// reply takes one snapshot.
+    pub tools: ToolRegistry,
     /// Long-term memory, when enabled.
     pub memory: Option<Rook>,
     /// How long recall may take before the reply goes on without memories.
@@ -163,14 +166,14 @@ impl Brain {
             .into_prompt(&thought, &mut request)
             .await;
         }
-        let tools = tools
-            .filter(|_| !self.tools.is_empty())
-            .map(|scope| (&*self.tools, scope));
+        // The tools of this reply, from its first round to its last.
+        let snapshot = self.tools.snapshot();
+        let tools = tools.filter(|_| !snapshot.is_empty());
         let mut tally = Tally::default();
         let result = answer(
             &*self.provider,
             request,
-            tools.as_ref().map(|(r, s)| (*r, s)),
+            tools.as_ref().map(|scope| (&*snapshot, scope)),
             out,
             &mut tally,
         )
@@ -282,7 +285,7 @@ impl Tally {
 async fn answer(
     provider: &dyn ChatProvider,
     mut request: ChatRequest,
-    tools: Option<(&ToolRegistry, &ToolScope)>,
+    tools: Option<(&ToolSet, &ToolScope)>,
     queue: &mut dyn ReplyOutput,
     tally: &mut Tally,
 ) -> Result<(), LlmError> {
@@ -291,7 +294,7 @@ async fn answer(
     for round in 0..=max_rounds {
         // The last round offers no tools, so the model has to answer.
         request.tools = match tools {
-            Some((registry, _)) if round < max_rounds => registry.specs(),
+            Some((set, _)) if round < max_rounds => set.specs(),
             _ => Vec::new(),
         };
         let continues = !said.trim().is_empty();
@@ -303,7 +306,7 @@ async fn answer(
         };
         let (text, calls) = stream_round(provider, this_round, queue, tally, continues).await?;
         said.push_str(&text);
-        let Some((registry, scope)) = tools.filter(|_| !calls.is_empty()) else {
+        let Some((set, scope)) = tools.filter(|_| !calls.is_empty()) else {
             return if said.trim().is_empty() {
                 Err(LlmError::Empty)
             } else {
@@ -315,8 +318,7 @@ async fn answer(
         }
         // Independent calls of one round run at once.
         let outcomes =
-            futures::future::join_all(calls.iter().map(|call| registry.run(call, &scope.context)))
-                .await;
+            futures::future::join_all(calls.iter().map(|call| set.run(call, &scope.context))).await;
         tally.tool_calls += calls.len();
         request
             .messages

@@ -3,12 +3,10 @@
 //! interruption, the 4096-character limit, photos and replies reaching the
 //! model, `/new` and `/tier`.
 
-
-
+use crate::support::*;
 use clara_testkit::fake_openai::FakeReply;
 use clara_testkit::fake_telegram::UserMessage;
 use std::time::Duration;
-use crate::support::*;
 
 #[tokio::test]
 async fn a_private_message_is_answered_in_one_message_grown_by_edits() {

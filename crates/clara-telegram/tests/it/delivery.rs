@@ -2,15 +2,13 @@
 //! flood limits (429 `retry_after`) waited out, server errors retried, and
 //! "typing…" kept up while Clara thinks.
 
-
-
-use clara_telegram::TelegramDelivery;
+use crate::support::*;
 use clara_core::Role;
 use clara_core::pacing::TypingPace;
+use clara_telegram::TelegramDelivery;
 use clara_testkit::fake_openai::FakeReply;
 use clara_testkit::fake_telegram::{FakeChat, FakeFault, UserMessage};
 use std::time::Duration;
-use crate::support::*;
 
 #[tokio::test]
 async fn parts_come_one_by_one_and_a_new_message_cuts_them_short() {

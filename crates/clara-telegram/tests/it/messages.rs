@@ -2,12 +2,10 @@
 //! replies), reply context, photos, commands, and one sentence for what cannot
 //! be read or is refused. Behind the adapter an assistant records what it gets.
 
-
-
+use crate::support::*;
 use clara_core::port::IngressError;
 use clara_core::{ChannelKind, Image, Quoted, Tier};
 use clara_testkit::fake_telegram::{FakeChat, UserMessage};
-use crate::support::*;
 
 #[tokio::test]
 async fn a_private_message_is_handed_over_with_its_person_and_event_id() {

@@ -2,14 +2,12 @@
 //! after a message was handed over, the backlog after downtime answered in
 //! order and once, outages and flood limits waited out, a refused token.
 
-
-
-use clara_telegram::{ApiError, TelegramError};
+use crate::support::*;
 use clara_core::port::IngressError;
+use clara_telegram::{ApiError, TelegramError};
 use clara_testkit::fake_telegram::{FakeFault, FakeTelegram, UserMessage};
 use std::sync::Arc;
 use std::time::Duration;
-use crate::support::*;
 
 #[tokio::test]
 async fn an_idle_bot_holds_each_poll_and_confirms_what_it_handed_over() {

@@ -4,15 +4,13 @@
 //! records what it is handed.
 
 use async_trait::async_trait;
-use clara_telegram::{
-    Backoff, Telegram, TelegramConfig, TelegramDelivery, TelegramError,
-};
 use clara_core::chunker::ChunkerConfig;
 use clara_core::port::{Accepted, Assistant, IngressError, OutboundSink};
 use clara_core::{Author, ConversationRef, Inbound, Outbound, ThoughtId};
 use clara_llm::{OpenAiCompatible, OpenAiCompatibleConfig, RetryPolicy};
 use clara_runtime::{Engine, EngineConfig, TierModels};
 use clara_store::Store;
+use clara_telegram::{Backoff, Telegram, TelegramConfig, TelegramDelivery, TelegramError};
 use clara_testkit::fake_openai::FakeOpenAi;
 use clara_testkit::fake_telegram::{FakeChat, FakeTelegram, FakeUser};
 use std::collections::VecDeque;

@@ -1,11 +1,10 @@
 //! The `clara` binary as a person uses it: piped chat, history across runs,
 //! configuration errors, migrations, and a clean stop of `clara serve`.
 
-
-use clara_testkit::fake_openai::{FakeOpenAi, FakeReply};
 use crate::common::{
     SECRET, chat_requests, clara, free_port, run, terminate, text, wait_ready, with_fake,
 };
+use clara_testkit::fake_openai::{FakeOpenAi, FakeReply};
 
 #[tokio::test]
 async fn piped_lines_are_one_thought_and_history_persists_across_runs() {

@@ -4,16 +4,15 @@
 //! processes, and a worker killed with SIGKILL mid-reply: every thought is
 //! answered exactly once.
 
-
+use crate::common::pg::{drop_schema, fresh_schema};
+use crate::common::{clara, free_port, wait_ready, with_fake};
 use async_trait::async_trait;
 use clara_core::pacing::{Delivery, DeliveryMode};
 use clara_core::port::{Accepted, Assistant, OutboundSink, SinkError};
 use clara_core::{Author, ChannelKind, ConversationRef, EventId, Inbound, Outbound, ThoughtId};
-use clara_gateway::client::{ClientConfig, RemoteAssistant};
-use clara_gateway::protocol::GatewaySecret;
+use clara_protocol::GatewaySecret;
+use clara_protocol::client::{ClientConfig, RemoteAssistant};
 use clara_testkit::fake_openai::{FakeOpenAi, FakeReply};
-use crate::common::{clara, free_port, wait_ready, with_fake};
-use crate::common::pg::{drop_schema, fresh_schema};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

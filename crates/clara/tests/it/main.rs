@@ -3,8 +3,8 @@
 //! than many.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod common;
 mod cli;
+mod common;
 mod distributed;
 mod memory_cli;
 mod migrate_copy;

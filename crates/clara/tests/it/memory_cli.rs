@@ -2,9 +2,8 @@
 //! embedding model (fetched by scripts/fetch-models.sh; a test that needs it fails
 //! when it is missing), a real SQLite file, and fake model APIs.
 
-
-use clara_testkit::fake_openai::FakeOpenAi;
 use crate::common::{SECRET, clara, run, text, with_fake};
+use clara_testkit::fake_openai::FakeOpenAi;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use tokio::process::Command;

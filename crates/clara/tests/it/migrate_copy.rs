@@ -1,12 +1,10 @@
 //! `clara migrate --from sqlite:… --to postgres://…` as an operator runs it,
 //! against the real PostgreSQL test server.
 
-
-
+use crate::common::pg::{drop_schema, fresh_schema};
+use crate::common::{clara, run, text};
 use clara_core::{ChannelKind, ConversationRef, MessageId, Role, ThoughtId};
 use clara_store::{MessageStatus, NewMessage, Store};
-use crate::common::{clara, run, text};
-use crate::common::pg::{drop_schema, fresh_schema};
 use sqlx::Connection;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

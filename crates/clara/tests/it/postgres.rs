@@ -1,11 +1,9 @@
 //! Clara with `DATABASE_URL=postgres://…`: the store and the memory index live in
 //! PostgreSQL (pgvector), across runs.
 
-
-
-use clara_testkit::fake_openai::FakeOpenAi;
-use crate::common::{chat_requests, clara, run, text, with_fake};
 use crate::common::pg::{drop_schema, fresh_schema};
+use crate::common::{chat_requests, clara, run, text, with_fake};
+use clara_testkit::fake_openai::FakeOpenAi;
 use sqlx::Connection;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

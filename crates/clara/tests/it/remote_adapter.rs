@@ -3,10 +3,9 @@
 //! fake Discord (REST and gateway) and the fake OpenAI server as the model,
 //! which only `clara serve` is told about.
 
-
+use crate::common::{SECRET, clara, free_port, terminate, text, wait_ready, with_fake};
 use clara_testkit::fake_discord::{FakeDiscord, FakeUser, UserMessage};
 use clara_testkit::fake_openai::{FakeOpenAi, FakeReply};
-use crate::common::{SECRET, clara, free_port, terminate, text, wait_ready, with_fake};
 use std::path::Path;
 use std::time::Duration;
 use tokio::process::Command;

@@ -2,10 +2,9 @@
 //! started as the README says, with `DISCORD_API_URL` and `DISCORD_GATEWAY_URL`
 //! pointed at the fake Discord and the fake OpenAI server as its model.
 
-
+use crate::common::{SECRET, clara, terminate, text, with_fake};
 use clara_testkit::fake_discord::{FakeDiscord, FakeUser, UserMessage};
 use clara_testkit::fake_openai::FakeOpenAi;
-use crate::common::{SECRET, clara, terminate, text, with_fake};
 use std::time::Duration;
 
 #[tokio::test]

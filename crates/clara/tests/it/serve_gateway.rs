@@ -2,15 +2,14 @@
 //! process (here the `clara_gateway` client, as a separate program would use it)
 //! proves `CLARA_GATEWAY_SECRET`, sends a message and gets Clara's answer.
 
-
+use crate::common::{clara, free_port, terminate, text, with_fake};
 use async_trait::async_trait;
 use clara_core::pacing::{Delivery, DeliveryMode};
 use clara_core::port::{Accepted, Assistant, OutboundSink, SinkError};
 use clara_core::{Author, ChannelKind, ConversationRef, EventId, Inbound, Outbound};
-use clara_gateway::client::{ClientConfig, RemoteAssistant};
-use clara_gateway::protocol::GatewaySecret;
+use clara_protocol::GatewaySecret;
+use clara_protocol::client::{ClientConfig, RemoteAssistant};
 use clara_testkit::fake_openai::FakeOpenAi;
-use crate::common::{clara, free_port, terminate, text, with_fake};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -102,11 +101,11 @@ async fn serve_answers_an_adapter_connected_over_the_gateway_protocol() {
 
     // A wrong secret is refused.
     let wrong = ClientConfig::new(url, "remote").with_secret(GatewaySecret::new("wrong"));
-    let refused = clara_gateway::client::connect(wrong, sink.clone()).await;
+    let refused = clara_protocol::client::connect(wrong, sink.clone()).await;
     assert!(
         matches!(
             refused,
-            Err(clara_gateway::client::ClientError::Unauthorized(_))
+            Err(clara_protocol::client::ClientError::Unauthorized(_))
         ),
         "{:?}",
         refused.err()

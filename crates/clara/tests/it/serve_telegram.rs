@@ -2,10 +2,9 @@
 //! started as the README says, with `TELEGRAM_API_URL` pointed at the fake Bot
 //! API and the fake OpenAI server as its model.
 
-
+use crate::common::{SECRET, clara, terminate, text, with_fake};
 use clara_testkit::fake_openai::FakeOpenAi;
 use clara_testkit::fake_telegram::{FakeChat, FakeTelegram, FakeUser, UserMessage};
-use crate::common::{SECRET, clara, terminate, text, with_fake};
 use std::time::Duration;
 
 #[tokio::test]

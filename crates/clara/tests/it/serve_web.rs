@@ -2,9 +2,8 @@
 //! loopback with no login, and off loopback behind the password and the API key
 //! from the environment, which never reach its log.
 
-
-use clara_testkit::fake_openai::{FakeOpenAi, FakeReply};
 use crate::common::{clara, terminate, text, with_fake};
+use clara_testkit::fake_openai::{FakeOpenAi, FakeReply};
 use serde_json::{Value, json};
 use std::time::Duration;
 

@@ -6,15 +6,15 @@ use super::assembly::{Action, ReplyAssembly};
 use super::wire::{Envelope, WorkerEvent, decode};
 use super::{BLOCK, CANCEL_TTL_SECS, Connector, QueueError, RedisConfig};
 use crate::brain::{ReplyJob, ReplyOutcome, ReplyStatus, Spent, record_metrics};
-use crate::engine::lock;
 use crate::queue::{ReplyQueue, SeenEvents};
 use crate::send_queue::SendQueue;
 use async_trait::async_trait;
 use clara_core::{ConversationRef, EventId, ThoughtId};
+use parking_lot::Mutex;
 use redis::aio::ConnectionManager;
 use redis::streams::StreamReadReply;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -76,7 +76,7 @@ impl ReplyQueue for RedisQueue {
         let thought = job.thought.clone();
         let started = Instant::now();
         let (tx, mut events) = mpsc::unbounded_channel();
-        lock(&inner.routes).insert(thought.id, tx);
+        inner.routes.lock().insert(thought.id, tx);
         let _route = Route {
             inner: Arc::clone(inner),
             thought: thought.id,
@@ -200,7 +200,7 @@ struct Route {
 
 impl Drop for Route {
     fn drop(&mut self) {
-        lock(&self.inner.routes).remove(&self.thought);
+        self.inner.routes.lock().remove(&self.thought);
     }
 }
 
@@ -327,7 +327,7 @@ async fn read_replies(inner: Arc<Inner>, stop: CancellationToken) {
                         tracing::warn!(entry = %entry.id, "a malformed reply step; skipped");
                         continue;
                     };
-                    let route = lock(&inner.routes).get(&event.thought).cloned();
+                    let route = inner.routes.lock().get(&event.thought).cloned();
                     if let Some(route) = route {
                         let _ = route.send(event);
                     }

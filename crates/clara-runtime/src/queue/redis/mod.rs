@@ -28,6 +28,7 @@ pub use gateway::{RedisQueue, RedisSeenEvents};
 pub use wire::{Envelope, Step, WorkerEvent, decode};
 pub use worker::{Worker, WorkerConfig};
 
+use clara_core::backoff::Backoff;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Client};
 use std::time::Duration;
@@ -212,7 +213,26 @@ pub(crate) fn is_no_group(error: &redis::RedisError) -> bool {
     error.code() == Some("NOGROUP")
 }
 
-/// Waits a little longer after each failure, up to five seconds.
+/// How long to wait before trying Redis again: 50 ms doubling, up to five seconds.
+const RECONNECT: Backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
+
+/// The wait after `failures` failures in a row, counted from 0 (the first retry
+/// of a loop that has not failed yet waits 50 ms, the first failure 100 ms).
 pub(crate) fn backoff(failures: u32) -> Duration {
-    Duration::from_millis(50u64.saturating_mul(1 << failures.min(7))).min(Duration::from_secs(5))
+    RECONNECT.delay(failures.saturating_add(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnects_wait_as_they_always_did() {
+        let before = |f: u32| {
+            Duration::from_millis(50u64.saturating_mul(1 << f.min(7))).min(Duration::from_secs(5))
+        };
+        for failures in (0..40).chain([u32::MAX]) {
+            assert_eq!(backoff(failures), before(failures), "{failures}");
+        }
+    }
 }

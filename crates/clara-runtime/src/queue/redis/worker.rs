@@ -7,14 +7,14 @@ use super::{
     backoff, ensure_group, is_no_group,
 };
 use crate::brain::{Brain, ReplyOutput, Spent};
-use crate::engine::lock;
 use async_trait::async_trait;
 use clara_core::ThoughtId;
 use futures::StreamExt;
+use parking_lot::Mutex;
 use redis::aio::ConnectionManager;
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -277,7 +277,7 @@ async fn listen_for_cancels(shared: Arc<Shared>, stop: CancellationToken) {
             else {
                 continue;
             };
-            if let Some(token) = lock(&shared.held).get(&thought) {
+            if let Some(token) = shared.held.lock().get(&thought) {
                 tracing::debug!(%thought, "cancelled by the gateway");
                 token.cancel();
             }
@@ -296,7 +296,7 @@ async fn answer(shared: Arc<Shared>, entry: StreamId, _permit: OwnedSemaphorePer
     };
     let thought = job.thought.id;
     let token = CancellationToken::new();
-    lock(&shared.held).insert(thought, token.clone());
+    shared.held.lock().insert(thought, token.clone());
     let _held = Held {
         shared: Arc::clone(&shared),
         thought,
@@ -409,7 +409,7 @@ struct Held {
 
 impl Drop for Held {
     fn drop(&mut self) {
-        lock(&self.shared.held).remove(&self.thought);
+        self.shared.held.lock().remove(&self.thought);
     }
 }
 

@@ -1,16 +1,13 @@
 //! The send queue's two non-streaming modes, end to end through the engine:
 //! one message grown by rate-limited edits, and human-paced parts that stop the
 //! moment the person writes again.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod support;
-
+use crate::support::*;
 use clara_core::Outbound;
 use clara_core::pacing::{DeliveryMode, TypingPace};
 use clara_store::MessageStatus;
 use clara_testkit::fake_openai::FakeReply;
 use std::time::Duration;
-use support::*;
 
 #[tokio::test]
 async fn edits_grow_one_message_and_continue_past_the_limit() {

@@ -1,14 +1,11 @@
 //! Sessions end when idle, are summarised by the model as durable jobs, and the
 //! summary opens the next session's context; history survives a restart.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod support;
-
+use crate::support::*;
 use clara_runtime::SessionKeeper;
 use clara_runtime::clock::now_ms;
 use clara_testkit::fake_openai::FakeReply;
 use std::time::Duration;
-use support::*;
 
 const SUMMARY: &str = "The person just moved to Oslo and likes tea.";
 

@@ -1,15 +1,12 @@
 //! The conversation engine end to end: bursts, interruptions, stop phrases,
 //! de-duplication, refusals and provider failures, over real HTTP and SQLite.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod support;
-
+use crate::support::*;
 use clara_core::{Outbound, Role};
 use clara_runtime::{Accepted, IngressError};
 use clara_store::MessageStatus;
 use clara_testkit::fake_openai::FakeReply;
 use std::time::Duration;
-use support::*;
 
 #[tokio::test]
 async fn a_burst_becomes_one_request_carrying_every_message() {

@@ -1,10 +1,8 @@
 //! Memory in the engine: recalled memories reach the prompt, each answered thought
 //! is learned from in the background (durably, and never in a reply's way), and a
 //! person can have a memory forgotten by asking in conversation.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod support;
-
+use crate::support::*;
 use async_trait::async_trait;
 use clara_core::{ChannelKind, MemoryKind, Scope, UserId};
 use clara_llm::embed::{EmbedError, Embedder, EmbeddingModel};
@@ -13,13 +11,13 @@ use clara_llm::{
     StreamEvent,
 };
 use clara_memory::{Origin, Rook, RookConfig};
+use clara_runtime::memory_tools::MemoryTools;
 use clara_runtime::{Engine, SessionKeeper};
 use clara_store::{MemoryEvent, MemoryFilter, Store};
 use clara_testkit::{FakeOpenAi, FakeReply};
 use clara_tools::ToolRegistry;
 use std::sync::Arc;
 use std::time::Duration;
-use support::*;
 use tokio::sync::Semaphore;
 
 /// The fake OpenAI server's bag-of-words embedding, in process.
@@ -105,13 +103,12 @@ async fn setup(dir: &tempfile::TempDir, extractor: Arc<GatedExtractor>) -> Setup
     let provider = Arc::new(
         OpenAiCompatible::new(OpenAiCompatibleConfig::new(fake.base_url(), "fake-model")).unwrap(),
     );
-    let engine = Engine::with_memory(
-        fast_config(),
-        store.clone(),
-        provider,
-        ToolRegistry::default(),
-        rook.clone(),
-    );
+    let tools = ToolRegistry::default();
+    tools
+        .add_provider(Arc::new(MemoryTools::new(rook.clone())))
+        .await
+        .unwrap();
+    let engine = Engine::with_memory(fast_config(), store.clone(), provider, tools, rook.clone());
     let sink = RecordingSink::streaming();
     engine.attach("test", sink.clone());
     let ann = store.resolve_user("test", "u-ann", "Ann").await.unwrap();

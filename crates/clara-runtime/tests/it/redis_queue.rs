@@ -3,10 +3,8 @@
 //! job dropped without stopping the worker, and a thought answered once even
 //! when it is queued twice. (The gateway and workers as separate processes,
 //! with a worker killed mid-reply, are tested in `crates/clara/tests/distributed.rs`.)
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod support;
-
+use crate::support::{Harness, RecordingSink, ends, fast_config};
 use clara_core::pacing::DeliveryMode;
 use clara_core::{ChannelKind, ConversationRef, EventId, Outbound, Thought, ThoughtId};
 use clara_llm::ChatRequest;
@@ -19,7 +17,6 @@ use clara_runtime::queue::redis::{
 use clara_testkit::fake_openai::FakeReply;
 use std::sync::Arc;
 use std::time::Duration;
-use support::{Harness, RecordingSink, ends, fast_config};
 use tokio_util::sync::CancellationToken;
 
 fn redis_url() -> String {
@@ -215,7 +212,7 @@ fn envelope(thought: &Thought, reply_to: &str) -> String {
 }
 
 fn thought(text: &str) -> Thought {
-    let inbound = support::inbound("x", text);
+    let inbound = crate::support::inbound("x", text);
     Thought {
         id: ThoughtId::new(),
         conversation: inbound.conversation,
@@ -266,7 +263,7 @@ async fn all_acknowledged(config: &RedisConfig) -> bool {
 }
 
 async fn wait_for_finished(config: &RedisConfig, stream: &str, n: usize) -> Vec<WorkerEvent> {
-    let deadline = tokio::time::Instant::now() + support::WAIT;
+    let deadline = tokio::time::Instant::now() + crate::support::WAIT;
     loop {
         let steps = steps(config, stream).await;
         let finished = steps
@@ -308,7 +305,7 @@ async fn a_malformed_job_is_dropped_and_a_thought_queued_twice_is_answered_once(
 
     // The same thought again (a gateway queuing it twice): already answered.
     add(&config, &envelope(&t, &replies)).await;
-    let deadline = tokio::time::Instant::now() + support::WAIT;
+    let deadline = tokio::time::Instant::now() + crate::support::WAIT;
     while !all_acknowledged(&config).await {
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -362,7 +359,7 @@ async fn a_stopping_worker_finishes_what_it_holds_then_leaves_the_group() {
         })
         .collect();
     assert_eq!(text, "Still here to the end");
-    tokio::time::timeout(support::WAIT, worker)
+    tokio::time::timeout(crate::support::WAIT, worker)
         .await
         .expect("the worker stops once its reply is done")
         .unwrap();

@@ -1,103 +1,18 @@
 //! Shared test fixtures: an engine on a real SQLite file, talking over real HTTP to
 //! the fake OpenAI server, delivering into a sink that records every call.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use async_trait::async_trait;
 use clara_core::chunker::ChunkerConfig;
-use clara_core::pacing::{Delivery, DeliveryMode};
 use clara_core::{Author, ChannelKind, ConversationRef, EventId, Inbound, Outbound, ThoughtId};
 use clara_llm::{OpenAiCompatible, OpenAiCompatibleConfig, RetryPolicy};
-use clara_runtime::{Engine, EngineConfig, OutboundSink, SinkError};
+use clara_runtime::{Engine, EngineConfig};
 use clara_store::Store;
 use clara_testkit::fake_openai::FakeOpenAi;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 
-pub const WAIT: Duration = Duration::from_secs(10);
-
-/// Records every platform call; `Send` returns ids "m1", "m2", ….
-pub struct RecordingSink {
-    pub delivery: Delivery,
-    pub calls: Mutex<Vec<Outbound>>,
-    changed: Notify,
-    next_id: AtomicU64,
-}
-
-impl RecordingSink {
-    pub fn new(mode: DeliveryMode, max_chars: usize) -> Arc<Self> {
-        Arc::new(Self {
-            delivery: Delivery { mode, max_chars },
-            calls: Mutex::new(Vec::new()),
-            changed: Notify::new(),
-            next_id: AtomicU64::new(1),
-        })
-    }
-
-    pub fn streaming() -> Arc<Self> {
-        Self::new(DeliveryMode::Stream, usize::MAX)
-    }
-
-    pub fn calls(&self) -> Vec<Outbound> {
-        self.calls.lock().unwrap().clone()
-    }
-
-    /// Waits until the recorded calls satisfy `pred`.
-    pub async fn wait_until(
-        &self,
-        what: &str,
-        pred: impl Fn(&[Outbound]) -> bool,
-    ) -> Vec<Outbound> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let notified = self.changed.notified();
-            {
-                let calls = self.calls.lock().unwrap();
-                if pred(&calls) {
-                    return calls.clone();
-                }
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                panic!(
-                    "timed out waiting for {what}; calls so far: {:#?}",
-                    self.calls()
-                );
-            }
-        }
-    }
-
-    /// The text streamed for `thought` (deltas joined).
-    pub fn streamed(&self, thought: ThoughtId) -> String {
-        self.calls()
-            .iter()
-            .filter_map(|c| match c {
-                Outbound::Delta { thought: t, text } if *t == thought => Some(text.as_str()),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
-            .concat()
-    }
-}
-
-#[async_trait]
-impl OutboundSink for RecordingSink {
-    fn delivery(&self) -> Delivery {
-        self.delivery.clone()
-    }
-
-    async fn deliver(
-        &self,
-        _c: &ConversationRef,
-        outbound: Outbound,
-    ) -> Result<Option<String>, SinkError> {
-        let id = matches!(outbound, Outbound::Send { .. })
-            .then(|| format!("m{}", self.next_id.fetch_add(1, Ordering::SeqCst)));
-        self.calls.lock().unwrap().push(outbound);
-        self.changed.notify_waiters();
-        Ok(id)
-    }
-}
+/// The shared recording sink (`clara-core`'s `testing` feature) and how long
+/// its `wait_until` waits.
+pub use clara_core::testing::{RecordingSink, WAIT};
 
 pub fn thought_of(call: &Outbound) -> Option<ThoughtId> {
     match call {

@@ -1,18 +1,17 @@
 //! The tool loop and tier choice, with a scripted model: what the model asks, what
 //! Clara runs, and what goes back to the model.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod support;
-
+use crate::support::*;
 use async_trait::async_trait;
 use clara_core::{Outbound, Role, ToolCall};
 use clara_llm::{ChatProvider, ChatRequest, ChatStream, LlmError, StreamEvent, Usage};
 use clara_runtime::{Engine, EngineConfig, TierModels};
 use clara_store::Store;
-use clara_tools::ToolRegistry;
+use clara_tools::{StaticTools, Tool, ToolContext, ToolError, ToolRegistry};
+use parking_lot::Mutex;
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
-use support::*;
+use std::sync::Arc;
+use tokio::sync::Notify;
 
 /// A model that answers from a script, one list of events per call, and records
 /// every request. When the script is empty it says "done".
@@ -25,11 +24,11 @@ struct ScriptedModel {
 
 impl ScriptedModel {
     fn then(self, events: Vec<StreamEvent>) -> Self {
-        self.script.lock().unwrap().push_back(events);
+        self.script.lock().push_back(events);
         self
     }
     fn requests(&self) -> Vec<ChatRequest> {
-        self.requests.lock().unwrap().clone()
+        self.requests.lock().clone()
     }
 }
 
@@ -62,8 +61,8 @@ impl ChatProvider for ScriptedModel {
     }
     async fn stream_chat(&self, request: ChatRequest) -> Result<ChatStream, LlmError> {
         let offered_tools = !request.tools.is_empty();
-        self.requests.lock().unwrap().push(request);
-        let events = match self.script.lock().unwrap().pop_front() {
+        self.requests.lock().push(request);
+        let events = match self.script.lock().pop_front() {
             Some(events) => events,
             None if self.always_call_tools && offered_tools => {
                 vec![call("again", "clara__current_time", "{}"), finished(1, 1)]
@@ -80,11 +79,11 @@ async fn engine_with(
 ) -> (Engine, Arc<RecordingSink>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("clara.db")).await.unwrap();
-    let mut tools = ToolRegistry::default();
-    tools.register(
-        clara_tools::builtin::SERVER,
-        Arc::new(clara_tools::builtin::CurrentTime),
-    );
+    let tools = ToolRegistry::default();
+    tools
+        .add_provider(Arc::new(clara_tools::builtin::Builtin))
+        .await
+        .unwrap();
     let engine = Engine::with_tools(config, store, model, tools);
     let sink = RecordingSink::streaming();
     engine.attach("test", sink.clone());
@@ -286,4 +285,91 @@ async fn automatic_tiers_follow_the_thought() {
         .map(|r| r.model.clone().unwrap())
         .collect();
     assert_eq!(models, vec!["small", "big"]);
+}
+
+/// A tool that tells `started` it runs, then answers once `go` is notified.
+struct Gated {
+    started: Arc<Notify>,
+    go: Arc<Notify>,
+}
+
+#[async_trait]
+impl Tool for Gated {
+    fn name(&self) -> &str {
+        "slow"
+    }
+    fn description(&self) -> &str {
+        "Takes its time."
+    }
+    fn parameters(&self) -> serde_json::Value {
+        serde_json::json!({"type": "object"})
+    }
+    async fn call(&self, _: serde_json::Value, _: &ToolContext) -> Result<String, ToolError> {
+        self.started.notify_one();
+        self.go.notified().await;
+        Ok("the slow answer".into())
+    }
+}
+
+fn offered(request: &ChatRequest) -> Vec<&str> {
+    request.tools.iter().map(|t| t.name.as_str()).collect()
+}
+
+#[tokio::test]
+async fn a_reply_keeps_its_tools_while_servers_come_and_go() {
+    let model =
+        Arc::new(ScriptedModel::default().then(vec![call("s", "lab__slow", "{}"), finished(1, 1)]));
+    let (engine, sink, _dir) = engine_with(model.clone(), fast_config()).await;
+    let (started, go) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let slow = Gated {
+        started: Arc::clone(&started),
+        go: Arc::clone(&go),
+    };
+    engine.tools().set_server("lab", vec![Arc::new(slow)]);
+
+    engine
+        .submit(inbound("1", "run the slow one"))
+        .await
+        .unwrap();
+    tokio::time::timeout(WAIT, started.notified())
+        .await
+        .expect("the slow tool starts");
+    // While its call runs, the lab goes away and a web server comes.
+    assert!(engine.tools().remove_server("lab"));
+    let web = StaticTools::new(
+        "web",
+        vec![Arc::new(Gated {
+            started: Arc::new(Notify::new()),
+            go: Arc::new(Notify::new()),
+        }) as Arc<dyn Tool>],
+    );
+    engine.tools().add_provider(Arc::new(web)).await.unwrap();
+    go.notify_one();
+    sink.wait_until("the first answer", |c| ends(c) == 1).await;
+
+    engine.submit(inbound("2", "and now?")).await.unwrap();
+    sink.wait_until("the second answer", |c| ends(c) == 2).await;
+
+    let requests = model.requests();
+    assert_eq!(requests.len(), 3);
+    // The first reply offered, ran and offered again the set it started with.
+    assert_eq!(
+        offered(&requests[0]),
+        vec!["clara__current_time", "lab__slow"]
+    );
+    assert_eq!(
+        offered(&requests[1]),
+        vec!["clara__current_time", "lab__slow"]
+    );
+    let result = requests[1]
+        .messages
+        .iter()
+        .find(|m| m.role == Role::Tool)
+        .unwrap();
+    assert_eq!(result.content, "the slow answer");
+    // The next reply sees the registry as it is now.
+    assert_eq!(
+        offered(&requests[2]),
+        vec!["clara__current_time", "web__slow"]
+    );
 }

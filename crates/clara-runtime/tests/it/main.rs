@@ -1,0 +1,12 @@
+//! Integration tests, one binary for the crate (a module per area): each test
+//! binary links the whole dependency graph, so one is much cheaper than many.
+#![allow(clippy::expect_used, clippy::unwrap_used, dead_code, missing_docs)]
+
+mod conversation;
+mod delivery;
+mod memory;
+#[cfg(feature = "redis")]
+mod redis_queue;
+mod sessions;
+mod support;
+mod tools_and_tiers;
