@@ -6,49 +6,24 @@
 
 use crate::common::pg::{drop_schema, fresh_schema};
 use crate::common::{clara, free_port, wait_ready, with_fake};
-use async_trait::async_trait;
-use clara_core::pacing::{Delivery, DeliveryMode};
-use clara_core::port::{Accepted, Assistant, OutboundSink, SinkError};
+use clara_core::pacing::DeliveryMode;
+use clara_core::port::{Accepted, Assistant};
+use clara_core::testing::RecordingSink;
 use clara_core::{Author, ChannelKind, ConversationRef, EventId, Inbound, Outbound, ThoughtId};
 use clara_protocol::GatewaySecret;
 use clara_protocol::client::{ClientConfig, RemoteAssistant};
 use clara_testkit::fake_openai::{FakeOpenAi, FakeReply};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::process::Child;
 
 const GATEWAY_SECRET: &str = "distributed-s3cret";
 const PLATFORM: &str = "remote";
 
-/// An adapter that shows replies as a stream and remembers every call.
-#[derive(Default)]
-struct Screen {
-    calls: Mutex<Vec<(String, Outbound)>>,
-}
-
-#[async_trait]
-impl OutboundSink for Screen {
-    fn delivery(&self) -> Delivery {
-        Delivery {
-            mode: DeliveryMode::Stream,
-            max_chars: 10_000,
-        }
-    }
-
-    async fn deliver(
-        &self,
-        conversation: &ConversationRef,
-        outbound: Outbound,
-    ) -> Result<Option<String>, SinkError> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push((conversation.channel.clone(), outbound));
-        Ok(None)
-    }
-}
+/// What the adapter's side saw: every platform call with its conversation.
+type Screen = RecordingSink;
 
 /// What one channel saw, per thought.
 #[derive(Debug, Default)]
@@ -61,10 +36,26 @@ struct Seen {
     order: Vec<String>,
 }
 
-impl Screen {
+/// The screen, read per channel.
+trait ScreenView {
+    fn channel(&self, channel: &str) -> Seen;
+    fn deltas(&self) -> usize;
+    fn ends(&self) -> usize;
+    /// Every call with its channel.
+    fn on_channels(&self) -> Vec<(String, Outbound)>;
+}
+
+impl ScreenView for Screen {
+    fn on_channels(&self) -> Vec<(String, Outbound)> {
+        self.calls_with_conversations()
+            .into_iter()
+            .map(|(c, call)| (c.channel, call))
+            .collect()
+    }
+
     fn channel(&self, channel: &str) -> Seen {
         let mut seen = Seen::default();
-        for (c, call) in self.calls.lock().unwrap().iter() {
+        for (c, call) in &self.on_channels() {
             if c != channel {
                 continue;
             }
@@ -86,20 +77,16 @@ impl Screen {
     }
 
     fn deltas(&self) -> usize {
-        self.calls
-            .lock()
-            .unwrap()
+        self.calls()
             .iter()
-            .filter(|(_, c)| matches!(c, Outbound::Delta { .. }))
+            .filter(|c| matches!(c, Outbound::Delta { .. }))
             .count()
     }
 
     fn ends(&self) -> usize {
-        self.calls
-            .lock()
-            .unwrap()
+        self.calls()
             .iter()
-            .filter(|(_, c)| matches!(c, Outbound::End { .. }))
+            .filter(|c| matches!(c, Outbound::End { .. }))
             .count()
     }
 }
@@ -188,7 +175,7 @@ impl Deployment {
             gateway: None,
             workers: Vec::new(),
             remote: None,
-            screen: Arc::new(Screen::default()),
+            screen: RecordingSink::new(DeliveryMode::Stream, 10_000),
             env,
         };
         let mut cmd = d.command("gateway");
@@ -302,7 +289,7 @@ impl Deployment {
         {
             panic!(
                 "timed out waiting for {what}; calls: {:#?}{}",
-                self.screen.calls.lock().unwrap(),
+                self.screen.on_channels(),
                 self.logs()
             );
         }
@@ -422,9 +409,7 @@ async fn a_gateway_and_two_workers_stream_merge_bursts_and_cancel_across_process
     );
     let deltas = d
         .screen
-        .calls
-        .lock()
-        .unwrap()
+        .on_channels()
         .iter()
         .filter(|(c, o)| c == "streaming" && matches!(o, Outbound::Delta { .. }))
         .count();
@@ -498,9 +483,7 @@ async fn a_gateway_and_two_workers_stream_merge_bursts_and_cancel_across_process
     .await;
     let replies: Vec<(String, String)> = d
         .screen
-        .calls
-        .lock()
-        .unwrap()
+        .on_channels()
         .iter()
         .filter(|(c, _)| c == "group")
         .filter_map(|(_, o)| match o {

@@ -3,41 +3,16 @@
 //! proves `CLARA_GATEWAY_SECRET`, sends a message and gets Clara's answer.
 
 use crate::common::{clara, free_port, terminate, text, with_fake};
-use async_trait::async_trait;
-use clara_core::pacing::{Delivery, DeliveryMode};
-use clara_core::port::{Accepted, Assistant, OutboundSink, SinkError};
+use clara_core::pacing::DeliveryMode;
+use clara_core::port::{Accepted, Assistant};
+use clara_core::testing::{RecordingSink, streamed};
 use clara_core::{Author, ChannelKind, ConversationRef, EventId, Inbound, Outbound};
 use clara_protocol::GatewaySecret;
 use clara_protocol::client::{ClientConfig, RemoteAssistant};
 use clara_testkit::fake_openai::FakeOpenAi;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const GATEWAY_SECRET: &str = "gateway-s3cret-never-logged";
-
-#[derive(Default)]
-struct Streamed {
-    calls: Mutex<Vec<Outbound>>,
-}
-
-#[async_trait]
-impl OutboundSink for Streamed {
-    fn delivery(&self) -> Delivery {
-        Delivery {
-            mode: DeliveryMode::Stream,
-            max_chars: 10_000,
-        }
-    }
-
-    async fn deliver(
-        &self,
-        _: &ConversationRef,
-        outbound: Outbound,
-    ) -> Result<Option<String>, SinkError> {
-        self.calls.lock().unwrap().push(outbound);
-        Ok(None)
-    }
-}
 
 #[tokio::test]
 async fn serve_answers_an_adapter_connected_over_the_gateway_protocol() {
@@ -50,7 +25,7 @@ async fn serve_answers_an_adapter_connected_over_the_gateway_protocol() {
         .env("CLARA_GATEWAY_SECRET", GATEWAY_SECRET);
     let child = cmd.arg("serve").spawn().unwrap();
 
-    let sink = Arc::new(Streamed::default());
+    let sink = RecordingSink::new(DeliveryMode::Stream, 10_000);
     let url = format!("ws://127.0.0.1:{port}/gateway");
     let config =
         ClientConfig::new(url.clone(), "remote").with_secret(GatewaySecret::new(GATEWAY_SECRET));
@@ -78,26 +53,12 @@ async fn serve_answers_an_adapter_connected_over_the_gateway_protocol() {
         replying_to: Vec::new(),
     };
     assert_eq!(remote.submit(inbound).await, Ok(Accepted::Queued));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let calls = sink.calls.lock().unwrap().clone();
-        if calls.iter().any(|c| matches!(c, Outbound::End { .. })) {
-            let answer: String = calls
-                .iter()
-                .filter_map(|c| match c {
-                    Outbound::Delta { text, .. } => Some(text.as_str()),
-                    _ => None,
-                })
-                .collect();
-            assert_eq!(answer, "You said: hello over the gateway");
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no answer; calls: {calls:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let calls = sink
+        .wait_until("the answer", |calls| {
+            calls.iter().any(|c| matches!(c, Outbound::End { .. }))
+        })
+        .await;
+    assert_eq!(streamed(&calls), "You said: hello over the gateway");
 
     // A wrong secret is refused.
     let wrong = ClientConfig::new(url, "remote").with_secret(GatewaySecret::new("wrong"));
