@@ -128,14 +128,25 @@ impl Sections {
         &self,
         name: &str,
     ) -> Result<T, ConfigError> {
-        match self.config.get::<T>(name) {
-            Ok(value) => Ok(value),
-            Err(config::ConfigError::NotFound(_)) => Ok(T::default()),
-            Err(error) => Err(ConfigError::new(format!(
-                "[{name}]: {}",
-                without_value(&error.to_string())
-            ))),
-        }
+        let value = match self.config.get::<config::Value>(name) {
+            Ok(value) => value,
+            Err(config::ConfigError::NotFound(_)) => return Ok(T::default()),
+            Err(error) => {
+                return Err(ConfigError::new(format!(
+                    "[{name}]: {}",
+                    without_value(&error.to_string())
+                )));
+            }
+        };
+        // The path names the key at fault (`discord.max_messages`), which the
+        // deserializer's own message does not.
+        serde_path_to_error::deserialize(value).map_err(|error| {
+            ConfigError::new(format!(
+                "[{name}] {}: {}",
+                error.path(),
+                without_value(&error.inner().to_string())
+            ))
+        })
     }
 }
 
@@ -895,6 +906,16 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(too_eager.contains("claim_idle_ms"), "{too_eager}");
+    }
+
+    #[test]
+    fn errors_lose_the_values_they_quote() {
+        assert_eq!(
+            without_value(r#"invalid type: string "sk-secret", expected u64"#),
+            "invalid type: string, expected u64"
+        );
+        assert_eq!(without_value("no quotes here"), "no quotes here");
+        assert_eq!(without_value(r#"cut "short"#), "cut");
     }
 
     #[test]
