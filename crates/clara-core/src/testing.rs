@@ -1,7 +1,8 @@
 //! Test doubles every crate's tests share (feature `testing`; never in a
 //! production build): a [`RecordingSink`] that records every platform call, a
-//! [`RecordingAssistant`] that records what an adapter hands over, and a
-//! [`fast_chunker`] for tests of the conversation path.
+//! [`RecordingAssistant`] that records what an adapter hands over, an
+//! [`EndSink`] for benchmarks, and a [`fast_chunker`] for tests of the
+//! conversation path.
 
 use crate::chunker::ChunkerConfig;
 use crate::pacing::{Delivery, DeliveryMode};
@@ -9,6 +10,7 @@ use crate::port::{Accepted, Assistant, IngressError, OutboundSink, SinkError};
 use crate::{Author, ConversationRef, Inbound, Outbound, ThoughtId};
 use async_trait::async_trait;
 use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -150,6 +152,43 @@ impl OutboundSink for RecordingSink {
 
 fn without_conversations(calls: Vec<(ConversationRef, Outbound)>) -> Vec<Outbound> {
     calls.into_iter().map(|(_, call)| call).collect()
+}
+
+/// Wakes the conversation (by channel) whose reply ended, and records nothing:
+/// the sink of benchmarks, where a recording sink's bookkeeping would be
+/// measured too.
+pub struct EndSink {
+    waiters: HashMap<String, Arc<Notify>>,
+}
+
+impl EndSink {
+    /// A sink waking `waiters[channel]` when a reply in `channel` ends.
+    pub fn new(waiters: HashMap<String, Arc<Notify>>) -> Arc<Self> {
+        Arc::new(Self { waiters })
+    }
+}
+
+#[async_trait]
+impl OutboundSink for EndSink {
+    fn delivery(&self) -> Delivery {
+        Delivery {
+            mode: DeliveryMode::Stream,
+            max_chars: usize::MAX,
+        }
+    }
+
+    async fn deliver(
+        &self,
+        conversation: &ConversationRef,
+        outbound: Outbound,
+    ) -> Result<Option<String>, SinkError> {
+        if is_final(&outbound)
+            && let Some(waiter) = self.waiters.get(&conversation.channel)
+        {
+            waiter.notify_one();
+        }
+        Ok(None)
+    }
 }
 
 /// Whether `call` ends a reply.

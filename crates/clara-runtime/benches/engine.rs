@@ -18,15 +18,15 @@
 
 use async_trait::async_trait;
 use clara_core::chunker::ChunkerConfig;
-use clara_core::pacing::{Delivery, DeliveryMode};
-use clara_core::{Author, ChannelKind, ChatMessage, ConversationRef, EventId, Inbound, Outbound};
+use clara_core::testing::EndSink;
+use clara_core::{Author, ChannelKind, ChatMessage, ConversationRef, EventId, Inbound};
 use clara_llm::{ChatProvider, ChatRequest, ChatStream, LlmError, StreamEvent, Usage};
-use clara_runtime::{Engine, EngineConfig, OutboundSink, SinkError};
+use clara_runtime::{Engine, EngineConfig};
 use clara_store::Store;
 use futures::stream;
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
@@ -74,34 +74,6 @@ impl ChatProvider for InstantModel {
     }
 }
 
-/// Wakes the conversation whose reply ended.
-struct EndSink {
-    waiters: OnceLock<HashMap<String, Arc<Notify>>>,
-}
-
-#[async_trait]
-impl OutboundSink for EndSink {
-    fn delivery(&self) -> Delivery {
-        Delivery {
-            mode: DeliveryMode::Stream,
-            max_chars: usize::MAX,
-        }
-    }
-    async fn deliver(
-        &self,
-        c: &ConversationRef,
-        outbound: Outbound,
-    ) -> Result<Option<String>, SinkError> {
-        if matches!(
-            outbound,
-            Outbound::End { .. } | Outbound::Error { .. } | Outbound::Cancelled { .. }
-        ) {
-            self.waiters.get().unwrap()[&c.channel].notify_one();
-        }
-        Ok(None)
-    }
-}
-
 struct Figures {
     thoughts: usize,
     elapsed: Duration,
@@ -139,10 +111,7 @@ async fn through_engine(conversations: usize, per_conversation: usize) -> Figure
     let waiters: HashMap<String, Arc<Notify>> = (0..conversations)
         .map(|c| (format!("c{c}"), Arc::new(Notify::new())))
         .collect();
-    let sink = Arc::new(EndSink {
-        waiters: OnceLock::new(),
-    });
-    sink.waiters.set(waiters.clone()).ok();
+    let sink = EndSink::new(waiters.clone());
     engine.attach("bench", sink);
 
     // Each conversation's first thought starts its actor (loading from the store);

@@ -20,10 +20,9 @@
 #[path = "../tests/it/common/mod.rs"]
 mod common;
 
-use async_trait::async_trait;
-use clara_core::pacing::{Delivery, DeliveryMode};
-use clara_core::port::{Accepted, Assistant, OutboundSink, SinkError};
-use clara_core::{Author, ChannelKind, ConversationRef, EventId, Inbound, Outbound};
+use clara_core::port::{Accepted, Assistant};
+use clara_core::testing::EndSink;
+use clara_core::{Author, ChannelKind, ConversationRef, EventId, Inbound};
 use clara_protocol::client::{ClientConfig, RemoteAssistant};
 use clara_testkit::fake_openai::{FakeOpenAi, FakeReply};
 use std::collections::HashMap;
@@ -31,36 +30,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::process::Child;
 use tokio::sync::Notify;
-
-/// Wakes the person whose reply ended.
-struct EndSink {
-    waiters: HashMap<String, Arc<Notify>>,
-}
-
-#[async_trait]
-impl OutboundSink for EndSink {
-    fn delivery(&self) -> Delivery {
-        Delivery {
-            mode: DeliveryMode::Stream,
-            max_chars: usize::MAX,
-        }
-    }
-
-    async fn deliver(
-        &self,
-        c: &ConversationRef,
-        outbound: Outbound,
-    ) -> Result<Option<String>, SinkError> {
-        if matches!(
-            outbound,
-            Outbound::End { .. } | Outbound::Error { .. } | Outbound::Cancelled { .. }
-        ) && let Some(w) = self.waiters.get(&c.channel)
-        {
-            w.notify_one();
-        }
-        Ok(None)
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Deployment {
@@ -178,7 +147,7 @@ async fn run(deployment: Deployment, users: usize, thoughts: usize, adapters: us
                 format!("ws://127.0.0.1:{port}/gateway"),
                 format!("bench{a}"),
             ),
-            Arc::new(EndSink { waiters: mine }),
+            EndSink::new(mine),
         ));
         assert!(remote.wait_connected(Duration::from_secs(30)).await);
         remotes.push(remote);

@@ -118,11 +118,17 @@ impl Server {
         let rook = Rook::open(store.clone(), embedder, None, RookConfig::default())
             .await
             .unwrap();
-        let mut tools = ToolRegistry::new(Duration::from_secs(10), 8_000);
-        tools.register(
-            clara_tools::builtin::SERVER,
-            Arc::new(clara_tools::builtin::CurrentTime),
-        );
+        let tools = ToolRegistry::new(Duration::from_secs(10), 8_000);
+        tools
+            .add_provider(Arc::new(clara_tools::builtin::Builtin))
+            .await
+            .unwrap();
+        tools
+            .add_provider(Arc::new(clara_runtime::memory_tools::MemoryTools::new(
+                rook.clone(),
+            )))
+            .await
+            .unwrap();
         let engine =
             Engine::with_memory(fast_config(), store.clone(), provider, tools, rook.clone());
         let stop = CancellationToken::new();
