@@ -5,7 +5,6 @@
 //! base64, and reports tool calls whole.
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt;
 use std::time::Duration;
 
 use base64::Engine;
@@ -60,20 +59,11 @@ impl OllamaConfig {
 }
 
 /// A chat provider speaking Ollama's `/api/chat`.
+#[derive(Debug)]
 pub struct Ollama {
     http: HttpCore,
     model: String,
     num_ctx: Option<u32>,
-}
-
-impl fmt::Debug for Ollama {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ollama")
-            .field("endpoint", &self.http.shown_endpoint)
-            .field("model", &self.model)
-            .field("num_ctx", &self.num_ctx)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Ollama {

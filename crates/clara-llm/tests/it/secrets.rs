@@ -1,18 +1,15 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! No API key, header secret or URL password ever shows up in Debug, Display or a
 //! user-facing message, even when a server echoes the key back.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::closed_port;
 use clara_core::ChatMessage;
 use clara_llm::{
     ChatProvider, ChatRequest, LlmError, OpenAiCompatible, OpenAiCompatibleConfig, RetryPolicy,
     Secret,
 };
 use clara_testkit::{FakeOpenAi, FakeReply};
-use common::closed_port;
 use futures::StreamExt;
 
 const KEY: &str = "sk-live-SUPERSECRET-4242";
