@@ -5,6 +5,7 @@
 //! base64, and reports tool calls whole.
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt;
 use std::time::Duration;
 
 use base64::Engine;
@@ -25,7 +26,7 @@ use crate::{
 };
 
 /// Settings of an [`Ollama`] provider.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OllamaConfig {
     /// The server, default `http://127.0.0.1:11434`. A trailing `/`, `/api` or `/v1` is
     /// tolerated (people paste the OpenAI-compatible URL).
@@ -55,6 +56,20 @@ impl OllamaConfig {
             timeouts: Timeouts::default(),
             num_ctx: None,
         }
+    }
+}
+
+/// By hand for one field: `base_url` may carry credentials (a proxy's basic
+/// auth), so it is shown without them.
+impl fmt::Debug for OllamaConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OllamaConfig")
+            .field("base_url", &redact_url_text(&self.base_url))
+            .field("model", &self.model)
+            .field("retry", &self.retry)
+            .field("timeouts", &self.timeouts)
+            .field("num_ctx", &self.num_ctx)
+            .finish()
     }
 }
 
