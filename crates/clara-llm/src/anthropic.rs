@@ -78,6 +78,8 @@ impl AnthropicConfig {
     }
 }
 
+/// By hand for one field: `base_url` may carry credentials (user info, a query
+/// key), so it is shown without them; the key is a [`Secret`].
 impl fmt::Debug for AnthropicConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AnthropicConfig")
@@ -93,23 +95,12 @@ impl fmt::Debug for AnthropicConfig {
 }
 
 /// A chat provider speaking Anthropic's Messages API.
+#[derive(Debug)]
 pub struct Anthropic {
     http: HttpCore,
     model: String,
     max_tokens: u32,
     prompt_caching: bool,
-}
-
-impl fmt::Debug for Anthropic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Anthropic")
-            .field("endpoint", &self.http.shown_endpoint)
-            .field("model", &self.model)
-            .field("api_key", &self.http.secret)
-            .field("max_tokens", &self.max_tokens)
-            .field("prompt_caching", &self.prompt_caching)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Anthropic {

@@ -2,6 +2,7 @@
 //! JSON `POST` with retries before the answer starts, and keeping URLs and keys out of
 //! errors.
 
+use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
@@ -20,6 +21,10 @@ pub(crate) type StatusMapper<'a> =
     &'a (dyn Fn(StatusCode, &str, Option<Duration>) -> LlmError + Sync);
 
 /// One provider's connection to one endpoint.
+///
+/// Its `Debug` shows the endpoint without credentials and leaves out the client
+/// (large, and nothing a reader needs); the key prints as [`Secret`] does and the
+/// headers' values are all marked sensitive.
 pub(crate) struct HttpCore {
     client: reqwest::Client,
     pub(crate) endpoint: Url,
@@ -31,6 +36,18 @@ pub(crate) struct HttpCore {
     pub(crate) secret: Option<Secret>,
     pub(crate) retry: RetryPolicy,
     pub(crate) timeouts: Timeouts,
+}
+
+impl fmt::Debug for HttpCore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpCore")
+            .field("endpoint", &self.shown_endpoint)
+            .field("headers", &self.headers)
+            .field("secret", &self.secret)
+            .field("retry", &self.retry)
+            .field("timeouts", &self.timeouts)
+            .finish_non_exhaustive()
+    }
 }
 
 /// [`LlmError::InvalidConfig`] for `field`.

@@ -25,11 +25,12 @@ pub mod ollama;
 pub mod openai;
 pub mod provider;
 pub mod retry;
-pub mod secret;
 pub mod sse;
 pub mod tool_calls;
 
 pub use anthropic::{Anthropic, AnthropicConfig};
+/// The one secret type of Clara, re-exported where the providers take their keys.
+pub use clara_core::Secret;
 pub use embed::{EmbedError, Embedder, EmbeddingModel, OpenAiEmbedder, OpenAiEmbedderConfig};
 #[cfg(feature = "local")]
 pub use embed::{LocalEmbedder, LocalEmbedderConfig};
@@ -40,4 +41,3 @@ pub use ollama::{Ollama, OllamaConfig};
 pub use openai::{OpenAiCompatible, OpenAiCompatibleConfig, OpenAiFlavor};
 pub use provider::{ChatProvider, ChatRequest, ChatStream, StreamEvent, Usage};
 pub use retry::{RetryPolicy, Timeouts};
-pub use secret::Secret;

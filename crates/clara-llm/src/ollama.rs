@@ -26,7 +26,7 @@ use crate::{
 };
 
 /// Settings of an [`Ollama`] provider.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OllamaConfig {
     /// The server, default `http://127.0.0.1:11434`. A trailing `/`, `/api` or `/v1` is
     /// tolerated (people paste the OpenAI-compatible URL).
@@ -59,21 +59,26 @@ impl OllamaConfig {
     }
 }
 
+/// By hand for one field: `base_url` may carry credentials (a proxy's basic
+/// auth), so it is shown without them.
+impl fmt::Debug for OllamaConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OllamaConfig")
+            .field("base_url", &redact_url_text(&self.base_url))
+            .field("model", &self.model)
+            .field("retry", &self.retry)
+            .field("timeouts", &self.timeouts)
+            .field("num_ctx", &self.num_ctx)
+            .finish()
+    }
+}
+
 /// A chat provider speaking Ollama's `/api/chat`.
+#[derive(Debug)]
 pub struct Ollama {
     http: HttpCore,
     model: String,
     num_ctx: Option<u32>,
-}
-
-impl fmt::Debug for Ollama {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ollama")
-            .field("endpoint", &self.http.shown_endpoint)
-            .field("model", &self.model)
-            .field("num_ctx", &self.num_ctx)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Ollama {

@@ -98,8 +98,8 @@ pub struct OpenAiCompatibleConfig {
     /// Connect, first-byte and idle timeouts.
     pub timeouts: Timeouts,
     /// Extra headers on every request (OpenRouter's `HTTP-Referer` and `X-Title`, proxy
-    /// auth). Their values are treated as secrets: never logged or printed.
-    pub extra_headers: Vec<(String, String)>,
+    /// auth). Their values are secrets: never logged or printed.
+    pub extra_headers: Vec<(String, Secret)>,
 }
 
 impl OpenAiCompatibleConfig {
@@ -141,10 +141,10 @@ impl OpenAiCompatibleConfig {
     ) -> Self {
         let mut extra_headers = Vec::new();
         if let Some(url) = site_url.filter(|u| !u.trim().is_empty()) {
-            extra_headers.push(("HTTP-Referer".to_owned(), url));
+            extra_headers.push(("HTTP-Referer".to_owned(), Secret::from(url)));
         }
         if let Some(name) = app_name.filter(|n| !n.trim().is_empty()) {
-            extra_headers.push(("X-Title".to_owned(), name));
+            extra_headers.push(("X-Title".to_owned(), Secret::from(name)));
         }
         Self {
             api_key: Some(api_key.into()),
@@ -167,6 +167,8 @@ impl OpenAiCompatibleConfig {
     }
 }
 
+/// By hand for one field: `base_url` may carry credentials (user info, a query
+/// key), so it is shown without them; the key and header values are [`Secret`]s.
 impl fmt::Debug for OpenAiCompatibleConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpenAiCompatibleConfig")
@@ -175,37 +177,17 @@ impl fmt::Debug for OpenAiCompatibleConfig {
             .field("model", &self.model)
             .field("retry", &self.retry)
             .field("timeouts", &self.timeouts)
-            .field(
-                "extra_headers",
-                &self
-                    .extra_headers
-                    .iter()
-                    .map(|(name, _)| name)
-                    .collect::<Vec<_>>(),
-            )
+            .field("extra_headers", &self.extra_headers)
             .finish()
     }
 }
 
 /// A chat provider speaking OpenAI's `POST /chat/completions` with `stream: true`.
+#[derive(Debug)]
 pub struct OpenAiCompatible {
     http: HttpCore,
     model: String,
     flavor: OpenAiFlavor,
-}
-
-impl fmt::Debug for OpenAiCompatible {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpenAiCompatible")
-            .field("flavor", &self.flavor)
-            .field("endpoint", &self.http.shown_endpoint)
-            .field("model", &self.model)
-            .field("api_key", &self.http.secret)
-            .field("headers", &self.http.headers.keys().collect::<Vec<_>>())
-            .field("retry", &self.http.retry)
-            .field("timeouts", &self.http.timeouts)
-            .finish_non_exhaustive()
-    }
 }
 
 impl OpenAiCompatible {
@@ -223,7 +205,7 @@ impl OpenAiCompatible {
         let api_key = config.api_key.filter(|k| !k.is_blank());
         let mut headers = HeaderMap::new();
         for (name, value) in &config.extra_headers {
-            sensitive_header(&mut headers, "extra_headers", name, value)?;
+            sensitive_header(&mut headers, "extra_headers", name, value.expose())?;
         }
         if let Some(key) = &api_key {
             sensitive_header(
@@ -645,9 +627,9 @@ mod tests {
             vec![
                 (
                     "HTTP-Referer".to_owned(),
-                    "https://clara.example".to_owned()
+                    Secret::from("https://clara.example")
                 ),
-                ("X-Title".to_owned(), "Clara".to_owned())
+                ("X-Title".to_owned(), Secret::from("Clara"))
             ]
         );
         let p = OpenAiCompatible::new(c).unwrap();

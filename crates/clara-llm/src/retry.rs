@@ -2,6 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use clara_core::backoff::Backoff;
 use rand::Rng;
 
 /// How often and how patiently a provider retries a request that failed before the
@@ -49,10 +50,12 @@ impl RetryPolicy {
         self.max_attempts.max(1)
     }
 
-    /// The upper bound of the jittered wait before retry number `retry` (0 = the first retry).
+    /// The upper bound of the jittered wait before retry number `retry` (0 = the first retry):
+    /// `base_delay` doubling up to `max_delay`, as [`Backoff`] counts it.
     pub fn backoff_ceiling(&self, retry: u32) -> Duration {
-        let factor = 2u32.saturating_pow(retry.min(31));
-        self.base_delay.saturating_mul(factor).min(self.max_delay)
+        // A cap below the base caps the base too (Backoff would wait the base).
+        Backoff::new(self.base_delay.min(self.max_delay), self.max_delay)
+            .delay(retry.saturating_add(1))
     }
 
     /// A random wait in `[0, backoff_ceiling(retry)]`.

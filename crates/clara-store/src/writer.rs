@@ -10,6 +10,7 @@
 use crate::StoreError;
 use crate::backend::{Db, Pools};
 use crate::messages::{NewMessage, insert_messages};
+use clara_core::backoff::Backoff;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -23,8 +24,9 @@ pub const QUEUE_CAPACITY: usize = 8192;
 /// The most messages committed in one transaction.
 pub const MAX_BATCH: usize = 512;
 
-const FIRST_BACKOFF: Duration = Duration::from_millis(5);
-const MAX_BACKOFF: Duration = Duration::from_millis(500);
+/// The wait before retrying a commit the database was too busy (or gone) for:
+/// 5 ms doubling up to half a second.
+const BACKOFF: Backoff = Backoff::new(Duration::from_millis(5), Duration::from_millis(500));
 
 type Reply = oneshot::Sender<Result<(), StoreError>>;
 
@@ -192,7 +194,6 @@ async fn insert_until_not_busy(
     db: &Db,
     messages: &[NewMessage],
 ) -> Result<(), StoreError> {
-    let mut backoff = FIRST_BACKOFF;
     let mut retries = 0u32;
     loop {
         match insert_messages(pools, db, messages).await {
@@ -201,8 +202,7 @@ async fn insert_until_not_busy(
                 if retries == 1 || retries.is_multiple_of(20) {
                     tracing::warn!(db = %db, error = %e, retries, pending = messages.len(), "database busy or unreachable; retrying the message commit");
                 }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                tokio::time::sleep(BACKOFF.delay(retries)).await;
             }
             other => {
                 if retries > 0 && other.is_ok() {

@@ -75,9 +75,9 @@ pub struct OpenAiEmbedderConfig {
     pub retry: RetryPolicy,
     /// Connect and first-byte timeouts; `idle` bounds reading the answer's body.
     pub timeouts: Timeouts,
-    /// Extra headers on every request (proxy auth). Their values are treated as
-    /// secrets: never logged or printed.
-    pub extra_headers: Vec<(String, String)>,
+    /// Extra headers on every request (proxy auth). Their values are secrets: never
+    /// logged or printed.
+    pub extra_headers: Vec<(String, Secret)>,
 }
 
 impl OpenAiEmbedderConfig {
@@ -113,6 +113,8 @@ impl OpenAiEmbedderConfig {
     }
 }
 
+/// By hand for one field: `base_url` may carry credentials (user info, a query
+/// key), so it is shown without them; the key and header values are [`Secret`]s.
 impl fmt::Debug for OpenAiEmbedderConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OpenAiEmbedderConfig")
@@ -126,19 +128,13 @@ impl fmt::Debug for OpenAiEmbedderConfig {
             .field("storage_name", &self.storage_name)
             .field("retry", &self.retry)
             .field("timeouts", &self.timeouts)
-            .field(
-                "extra_headers",
-                &self
-                    .extra_headers
-                    .iter()
-                    .map(|(name, _)| name)
-                    .collect::<Vec<_>>(),
-            )
+            .field("extra_headers", &self.extra_headers)
             .finish()
     }
 }
 
 /// An [`Embedder`] speaking OpenAI's `POST /embeddings` (see the [module docs](self)).
+#[derive(Debug)]
 pub struct OpenAiEmbedder {
     http: HttpCore,
     /// The `model` field of each request.
@@ -150,21 +146,6 @@ pub struct OpenAiEmbedder {
     send_dimensions: bool,
     batch_size: usize,
     key_setting: String,
-}
-
-impl fmt::Debug for OpenAiEmbedder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpenAiEmbedder")
-            .field("endpoint", &self.http.shown_endpoint)
-            .field("model", self.model())
-            .field("request_model", &self.request_model)
-            .field("api_key", &self.http.secret)
-            .field("headers", &self.http.headers.keys().collect::<Vec<_>>())
-            .field("batch_size", &self.batch_size)
-            .field("retry", &self.http.retry)
-            .field("timeouts", &self.http.timeouts)
-            .finish_non_exhaustive()
-    }
 }
 
 impl OpenAiEmbedder {
@@ -219,7 +200,8 @@ impl OpenAiEmbedder {
         let api_key = config.api_key.filter(|k| !k.is_blank());
         let mut headers = HeaderMap::new();
         for (name, value) in &config.extra_headers {
-            sensitive_header(&mut headers, "extra_headers", name, value).map_err(config_error)?;
+            sensitive_header(&mut headers, "extra_headers", name, value.expose())
+                .map_err(config_error)?;
         }
         if let Some(key) = &api_key {
             sensitive_header(

@@ -3,7 +3,6 @@
 
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
-use std::sync::PoisonError;
 use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
@@ -117,10 +116,7 @@ pub(crate) fn serve(engine: &Engine, request: &ChatRequest, mut tx: Events) {
         }
     };
     // One generation at a time; the others wait here, in their own threads.
-    let mut weights = engine
-        .weights
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
+    let mut weights = engine.weights.lock();
     if tx.is_closed() {
         return;
     }

@@ -32,9 +32,10 @@ mod generate;
 mod gguf;
 mod template;
 
+use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use candle_transformers::models::quantized_llama::ModelWeights;
@@ -266,10 +267,7 @@ impl LocalModel {
 
     /// Whether a generation holds the model right now (others would queue behind it).
     pub fn is_busy(&self) -> bool {
-        matches!(
-            self.engine.weights.try_lock(),
-            Err(std::sync::TryLockError::WouldBlock)
-        )
+        self.engine.weights.is_locked()
     }
 
     /// The model's token ids for `text`. Control markers such as `<|im_start|>` in the
@@ -311,10 +309,7 @@ impl LocalModel {
             stop_ids: HashSet::new(),
         };
         let engine = &self.engine;
-        let mut weights = engine
-            .weights
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut weights = engine.weights.lock();
         let model: &mut ModelWeights = &mut weights;
         let outcome = engine
             .pool

@@ -354,14 +354,7 @@ impl FlatIndex {
     }
 
     fn check_dim(&self, got: usize) -> Result<(), IndexError> {
-        if got == self.dim {
-            Ok(())
-        } else {
-            Err(IndexError::Dimension {
-                expected: self.dim,
-                got,
-            })
-        }
+        IndexError::check_dim(self.dim, got)
     }
 }
 
@@ -525,237 +518,18 @@ impl MemoryIndex for FlatIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clara_core::{ProjectId, UserId};
+    use crate::index::conformance::{DIM, id, memory, query, unit, user};
     use std::sync::Arc;
-    use uuid::Uuid;
 
-    const DIM: usize = 16;
+    /// The behaviour every index shares.
+    mod conformance {
+        use super::*;
 
-    /// A deterministic unit vector per seed.
-    fn unit(seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let mut v: Vec<f32> = (0..DIM)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s % 2001) as f32 / 1000.0 - 1.0
-            })
-            .collect();
-        clara_llm::embed::normalize(&mut v);
-        v
-    }
-
-    fn id(n: u128) -> MemoryId {
-        MemoryId(Uuid::from_u128(n))
-    }
-
-    fn user(n: u128) -> Scope {
-        Scope::User(UserId(Uuid::from_u128(n)))
-    }
-
-    fn memory(n: u128, scope: Scope, text: &str, vector: Vec<f32>) -> IndexedMemory {
-        IndexedMemory {
-            id: id(n),
-            scope,
-            private: false,
-            kind: MemoryKind::Fact,
-            text: text.to_owned(),
-            vector,
-            time_ms: n as i64,
+        async fn fresh() -> Box<FlatIndex> {
+            Box::new(FlatIndex::new(DIM))
         }
-    }
 
-    fn query<'a>(scopes: &'a [Scope], vector: &'a [f32], text: &'a str) -> IndexQuery<'a> {
-        IndexQuery {
-            scopes,
-            include_private: false,
-            vector,
-            text,
-            limit: 10,
-        }
-    }
-
-    fn ids(candidates: &[Candidate]) -> Vec<u128> {
-        candidates.iter().map(|c| c.id.0.as_u128()).collect()
-    }
-
-    #[tokio::test]
-    async fn a_query_sees_only_the_scopes_it_names() {
-        let index = FlatIndex::new(DIM);
-        let (alice, bob, project) = (
-            user(1),
-            user(2),
-            Scope::Project(ProjectId(Uuid::from_u128(3))),
-        );
-        index
-            .upsert(memory(1, alice, "alice likes tea", unit(1)))
-            .await
-            .unwrap();
-        index
-            .upsert(memory(2, bob, "bob likes tea", unit(1)))
-            .await
-            .unwrap();
-        index
-            .upsert(memory(3, project, "the project drinks tea", unit(1)))
-            .await
-            .unwrap();
-        let v = unit(1);
-        let got = index.search(query(&[alice], &v, "tea")).await.unwrap();
-        assert_eq!(ids(&got), [1]);
-        assert_eq!(got[0].scope, alice);
-        let mut got = ids(&index
-            .search(query(&[alice, project], &v, "tea"))
-            .await
-            .unwrap());
-        got.sort_unstable();
-        assert_eq!(got, [1, 3]);
-        assert!(
-            index
-                .search(query(&[user(9)], &v, "tea"))
-                .await
-                .unwrap()
-                .is_empty()
-        );
-        assert_eq!(index.len().await.unwrap(), 3);
-    }
-
-    #[tokio::test]
-    async fn private_memories_need_include_private() {
-        let index = FlatIndex::new(DIM);
-        let alice = user(1);
-        index
-            .upsert(IndexedMemory {
-                private: true,
-                ..memory(1, alice, "secret tea", unit(1))
-            })
-            .await
-            .unwrap();
-        index
-            .upsert(memory(2, alice, "public tea", unit(2)))
-            .await
-            .unwrap();
-        let v = unit(1);
-        assert_eq!(
-            ids(&index.search(query(&[alice], &v, "tea")).await.unwrap()),
-            [2]
-        );
-        let scopes = [alice];
-        let q = IndexQuery {
-            include_private: true,
-            ..query(&scopes, &v, "tea")
-        };
-        assert_eq!(ids(&index.search(q).await.unwrap()), [1, 2]);
-    }
-
-    #[tokio::test]
-    async fn candidates_carry_both_scores_and_their_token_cost() {
-        let index = FlatIndex::new(DIM);
-        let alice = user(1);
-        index
-            .upsert(memory(1, alice, "walks the dog daily", unit(1)))
-            .await
-            .unwrap();
-        index
-            .upsert(memory(2, alice, "plays chess", unit(2)))
-            .await
-            .unwrap();
-        let v = unit(1);
-        let got = index
-            .search(IndexQuery {
-                limit: 1,
-                ..query(&[alice], &v, "chess")
-            })
-            .await
-            .unwrap();
-        // The vector hit (1, cosine 1) and the keyword hit (2), each with a cosine.
-        assert_eq!(ids(&got), [1, 2]);
-        assert!((got[0].vector_score.unwrap() - 1.0).abs() < 1e-5);
-        assert_eq!(got[0].keyword_score, None);
-        assert!(got[1].vector_score.is_some() && got[1].keyword_score.unwrap() > 0.0);
-        assert_eq!(got[1].tokens, EstimatedTokens.count("plays chess"));
-    }
-
-    #[tokio::test]
-    async fn upsert_replaces_and_moves_between_scopes_and_remove_forgets() {
-        let index = FlatIndex::new(DIM);
-        let (alice, bob) = (user(1), user(2));
-        for n in 1..=5 {
-            index
-                .upsert(memory(
-                    n,
-                    alice,
-                    &format!("note {n} about cats"),
-                    unit(n as u64),
-                ))
-                .await
-                .unwrap();
-        }
-        // Replace in place: new text, new vector.
-        index
-            .upsert(memory(2, alice, "now about dogs", unit(20)))
-            .await
-            .unwrap();
-        let v = unit(20);
-        let got = index.search(query(&[alice], &v, "dogs")).await.unwrap();
-        assert_eq!(got[0].id, id(2));
-        assert!(got[0].keyword_score.is_some());
-        assert!(!ids(&index.search(query(&[alice], &v, "cats")).await.unwrap()).is_empty());
-        // Move memory 1 to bob.
-        index
-            .upsert(memory(1, bob, "note about cats", unit(1)))
-            .await
-            .unwrap();
-        let v1 = unit(1);
-        assert_eq!(
-            ids(&index.search(query(&[bob], &v1, "cats")).await.unwrap()),
-            [1]
-        );
-        assert!(!ids(&index.search(query(&[alice], &v1, "cats")).await.unwrap()).contains(&1));
-        // Remove from the middle: the last memory takes its slot and stays findable.
-        index.remove(id(3)).await.unwrap();
-        index.remove(id(3)).await.unwrap();
-        index.remove(id(99)).await.unwrap();
-        assert_eq!(index.len().await.unwrap(), 4);
-        let v5 = unit(5);
-        let got = index.search(query(&[alice], &v5, "note 5")).await.unwrap();
-        assert_eq!(got[0].id, id(5));
-        assert!(!ids(&got).contains(&3));
-        index.remove(id(1)).await.unwrap();
-        assert!(
-            index
-                .search(query(&[bob], &v1, "cats"))
-                .await
-                .unwrap()
-                .is_empty()
-        );
-    }
-
-    #[tokio::test]
-    async fn wrong_dimensions_are_refused() {
-        let index = FlatIndex::new(DIM);
-        let err = index
-            .upsert(memory(1, user(1), "x", vec![0.0; 3]))
-            .await
-            .unwrap_err();
-        assert!(matches!(
-            err,
-            IndexError::Dimension {
-                expected: DIM,
-                got: 3
-            }
-        ));
-        let err = index
-            .search(query(&[user(1)], &[0.0; 5], "x"))
-            .await
-            .unwrap_err();
-        assert!(matches!(
-            err,
-            IndexError::Dimension {
-                expected: DIM,
-                got: 5
-            }
-        ));
+        crate::memory_index_conformance!(fresh);
     }
 
     #[tokio::test]

@@ -12,6 +12,8 @@
 use async_trait::async_trait;
 use clara_core::{MemoryId, MemoryKind, Scope};
 
+#[cfg(any(test, feature = "testing"))]
+pub mod conformance;
 pub mod flat;
 mod keyword;
 #[cfg(feature = "pgvector")]
@@ -95,6 +97,18 @@ pub enum IndexError {
     /// The back-end (e.g. PostgreSQL) failed.
     #[error("the memory index failed: {0}")]
     Backend(String),
+}
+
+impl IndexError {
+    /// [`IndexError::Dimension`] unless a vector of `got` dimensions fits an index
+    /// of `expected`.
+    pub(crate) fn check_dim(expected: usize, got: usize) -> Result<(), IndexError> {
+        if got == expected {
+            Ok(())
+        } else {
+            Err(IndexError::Dimension { expected, got })
+        }
+    }
 }
 
 /// Searches memories by meaning and by words, always within named scopes.

@@ -192,14 +192,7 @@ impl PgVectorIndex {
     }
 
     fn check_dim(&self, got: usize) -> Result<(), IndexError> {
-        if got == self.dim {
-            Ok(())
-        } else {
-            Err(IndexError::Dimension {
-                expected: self.dim,
-                got,
-            })
-        }
+        IndexError::check_dim(self.dim, got)
     }
 
     fn upsert_query<'q>(

@@ -1,11 +1,8 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 //! The local sentence embedder with the real all-MiniLM-L6-v2 files (put in the models
 //! folder by `scripts/fetch-models.sh`, which CI runs first; the tests fail, never
 //! skip, when the files are missing).
 //!
 //! One embedder, loaded once on one thread, serves every test.
-
-#![cfg(feature = "local")]
 
 use std::sync::{Arc, OnceLock};
 

@@ -1,15 +1,12 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Tools, images and flavors of the OpenAI-compatible provider, over real HTTP.
 
-mod common;
-
+use crate::common::{WAIT, png_and_url, with_tool_results};
 use clara_core::{ChatMessage, ToolCall, ToolSpec};
 use clara_llm::{
     ChatProvider, ChatRequest, LlmError, OpenAiCompatible, OpenAiCompatibleConfig, RetryPolicy,
     Secret, StreamEvent,
 };
 use clara_testkit::{FakeOpenAi, FakeReply};
-use common::{WAIT, png_and_url, with_tool_results};
 use futures::StreamExt;
 use serde_json::json;
 

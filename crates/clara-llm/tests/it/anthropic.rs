@@ -1,17 +1,14 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The Anthropic Messages provider against a fake Anthropic server over real HTTP.
-
-mod common;
 
 use std::time::{Duration, Instant};
 
-use clara_core::{ChatMessage, ToolCall};
-use clara_llm::{Anthropic, AnthropicConfig, ChatProvider, ChatRequest, LlmError, StreamEvent};
-use clara_testkit::{FakeAnthropic, FakeAnthropicReply};
-use common::{
+use crate::common::{
     WAIT, WORD_DELAY, calls_of, collect, drop_mid_answer, fast_retry, long_answer, png_and_url,
     stopped_with_usage, test_timeouts, text_of, wait_until, weather_tool, with_tool_results,
 };
+use clara_core::{ChatMessage, ToolCall};
+use clara_llm::{Anthropic, AnthropicConfig, ChatProvider, ChatRequest, LlmError, StreamEvent};
+use clara_testkit::{FakeAnthropic, FakeAnthropicReply};
 use serde_json::json;
 
 const KEY: &str = "sk-ant-api03-SECRET-7788";

@@ -1,5 +1,4 @@
 //! Setup shared by the provider tests; each test file uses only a part of it.
-#![allow(dead_code)]
 
 use std::time::Duration;
 

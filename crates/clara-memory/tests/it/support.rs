@@ -1,5 +1,4 @@
 //! Shared test doubles: a scripted chat model and a bag-of-words embedder.
-#![allow(dead_code)]
 
 use async_trait::async_trait;
 use clara_core::{ChannelKind, ConversationId, MessageId, ProjectId, UserId};
@@ -7,8 +6,9 @@ use clara_llm::embed::{EmbedError, Embedder, EmbeddingModel};
 use clara_llm::{ChatProvider, ChatRequest, ChatStream, LlmError, StreamEvent};
 use clara_memory::{Origin, Rook, RookConfig};
 use clara_store::Store;
+use parking_lot::Mutex;
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// A chat model that answers from a script, in order, and records what it was asked.
 #[derive(Default)]
@@ -26,11 +26,11 @@ impl ScriptedLlm {
     }
 
     pub fn calls(&self) -> usize {
-        self.asked.lock().unwrap().len()
+        self.asked.lock().len()
     }
 
     pub fn push(&self, answer: &str) {
-        self.answers.lock().unwrap().push_back(answer.to_owned());
+        self.answers.lock().push_back(answer.to_owned());
     }
 }
 
@@ -43,11 +43,10 @@ impl ChatProvider for ScriptedLlm {
         "scripted-model"
     }
     async fn stream_chat(&self, request: ChatRequest) -> Result<ChatStream, LlmError> {
-        self.asked.lock().unwrap().push(request);
+        self.asked.lock().push(request);
         let answer = self
             .answers
             .lock()
-            .unwrap()
             .pop_front()
             .expect("the script ran out of answers");
         let events = vec![

@@ -1,12 +1,8 @@
 //! Usage is stored with the reply it belongs to, and adds up per person.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[macro_use]
-mod common;
-
+use crate::common::{Place, TestDb, msg, place};
 use clara_core::Role;
 use clara_store::{ReplyUsage, UsageTotals};
-use common::{Place, TestDb, msg, place};
 
 fn usage(p: &Place, input: u32, output: u32, cost: Option<f64>) -> ReplyUsage {
     ReplyUsage {

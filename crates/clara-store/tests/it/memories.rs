@@ -1,13 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Memories on a real SQLite file and a real PostgreSQL database: every change is one transaction with its history
 //! row, vectors are kept per model, forgetting keeps the history, purging does not.
 
-#[macro_use]
-mod common;
-
+use crate::common::TestDb;
 use clara_core::{ChannelKind, MemoryId, MemoryKind, Scope, UserId};
 use clara_store::{MemoryEvent, MemoryFilter, ModelVector, NewMemory, Provenance, StoreError};
-use common::TestDb;
 
 fn new_memory(scope: Scope, text: &str) -> NewMemory {
     NewMemory {

@@ -1,15 +1,11 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 //! Copying a SQLite store into another store (PostgreSQL above all): every row,
 //! resumable after an interruption, verified by counting.
 
-#[macro_use]
-mod common;
-
+use crate::common::{TestDb, contents, file_store, msg, place};
 use clara_core::{ChannelKind, MemoryId, MemoryKind, Role, Scope};
 use clara_store::{
     CopyProgress, ModelVector, NewMemory, Provenance, ReplyUsage, Store, StoreError, copied_columns,
 };
-use common::{TestDb, contents, file_store, msg, place};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,7 +27,7 @@ fn why(at_ms: i64) -> Provenance {
 
 /// A source with a bit of everything: people, a project, sessions, messages with
 /// usage, jobs in several states, memories with vectors and history.
-async fn filled_source(store: &Store) -> common::Place {
+async fn filled_source(store: &Store) -> crate::common::Place {
     let p = place(store, "source").await;
     let project = store.ensure_project("garden", 1).await.unwrap();
     store

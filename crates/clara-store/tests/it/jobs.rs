@@ -1,12 +1,8 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Durable jobs: claiming, leases, retries and giving up, on a real SQLite file
 //! and a real PostgreSQL database.
 
-#[macro_use]
-mod common;
-
+use crate::common::TestDb;
 use clara_store::{JobId, JobStatus, StoreError};
-use common::TestDb;
 use serde_json::json;
 
 async fn due_jobs_are_claimed_once_in_order(db: TestDb) {

@@ -1,14 +1,11 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 //! The rule that must never break: a recall returns only the asking person's
 //! memories (and their project's), and in a group only what may be shared.
 
-mod support;
-
+use crate::support::{ScriptedLlm, origin, rook_with};
 use clara_core::{ChannelKind, MemoryKind, Scope, UserId};
 use clara_memory::RecallRequest;
 use clara_store::Store;
 use proptest::prelude::*;
-use support::{ScriptedLlm, origin, rook_with};
 
 const WORDS: &[&str] = &[
     "tea", "coffee", "paris", "lyon", "nurse", "cello", "dog", "cat", "marathon", "garden",

@@ -1,13 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Opening, migrating, people and places, sessions and messages, on real SQLite
 //! files and a real PostgreSQL database.
 
-#[macro_use]
-mod common;
-
+use crate::common::{TestDb, contents, file_store, msg, place};
 use clara_core::{ChannelKind, ConversationRef, EventId, Role, ThoughtId};
 use clara_store::{Backend, MessageStatus, Store, StoreError, StoreOptions};
-use common::{TestDb, contents, file_store, msg, place};
 
 async fn opening_applies_every_migration(db: TestDb) {
     let store = db.open().await;

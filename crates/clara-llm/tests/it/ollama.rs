@@ -1,16 +1,13 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The native Ollama provider against a fake Ollama server over real HTTP.
 
-mod common;
-
-use clara_core::{ChatMessage, Image, ToolCall};
-use clara_llm::{ChatProvider, ChatRequest, LlmError, Ollama, OllamaConfig, StreamEvent};
-use clara_testkit::{FakeOllama, FakeOllamaReply};
-use common::{
+use crate::common::{
     WAIT, WORD_DELAY, assert_ends_in_provider_error, calls_of, collect, drop_mid_answer,
     fast_retry, hello, long_answer, stopped_with_usage, test_timeouts, text_of, weather_tool,
     with_tool_results,
 };
+use clara_core::{ChatMessage, Image, ToolCall};
+use clara_llm::{ChatProvider, ChatRequest, LlmError, Ollama, OllamaConfig, StreamEvent};
+use clara_testkit::{FakeOllama, FakeOllamaReply};
 use serde_json::json;
 
 fn config(fake: &FakeOllama) -> OllamaConfig {

@@ -1,18 +1,16 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! No API key, header secret or URL password ever shows up in Debug, Display or a
 //! user-facing message, even when a server echoes the key back.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::closed_port;
 use clara_core::ChatMessage;
 use clara_llm::{
-    ChatProvider, ChatRequest, LlmError, OpenAiCompatible, OpenAiCompatibleConfig, RetryPolicy,
+    Anthropic, AnthropicConfig, ChatProvider, ChatRequest, LlmError, Ollama, OllamaConfig,
+    OpenAiCompatible, OpenAiCompatibleConfig, OpenAiEmbedder, OpenAiEmbedderConfig, RetryPolicy,
     Secret,
 };
 use clara_testkit::{FakeOpenAi, FakeReply};
-use common::closed_port;
 use futures::StreamExt;
 
 const KEY: &str = "sk-live-SUPERSECRET-4242";
@@ -60,6 +58,49 @@ fn debug_output_hides_secrets() {
         "still useful: {debug}"
     );
     assert_eq!(format!("{}", Secret::from(KEY)), "[redacted]");
+}
+
+/// Every provider and embedder, and its settings: the key, header values and the
+/// URL's password and query never print, the host does.
+#[test]
+fn every_provider_and_embedder_hides_its_secrets_in_debug() {
+    let url = format!("https://clara:{URL_PASSWORD}@llm.example.invalid/v1?api-key={KEY}");
+    let headers = vec![("X-Proxy-Auth".to_owned(), Secret::from(HEADER_SECRET))];
+    let mut shown = Vec::new();
+
+    let anthropic = AnthropicConfig {
+        base_url: url.clone(),
+        ..AnthropicConfig::new(KEY, "claude-test")
+    };
+    shown.push(format!("{anthropic:?}"));
+    shown.push(format!("{:?}", Anthropic::new(anthropic).unwrap()));
+
+    let ollama = OllamaConfig {
+        base_url: url.clone(),
+        ..OllamaConfig::new("llama-test")
+    };
+    shown.push(format!("{ollama:?}"));
+    shown.push(format!("{:?}", Ollama::new(ollama).unwrap()));
+
+    let embedder = OpenAiEmbedderConfig {
+        base_url: url.clone(),
+        extra_headers: headers.clone(),
+        ..OpenAiEmbedderConfig::openai(KEY, "embed-test")
+    };
+    shown.push(format!("{embedder:?}"));
+    shown.push(format!("{:?}", OpenAiEmbedder::new(embedder).unwrap()));
+
+    let openai = OpenAiCompatibleConfig {
+        extra_headers: headers,
+        ..config(url)
+    };
+    shown.push(format!("{openai:?}"));
+    shown.push(format!("{:?}", OpenAiCompatible::new(openai).unwrap()));
+
+    for text in shown {
+        assert_clean("Debug", &text);
+        assert!(text.contains("llm.example.invalid"), "still useful: {text}");
+    }
 }
 
 #[tokio::test]

@@ -1,19 +1,16 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The OpenAI-compatible provider against a fake OpenAI server over real HTTP.
-
-mod common;
 
 use std::time::{Duration, Instant};
 
+use crate::common::{
+    WAIT, WORD_DELAY, assert_ends_in_provider_error, closed_port, drop_mid_answer, fast_retry,
+    hello, stopped_with_usage, test_timeouts, text_of, wait_until,
+};
 use clara_llm::{
     ChatProvider, LlmError, OpenAiCompatible, OpenAiCompatibleConfig, RetryPolicy, Secret,
     StreamEvent, TimeoutPhase,
 };
 use clara_testkit::{FakeOpenAi, FakeReply};
-use common::{
-    WAIT, WORD_DELAY, assert_ends_in_provider_error, closed_port, drop_mid_answer, fast_retry,
-    hello, stopped_with_usage, test_timeouts, text_of, wait_until,
-};
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -31,7 +28,7 @@ fn provider(fake: &FakeOpenAi, key: Option<&str>) -> OpenAiCompatible {
 
 /// Collects a whole answer to [`hello`]: the deltas joined, and every event.
 async fn collect(provider: &OpenAiCompatible) -> (String, Vec<Result<StreamEvent, LlmError>>) {
-    let events = common::collect(provider, hello()).await;
+    let events = crate::common::collect(provider, hello()).await;
     (text_of(&events), events)
 }
 

@@ -1,13 +1,10 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 //! Rook end to end over a real SQLite store: extraction, decisions, history,
 //! scopes, forgetting, export/import and re-embedding after a change of model.
 
-mod support;
-
+use crate::support::{ScriptedLlm, WordsEmbedder, in_project, origin, rook_with};
 use clara_core::{ChannelKind, MemoryKind, Scope, UserId};
 use clara_memory::{MemoryError, RecallRequest, Rook, RookConfig};
 use clara_store::{MemoryEvent, MemoryFilter, Provenance, Store};
-use support::{ScriptedLlm, WordsEmbedder, in_project, origin, rook_with};
 
 fn texts(memories: &[clara_store::MemoryRecord]) -> Vec<&str> {
     let mut t: Vec<&str> = memories.iter().map(|m| m.text.as_str()).collect();
@@ -71,7 +68,7 @@ async fn extracted_facts_are_added_with_their_history() {
     assert_eq!(history[0].conversation, o.conversation);
 
     // The prompt carried the exchange.
-    let asked = llm.asked.lock().unwrap();
+    let asked = llm.asked.lock();
     assert!(asked[0].messages[1].content.contains("I'm a nurse"));
 }
 
@@ -100,7 +97,7 @@ async fn an_update_decision_rewrites_the_memory_and_keeps_the_old_text() {
         .unwrap();
     assert_eq!(report.updated.len(), 1);
     assert_eq!(llm.calls(), 3, "extraction, extraction, one decision");
-    let decision_prompt = llm.asked.lock().unwrap()[2].messages[1].content.clone();
+    let decision_prompt = llm.asked.lock()[2].messages[1].content.clone();
     assert!(decision_prompt.contains("1. Ana lives in Paris"));
 
     let list = rook
@@ -277,7 +274,7 @@ async fn project_facts_go_to_the_project_and_are_shared_by_its_members() {
     .await
     .unwrap();
     assert!(
-        llm.asked.lock().unwrap()[0].messages[1]
+        llm.asked.lock()[0].messages[1]
             .content
             .contains("\"garden\"")
     );

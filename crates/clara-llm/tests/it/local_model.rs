@@ -4,9 +4,6 @@
 //! Model tests take turns through one lock and share one loaded model on one thread,
 //! and keep answers short: this is CPU time.
 
-#![cfg(feature = "local")]
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,5 @@
 //! Shared fixtures for the store's integration tests: a fresh database on either
 //! backend, and the macro that runs one test body on both.
-#![allow(dead_code)]
 
 use clara_core::{
     ChannelKind, ConversationId, ConversationRef, MessageId, Role, SessionId, ThoughtId, UserId,

@@ -1,15 +1,12 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 //! The OpenAI-compatible embedder against the fake OpenAI server over real HTTP.
-
-mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::{WAIT, closed_port, fast_retry, test_timeouts};
 use clara_llm::{EmbedError, Embedder, OpenAiEmbedder, OpenAiEmbedderConfig, Secret};
 use clara_testkit::FakeOpenAi;
 use clara_testkit::fake_openai::{FAKE_EMBEDDING_DIM, FakeEmbeddingReply, fake_embedding};
-use common::{WAIT, closed_port, fast_retry, test_timeouts};
 use serde_json::json;
 
 const KEY: &str = "sk-embed-secret-123";
