@@ -18,7 +18,7 @@
 //! # fn main() {}
 //! ```
 //!
-//! The helpers ([`unit`], [`memory`], [`query`], …) build the test data; a
+//! The helpers ([`unit()`], [`memory()`], [`query()`], …) build the test data; a
 //! back-end's own tests (HNSW for pgvector, the binary prefilter for the flat
 //! index) use them too.
 //!
