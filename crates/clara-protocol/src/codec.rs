@@ -2,7 +2,7 @@
 //!
 //! Decoding is pure and total: any bytes give a frame or a [`FrameError`] that
 //! says, in one sentence, what was wrong — never a panic (fuzzed:
-//! `crates/clara-gateway/fuzz`). The checks run cheapest first: size, JSON,
+//! `crates/clara-protocol/fuzz`). The checks run cheapest first: size, JSON,
 //! object, version, type, fields.
 
 use crate::frames::{

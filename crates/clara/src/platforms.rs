@@ -31,6 +31,9 @@ pub struct Built {
 }
 
 /// How this binary runs platform `P`.
+// Used by `platform!` for every platform built in; a binary built with none
+// (`--no-default-features`) uses neither this nor `build`.
+#[allow(dead_code)]
 pub const fn built<P: Platform>() -> Built {
     Built {
         env: P::ENV,
@@ -52,6 +55,7 @@ macro_rules! platform {
     };
 }
 
+#[allow(dead_code)]
 fn build<P: Platform>(sections: &Sections) -> Configured {
     P::adapter(sections.section::<P::Settings>(P::NAME)?)
 }

@@ -2,7 +2,7 @@
 //! replies run on a worker, event ids claimed once across gateways, a malformed
 //! job dropped without stopping the worker, and a thought answered once even
 //! when it is queued twice. (The gateway and workers as separate processes,
-//! with a worker killed mid-reply, are tested in `crates/clara/tests/distributed.rs`.)
+//! with a worker killed mid-reply, are tested in `crates/clara/tests/it/distributed.rs`.)
 
 use crate::support::{Harness, RecordingSink, ends, fast_config};
 use clara_core::pacing::DeliveryMode;
