@@ -55,12 +55,12 @@ pub fn start_all(
     adapters
         .into_iter()
         .map(|adapter| {
-            attach(adapter.platform(), adapter.sink());
-            let running = spawn(adapter, Arc::clone(assistant), stop.clone());
+            let platform = adapter.platform();
+            attach(platform, adapter.sink());
+            let run = adapter.run(Arc::clone(assistant), stop.clone());
             tokio::spawn(async move {
-                let platform = running.platform;
-                if let Err(error) = running.finished().await {
-                    tracing::error!(platform, %error, "an adapter stopped");
+                if let Err(error) = run.await {
+                    tracing::error!(platform, %error, "the adapter stopped");
                 }
             })
         })

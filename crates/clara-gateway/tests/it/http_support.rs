@@ -5,7 +5,6 @@
 #![allow(dead_code)]
 
 use async_trait::async_trait;
-use clara_core::chunker::ChunkerConfig;
 use clara_core::{ChannelKind, MemoryKind, Scope};
 use clara_gateway::http::{HttpConfig, HttpDeps, router};
 use clara_llm::embed::{EmbedError, Embedder, EmbeddingModel};
@@ -42,14 +41,7 @@ impl Embedder for WordsEmbedder {
 /// A config with a short quiet period, so tests run fast.
 pub fn fast_config() -> EngineConfig {
     EngineConfig {
-        chunker: ChunkerConfig {
-            quiet: Duration::from_millis(150),
-            quiet_when_complete: Duration::from_millis(100),
-            quiet_when_continuing: Duration::from_millis(200),
-            typing_grace: Duration::from_millis(300),
-            max_wait: Duration::from_secs(2),
-            max_parts: 20,
-        },
+        chunker: clara_core::testing::fast_chunker(),
         tiers: TierModels {
             high: Some("fake-high".into()),
             mid: None,

@@ -6,7 +6,6 @@
 #![allow(dead_code)]
 
 use async_trait::async_trait;
-use clara_core::chunker::ChunkerConfig;
 use clara_core::pacing::DeliveryMode;
 use clara_core::port::{Accepted, Assistant, IngressError, OutboundSink};
 use clara_core::{Author, ChannelKind, ConversationRef, EventId, Inbound};
@@ -93,14 +92,7 @@ pub fn test_config() -> ServerConfig {
 /// A config with a short quiet period, so replies come quickly.
 pub fn fast_engine_config() -> EngineConfig {
     EngineConfig {
-        chunker: ChunkerConfig {
-            quiet: Duration::from_millis(150),
-            quiet_when_complete: Duration::from_millis(100),
-            quiet_when_continuing: Duration::from_millis(200),
-            typing_grace: Duration::from_millis(300),
-            max_wait: Duration::from_secs(2),
-            max_parts: 20,
-        },
+        chunker: clara_core::testing::fast_chunker(),
         ..EngineConfig::default()
     }
 }

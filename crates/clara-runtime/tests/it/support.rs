@@ -1,7 +1,6 @@
 //! Shared test fixtures: an engine on a real SQLite file, talking over real HTTP to
 //! the fake OpenAI server, delivering into a sink that records every call.
 
-use clara_core::chunker::ChunkerConfig;
 use clara_core::{Author, ChannelKind, ConversationRef, EventId, Inbound, Outbound, ThoughtId};
 use clara_llm::{OpenAiCompatible, OpenAiCompatibleConfig, RetryPolicy};
 use clara_runtime::{Engine, EngineConfig};
@@ -50,14 +49,7 @@ pub fn finals(calls: &[Outbound]) -> usize {
 /// A config with a short quiet period, so tests run fast.
 pub fn fast_config() -> EngineConfig {
     EngineConfig {
-        chunker: ChunkerConfig {
-            quiet: Duration::from_millis(150),
-            quiet_when_complete: Duration::from_millis(100),
-            quiet_when_continuing: Duration::from_millis(200),
-            typing_grace: Duration::from_millis(300),
-            max_wait: Duration::from_secs(2),
-            max_parts: 20,
-        },
+        chunker: clara_core::testing::fast_chunker(),
         ..EngineConfig::default()
     }
 }

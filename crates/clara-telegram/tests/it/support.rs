@@ -4,7 +4,6 @@
 //! records what it is handed.
 
 use async_trait::async_trait;
-use clara_core::chunker::ChunkerConfig;
 use clara_core::port::{Accepted, Assistant, IngressError, OutboundSink};
 use clara_core::{Author, ConversationRef, Inbound, Outbound, ThoughtId};
 use clara_llm::{OpenAiCompatible, OpenAiCompatibleConfig, RetryPolicy};
@@ -81,14 +80,7 @@ impl Running {
 /// A short engine config: a burst is answered 150 ms after its last message.
 pub fn fast_engine_config() -> EngineConfig {
     EngineConfig {
-        chunker: ChunkerConfig {
-            quiet: Duration::from_millis(150),
-            quiet_when_complete: Duration::from_millis(100),
-            quiet_when_continuing: Duration::from_millis(200),
-            typing_grace: Duration::from_millis(300),
-            max_wait: Duration::from_secs(2),
-            max_parts: 20,
-        },
+        chunker: clara_core::testing::fast_chunker(),
         tiers: TierModels {
             high: Some("fake-model-high".into()),
             mid: None,
