@@ -191,6 +191,16 @@ impl OutboundSink for EndSink {
     }
 }
 
+fn submitted(calls: Vec<AssistantCall>) -> Vec<Inbound> {
+    calls
+        .into_iter()
+        .filter_map(|c| match c {
+            AssistantCall::Submit(inbound) => Some(inbound),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Whether `call` ends a reply.
 pub fn is_final(call: &Outbound) -> bool {
     matches!(
@@ -227,6 +237,8 @@ pub enum AssistantCall {
 /// that need no engine.
 pub struct RecordingAssistant {
     calls: Record<AssistantCall>,
+    /// What every submit answers from now on, when set (it is still recorded).
+    refusal: Mutex<Option<IngressError>>,
 }
 
 impl RecordingAssistant {
@@ -234,7 +246,32 @@ impl RecordingAssistant {
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
             calls: Record::new(),
+            refusal: Mutex::new(None),
         })
+    }
+
+    /// Refuses every later message with `error` (recording it all the same).
+    pub fn refuse_with(&self, error: IngressError) {
+        *self.refusal.lock() = Some(error);
+    }
+
+    /// The messages handed over, in order.
+    pub fn submitted(&self) -> Vec<Inbound> {
+        submitted(self.calls())
+    }
+
+    /// Their texts.
+    pub fn texts(&self) -> Vec<String> {
+        self.submitted().into_iter().map(|i| i.text).collect()
+    }
+
+    /// Waits until `n` messages were handed over, and returns them.
+    pub async fn wait_submitted(&self, n: usize) -> Vec<Inbound> {
+        self.calls
+            .wait_until(&format!("{n} submitted message(s)"), submitted, |got| {
+                got.len() >= n
+            })
+            .await
     }
 
     /// Every call so far.
@@ -261,8 +298,12 @@ impl RecordingAssistant {
 #[async_trait]
 impl Assistant for RecordingAssistant {
     async fn submit(&self, inbound: Inbound) -> Result<Accepted, IngressError> {
+        let refusal = self.refusal.lock().clone();
         self.record(AssistantCall::Submit(inbound));
-        Ok(Accepted::Queued)
+        match refusal {
+            Some(error) => Err(error),
+            None => Ok(Accepted::Queued),
+        }
     }
 
     async fn typing(&self, conversation: &ConversationRef, author: &Author) {

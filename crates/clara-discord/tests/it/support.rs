@@ -2,19 +2,16 @@
 //! the fake Discord, with either a recording assistant (what the adapter hands
 //! over) or a real engine answering through the fake OpenAI server.
 
-use async_trait::async_trait;
 use clara_core::chunker::ChunkerConfig;
-use clara_core::port::{Accepted, Assistant, IngressError, OutboundSink};
-use clara_core::{Author, ConversationRef, Inbound};
+use clara_core::port::{Assistant, OutboundSink};
 use clara_discord::{Discord, DiscordConfig, DiscordError};
 use clara_llm::{OpenAiCompatible, OpenAiCompatibleConfig, RetryPolicy};
 use clara_runtime::{Engine, EngineConfig};
 use clara_store::Store;
 use clara_testkit::fake_discord::{BOT_ID, FakeDiscord, FakeUser};
 use clara_testkit::fake_openai::FakeOpenAi;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -43,107 +40,7 @@ pub fn clara() -> FakeUser {
     }
 }
 
-/// What the adapter did to Clara.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Call {
-    Submit(Inbound),
-    Typing(ConversationRef, Author),
-    Stop(ConversationRef, Author),
-}
-
-/// An assistant that records every call and accepts (or refuses) every message.
-#[derive(Default)]
-pub struct RecordingAssistant {
-    calls: Mutex<Vec<Call>>,
-    changed: Notify,
-    refuse_with: Mutex<Option<IngressError>>,
-}
-
-impl RecordingAssistant {
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
-    }
-
-    pub fn refuse_with(&self, error: IngressError) {
-        *self.refuse_with.lock().unwrap() = Some(error);
-    }
-
-    pub fn calls(&self) -> Vec<Call> {
-        self.calls.lock().unwrap().clone()
-    }
-
-    pub fn submitted(&self) -> Vec<Inbound> {
-        self.calls()
-            .into_iter()
-            .filter_map(|c| match c {
-                Call::Submit(i) => Some(i),
-                _ => None,
-            })
-            .collect()
-    }
-
-    pub fn texts(&self) -> Vec<String> {
-        self.submitted().into_iter().map(|i| i.text).collect()
-    }
-
-    pub async fn wait_until(&self, what: &str, pred: impl Fn(&[Call]) -> bool) -> Vec<Call> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let notified = self.changed.notified();
-            {
-                let calls = self.calls.lock().unwrap();
-                if pred(&calls) {
-                    return calls.clone();
-                }
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                panic!("timed out waiting for {what}; calls: {:#?}", self.calls());
-            }
-        }
-    }
-
-    /// Waits until `n` messages were submitted and returns them.
-    pub async fn wait_submitted(&self, n: usize) -> Vec<Inbound> {
-        self.wait_until(&format!("{n} submitted messages"), |calls| {
-            calls
-                .iter()
-                .filter(|c| matches!(c, Call::Submit(_)))
-                .count()
-                >= n
-        })
-        .await;
-        self.submitted()
-    }
-
-    fn push(&self, call: Call) {
-        self.calls.lock().unwrap().push(call);
-        self.changed.notify_waiters();
-    }
-}
-
-#[async_trait]
-impl Assistant for RecordingAssistant {
-    async fn submit(&self, inbound: Inbound) -> Result<Accepted, IngressError> {
-        let refusal = self.refuse_with.lock().unwrap().clone();
-        self.push(Call::Submit(inbound));
-        match refusal {
-            Some(e) => Err(e),
-            None => Ok(Accepted::Queued),
-        }
-    }
-
-    async fn typing(&self, conversation: &ConversationRef, author: &Author) {
-        self.push(Call::Typing(conversation.clone(), author.clone()));
-    }
-
-    async fn stop(&self, conversation: &ConversationRef, author: &Author) {
-        self.push(Call::Stop(conversation.clone(), author.clone()));
-    }
-
-    async fn new_session(&self, _: &ConversationRef, _: &Author) -> Result<(), IngressError> {
-        Ok(())
-    }
-}
+pub use clara_core::testing::{AssistantCall as Call, RecordingAssistant};
 
 /// Settings pointing the adapter at `fake`.
 pub fn config_for(fake: &FakeDiscord) -> DiscordConfig {
