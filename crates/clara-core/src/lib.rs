@@ -13,6 +13,7 @@
 //! It does no I/O, spawns nothing and never reads the clock: every rule takes the
 //! current time as an argument, so it is unit-tested without a runtime.
 
+pub mod approval;
 pub mod backoff;
 pub mod chunker;
 pub mod component;
@@ -37,6 +38,7 @@ pub mod tokens;
 pub mod tool;
 pub mod webhook;
 
+pub use approval::{ApprovalAnswer, ApprovalId, ApprovalOutcome, ApprovalPrompt, Verdict};
 pub use ids::{
     ConversationId, EventId, MemoryId, MessageId, ProjectId, SessionId, ThoughtId, UserId,
 };
@@ -47,4 +49,4 @@ pub use reply::{Outbound, ReplyEvent, ReplyKind};
 pub use secret::Secret;
 pub use thought::Thought;
 pub use tier::Tier;
-pub use tool::{ToolCall, ToolSpec};
+pub use tool::{Permission, ToolCall, ToolGrant, ToolPin, ToolRun, ToolSpec};

@@ -15,7 +15,7 @@
 use crate::component::{Component, ConfigError};
 use crate::pacing::Delivery;
 use crate::webhook::WebhookRoute;
-use crate::{Author, ConversationRef, Inbound, Outbound};
+use crate::{ApprovalAnswer, Author, ConversationRef, EventId, Inbound, Outbound};
 use async_trait::async_trait;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -74,6 +74,31 @@ pub trait Assistant: Send + Sync + 'static {
         conversation: &ConversationRef,
         author: &Author,
     ) -> Result<(), IngressError>;
+
+    /// `author` pressed an approval button in `conversation` (`event` is the
+    /// platform's id of the press, for dedupe). The default hands it over as the
+    /// typed command it stands for (`/approve 3f9a2c1d`), which Clara reads
+    /// before any model does; only an owner's answer in a direct conversation
+    /// counts, and Clara says so either way.
+    async fn answer_approval(
+        &self,
+        conversation: &ConversationRef,
+        author: &Author,
+        answer: ApprovalAnswer,
+        event: EventId,
+    ) -> Result<Accepted, IngressError> {
+        self.submit(Inbound {
+            event_id: event,
+            conversation: conversation.clone(),
+            author: author.clone(),
+            text: format!("/{} {}", answer.verdict.as_str(), answer.id),
+            sent_at_ms: 0,
+            tier: None,
+            images: Vec::new(),
+            replying_to: Vec::new(),
+        })
+        .await
+    }
 }
 
 /// A platform's outgoing side: the one thing an adapter implements for Clara.

@@ -1,6 +1,7 @@
 //! What the engine emits while answering a thought.
 
 use crate::ThoughtId;
+use crate::approval::{ApprovalOutcome, ApprovalPrompt};
 use serde::{Deserialize, Serialize};
 
 /// One step of a reply, in the order they happen.
@@ -113,5 +114,23 @@ pub enum Outbound {
         thought: ThoughtId,
         /// What to tell the person.
         message: String,
+    },
+    /// Ask the owner whether a tool may run: buttons where the platform has
+    /// them (each carrying an [`ApprovalAnswer`](crate::approval::ApprovalAnswer)
+    /// token), else [`ApprovalPrompt::text`] with the typed answers. The
+    /// adapter answers with its platform message id, which `AskClosed` names.
+    Ask {
+        /// The question.
+        prompt: ApprovalPrompt,
+    },
+    /// A question was answered, timed out or withdrawn: update its message
+    /// (remove the buttons, say how it ended).
+    AskClosed {
+        /// The question.
+        prompt: ApprovalPrompt,
+        /// The platform message id `Ask` returned, if it returned one.
+        message: Option<String>,
+        /// How it ended.
+        outcome: ApprovalOutcome,
     },
 }

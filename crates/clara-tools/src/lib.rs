@@ -21,4 +21,4 @@ pub mod tool;
 
 pub use provider::{StaticTools, ToolIntegration, ToolProvider};
 pub use registry::{ToolRegistry, ToolSet, WeakToolRegistry};
-pub use tool::{Tool, ToolContext, ToolError, ToolOutcome};
+pub use tool::{Effect, Tool, ToolContext, ToolError, ToolOutcome, ToolTraits};

@@ -31,6 +31,59 @@ pub enum ToolError {
     Failed(String),
 }
 
+/// What a tool does to the world, from least to most consequential: the
+/// default policy allows [`Effect::Read`] and asks about the rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    /// Only reads (the time, a search, a file read inside the workspace).
+    Read,
+    /// Changes something Clara keeps or the owner's files.
+    Write,
+    /// Runs code or commands.
+    Execute,
+    /// Sends or publishes something to someone else (a message, a mail, a
+    /// comment, a POST): what an injected instruction would use to leak.
+    Send,
+    /// Spends money.
+    Spend,
+}
+
+/// What Clara knows of a tool for deciding whether it may run without asking.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ToolTraits {
+    /// What it does to the world. A tool that does not say is taken to write.
+    pub effect: Effect,
+    /// Whether what it returns comes from outside Clara (web pages, mail, an
+    /// MCP server): such results are wrapped as data, and once a reply has
+    /// read one, tools that send need approval for the rest of the reply.
+    pub untrusted_output: bool,
+    /// For a tool whose definition comes from outside (an MCP server): SHA-256
+    /// (hex) of its name, description and input schema, pinned when first
+    /// allowed. `None` for Clara's own tools.
+    pub definition_sha256: Option<String>,
+}
+
+impl Default for ToolTraits {
+    fn default() -> Self {
+        Self {
+            effect: Effect::Write,
+            untrusted_output: false,
+            definition_sha256: None,
+        }
+    }
+}
+
+impl ToolTraits {
+    /// A tool of Clara's own that only reads.
+    pub fn read_only() -> Self {
+        Self {
+            effect: Effect::Read,
+            ..Self::default()
+        }
+    }
+}
+
 /// A tool.
 #[async_trait]
 pub trait Tool: Send + Sync + 'static {
@@ -40,6 +93,11 @@ pub trait Tool: Send + Sync + 'static {
     fn description(&self) -> &str;
     /// A JSON Schema (an object schema) of its arguments.
     fn parameters(&self) -> serde_json::Value;
+    /// What it does to the world, for the approval policy. The default is the
+    /// careful one: it writes, and its output is Clara's own.
+    fn traits(&self) -> ToolTraits {
+        ToolTraits::default()
+    }
     /// Runs it.
     async fn call(
         &self,

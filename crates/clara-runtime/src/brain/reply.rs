@@ -43,6 +43,9 @@ pub struct ReplyOutcome {
     pub whole_parts: bool,
     /// What answering cost.
     pub spent: Spent,
+    /// The tool calls the reply made, in order, with their results and who let
+    /// them run: stored with Clara's message.
+    pub tool_runs: Vec<clara_core::ToolRun>,
 }
 
 /// Which tools a reply may use, and for whom: the tools themselves are the
@@ -225,6 +228,7 @@ pub async fn run_reply(
         delivered,
         whole_parts: queue.delivers_whole_parts(),
         spent,
+        tool_runs: Vec::new(),
     }
 }
 
