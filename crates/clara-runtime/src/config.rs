@@ -1,9 +1,11 @@
 //! The engine's settings.
 
+use crate::approvals::Owner;
 use clara_core::Tier;
 use clara_core::chunker::ChunkerConfig;
 use clara_core::context::WindowRules;
 use clara_core::stop::StopPhrases;
+use clara_tools::Rule;
 use std::time::Duration;
 
 /// Clara's default persona.
@@ -45,6 +47,40 @@ pub struct EngineConfig {
     pub tool_rounds: usize,
     /// How long a reply waits for memory recall before it goes on without memories.
     pub recall_timeout: Duration,
+    /// Who approves tool calls, how long a question waits, the owner's rules.
+    pub approvals: ApprovalConfig,
+}
+
+/// Who approves tool calls, and the rules that decide when they are asked.
+#[derive(Clone, Debug)]
+pub struct ApprovalConfig {
+    /// Whose answers count (`telegram:123456`; `cli:*` is whoever runs the
+    /// terminal). Questions go to an owner's direct conversation.
+    pub owners: Vec<Owner>,
+    /// How long a question waits; no answer is a deny.
+    pub timeout: Duration,
+    /// The owner's rules, after Clara's defaults.
+    pub rules: Vec<Rule>,
+}
+
+impl Default for ApprovalConfig {
+    /// The operator at the terminal and on the web page; two minutes; no rules.
+    fn default() -> Self {
+        Self {
+            owners: vec![
+                Owner {
+                    platform: "cli".into(),
+                    user: "*".into(),
+                },
+                Owner {
+                    platform: "web".into(),
+                    user: "owner".into(),
+                },
+            ],
+            timeout: Duration::from_secs(120),
+            rules: Vec::new(),
+        }
+    }
 }
 
 /// The model for each tier; `None` means the provider's configured model.
@@ -87,6 +123,7 @@ impl Default for EngineConfig {
             auto_tier: false,
             tool_rounds: 5,
             recall_timeout: Duration::from_millis(500),
+            approvals: ApprovalConfig::default(),
         }
     }
 }

@@ -5,12 +5,17 @@
 //! starting the actor on first use.
 
 use crate::actor::{ActorMsg, ConversationActor};
+use crate::approvals::{Approvals, Sinks};
 use crate::brain::Brain;
+use crate::brain::gate::Gate;
 use crate::config::EngineConfig;
 use crate::queue::{LocalQueue, ReplyQueue, SeenEvents};
 use crate::sink::OutboundSink;
 use clara_core::dedupe::RecentEvents;
-use clara_core::{Author, ConversationId, ConversationRef, Inbound, SessionId, Thought, Tier};
+use clara_core::{
+    Author, ChannelKind, ConversationId, ConversationRef, Inbound, Outbound, SessionId, Thought,
+    ThoughtId, Tier,
+};
 use clara_llm::ChatProvider;
 use clara_memory::Rook;
 use clara_store::{MessageWriter, Store};
@@ -44,7 +49,9 @@ pub(crate) struct Shared {
     /// Platform event ids seen by every gateway (Redis `SET NX`), besides the
     /// in-process `dedupe`.
     seen_events: RwLock<Option<Arc<dyn SeenEvents>>>,
-    sinks: RwLock<HashMap<String, Arc<dyn OutboundSink>>>,
+    sinks: Sinks,
+    /// The owner's open questions (tool approvals) and their answers.
+    approvals: Approvals,
     actors: Mutex<HashMap<ConversationRef, mpsc::Sender<ActorMsg>>>,
     by_id: Mutex<HashMap<ConversationId, ConversationRef>>,
     dedupe: Mutex<RecentEvents>,
@@ -102,7 +109,14 @@ impl Engine {
         memory: Option<Rook>,
     ) -> Self {
         let dedupe = RecentEvents::new(config.dedupe_ttl, 100_000);
-        let brain = brain_of(&provider, &tools, memory.as_ref(), &config);
+        let sinks: Sinks = Arc::new(RwLock::new(HashMap::new()));
+        let approvals = Approvals::new(
+            config.approvals.owners.clone(),
+            config.approvals.timeout,
+            Arc::clone(&sinks),
+        );
+        let gate = gate_of(&store, &approvals, &config);
+        let brain = brain_of(&provider, &tools, memory.as_ref(), &config, gate);
         let shared = Shared {
             writer: store.writer(),
             store,
@@ -112,7 +126,8 @@ impl Engine {
             replies: RwLock::new(Arc::new(LocalQueue::new(brain))),
             seen_events: RwLock::new(None),
             config,
-            sinks: RwLock::new(HashMap::new()),
+            sinks,
+            approvals,
             actors: Mutex::new(HashMap::new()),
             by_id: Mutex::new(HashMap::new()),
             dedupe: Mutex::new(dedupe),
@@ -157,10 +172,17 @@ impl Engine {
         *self.shared.seen_events.write() = Some(seen);
     }
 
-    /// What answers replies in this process: the model, the tools and the memory.
+    /// What answers replies in this process: the model, the tools (behind the
+    /// owner's approvals) and the memory.
     pub fn brain(&self) -> Brain {
         let s = &self.shared;
-        brain_of(&s.provider, &s.tools, s.memory.as_ref(), &s.config)
+        let gate = gate_of(&s.store, &s.approvals, &s.config);
+        brain_of(&s.provider, &s.tools, s.memory.as_ref(), &s.config, gate)
+    }
+
+    /// The owner's open questions: where a tool approval is asked and answered.
+    pub fn approvals(&self) -> &Approvals {
+        &self.shared.approvals
     }
 
     /// The engine's settings.
@@ -211,6 +233,23 @@ impl Engine {
                 .await
         {
             return Ok(Accepted::Duplicate);
+        }
+        self.shared
+            .approvals
+            .seen(&inbound.conversation, &inbound.author);
+        if inbound.conversation.kind == ChannelKind::Direct
+            && let Some(answer) = clara_core::approval::parse_command(text)
+        {
+            // An answer to a tool approval is Clara's to read, never the model's,
+            // and is not part of the conversation.
+            if let Some(refusal) =
+                self.shared
+                    .approvals
+                    .answer(&inbound.conversation, &inbound.author, &answer)
+            {
+                self.shared.tell(&inbound.conversation, refusal).await;
+            }
+            return Ok(Accepted::Queued);
         }
         if self.shared.config.stop_phrases.matches(text) {
             let author = inbound.author.clone();
@@ -368,6 +407,21 @@ impl Shared {
         self.sinks.read().get(platform).cloned()
     }
 
+    /// Says one sentence in `conversation`, outside any reply (a refused
+    /// approval answer). Best effort: a platform that refuses is logged.
+    async fn tell(&self, conversation: &ConversationRef, text: &str) {
+        let Some(sink) = self.sink(&conversation.platform) else {
+            return;
+        };
+        let out = Outbound::Send {
+            thought: ThoughtId::new(),
+            text: text.to_owned(),
+        };
+        if let Err(error) = sink.deliver(conversation, out).await {
+            tracing::debug!(%error, "could not answer an approval command");
+        }
+    }
+
     fn has_actor(&self, conversation: &ConversationRef) -> bool {
         self.actors.lock().contains_key(conversation)
     }
@@ -484,13 +538,21 @@ fn brain_of(
     tools: &ToolRegistry,
     memory: Option<&Rook>,
     config: &EngineConfig,
+    gate: Gate,
 ) -> Brain {
     Brain {
         provider: Arc::clone(provider),
         tools: tools.clone(),
         memory: memory.cloned(),
         recall_timeout: config.recall_timeout,
+        gate,
     }
+}
+
+/// The gate of this process's replies: Clara's default rules then the
+/// owner's, grants and pins in the store, questions through `approvals`.
+fn gate_of(store: &Store, approvals: &Approvals, config: &EngineConfig) -> Gate {
+    Gate::new(&config.approvals.rules, store, Arc::new(approvals.clone()))
 }
 
 /// The engine is Clara for in-process adapters.

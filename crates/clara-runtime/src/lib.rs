@@ -14,6 +14,7 @@
 //! feature `redis`), and the worker's reply events come back to the send queue.
 
 pub mod actor;
+pub mod approvals;
 pub mod brain;
 pub mod clock;
 pub mod config;
@@ -24,7 +25,8 @@ pub mod send_queue;
 pub mod sessions;
 pub mod sink;
 
-pub use config::{EngineConfig, TierModels};
+pub use approvals::{Approvals, Owner};
+pub use config::{ApprovalConfig, EngineConfig, TierModels};
 pub use engine::{Accepted, Engine, IngressError};
 pub use queue::{LocalQueue, ReplyQueue, SeenEvents};
 pub use send_queue::SendQueue;

@@ -8,7 +8,7 @@
 
 use crate::sink::{OutboundSink, SinkError};
 use clara_core::pacing::{DeliveryMode, EditAction, EditStream, PartStream, TypingPace};
-use clara_core::{ConversationRef, Outbound, ThoughtId};
+use clara_core::{ConversationRef, Outbound, ThoughtId, ToolRun};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -36,6 +36,8 @@ pub struct SendQueue {
     conversation: ConversationRef,
     thought: ThoughtId,
     mode: Mode,
+    /// The reply's tool calls, as they finished: stored with Clara's message.
+    tool_runs: Vec<ToolRun>,
 }
 
 impl SendQueue {
@@ -64,6 +66,7 @@ impl SendQueue {
             conversation,
             thought,
             mode,
+            tool_runs: Vec::new(),
         }
     }
 
@@ -126,14 +129,20 @@ impl SendQueue {
         self.call(out).await;
     }
 
-    /// A tool finished.
-    pub async fn tool_finished(&mut self, name: &str, ok: bool) {
+    /// A tool finished (or was refused): shown, and kept for the record.
+    pub async fn tool_finished(&mut self, run: &ToolRun) {
+        self.tool_runs.push(run.clone());
         let out = Outbound::ToolFinished {
             thought: self.thought,
-            name: name.to_owned(),
-            ok,
+            name: run.name.clone(),
+            ok: run.ok,
         };
         self.call(out).await;
+    }
+
+    /// The tool calls of this reply so far, handed over once (for the store).
+    pub fn take_tool_runs(&mut self) -> Vec<ToolRun> {
+        std::mem::take(&mut self.tool_runs)
     }
 
     /// The reply is complete: sends what is left, then `End` (in every mode, so

@@ -15,10 +15,13 @@
 //! tool error never ends a reply.
 
 pub mod builtin;
+pub mod policy;
 pub mod provider;
 pub mod registry;
 pub mod tool;
+pub mod untrusted;
 
+pub use policy::{Decision, Policy, Rule, RuleAction};
 pub use provider::{StaticTools, ToolIntegration, ToolProvider};
 pub use registry::{ToolRegistry, ToolSet, WeakToolRegistry};
 pub use tool::{Effect, Tool, ToolContext, ToolError, ToolOutcome, ToolTraits};

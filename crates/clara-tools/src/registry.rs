@@ -9,7 +9,7 @@
 //! and a server added mid-reply does not appear halfway through.
 
 use crate::provider::ToolProvider;
-use crate::tool::{Tool, ToolContext, ToolError, ToolOutcome};
+use crate::tool::{Tool, ToolContext, ToolError, ToolOutcome, ToolTraits};
 use clara_core::tool::namespaced;
 use clara_core::{ToolCall, ToolSpec};
 use parking_lot::{RwLock, RwLockUpgradableReadGuard};
@@ -91,59 +91,85 @@ impl ToolSet {
             .collect()
     }
 
-    /// Runs one call. Never fails: an unknown tool, bad JSON, a tool error or a
-    /// timeout becomes a result that tells the model what went wrong.
-    pub async fn run(&self, call: &ToolCall, context: &ToolContext) -> ToolOutcome {
-        let outcome = |content: String, ok: bool| ToolOutcome {
+    /// What the tool named by `call` is, and the call's arguments parsed, as
+    /// the approval policy needs them; or, when the call cannot run (an
+    /// unknown tool, arguments that are not a JSON object), the result that
+    /// tells the model why.
+    pub fn check(&self, call: &ToolCall) -> Result<(ToolTraits, serde_json::Value), ToolOutcome> {
+        let refuse = |content: String| ToolOutcome {
             call_id: call.id.clone(),
             name: call.name.clone(),
             content,
-            ok,
+            ok: false,
         };
         let Some(entry) = self.tools.get(&call.name) else {
             let known: Vec<_> = self.names().collect();
-            return outcome(
-                format!(
-                    "Error: there is no tool named {:?}. Available tools: {}.",
-                    call.name,
-                    known.join(", ")
-                ),
-                false,
-            );
+            return Err(refuse(format!(
+                "Error: there is no tool named {:?}. Available tools: {}.",
+                call.name,
+                known.join(", ")
+            )));
         };
         let raw = if call.arguments.trim().is_empty() {
             "{}"
         } else {
             call.arguments.as_str()
         };
-        let arguments = match serde_json::from_str::<serde_json::Value>(raw) {
-            Ok(v @ serde_json::Value::Object(_)) => v,
-            Ok(other) => {
-                return outcome(
-                    format!("Error: the arguments must be a JSON object, got {other}."),
-                    false,
-                );
-            }
-            Err(e) => {
-                return outcome(
-                    format!(
-                        "Error: the arguments are not valid JSON ({e}). Call the tool again with valid JSON."
-                    ),
-                    false,
-                );
-            }
+        match serde_json::from_str::<serde_json::Value>(raw) {
+            Ok(v @ serde_json::Value::Object(_)) => Ok((entry.tool.traits(), v)),
+            Ok(other) => Err(refuse(format!(
+                "Error: the arguments must be a JSON object, got {other}."
+            ))),
+            Err(e) => Err(refuse(format!(
+                "Error: the arguments are not valid JSON ({e}). Call the tool again with valid JSON."
+            ))),
+        }
+    }
+
+    /// Runs one call. Never fails: an unknown tool, bad JSON, a tool error or a
+    /// timeout becomes a result that tells the model what went wrong. The
+    /// output of a tool whose output is untrusted (an MCP server, the web)
+    /// comes back [wrapped](crate::untrusted::wrap) as data.
+    pub async fn run(&self, call: &ToolCall, context: &ToolContext) -> ToolOutcome {
+        let (traits, arguments) = match self.check(call) {
+            Ok(checked) => checked,
+            Err(refused) => return refused,
+        };
+        let Some(entry) = self.tools.get(&call.name) else {
+            // `check` found it; the set is immutable.
+            return ToolOutcome {
+                call_id: call.id.clone(),
+                name: call.name.clone(),
+                content: "Error: the tool is gone.".to_owned(),
+                ok: false,
+            };
         };
         let limits = self.limits;
-        match tokio::time::timeout(limits.timeout, entry.tool.call(arguments, context)).await {
-            Ok(Ok(result)) => outcome(truncate(&result, limits.max_result_chars), true),
-            Ok(Err(error)) => outcome(format!("Error: {error}"), false),
-            Err(_) => outcome(
-                format!(
-                    "Error: the tool did not finish within {} seconds.",
-                    limits.timeout.as_secs()
+        let (content, ok) =
+            match tokio::time::timeout(limits.timeout, entry.tool.call(arguments, context)).await {
+                Ok(Ok(result)) => (truncate(&result, limits.max_result_chars), true),
+                Ok(Err(error)) => (
+                    truncate(&format!("Error: {error}"), limits.max_result_chars),
+                    false,
                 ),
-                false,
-            ),
+                Err(_) => (
+                    format!(
+                        "Error: the tool did not finish within {} seconds.",
+                        limits.timeout.as_secs()
+                    ),
+                    false,
+                ),
+            };
+        let content = if traits.untrusted_output {
+            crate::untrusted::wrap(&call.name, &content)
+        } else {
+            content
+        };
+        ToolOutcome {
+            call_id: call.id.clone(),
+            name: call.name.clone(),
+            content,
+            ok,
         }
     }
 }

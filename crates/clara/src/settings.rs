@@ -122,6 +122,19 @@ impl Sections {
         Ok(Self { config })
     }
 
+    /// The same sections, with `key` (`mcp.servers_dir`) set to `value` where
+    /// neither the file nor the environment sets it: defaults that depend on
+    /// the data directory.
+    pub fn with_default(self, key: &str, value: String) -> Result<Self> {
+        let config = config::Config::builder()
+            .set_default(key, value)
+            .with_context(|| format!("the default of {key} could not be applied"))?
+            .add_source(self.config)
+            .build()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        Ok(Self { config })
+    }
+
     /// Section `name` as `T`, or `T`'s default when absent; a bad value is one
     /// sentence naming the key (never its value: it may be a token).
     pub fn section<T: serde::de::DeserializeOwned + Default>(
@@ -568,6 +581,13 @@ fn resolve(
         (None, Some(d)) => d.clone(),
         (None, None) => default_data_dir()?,
     };
+    // MCP server files live with Clara's data unless configured elsewhere:
+    // `clara mcp add` and a running Clara must agree on the place.
+    #[cfg(feature = "mcp")]
+    let sections = sections.with_default(
+        "mcp.servers_dir",
+        data_dir.join("mcp").to_string_lossy().into_owned(),
+    )?;
     let mut postgres_url = None;
     let database = match s.store.database_url.as_deref() {
         None => data_dir.join("clara.db"),
@@ -595,6 +615,7 @@ fn resolve(
         engine.auto_tier = llm.auto_tier;
     }
     engine.tool_rounds = s.tools.rounds.unwrap_or(engine.tool_rounds);
+    engine.approvals = s.tools.approvals()?;
     let tools = s.tools;
     let memory = memory::resolve(
         &s.memory,

@@ -13,10 +13,11 @@
 
 use crate::settings::Sections;
 use anyhow::Result;
-use clara_core::component::{ConfigError, EnvKey};
+use clara_core::component::{ConfigError, EnvKey, TextList};
 use clara_memory::Rook;
 use clara_runtime::memory_tools::MemoryTools;
-use clara_tools::{ToolIntegration, ToolProvider, ToolRegistry};
+use clara_runtime::{ApprovalConfig, Owner};
+use clara_tools::{Rule, ToolIntegration, ToolProvider, ToolRegistry};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +32,38 @@ pub struct ToolSettings {
     pub timeout_secs: Option<u64>,
     /// Characters of a tool's result the model sees.
     pub max_result_chars: Option<usize>,
+    /// Whose approvals count (`telegram:123`); default the terminal and the
+    /// web page's operator.
+    pub owners: Option<TextList>,
+    /// Seconds a question to the owner waits; no answer is a deny.
+    pub approval_timeout_secs: Option<u64>,
+    /// The owner's rules.
+    pub rules: Vec<Rule>,
+}
+
+impl ToolSettings {
+    /// The approvals part of the engine's settings; a malformed owner is an
+    /// error naming it.
+    pub fn approvals(&self) -> Result<ApprovalConfig, ConfigError> {
+        let mut config = ApprovalConfig::default();
+        if let Some(owners) = &self.owners {
+            config.owners = owners
+                .items()
+                .map(|text| {
+                    Owner::parse(text).ok_or_else(|| {
+                        ConfigError::new(format!(
+                            "[tools] owners: {text:?} is not `platform:user id` (like \"telegram:123456\")"
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(secs) = self.approval_timeout_secs {
+            config.timeout = Duration::from_secs(secs.max(1));
+        }
+        config.rules = self.rules.clone();
+        Ok(config)
+    }
 }
 
 /// Tool providers, as integrations give them.
@@ -49,9 +82,9 @@ pub struct IntegrationEntry {
 }
 
 /// The entry of integration `I`.
-// Unused in a build until the first integration (MCP) joins `INTEGRATIONS`;
-// the tests below run a made-up one through it.
-#[cfg_attr(not(test), allow(dead_code))]
+// Unused in a build without integrations; the tests below also run a
+// made-up one through it.
+#[cfg_attr(not(any(test, feature = "mcp")), allow(dead_code))]
 pub const fn entry<I: ToolIntegration>() -> IntegrationEntry {
     IntegrationEntry {
         name: I::NAME,
@@ -61,7 +94,7 @@ pub const fn entry<I: ToolIntegration>() -> IntegrationEntry {
     }
 }
 
-#[cfg_attr(not(test), allow(dead_code))]
+#[cfg_attr(not(any(test, feature = "mcp")), allow(dead_code))]
 fn build<I: ToolIntegration>(sections: &Sections) -> Result<Providers, ConfigError> {
     I::providers(sections.section::<I::Settings>(I::NAME)?)
 }
@@ -73,7 +106,10 @@ fn build<I: ToolIntegration>(sections: &Sections) -> Result<Providers, ConfigErr
 /// #[cfg(feature = "mcp")]
 /// entry::<clara_mcp::Mcp>(),
 /// ```
-pub const INTEGRATIONS: &[IntegrationEntry] = &[];
+pub const INTEGRATIONS: &[IntegrationEntry] = &[
+    #[cfg(feature = "mcp")]
+    entry::<clara_mcp::Mcp>(),
+];
 
 /// The providers of this process, in the order their tools are added: the
 /// built-ins, the memory tools when memory is on, then every configured

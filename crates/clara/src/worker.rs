@@ -5,7 +5,10 @@
 use crate::settings::Resolved;
 use crate::{Answering, open_answering};
 use anyhow::{Context, Result};
+use clara_runtime::approvals::NoOwner;
 use clara_runtime::brain::Brain;
+use clara_runtime::brain::gate::Gate;
+use std::sync::Arc;
 use clara_runtime::queue::redis::{Worker, WorkerConfig};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
@@ -31,11 +34,17 @@ pub async fn run(resolved: &Resolved, args: WorkerArgs) -> Result<ExitCode> {
     } = open_answering(resolved).await?;
     let tools =
         crate::tools::registry(&resolved.tools, &resolved.sections, memory.as_ref()).await?;
+    // A worker holds no platform: it cannot ask the owner, so a call the
+    // policy would ask about is refused here (fail closed) and the model says so.
+    let asker = Arc::new(NoOwner {
+        why: "This tool needs the owner's approval, which Clara's workers cannot ask for yet; allow it with a rule in [tools] rules.".to_owned(),
+    });
     let brain = Brain {
         provider,
         tools,
         memory,
         recall_timeout: resolved.engine.recall_timeout,
+        gate: Gate::new(&resolved.engine.approvals.rules, &store, asker),
     };
     let name = args.name.unwrap_or_else(|| {
         let id = uuid::Uuid::new_v4().simple().to_string();

@@ -2,12 +2,12 @@
 //! builds from that for the next one.
 
 use crate::config::EngineConfig;
-use clara_core::context::{PromptInput, Turn, assemble_prompt};
+use clara_core::context::{PromptInput, Turn, assemble_prompt, with_tool_note};
 use clara_core::tokens::{EstimatedTokens, TokenCounter};
-use clara_core::{ConversationId, EventId, Role, Thought};
+use clara_core::{ConversationId, EventId, MessageId, Role, Thought, ToolRun};
 use clara_llm::ChatRequest;
 use clara_store::StoredMessage;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 /// One remembered message of the conversation window.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,6 +31,20 @@ impl Turn for CachedTurn {
     }
     fn at_ms(&self) -> i64 {
         self.at_ms
+    }
+}
+
+impl CachedTurn {
+    /// Clara's reply as later prompts show it: what she said, then a note of the
+    /// tools the reply used (see [`with_tool_note`]), so the model knows what it
+    /// already did.
+    pub fn reply(content: &str, tool_runs: &[ToolRun], at_ms: i64) -> Self {
+        Self {
+            role: Role::Assistant,
+            content: with_tool_note(content, tool_runs),
+            at_ms,
+            event: None,
+        }
     }
 }
 
@@ -85,10 +99,12 @@ pub struct ConversationContext {
 }
 
 impl ConversationContext {
-    /// A context from stored messages (oldest first), keeping at most `capacity`.
+    /// A context from stored messages (oldest first), keeping at most `capacity`;
+    /// Clara's messages found in `tool_runs` carry the note of their tools.
     pub fn new(
         id: ConversationId,
         stored: Vec<StoredMessage>,
+        tool_runs: &HashMap<MessageId, Vec<ToolRun>>,
         summary: Option<String>,
         capacity: usize,
     ) -> Self {
@@ -100,7 +116,12 @@ impl ConversationContext {
             counter: EstimatedTokens,
         };
         for m in stored {
-            ctx.record(m.into());
+            match tool_runs.get(&m.id) {
+                Some(runs) if m.role == Role::Assistant => {
+                    ctx.record(CachedTurn::reply(&m.content, runs, m.created_at_ms));
+                }
+                _ => ctx.record(m.into()),
+            }
         }
         ctx
     }

@@ -3,7 +3,9 @@
 //! the send queue ([`reply`]).
 
 pub mod context;
+pub mod gate;
 pub mod memory;
+pub mod permits;
 pub mod reply;
 
 pub use context::{CachedTurn, ConversationContext};

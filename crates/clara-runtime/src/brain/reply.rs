@@ -4,10 +4,11 @@
 //! snapshot of the tool registry when it starts and keeps it for every round,
 //! so tools added or removed meanwhile change the next reply, not this one.
 
+use super::gate::{Call, Gate};
 use super::memory::{MemoryRecall, RecallScope};
 use crate::send_queue::SendQueue;
 use async_trait::async_trait;
-use clara_core::{ChatMessage, Thought, ToolCall};
+use clara_core::{ChatMessage, Permission, Thought, ToolCall, ToolRun};
 use clara_llm::{ChatProvider, ChatRequest, LlmError, StreamEvent, Usage};
 use clara_memory::Rook;
 use clara_tools::{ToolContext, ToolRegistry, ToolSet};
@@ -87,6 +88,8 @@ pub struct Brain {
     pub memory: Option<Rook>,
     /// How long recall may take before the reply goes on without memories.
     pub recall_timeout: Duration,
+    /// Whether each tool call may run: the owner's policy, grants and asks.
+    pub gate: Gate,
 }
 
 /// Where a reply's steps go while the model answers: the send queue in the
@@ -100,8 +103,8 @@ pub trait ReplyOutput: Send {
     async fn push(&mut self, delta: &str);
     /// A tool started.
     async fn tool_started(&mut self, name: &str);
-    /// A tool finished.
-    async fn tool_finished(&mut self, name: &str, ok: bool);
+    /// A tool finished, or was refused: its record.
+    async fn tool_finished(&mut self, run: &ToolRun);
     /// When the output next has work of its own (an edit coming due).
     fn next_wake(&self) -> Option<Instant> {
         None
@@ -121,8 +124,8 @@ impl ReplyOutput for SendQueue {
     async fn tool_started(&mut self, name: &str) {
         SendQueue::tool_started(self, name).await;
     }
-    async fn tool_finished(&mut self, name: &str, ok: bool) {
-        SendQueue::tool_finished(self, name, ok).await;
+    async fn tool_finished(&mut self, run: &ToolRun) {
+        SendQueue::tool_finished(self, run).await;
     }
     fn next_wake(&self) -> Option<Instant> {
         SendQueue::next_wake(self)
@@ -173,14 +176,12 @@ impl Brain {
         let snapshot = self.tools.snapshot();
         let tools = tools.filter(|_| !snapshot.is_empty());
         let mut tally = Tally::default();
-        let result = answer(
-            &*self.provider,
-            request,
-            tools.as_ref().map(|scope| (&*snapshot, scope)),
-            out,
-            &mut tally,
-        )
-        .await;
+        let tools = tools.as_ref().map(|scope| Tools {
+            set: &snapshot,
+            scope,
+            gate: &self.gate,
+        });
+        let result = answer(&*self.provider, request, tools, out, &mut tally).await;
         *spent = Spent {
             usage: tally.usage,
             tool_calls: tally.tool_calls,
@@ -228,7 +229,7 @@ pub async fn run_reply(
         delivered,
         whole_parts: queue.delivers_whole_parts(),
         spent,
-        tool_runs: Vec::new(),
+        tool_runs: queue.take_tool_runs(),
     }
 }
 
@@ -286,19 +287,30 @@ impl Tally {
     }
 }
 
+/// What a reply's tool calls go through: the snapshot, for whom, and the gate.
+#[derive(Clone, Copy)]
+struct Tools<'a> {
+    set: &'a ToolSet,
+    scope: &'a ToolScope,
+    gate: &'a Gate,
+}
+
 async fn answer(
     provider: &dyn ChatProvider,
     mut request: ChatRequest,
-    tools: Option<(&ToolSet, &ToolScope)>,
+    tools: Option<Tools<'_>>,
     queue: &mut dyn ReplyOutput,
     tally: &mut Tally,
 ) -> Result<(), LlmError> {
-    let max_rounds = tools.map_or(0, |(_, scope)| scope.max_rounds);
+    let max_rounds = tools.map_or(0, |t| t.scope.max_rounds);
     let mut said = String::new();
+    // Set once a round has read untrusted content (an MCP server's output, a
+    // web page): from the next round on, tools that send need approval.
+    let mut tainted = false;
     for round in 0..=max_rounds {
         // The last round offers no tools, so the model has to answer.
         request.tools = match tools {
-            Some((set, _)) if round < max_rounds => set.specs(),
+            Some(t) if round < max_rounds => t.set.specs(),
             _ => Vec::new(),
         };
         let continues = !said.trim().is_empty();
@@ -310,7 +322,7 @@ async fn answer(
         };
         let (text, calls) = stream_round(provider, this_round, queue, tally, continues).await?;
         said.push_str(&text);
-        let Some((set, scope)) = tools.filter(|_| !calls.is_empty()) else {
+        let Some(tools) = tools.filter(|_| !calls.is_empty()) else {
             return if said.trim().is_empty() {
                 Err(LlmError::Empty)
             } else {
@@ -320,19 +332,22 @@ async fn answer(
         for call in &calls {
             queue.tool_started(&call.name).await;
         }
-        // Independent calls of one round run at once.
-        let outcomes =
-            futures::future::join_all(calls.iter().map(|call| set.run(call, &scope.context))).await;
+        // Independent calls of one round run at once (each waits for its own
+        // approval, if it needs one).
+        let runs =
+            futures::future::join_all(calls.iter().map(|call| run_call(tools, call, tainted)))
+                .await;
         tally.tool_calls += calls.len();
         request
             .messages
             .push(ChatMessage::tool_request(text, calls));
-        for outcome in outcomes {
-            tracing::debug!(tool = %outcome.name, ok = outcome.ok, "tool finished");
-            queue.tool_finished(&outcome.name, outcome.ok).await;
+        for (run, untrusted) in runs {
+            tracing::debug!(tool = %run.name, ok = run.ok, "tool finished");
+            tainted |= untrusted;
+            queue.tool_finished(&run).await;
             request
                 .messages
-                .push(ChatMessage::tool_result(outcome.call_id, outcome.content));
+                .push(ChatMessage::tool_result(run.call_id.clone(), run.result));
         }
     }
     // Unreachable in practice: the last round offers no tools. A model that calls
@@ -342,6 +357,48 @@ async fn answer(
     } else {
         Ok(())
     }
+}
+
+/// One tool call: checked, let through (or not) by the gate, run. Returns its
+/// record and whether it read untrusted content.
+async fn run_call(tools: Tools<'_>, call: &ToolCall, tainted: bool) -> (ToolRun, bool) {
+    let started_at_ms = chrono::Utc::now().timestamp_millis();
+    let started = std::time::Instant::now();
+    let record = |result: String, ok: bool, permission: Permission| ToolRun {
+        call_id: call.id.clone(),
+        name: call.name.clone(),
+        arguments: call.arguments.clone(),
+        result,
+        ok,
+        permission,
+        started_at_ms,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    };
+    let (traits, arguments) = match tools.set.check(call) {
+        Ok(checked) => checked,
+        Err(refused) => return (record(refused.content, false, Permission::Policy), false),
+    };
+    let permission = tools
+        .gate
+        .permit(Call {
+            tool: &call.name,
+            arguments: &arguments,
+            traits: &traits,
+            tainted,
+            context: &tools.scope.context,
+        })
+        .await;
+    if let Permission::Refused { reason } = &permission {
+        let result = format!(
+            "Not run: {reason} Tell the person if it matters; do not repeat the same call unless they ask."
+        );
+        return (record(result, false, permission), false);
+    }
+    let outcome = tools.set.run(call, &tools.scope.context).await;
+    (
+        record(outcome.content, outcome.ok, permission),
+        traits.untrusted_output,
+    )
 }
 
 /// One model call: streams its text to the queue, returns the text and the tool

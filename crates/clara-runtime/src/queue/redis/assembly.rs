@@ -14,6 +14,7 @@
 
 use super::wire::Step;
 use crate::brain::Spent;
+use clara_core::ToolRun;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -27,7 +28,7 @@ pub enum Action {
     /// A tool started.
     ToolStarted(String),
     /// A tool finished.
-    ToolFinished(String, bool),
+    ToolFinished(ToolRun),
     /// The answer is complete.
     Finish(Spent),
     /// The answer failed; tell the person this.
@@ -115,7 +116,7 @@ impl ReplyAssembly {
             }
             Step::Typing if is_current => vec![Action::Typing],
             Step::ToolStarted { name } if is_current => vec![Action::ToolStarted(name)],
-            Step::ToolFinished { name, ok } if is_current => vec![Action::ToolFinished(name, ok)],
+            Step::ToolFinished { run } if is_current => vec![Action::ToolFinished(run)],
             Step::Typing | Step::ToolStarted { .. } | Step::ToolFinished { .. } => {
                 self.maybe_take_over(now)
             }

@@ -96,7 +96,7 @@ impl ReplyQueue for RedisQueue {
                     thought,
                     ReplyStatus::Failed,
                     delivered,
-                    &queue,
+                    &mut queue,
                     Spent::default(),
                 );
             }
@@ -106,7 +106,7 @@ impl ReplyQueue for RedisQueue {
         let mut entry = tokio::select! {
             () = cancel.cancelled() => {
                 let delivered = queue.cancelled().await;
-                return outcome(thought, ReplyStatus::Cancelled, delivered, &queue, Spent::default());
+                return outcome(thought, ReplyStatus::Cancelled, delivered, &mut queue, Spent::default());
             }
             entry = inner.add(&envelope) => entry,
         };
@@ -146,7 +146,7 @@ impl ReplyQueue for RedisQueue {
                         queue.push(&text).await;
                     }
                     Action::ToolStarted(name) => queue.tool_started(&name).await,
-                    Action::ToolFinished(name, ok) => queue.tool_finished(&name, ok).await,
+                    Action::ToolFinished(run) => queue.tool_finished(&run).await,
                     Action::Finish(spent) => end = Some((ReplyStatus::Finished, spent, None)),
                     Action::Fail(message, spent) => {
                         end = Some((ReplyStatus::Failed, spent, Some(message)));
@@ -171,7 +171,7 @@ impl ReplyQueue for RedisQueue {
         };
         spent.first_token = first_token;
         record_metrics(status, started, first_token, &spent);
-        outcome(thought, status, delivered, &queue, spent)
+        outcome(thought, status, delivered, &mut queue, spent)
     }
 }
 
@@ -179,7 +179,7 @@ fn outcome(
     thought: clara_core::Thought,
     status: ReplyStatus,
     delivered: String,
-    queue: &SendQueue,
+    queue: &mut SendQueue,
     spent: Spent,
 ) -> ReplyOutcome {
     ReplyOutcome {
@@ -188,6 +188,7 @@ fn outcome(
         delivered,
         whole_parts: queue.delivers_whole_parts(),
         spent,
+        tool_runs: queue.take_tool_runs(),
     }
 }
 

@@ -2,7 +2,7 @@
 //! on the owning gateway's reply stream. JSON, one field per entry.
 
 use crate::brain::{ReplyJob, Spent};
-use clara_core::ThoughtId;
+use clara_core::{ThoughtId, ToolRun};
 use serde::{Deserialize, Serialize};
 
 /// The field of a stream entry that holds its JSON.
@@ -51,12 +51,10 @@ pub enum Step {
         /// Its namespaced name.
         name: String,
     },
-    /// A tool finished.
+    /// A tool finished (or was refused), with its record.
     ToolFinished {
-        /// Its namespaced name.
-        name: String,
-        /// Whether it succeeded.
-        ok: bool,
+        /// The call, its result and who let it run.
+        run: ToolRun,
     },
     /// The whole answer was sent.
     Finished {

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::brain::{Brain, ReplyOutput, Spent};
 use async_trait::async_trait;
-use clara_core::ThoughtId;
+use clara_core::{ThoughtId, ToolRun};
 use futures::StreamExt;
 use parking_lot::Mutex;
 use redis::aio::ConnectionManager;
@@ -513,11 +513,7 @@ impl ReplyOutput for StepSender {
         })
         .await;
     }
-    async fn tool_finished(&mut self, name: &str, ok: bool) {
-        self.send(Step::ToolFinished {
-            name: name.to_owned(),
-            ok,
-        })
-        .await;
+    async fn tool_finished(&mut self, run: &ToolRun) {
+        self.send(Step::ToolFinished { run: run.clone() }).await;
     }
 }
