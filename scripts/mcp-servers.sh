@@ -30,6 +30,9 @@ fi
 
 want_py=$(printf '%s\n' "${py_pkgs[@]}")
 if [ "$(cat "$dir/py.installed" 2>/dev/null)" != "$want_py" ] || [ ! -x "$dir/venv/bin/mcp-server-time" ]; then
+  if ! "$python" -m venv --help >/dev/null 2>&1 && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv
+  fi
   "$python" -m venv "$dir/venv" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
   "$dir/venv/bin/python" -m pip install --quiet --disable-pip-version-check "${py_pkgs[@]}"
   printf '%s\n' "$want_py" > "$dir/py.installed"

@@ -48,6 +48,24 @@ impl ReplyKind {
     }
 }
 
+impl Outbound {
+    /// The thought this call is about; `None` for typing and the owner's
+    /// approval questions, which belong to no one reply's text.
+    pub fn thought(&self) -> Option<ThoughtId> {
+        match self {
+            Self::Send { thought, .. }
+            | Self::Edit { thought, .. }
+            | Self::Delta { thought, .. }
+            | Self::End { thought }
+            | Self::ToolStarted { thought, .. }
+            | Self::ToolFinished { thought, .. }
+            | Self::Cancelled { thought }
+            | Self::Error { thought, .. } => Some(*thought),
+            Self::Typing | Self::Ask { .. } | Self::AskClosed { .. } => None,
+        }
+    }
+}
+
 /// A platform call the send queue asks an adapter to make.
 ///
 /// Which calls come depends on the platform's

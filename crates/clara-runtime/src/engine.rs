@@ -13,8 +13,7 @@ use crate::queue::{LocalQueue, ReplyQueue, SeenEvents};
 use crate::sink::OutboundSink;
 use clara_core::dedupe::RecentEvents;
 use clara_core::{
-    Author, ChannelKind, ConversationId, ConversationRef, Inbound, Outbound, SessionId, Thought,
-    ThoughtId, Tier,
+    Author, ConversationId, ConversationRef, Inbound, Outbound, SessionId, Thought, ThoughtId, Tier,
 };
 use clara_llm::ChatProvider;
 use clara_memory::Rook;
@@ -237,9 +236,7 @@ impl Engine {
         self.shared
             .approvals
             .seen(&inbound.conversation, &inbound.author);
-        if inbound.conversation.kind == ChannelKind::Direct
-            && let Some(answer) = clara_core::approval::parse_command(text)
-        {
+        if let Some(answer) = clara_core::approval::parse_command(text) {
             // An answer to a tool approval is Clara's to read, never the model's,
             // and is not part of the conversation.
             if let Some(refusal) =

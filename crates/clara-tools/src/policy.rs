@@ -158,9 +158,7 @@ impl Policy {
         }
         if facts.traits.definition_sha256.is_some() {
             return Decision::Ask {
-                reason: format!(
-                    "{tool} comes from an MCP server and has not been allowed yet."
-                ),
+                reason: format!("{tool} comes from an MCP server and has not been allowed yet."),
             };
         }
         match facts.traits.effect {
@@ -286,14 +284,19 @@ mod tests {
         );
         for effect in [Effect::Write, Effect::Execute, Effect::Send, Effect::Spend] {
             let t = traits(effect, false);
-            assert!(is_ask(&policy.decide(&facts("x__y", "{}", &t))), "{effect:?}");
+            assert!(
+                is_ask(&policy.decide(&facts("x__y", "{}", &t))),
+                "{effect:?}"
+            );
         }
     }
 
     #[test]
     fn a_new_mcp_tool_asks_even_when_it_claims_to_only_read() {
         let t = traits(Effect::Read, true);
-        assert!(is_ask(&Policy::default().decide(&facts("fs__read", "{}", &t))));
+        assert!(is_ask(
+            &Policy::default().decide(&facts("fs__read", "{}", &t))
+        ));
     }
 
     #[test]
@@ -354,7 +357,10 @@ mod tests {
         f.tainted = true;
         assert!(is_ask(&policy.decide(&f)));
         f.granted = true;
-        assert!(is_ask(&policy.decide(&f)), "a grant does not lift the taint");
+        assert!(
+            is_ask(&policy.decide(&f)),
+            "a grant does not lift the taint"
+        );
         // Reading stays allowed after taint.
         let read = traits(Effect::Write, false);
         let mut g = facts("notes__save", "{}", &read);
@@ -376,7 +382,8 @@ mod tests {
 
     #[test]
     fn canonical_json_sorts_keys() {
-        let a: serde_json::Value = serde_json::from_str(r#"{"b": 1, "a": {"d": 2, "c": 3}}"#).unwrap();
+        let a: serde_json::Value =
+            serde_json::from_str(r#"{"b": 1, "a": {"d": 2, "c": 3}}"#).unwrap();
         assert_eq!(canonical_json(&a), r#"{"a":{"c":3,"d":2},"b":1}"#);
         assert_eq!(sha256_hex("").len(), 64);
     }

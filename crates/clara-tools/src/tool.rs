@@ -33,7 +33,9 @@ pub enum ToolError {
 
 /// What a tool does to the world, from least to most consequential: the
 /// default policy allows [`Effect::Read`] and asks about the rest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Effect {
     /// Only reads (the time, a search, a file read inside the workspace).

@@ -2,6 +2,7 @@
 //! binary links the whole dependency graph, so one is much cheaper than many.
 #![allow(clippy::expect_used, clippy::unwrap_used, dead_code, missing_docs)]
 
+mod approvals;
 mod conversation;
 mod delivery;
 mod memory;
@@ -9,4 +10,5 @@ mod memory;
 mod redis_queue;
 mod sessions;
 mod support;
+mod tool_history;
 mod tools_and_tiers;

@@ -14,17 +14,7 @@ use std::time::Duration;
 pub use clara_core::testing::{RecordingSink, WAIT};
 
 pub fn thought_of(call: &Outbound) -> Option<ThoughtId> {
-    match call {
-        Outbound::Send { thought, .. }
-        | Outbound::Edit { thought, .. }
-        | Outbound::Delta { thought, .. }
-        | Outbound::End { thought }
-        | Outbound::Cancelled { thought }
-        | Outbound::Error { thought, .. }
-        | Outbound::ToolStarted { thought, .. }
-        | Outbound::ToolFinished { thought, .. } => Some(*thought),
-        Outbound::Typing => None,
-    }
+    call.thought()
 }
 
 pub fn ends(calls: &[Outbound]) -> usize {

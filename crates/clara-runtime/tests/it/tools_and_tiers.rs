@@ -16,23 +16,23 @@ use tokio::sync::Notify;
 /// A model that answers from a script, one list of events per call, and records
 /// every request. When the script is empty it says "done".
 #[derive(Default)]
-struct ScriptedModel {
+pub struct ScriptedModel {
     script: Mutex<VecDeque<Vec<StreamEvent>>>,
     requests: Mutex<Vec<ChatRequest>>,
     always_call_tools: bool,
 }
 
 impl ScriptedModel {
-    fn then(self, events: Vec<StreamEvent>) -> Self {
+    pub fn then(self, events: Vec<StreamEvent>) -> Self {
         self.script.lock().push_back(events);
         self
     }
-    fn requests(&self) -> Vec<ChatRequest> {
+    pub fn requests(&self) -> Vec<ChatRequest> {
         self.requests.lock().clone()
     }
 }
 
-fn call(id: &str, name: &str, args: &str) -> StreamEvent {
+pub fn call(id: &str, name: &str, args: &str) -> StreamEvent {
     StreamEvent::ToolCall(ToolCall {
         id: id.into(),
         name: name.into(),
@@ -40,7 +40,7 @@ fn call(id: &str, name: &str, args: &str) -> StreamEvent {
     })
 }
 
-fn finished(input: u32, output: u32) -> StreamEvent {
+pub fn finished(input: u32, output: u32) -> StreamEvent {
     StreamEvent::Finished {
         reason: Some("stop".into()),
         usage: Some(Usage {
