@@ -54,7 +54,7 @@ impl std::fmt::Display for Owner {
 }
 
 /// One question a reply asks.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Question {
     /// The tool, namespaced.
     pub tool: String,
@@ -67,7 +67,7 @@ pub struct Question {
 }
 
 /// How a question ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Answer {
     /// An owner answered.
     Given {

@@ -7,7 +7,7 @@ use crate::Running;
 use crate::settings::Resolved;
 use anyhow::{Context, Result};
 use clara_core::port::Adapter;
-use clara_runtime::queue::redis::{RedisConfig, RedisQueue, RedisSeenEvents};
+use clara_runtime::queue::redis::{RedisConfig, RedisQueue, RedisSeenEvents, serve_asks};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -33,12 +33,23 @@ pub async fn run(
         "queue ready: replies come from clara worker processes"
     );
     engine.set_reply_queue(Arc::new(queue));
+    let redis_for_asks = redis.clone();
     engine.set_seen_events(Arc::new(
         RedisSeenEvents::connect(redis)
             .await
             .context("cannot start event deduplication")?,
     ));
+    // Workers' questions for the owner (tool approvals) are asked here, where
+    // the platforms are.
+    let asks = tokio::spawn(serve_asks(
+        redis_for_asks,
+        Arc::new(engine.approvals().clone()),
+        stop.clone(),
+    ));
     let served = crate::serve::run(resolved, running, adapters).await;
     stop.cancel();
+    if let Ok(Err(error)) = asks.await {
+        tracing::warn!(%error, "questions for the owner could not be served");
+    }
     served
 }

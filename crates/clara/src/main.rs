@@ -8,6 +8,8 @@ mod adapters;
 mod chat;
 mod gateway;
 mod jobs_cli;
+#[cfg(feature = "mcp")]
+mod mcp_cli;
 mod memory;
 mod memory_cli;
 mod migrate_copy;
@@ -18,6 +20,8 @@ mod serve;
 mod settings;
 mod terminal;
 mod tools;
+#[allow(dead_code)]
+mod tools_cli;
 mod worker;
 
 use anyhow::{Context, Result};
@@ -82,6 +86,10 @@ enum Command {
     Memory(memory_cli::MemoryArgs),
     /// Background jobs (summaries, memory extraction): backlog, failures, retry.
     Jobs(jobs_cli::JobsArgs),
+    /// Add, list, remove, enable, disable and probe MCP servers (a running
+    /// Clara picks up the change within seconds).
+    #[cfg(feature = "mcp")]
+    Mcp(mcp_cli::McpCommand),
     /// Run one platform adapter in its own process, connected to a Clara gateway.
     Adapter(remote_adapter::AdapterArgs),
     /// Print the Argon2 hash of a password read from standard input, for
@@ -217,6 +225,17 @@ async fn run(cli: Cli, mut resolved: Resolved) -> Result<ExitCode> {
         Command::Migrate { action, .. } => migrate(&resolved, action).await,
         Command::Memory(args) => memory_cli::run(&resolved, args).await,
         Command::Jobs(args) => jobs_cli::run(&resolved, args).await,
+        #[cfg(feature = "mcp")]
+        Command::Mcp(cmd) => {
+            let settings: clara_mcp::McpSettings = resolved.sections.section("mcp")?;
+            let dir = settings
+                .servers_dir
+                .clone()
+                .unwrap_or_else(|| resolved.data_dir.join("mcp"));
+            mcp_cli::run(cmd, dir, &settings)
+                .await
+                .map(|()| ExitCode::SUCCESS)
+        }
         Command::Adapter(args) => {
             let adapters = std::mem::take(&mut resolved.adapters);
             remote_adapter::run(&resolved, adapters, args).await

@@ -5,12 +5,11 @@
 use crate::settings::Resolved;
 use crate::{Answering, open_answering};
 use anyhow::{Context, Result};
-use clara_runtime::approvals::NoOwner;
 use clara_runtime::brain::Brain;
 use clara_runtime::brain::gate::Gate;
-use std::sync::Arc;
-use clara_runtime::queue::redis::{Worker, WorkerConfig};
+use clara_runtime::queue::redis::{RedisAsker, Worker, WorkerConfig};
 use std::process::ExitCode;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// `clara worker` options.
@@ -34,11 +33,12 @@ pub async fn run(resolved: &Resolved, args: WorkerArgs) -> Result<ExitCode> {
     } = open_answering(resolved).await?;
     let tools =
         crate::tools::registry(&resolved.tools, &resolved.sections, memory.as_ref()).await?;
-    // A worker holds no platform: it cannot ask the owner, so a call the
-    // policy would ask about is refused here (fail closed) and the model says so.
-    let asker = Arc::new(NoOwner {
-        why: "This tool needs the owner's approval, which Clara's workers cannot ask for yet; allow it with a rule in [tools] rules.".to_owned(),
-    });
+    // A worker holds no platform: its questions for the owner go to the
+    // gateway through Redis (no gateway answering in time is a deny).
+    let asker = Arc::new(RedisAsker::new(
+        redis.clone(),
+        resolved.engine.approvals.timeout,
+    )?);
     let brain = Brain {
         provider,
         tools,

@@ -375,3 +375,71 @@ async fn a_stopping_worker_finishes_what_it_holds_then_leaves_the_group() {
     gateway_stop.cancel();
     clean(&config).await;
 }
+
+/// A gateway-side asker that answers every question with `verdict` and
+/// records what it was asked.
+struct Owner {
+    verdict: clara_core::approval::Verdict,
+    asked: parking_lot::Mutex<Vec<clara_runtime::approvals::Question>>,
+}
+
+#[async_trait::async_trait]
+impl clara_runtime::approvals::Asker for Owner {
+    async fn ask(
+        &self,
+        question: clara_runtime::approvals::Question,
+    ) -> clara_runtime::approvals::Answer {
+        self.asked.lock().push(question);
+        clara_runtime::approvals::Answer::Given {
+            verdict: self.verdict,
+            by: "telegram:42".into(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_workers_question_reaches_the_owner_through_the_gateway() {
+    use clara_runtime::approvals::{Answer, Asker, Question};
+    use clara_runtime::queue::redis::{RedisAsker, serve_asks};
+    let config = config().await;
+    let owner = Arc::new(Owner {
+        verdict: clara_core::approval::Verdict::Once,
+        asked: parking_lot::Mutex::new(Vec::new()),
+    });
+    let stop = CancellationToken::new();
+    let served = tokio::spawn(serve_asks(config.clone(), owner.clone(), stop.clone()));
+    let asker = RedisAsker::new(config.clone(), Duration::from_secs(5)).unwrap();
+    let question = Question {
+        tool: "mail__send".into(),
+        arguments: r#"{"to":"bob"}"#.into(),
+        reason: "It sends.".into(),
+        asked_for: "Ann".into(),
+    };
+    let answer = asker.ask(question).await;
+    assert_eq!(
+        answer,
+        Answer::Given {
+            verdict: clara_core::approval::Verdict::Once,
+            by: "telegram:42".into()
+        }
+    );
+    assert_eq!(owner.asked.lock()[0].tool, "mail__send");
+    stop.cancel();
+    served.await.unwrap().unwrap();
+
+    // With no gateway serving questions, the worker's wait ends in a deny.
+    let lonely = RedisAsker::new(config.clone(), Duration::from_millis(10)).unwrap();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(60),
+        lonely.ask(Question {
+            tool: "mail__send".into(),
+            arguments: "{}".into(),
+            reason: String::new(),
+            asked_for: String::new(),
+        }),
+    )
+    .await
+    .expect("the wait is bounded");
+    assert!(matches!(answer, Answer::Unreachable { .. }), "{answer:?}");
+    clean(&config).await;
+}

@@ -14,15 +14,20 @@
 //! - A finished thought leaves `{prefix}:done:{thought}`, so a claimed entry whose
 //!   worker died after answering is not answered again.
 //! - Platform event ids are claimed with `SET NX` and a TTL ([`RedisSeenEvents`]).
+//! - A worker's question for the owner (a tool approval) goes to `{prefix}:asks`;
+//!   the gateway asks and pushes the answer to `{prefix}:answer:{id}`
+//!   ([`RedisAsker`], [`serve_asks`]).
 //!
 //! Per-conversation order needs nothing here: a conversation's actor queues its
 //! next thought only after the previous reply ended.
 
+mod asks;
 mod assembly;
 mod gateway;
 mod wire;
 mod worker;
 
+pub use asks::{RedisAsker, serve_asks};
 pub use assembly::{Action, ReplyAssembly};
 pub use gateway::{RedisQueue, RedisSeenEvents};
 pub use wire::{Envelope, Step, WorkerEvent, decode};
@@ -157,8 +162,16 @@ impl Connector {
     /// A connection of its own for blocking reads: a blocking command on a
     /// shared connection would stall every other command behind it.
     pub(crate) async fn blocking(&self) -> Result<MultiplexedConnection, QueueError> {
+        self.blocking_for(BLOCK).await
+    }
+
+    /// A connection of its own for blocking reads of up to `wait`.
+    pub(crate) async fn blocking_for(
+        &self,
+        wait: Duration,
+    ) -> Result<MultiplexedConnection, QueueError> {
         let config = AsyncConnectionConfig::new()
-            .set_response_timeout(Some(BLOCK + RESPONSE_TIMEOUT))
+            .set_response_timeout(Some(wait + RESPONSE_TIMEOUT))
             .set_connection_timeout(Some(RESPONSE_TIMEOUT));
         self.client
             .get_multiplexed_async_connection_with_config(&config)
