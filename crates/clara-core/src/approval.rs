@@ -59,7 +59,12 @@ impl Verdict {
 
     /// Parses [`Verdict::as_str`] (and a few words people type instead).
     pub fn parse(word: &str) -> Option<Self> {
-        match word.trim().trim_start_matches('/').to_ascii_lowercase().as_str() {
+        match word
+            .trim()
+            .trim_start_matches('/')
+            .to_ascii_lowercase()
+            .as_str()
+        {
             "approve" | "allow" | "yes" | "once" => Some(Self::Once),
             "always" => Some(Self::Always),
             "deny" | "no" | "reject" => Some(Self::Deny),
@@ -205,7 +210,10 @@ mod tests {
                 verdict: Verdict::Once
             })
         );
-        assert_eq!(parse_command("deny 3f9a2c1d").map(|a| a.verdict), Some(Verdict::Deny));
+        assert_eq!(
+            parse_command("deny 3f9a2c1d").map(|a| a.verdict),
+            Some(Verdict::Deny)
+        );
         assert_eq!(parse_command("no way"), None);
         assert_eq!(parse_command("/approve 3f9a2c1d please"), None);
         assert_eq!(parse_command("approve"), None);

@@ -11,10 +11,11 @@
 //! Idle workers retire after [`WORKER_IDLE`].
 
 use super::addressing::{Me, Rules, Verdict, judge};
+use super::approval;
 use super::inbound::{author_of, conversation_of, inbound_for};
 use super::rest::Rest;
 use super::sink::Channels;
-use super::wire::{Envelope, Message, Ready, TypingStart};
+use super::wire::{Envelope, Interaction, Message, Ready, TypingStart};
 use clara_core::Author;
 use clara_core::port::{Accepted, Assistant};
 use std::collections::HashMap;
@@ -110,6 +111,13 @@ impl Dispatcher {
                     tracing::warn!(error = %e, "a Discord message could not be read and was skipped");
                 }
             },
+            Some("INTERACTION_CREATE") => match serde_json::from_str::<Envelope<Interaction>>(json)
+            {
+                Ok(event) => self.interaction(event.d),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a Discord interaction could not be read and was skipped");
+                }
+            },
             Some("TYPING_START") => {
                 if let Ok(event) = serde_json::from_str::<Envelope<TypingStart>>(json) {
                     self.typing(event.d).await;
@@ -135,6 +143,52 @@ impl Dispatcher {
                     .await;
             }
         }
+    }
+
+    /// A button press: acknowledged at once (Discord allows three seconds, so
+    /// it does not wait behind the channel's messages), then an answer to one
+    /// of Clara's questions goes to the engine, which checks it comes from the
+    /// owner. Other interactions are not Clara's and are left alone.
+    fn interaction(&self, interaction: Interaction) {
+        if !approval::is_button(&interaction) {
+            tracing::debug!(
+                kind = interaction.kind,
+                "a Discord interaction Clara does not use"
+            );
+            return;
+        }
+        let context = Arc::clone(&self.context);
+        tokio::spawn(async move {
+            let press = approval::press_of(&interaction);
+            let ack = serde_json::json!({ "type": approval::ACKNOWLEDGE });
+            let acknowledged = tokio::select! {
+                () = context.stop.cancelled() => return,
+                answer = context.rest.interaction_callback(interaction.id, &interaction.token, ack) => answer,
+            };
+            if let Err(e) = acknowledged {
+                // The press still counts; Discord only shows it as failed.
+                tracing::warn!(error = %e, "acknowledging a Discord button press failed");
+            }
+            let Some(press) = press else {
+                tracing::debug!(
+                    interaction = interaction.id,
+                    "a Discord button press that answers no question"
+                );
+                return;
+            };
+            let answered = context
+                .assistant
+                .answer_approval(
+                    &press.conversation,
+                    &press.author,
+                    press.answer,
+                    press.event,
+                )
+                .await;
+            if let Err(refused) = answered {
+                tracing::warn!(error = %refused, "a Discord button press could not be handed to Clara");
+            }
+        });
     }
 
     async fn typing(&mut self, event: TypingStart) {

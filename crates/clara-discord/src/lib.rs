@@ -16,6 +16,7 @@
 //! goes to the `resume_gateway_url` Discord's READY names, as Discord asks.
 
 mod addressing;
+mod approval;
 mod config;
 mod error;
 mod gateway;

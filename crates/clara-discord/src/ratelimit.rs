@@ -42,8 +42,19 @@ impl Route {
         let mut key = vec![method.to_owned()];
         let mut major = String::new();
         let mut previous = "";
+        let mut interaction = false;
         for part in path.trim_matches('/').split('/') {
             let is_id = !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+            if interaction {
+                // An interaction's token follows its id: one route for all of them.
+                interaction = false;
+                key.push("{token}".to_owned());
+                previous = part;
+                continue;
+            }
+            if is_id && previous == "interactions" {
+                interaction = true;
+            }
             if is_id && matches!(previous, "channels" | "guilds" | "webhooks") && major.is_empty() {
                 major = part.to_owned();
                 key.push("{major}".to_owned());
@@ -219,6 +230,11 @@ mod tests {
         assert_ne!(a, Route::new("POST", "channels/10/messages"));
         assert_eq!(Route::new("GET", "users/@me").major, "");
         assert_eq!(a.key, c.key, "one bucket name for every channel");
+        // Interaction tokens are not kept: one route for every interaction.
+        let x = Route::new("POST", "interactions/900/aW50ZXJhY3Rpb24:token-1/callback");
+        let y = Route::new("POST", "interactions/901/other-token/callback");
+        assert_eq!(x, y);
+        assert!(!x.key.contains("token-1"), "{}", x.key);
     }
 
     #[test]

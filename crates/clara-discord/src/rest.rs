@@ -150,6 +150,28 @@ impl Rest {
         text: &str,
         reply_to: Option<u64>,
     ) -> Result<u64, RestError> {
+        self.post_message(channel, text, reply_to, None).await
+    }
+
+    /// Sends `text` with message `components` (rows of buttons); returns the
+    /// new message's id.
+    pub async fn create_message_with_components(
+        &self,
+        channel: u64,
+        text: &str,
+        components: Value,
+    ) -> Result<u64, RestError> {
+        self.post_message(channel, text, None, Some(components))
+            .await
+    }
+
+    async fn post_message(
+        &self,
+        channel: u64,
+        text: &str,
+        reply_to: Option<u64>,
+        components: Option<Value>,
+    ) -> Result<u64, RestError> {
         // Discord keeps nonces for a few minutes: a retried call whose first
         // try did create the message gets that message back, not a copy.
         let nonce = self
@@ -162,6 +184,9 @@ impl Rest {
             "nonce": nonce,
             "enforce_nonce": true,
         });
+        if let Some(components) = components {
+            body["components"] = components;
+        }
         if let Some(id) = reply_to {
             body["message_reference"] = json!({
                 "type": 0,
@@ -189,11 +214,55 @@ impl Rest {
         message: u64,
         text: &str,
     ) -> Result<(), RestError> {
-        let body = json!({ "content": text, "allowed_mentions": { "parse": [] } });
+        self.patch_message(channel, message, text, None).await
+    }
+
+    /// Replaces a message's text and its components (`[]` removes its buttons).
+    pub async fn edit_message_with_components(
+        &self,
+        channel: u64,
+        message: u64,
+        text: &str,
+        components: Value,
+    ) -> Result<(), RestError> {
+        self.patch_message(channel, message, text, Some(components))
+            .await
+    }
+
+    async fn patch_message(
+        &self,
+        channel: u64,
+        message: u64,
+        text: &str,
+        components: Option<Value>,
+    ) -> Result<(), RestError> {
+        let mut body = json!({ "content": text, "allowed_mentions": { "parse": [] } });
+        if let Some(components) = components {
+            body["components"] = components;
+        }
         self.call(
             "editing a message",
             "PATCH",
             format!("channels/{channel}/messages/{message}"),
+            Some(body),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `POST /interactions/{id}/{token}/callback`: answers an interaction
+    /// within Discord's three seconds (`{"type": 6}` acknowledges a button
+    /// press without changing its message).
+    pub async fn interaction_callback(
+        &self,
+        id: u64,
+        token: &clara_core::Secret,
+        body: Value,
+    ) -> Result<(), RestError> {
+        self.call(
+            "answering a button press",
+            "POST",
+            format!("interactions/{id}/{}/callback", token.expose()),
             Some(body),
         )
         .await

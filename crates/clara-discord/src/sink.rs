@@ -1,7 +1,10 @@
 //! Clara's replies on Discord: one message grown by edits (no faster than the
 //! cooldown), continued in a new message past 2000 characters; the typing
-//! indicator kept alive until the reply shows.
+//! indicator kept alive until the reply shows. A question to the owner is a
+//! message with three buttons (see `approval.rs`), edited without them when it
+//! closes.
 
+use super::approval;
 use super::rest::{Rest, RestError};
 use clara_core::pacing::{Delivery, DeliveryMode};
 use clara_core::port::{OutboundSink, SinkError};
@@ -221,6 +224,42 @@ impl OutboundSink for DiscordSink {
             Outbound::Delta { .. }
             | Outbound::ToolStarted { .. }
             | Outbound::ToolFinished { .. } => Ok(None),
+            Outbound::Ask { prompt } => {
+                // The reply waits for the answer: no "typing…" meanwhile.
+                self.channels.stop_typing(channel);
+                self.rest
+                    .create_message_with_components(
+                        channel,
+                        &approval::question_text(&prompt),
+                        approval::components(&prompt),
+                    )
+                    .await
+                    .map(|id| Some(id.to_string()))
+                    .map_err(sink_error)
+            }
+            Outbound::AskClosed {
+                prompt,
+                message,
+                outcome,
+            } => {
+                // The question never showed (its `Ask` failed): nothing to update.
+                let Some(message) = message else {
+                    return Ok(None);
+                };
+                let message: u64 = message.parse().map_err(|_| {
+                    SinkError::Failed(format!("{message:?} is not a Discord message id"))
+                })?;
+                self.rest
+                    .edit_message_with_components(
+                        channel,
+                        message,
+                        &approval::closed_text(&prompt, &outcome),
+                        serde_json::json!([]),
+                    )
+                    .await
+                    .map(|()| None)
+                    .map_err(sink_error)
+            }
         }
     }
 }

@@ -181,6 +181,76 @@ pub struct TypingStart {
     pub user_id: u64,
 }
 
+/// An `INTERACTION_CREATE` event: a button pressed (type 3, a message
+/// component), or something Clara does not use.
+#[derive(Debug, Deserialize)]
+pub struct Interaction {
+    /// Its id, named in the callback's path.
+    #[serde(deserialize_with = "snowflake")]
+    pub id: u64,
+    /// 3 for a message component (a button); others are not Clara's.
+    #[serde(rename = "type")]
+    pub kind: u8,
+    /// Answers it (in the callback's path); valid for 15 minutes, so kept out
+    /// of logs.
+    #[serde(deserialize_with = "secret")]
+    pub token: clara_core::Secret,
+    /// Where it happened.
+    #[serde(default, deserialize_with = "opt_snowflake")]
+    pub channel_id: Option<u64>,
+    /// The server, outside direct messages.
+    #[serde(default, deserialize_with = "opt_snowflake")]
+    pub guild_id: Option<u64>,
+    /// Who pressed, in a direct message.
+    #[serde(default)]
+    pub user: Option<User>,
+    /// Who pressed, in a server.
+    #[serde(default)]
+    pub member: Option<InteractionMember>,
+    /// What was pressed.
+    #[serde(default)]
+    pub data: Option<ComponentData>,
+}
+
+impl Interaction {
+    /// Who pressed: the member's user in a server, else the user.
+    pub fn presser(&self) -> Option<&User> {
+        self.member
+            .as_ref()
+            .and_then(|m| m.user.as_ref())
+            .or(self.user.as_ref())
+    }
+
+    /// The presser's name here: the server nickname, else their display name.
+    pub fn presser_name(&self) -> Option<&str> {
+        let nick = self
+            .member
+            .as_ref()
+            .and_then(|m| m.nick.as_deref())
+            .filter(|n| !n.trim().is_empty());
+        nick.or_else(|| self.presser().map(User::display_name))
+    }
+}
+
+/// The member who caused an interaction in a server.
+#[derive(Debug, Default, Deserialize)]
+pub struct InteractionMember {
+    /// The account.
+    #[serde(default)]
+    pub user: Option<User>,
+    /// The nickname in this server.
+    #[serde(default)]
+    pub nick: Option<String>,
+}
+
+/// A message component interaction's data.
+#[derive(Debug, Default, Deserialize)]
+pub struct ComponentData {
+    /// The pressed button's `custom_id`.
+    #[serde(default)]
+    pub custom_id: Option<String>,
+}
+
 /// The answer to creating or fetching a message: only its id is needed.
 #[derive(Debug, Deserialize)]
 pub struct Created {
@@ -229,6 +299,10 @@ fn snowflake<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
             .parse()
             .map_err(|_| serde::de::Error::custom(format!("{s:?} is not a Discord id"))),
     }
+}
+
+fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<clara_core::Secret, D::Error> {
+    String::deserialize(d).map(clara_core::Secret::new)
 }
 
 fn opt_snowflake<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
@@ -280,6 +354,33 @@ mod tests {
         .unwrap();
         assert_eq!(m.replied_to(), None);
         assert_eq!(m.author_name(), "u");
+    }
+
+    #[test]
+    fn a_button_press_names_its_presser_in_a_server_and_in_a_dm() {
+        let guild: Interaction = serde_json::from_value(json!({
+            "id": "900", "application_id": "1", "type": 3, "token": "tok-secret", "version": 1,
+            "guild_id": "30", "channel_id": "20",
+            "member": {"user": {"id": "40", "username": "ann", "global_name": "Ann"}, "nick": "Annie", "roles": []},
+            "data": {"custom_id": "deny:3f9a2c1d", "component_type": 2},
+            "message": {"id": "5"}
+        }))
+        .unwrap();
+        assert_eq!(guild.id, 900);
+        assert_eq!(guild.kind, 3);
+        assert_eq!(guild.presser().unwrap().id, 40);
+        assert_eq!(guild.presser_name(), Some("Annie"));
+        assert!(
+            !format!("{guild:?}").contains("tok-secret"),
+            "the token stays out of logs"
+        );
+        let dm: Interaction = serde_json::from_value(json!({
+            "id": "901", "type": 3, "token": "t", "channel_id": "21",
+            "user": {"id": "41", "username": "bob"}, "data": {"custom_id": "x"}
+        }))
+        .unwrap();
+        assert_eq!(dm.guild_id, None);
+        assert_eq!(dm.presser_name(), Some("bob"));
     }
 
     #[test]

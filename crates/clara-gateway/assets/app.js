@@ -343,6 +343,67 @@
     chip.title = status === 'running' ? `Using ${name}…` : `${name} ${status === 'ok' ? 'done' : 'failed'}`;
   }
 
+  /** Who let a stored tool run through, in a few words. */
+  function approvedBy(permission) {
+    switch (permission && permission.by) {
+      case 'owner': return permission.always ? `approved always by ${permission.owner}` : `approved by ${permission.owner}`;
+      case 'refused': return 'refused';
+      default: return 'allowed by policy';
+    }
+  }
+
+  /**
+   * The chip of a tool run from the history: name, ok/failed, who approved;
+   * clicking it shows the arguments and the result. Both are untrusted text (a
+   * web page, an e-mail, another program), so they only ever become text nodes.
+   */
+  function storedChip(tools, run) {
+    const status = run.ok ? 'ok' : 'failed';
+    const refused = run.permission && run.permission.by === 'refused';
+    const who = approvedBy(run.permission);
+    const chip = h('button', {
+      type: 'button',
+      class: `chip stored ${status}${refused ? ' refused' : ''}`,
+      'data-tool': run.name,
+      'aria-expanded': 'false',
+      title: `${run.name}: ${refused ? 'refused' : run.ok ? 'done' : 'failed'}, ${who}`,
+    }, h('span', { html: run.ok ? ICONS.check : ICONS.x }), toolLabel(run.name), h('span', { class: 'chip-who' }, who));
+    let detail = null;
+    chip.addEventListener('click', (event) => {
+      event.stopPropagation();
+      if (detail) {
+        detail.remove();
+        detail = null;
+        chip.setAttribute('aria-expanded', 'false');
+        return;
+      }
+      const reason = refused && run.permission.reason ? h('div', { class: 'tool-reason' }, run.permission.reason) : null;
+      detail = h('div', { class: 'tool-detail', 'data-tool': run.name },
+        h('div', { class: 'tool-head' }, run.name, ' · ', who,
+          run.started_at_ms ? ` · ${timeFmt.format(run.started_at_ms)}` : '',
+          run.duration_ms ? ` · ${run.duration_ms} ms` : ''),
+        reason,
+        h('div', { class: 'tool-label' }, 'Arguments'),
+        h('pre', { class: 'tool-arguments' }, run.arguments),
+        h('div', { class: 'tool-label' }, 'Result'),
+        h('pre', { class: 'tool-result' }, run.result));
+      tools.after(detail);
+      chip.setAttribute('aria-expanded', 'true');
+    });
+    return chip;
+  }
+
+  /** Shows a stored message's tool runs as chips above Clara's text. */
+  function addStoredChips(parts, runs) {
+    if (!runs || !runs.length) return;
+    parts.tools.hidden = false;
+    for (const run of runs) {
+      const chip = storedChip(parts.tools, run);
+      parts.tools.append(chip);
+      parts.chips.push(chip);
+    }
+  }
+
   function note(body, icon, text) {
     body.append(h('div', { class: 'note' }, h('span', { html: icon }), text));
   }
@@ -451,6 +512,7 @@
             const parts = assistantRow(m.thought, m.at_ms);
             parts.text += (parts.text ? '\n\n' : '') + m.text;
             parts.md.innerHTML = markdown(parts.text);
+            addStoredChips(parts, m.tools);
           }
         }
         // What this tab sent that the history does not hold yet stays on screen.
@@ -876,11 +938,20 @@
       card.append(transcript);
       try {
         const result = await api(`/v1/sessions/${s.id}/messages`);
-        transcript.replaceChildren(...result.data.map((m) => h('div', { class: 'line' },
-          h('span', { class: 'who' }, m.role === 'user' ? 'You' : 'Clara'),
-          m.role === 'user'
-            ? h('span', { class: 'said' }, m.text)
-            : h('span', { class: 'said md', html: markdown(m.text) }))));
+        transcript.replaceChildren(...result.data.map((m) => {
+          if (m.role === 'user') {
+            return h('div', { class: 'line' }, h('span', { class: 'who' }, 'You'), h('span', { class: 'said' }, m.text));
+          }
+          const said = h('span', { class: 'said' });
+          if (m.tools && m.tools.length) {
+            const tools = h('div', { class: 'tools' });
+            for (const run of m.tools) tools.append(storedChip(tools, run));
+            said.append(tools);
+          }
+          // markdown() escapes the text before adding its own tags.
+          said.append(h('div', { class: 'md', html: markdown(m.text) }));
+          return h('div', { class: 'line' }, h('span', { class: 'who' }, 'Clara'), said);
+        }));
       } catch (e) {
         transcript.replaceChildren(h('span', {}, e.message));
       }

@@ -18,7 +18,8 @@ pub struct McpSettings {
     /// management tools write here. Environment: `MCP_SERVERS_DIR`. Default:
     /// `<data dir>/mcp` (set by the binary).
     pub servers_dir: Option<PathBuf>,
-    /// Seconds one tool call may take before the model is told it timed out.
+    /// Seconds one tool call may take before the model is told it timed out
+    /// (default 25; `[tools] timeout_secs` bounds every tool call too).
     pub call_timeout_secs: Option<u64>,
     /// Seconds between re-listing every server's tools (besides
     /// `tools/list_changed` and reconnects).
@@ -27,6 +28,10 @@ pub struct McpSettings {
     pub smithery_api_key: Option<Secret>,
     /// Smithery's registry address (for tests and mirrors).
     pub smithery_url: Option<String>,
+    /// Where each stdio server gets its own `HOME` (`<homes_dir>/<name>`),
+    /// unless its `env` sets one. Default: `<servers_dir>/.home`, or a
+    /// directory under the system's temporary directory without `servers_dir`.
+    pub homes_dir: Option<PathBuf>,
 }
 
 /// One MCP server: a command Clara starts (stdio) or a URL it connects to
@@ -70,7 +75,8 @@ fn yes() -> bool {
 }
 
 /// How Clara reaches a server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Transport {
     /// A child process speaking JSON-RPC on stdin/stdout.
     Stdio,
@@ -81,6 +87,10 @@ pub enum Transport {
 /// The longest server name: with `__` and a tool name it must stay within the
 /// 64 characters every provider accepts.
 pub const MAX_SERVER_NAME: usize = 24;
+
+/// Server names Clara's own tools already use: an MCP server may not take them
+/// (`mcp` is the manager's own tools, `mcp__list` and the like).
+pub const RESERVED_SERVER_NAMES: &[&str] = &["mcp", "clara", "memory"];
 
 impl ServerConfig {
     /// Which transport it uses. Checked by [`ServerConfig::validate`]: exactly
@@ -102,6 +112,11 @@ impl ServerConfig {
             && name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if RESERVED_SERVER_NAMES.contains(&name.as_str()) {
+            return Err(ConfigError::new(format!(
+                "[mcp] server name {name:?} is taken by Clara's own tools; choose another"
+            )));
+        }
         if !name_ok {
             return Err(ConfigError::new(format!(
                 "[mcp] server name {name:?} must be 1 to {MAX_SERVER_NAME} letters, digits, '-' or '_', without \"__\""

@@ -3,9 +3,9 @@
 //! Pure: the server and the client share it.
 
 use crate::frames::{
-    AcceptedFrame, AcceptedOutcome, Attachment, Capabilities, DeltaFrame, EditFrame, Hello,
-    ImageAttachment, InboundFrame, RejectCode, RejectedFrame, ReplyErrorFrame, ReplyFrame,
-    SendFrame, ServerFrame, ToolResultFrame, ToolStartFrame, TypingFrame, WireAuthor,
+    AcceptedFrame, AcceptedOutcome, AskClosedFrame, AskFrame, Attachment, Capabilities, DeltaFrame,
+    EditFrame, Hello, ImageAttachment, InboundFrame, RejectCode, RejectedFrame, ReplyErrorFrame,
+    ReplyFrame, SendFrame, ServerFrame, ToolResultFrame, ToolStartFrame, TypingFrame, WireAuthor,
     WireChannelKind, WireConversation,
 };
 use base64::Engine as _;
@@ -306,7 +306,8 @@ pub fn accepted_of(outcome: AcceptedOutcome) -> Accepted {
     }
 }
 
-/// The frame for one platform call. `request_id` is used by `Send` only.
+/// The frame for one platform call. `request_id` is used by `Send` and `Ask`
+/// only (the calls the adapter answers with a message id).
 pub fn outbound_frame(
     conversation: WireConversation,
     outbound: Outbound,
@@ -359,11 +360,32 @@ pub fn outbound_frame(
             conversation,
             message,
         }),
+        Outbound::Ask { prompt } => ServerFrame::Ask(AskFrame {
+            request_id,
+            conversation,
+            prompt,
+        }),
+        Outbound::AskClosed {
+            prompt,
+            message,
+            outcome,
+        } => ServerFrame::AskClosed(AskClosedFrame {
+            conversation,
+            prompt,
+            message_id: message,
+            outcome,
+        }),
     }
 }
 
+/// Whether the adapter answers this call with `sent` (or `send_failed`):
+/// a `send` or an `ask`.
+pub fn wants_answer(outbound: &Outbound) -> bool {
+    matches!(outbound, Outbound::Send { .. } | Outbound::Ask { .. })
+}
+
 /// A platform call the gateway asks for, taken apart (the client's side): where,
-/// what, and the `request_id` of a `send`. `None` for frames that are not
+/// what, and the `request_id` of a `send` or an `ask`. `None` for frames that are not
 /// platform calls (`start` and the protocol's own).
 pub fn outbound_of(frame: ServerFrame) -> Option<(WireConversation, Outbound, Option<u64>)> {
     Some(match frame {
@@ -424,6 +446,20 @@ pub fn outbound_of(frame: ServerFrame) -> Option<(WireConversation, Outbound, Op
             },
             None,
         ),
+        ServerFrame::Ask(f) => (
+            f.conversation,
+            Outbound::Ask { prompt: f.prompt },
+            Some(f.request_id),
+        ),
+        ServerFrame::AskClosed(f) => (
+            f.conversation,
+            Outbound::AskClosed {
+                prompt: f.prompt,
+                message: f.message_id,
+                outcome: f.outcome,
+            },
+            None,
+        ),
         ServerFrame::Challenge(_)
         | ServerFrame::Welcome(_)
         | ServerFrame::Accepted(_)
@@ -436,10 +472,11 @@ pub fn outbound_of(frame: ServerFrame) -> Option<(WireConversation, Outbound, Op
     })
 }
 
-/// The thought a platform call is about, if any.
+/// The thought a platform call is about, if any (a question to the owner is
+/// about none: it pauses a reply but is not part of its text).
 pub fn thought_of(outbound: &Outbound) -> Option<clara_core::ThoughtId> {
     match outbound {
-        Outbound::Typing => None,
+        Outbound::Typing | Outbound::Ask { .. } | Outbound::AskClosed { .. } => None,
         Outbound::Send { thought, .. }
         | Outbound::Edit { thought, .. }
         | Outbound::Delta { thought, .. }
@@ -455,6 +492,7 @@ pub fn thought_of(outbound: &Outbound) -> Option<clara_core::ThoughtId> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use clara_core::approval::{ApprovalId, ApprovalOutcome, ApprovalPrompt, Verdict};
     use clara_core::{Quoted, ThoughtId, Tier};
 
     fn caps(max: usize, can_edit: bool, cooldown: Option<u64>, streaming: bool) -> Capabilities {
@@ -654,6 +692,17 @@ mod tests {
                 thought,
                 message: "The model is down.".into(),
             },
+            Outbound::Ask { prompt: prompt() },
+            Outbound::AskClosed {
+                prompt: prompt(),
+                message: Some("m2".into()),
+                outcome: ApprovalOutcome::Answered(Verdict::Always),
+            },
+            Outbound::AskClosed {
+                prompt: prompt(),
+                message: None,
+                outcome: ApprovalOutcome::TimedOut,
+            },
         ];
         let conversation = WireConversation {
             channel: "c".into(),
@@ -665,8 +714,49 @@ mod tests {
             let decoded = crate::decode_server(text.as_bytes(), 1 << 20).unwrap();
             let (conv, back, request) = outbound_of(decoded).unwrap();
             assert_eq!((conv, back), (conversation.clone(), call.clone()));
-            assert_eq!(request.is_some(), matches!(call, Outbound::Send { .. }));
+            assert_eq!(request.is_some(), wants_answer(&call));
+            if wants_answer(&call) {
+                assert_eq!(request, Some(9));
+            }
         }
+    }
+
+    fn prompt() -> ApprovalPrompt {
+        ApprovalPrompt {
+            id: ApprovalId("3f9a2c1d".into()),
+            tool: "mail__send".into(),
+            arguments: r#"{"to":"bob@example.org"}"#.into(),
+            reason: "It sends a message.".into(),
+            asked_for: "Ann".into(),
+            timeout_secs: 300,
+        }
+    }
+
+    #[test]
+    fn questions_travel_without_a_thought_and_ask_wants_an_answer() {
+        let conversation = WireConversation {
+            channel: "42".into(),
+            kind: WireChannelKind::Direct,
+        };
+        let ask = Outbound::Ask { prompt: prompt() };
+        assert_eq!(thought_of(&ask), None);
+        assert!(wants_answer(&ask));
+        let frame = outbound_frame(conversation.clone(), ask, 5);
+        let json: serde_json::Value = serde_json::from_str(&crate::encode(&frame)).unwrap();
+        assert_eq!(json["type"], "ask");
+        assert_eq!(json["request_id"], 5);
+        assert_eq!(json["prompt"]["id"], "3f9a2c1d");
+        let closed = Outbound::AskClosed {
+            prompt: prompt(),
+            message: None,
+            outcome: ApprovalOutcome::Answered(Verdict::Deny),
+        };
+        assert!(!wants_answer(&closed));
+        let json: serde_json::Value =
+            serde_json::from_str(&crate::encode(&outbound_frame(conversation, closed, 0))).unwrap();
+        assert_eq!(json["type"], "ask_closed");
+        assert!(json.get("message_id").is_none(), "{json}");
+        assert_eq!(json["outcome"], serde_json::json!({"answered": "deny"}));
     }
 
     #[test]

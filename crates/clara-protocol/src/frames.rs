@@ -5,6 +5,7 @@
 //! gateway to an adapter. `docs/gateway-protocol.md` shows each with an example.
 
 use crate::auth::GatewaySecret;
+use clara_core::approval::{ApprovalOutcome, ApprovalPrompt};
 use clara_core::{Quoted, ThoughtId, Tier};
 use serde::{Deserialize, Serialize};
 
@@ -98,6 +99,11 @@ pub enum ServerFrame {
     Cancelled(ReplyFrame),
     /// The reply failed; the message is one sentence for the person.
     ReplyError(ReplyErrorFrame),
+    /// Ask the owner whether a tool may run; answer with `sent` (or
+    /// `send_failed`), like a `send`.
+    Ask(AskFrame),
+    /// A question was answered, timed out or withdrawn: update its message.
+    AskClosed(AskClosedFrame),
     /// Are you there? Answer with `pong`.
     Ping(PingFrame),
     /// The answer to the adapter's `ping`.
@@ -125,6 +131,8 @@ impl ServerFrame {
             Self::ToolResult(_) => "tool_result",
             Self::Cancelled(_) => "cancelled",
             Self::ReplyError(_) => "reply_error",
+            Self::Ask(_) => "ask",
+            Self::AskClosed(_) => "ask_closed",
             Self::Ping(_) => "ping",
             Self::Pong(_) => "pong",
             Self::Error(_) => "error",
@@ -149,6 +157,8 @@ pub const SERVER_FRAME_TYPES: &[&str] = &[
     "tool_result",
     "cancelled",
     "reply_error",
+    "ask",
+    "ask_closed",
     "ping",
     "pong",
     "error",
@@ -494,6 +504,36 @@ pub struct ReplyErrorFrame {
     pub conversation: WireConversation,
     /// One sentence for the person.
     pub message: String,
+}
+
+/// `ask`: ask the owner whether a tool may run. Buttons carry
+/// [`ApprovalAnswer::to_token`](clara_core::approval::ApprovalAnswer::to_token)
+/// (`approve:ID`, `always:ID`, `deny:ID`); a platform without buttons shows
+/// [`ApprovalPrompt::text`] with the typed answers. A press comes back as an
+/// `inbound` whose text is the typed answer (`/approve ID`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AskFrame {
+    /// Repeat it in the `sent` (or `send_failed`) answer.
+    pub request_id: u64,
+    /// Where (the owner's direct conversation).
+    pub conversation: WireConversation,
+    /// The question.
+    pub prompt: ApprovalPrompt,
+}
+
+/// `ask_closed`: a question ended; edit its message (remove the buttons, show
+/// how it ended).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AskClosedFrame {
+    /// Where.
+    pub conversation: WireConversation,
+    /// The question.
+    pub prompt: ApprovalPrompt,
+    /// The platform message id the `ask`'s `sent` returned, if it returned one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// How it ended.
+    pub outcome: ApprovalOutcome,
 }
 
 /// `error`: a frame of the adapter's could not be used.

@@ -142,15 +142,31 @@ impl ConversationActor {
                 .await?;
             let summary = store.last_summary(id).await?.map(|s| s.summary);
             let project = store.conversation_project(id).await?;
-            Ok::<_, clara_store::StoreError>((id, session, recent, summary, project))
+            // Clara's messages in the window show the tools their replies used.
+            let replies: Vec<MessageId> = recent
+                .iter()
+                .filter(|m| m.role == Role::Assistant)
+                .map(|m| m.id)
+                .collect();
+            let tool_runs = if replies.is_empty() {
+                HashMap::new()
+            } else {
+                store.tool_runs_for_messages(&replies).await?
+            };
+            Ok::<_, clara_store::StoreError>((id, session, recent, tool_runs, summary, project))
         }
         .await;
-        let (id, session, recent, summary, project) = match loaded {
+        let (id, session, recent, tool_runs, summary, project) = match loaded {
             Ok(v) => v,
             Err(e) => return Err((e, rx)),
         };
-        let context =
-            ConversationContext::new(id, recent, summary, shared.config.window.max_messages);
+        let context = ConversationContext::new(
+            id,
+            recent,
+            &tool_runs,
+            summary,
+            shared.config.window.max_messages,
+        );
         let stored_events = context.events().cloned().collect();
         shared.register_id(id, conversation);
         let last_activity_ms = session.last_activity_at_ms;
@@ -308,6 +324,7 @@ impl ConversationActor {
                     status: MessageStatus::Complete,
                     created_at_ms: now,
                     usage: None,
+                    tool_runs: Vec::new(),
                 })
                 .await,
         );
@@ -454,6 +471,8 @@ impl ConversationActor {
                     delivered: String::new(),
                     whole_parts: false,
                     spent: Spent::default(),
+                    // Lost with the task; nothing is known of what ran.
+                    tool_runs: Vec::new(),
                 }
             }
         };
@@ -482,6 +501,8 @@ impl ConversationActor {
                         event_id: None,
                         status,
                         created_at_ms: now,
+                        // Committed with the message; an empty list costs no write.
+                        tool_runs: outcome.tool_runs.clone(),
                         usage: outcome.spent.usage.map(|u| ReplyUsage {
                             user: self
                                 .users
@@ -506,12 +527,28 @@ impl ConversationActor {
                     .await;
             }
             if status == MessageStatus::Complete {
-                self.context.record(CachedTurn {
-                    role: Role::Assistant,
-                    content: outcome.delivered,
-                    at_ms: now,
-                    event: None,
-                });
+                // The window shows what the reply did, as it will after a restart.
+                self.context.record(CachedTurn::reply(
+                    &outcome.delivered,
+                    &outcome.tool_runs,
+                    now,
+                ));
+            }
+        } else if !outcome.tool_runs.is_empty() {
+            // Nothing reached the person, but the tools ran (or were refused):
+            // what was done must be on record. Rare, so written directly.
+            if let Err(error) = self
+                .shared
+                .store
+                .record_tool_runs(
+                    self.context.id,
+                    None,
+                    outcome.thought.id,
+                    &outcome.tool_runs,
+                )
+                .await
+            {
+                tracing::warn!(thought = %outcome.thought.id, %error, "could not record the reply's tool runs");
             }
         }
         self.note_activity(now).await;

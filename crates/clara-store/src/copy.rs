@@ -196,6 +196,48 @@ const TABLES: &[Table] = &[
         key: &["seq"],
         identity: Some("seq"),
     },
+    Table {
+        name: "tool_runs",
+        columns: &[
+            ("seq", Int),
+            ("conversation_id", Text),
+            ("message_id", Text),
+            ("thought_id", Text),
+            ("position", Int),
+            ("call_id", Text),
+            ("name", Text),
+            ("arguments", Text),
+            ("result", Text),
+            ("ok", Int),
+            ("permission", Text),
+            ("started_at_ms", Int),
+            ("duration_ms", Int),
+        ],
+        key: &["seq"],
+        identity: Some("seq"),
+    },
+    Table {
+        name: "tool_grants",
+        columns: &[
+            ("tool", Text),
+            ("arguments_sha256", Text),
+            ("definition_sha256", Text),
+            ("granted_by", Text),
+            ("granted_at_ms", Int),
+        ],
+        key: &["tool", "arguments_sha256"],
+        identity: None,
+    },
+    Table {
+        name: "tool_pins",
+        columns: &[
+            ("tool", Text),
+            ("definition_sha256", Text),
+            ("pinned_at_ms", Int),
+        ],
+        key: &["tool"],
+        identity: None,
+    },
 ];
 
 /// The table in the target that remembers how far each table's copy got.

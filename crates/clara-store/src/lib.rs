@@ -27,7 +27,9 @@
 //!
 //! Messages are written either directly ([`Store::append_messages`]) or through the
 //! [`MessageWriter`], which group-commits concurrent appends and retries through
-//! locks and lost PostgreSQL connections. [`Store::copy_into`] copies one store
+//! locks and lost PostgreSQL connections. A reply's tool runs are stored with
+//! Clara's message in the same transaction; standing tool approvals and pinned
+//! tool definitions have tables of their own. [`Store::copy_into`] copies one store
 //! into another (`clara migrate --from … --to …`), resumably.
 
 mod backend;
@@ -41,6 +43,7 @@ mod people;
 mod projects;
 mod sessions;
 mod store;
+mod tools;
 mod usage;
 mod writer;
 

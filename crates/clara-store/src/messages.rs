@@ -3,6 +3,7 @@
 use crate::StoreError;
 use crate::backend::{Db, Pools, in_tx, on_read, on_write};
 use crate::store::{Store, begin_insert, parse_uuid};
+use crate::tools::{ReplyRuns, insert_tool_runs};
 use crate::usage::{ReplyUsage, insert_usage};
 use clara_core::context::Turn;
 use clara_core::{ConversationId, EventId, MessageId, Role, SessionId, ThoughtId, UserId};
@@ -66,6 +67,9 @@ pub struct NewMessage {
     pub created_at_ms: i64,
     /// For Clara's reply: what it cost, stored in the same transaction.
     pub usage: Option<ReplyUsage>,
+    /// For Clara's reply: the tool calls it made, in order, stored in the same
+    /// transaction (empty for every other message, which then costs no write).
+    pub tool_runs: Vec<clara_core::ToolRun>,
 }
 
 /// A stored message.
@@ -198,6 +202,13 @@ pub(crate) async fn insert_messages(
         .iter()
         .filter_map(|m| m.usage.as_ref().map(|u| (m, u)));
     insert_usage(&mut tx, usage).await.map_err(err)?;
+    let runs = messages.iter().map(|m| ReplyRuns {
+        conversation: m.conversation,
+        message: Some(m.id),
+        thought: m.thought,
+        runs: &m.tool_runs,
+    });
+    insert_tool_runs(&mut tx, runs).await.map_err(err)?;
     tx.commit().await.map_err(err)
 }
 

@@ -104,6 +104,9 @@ pub(crate) struct SendMessage<'a> {
     pub message_thread_id: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reply_parameters: Option<Value>,
+    /// Buttons under the message (an `InlineKeyboardMarkup`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply_markup: Option<Value>,
 }
 
 impl BotApi {
@@ -139,7 +142,8 @@ impl BotApi {
         let mut params = json!({
             "timeout": timeout.as_secs(),
             "limit": limit,
-            "allowed_updates": ["message"],
+            // Button presses come as `callback_query` updates.
+            "allowed_updates": ["message", "callback_query"],
         });
         if let Some(offset) = offset {
             params["offset"] = json!(offset);
@@ -168,16 +172,31 @@ impl BotApi {
         Ok(sent.message_id)
     }
 
-    /// `editMessageText` of a message the bot sent.
+    /// `editMessageText` of a message the bot sent; `reply_markup` replaces its
+    /// buttons (an empty `inline_keyboard` removes them; `None` keeps them).
     pub async fn edit_message_text(
         &self,
         chat_id: i64,
         message_id: i64,
         text: &str,
+        reply_markup: Option<&Value>,
     ) -> Result<(), ApiError> {
-        let params = json!({ "chat_id": chat_id, "message_id": message_id, "text": text });
+        let mut params = json!({ "chat_id": chat_id, "message_id": message_id, "text": text });
+        if let Some(markup) = reply_markup {
+            params["reply_markup"] = markup.clone();
+        }
         let _: Value = self
             .call("editMessageText", &params, self.call_timeout)
+            .await?;
+        Ok(())
+    }
+
+    /// `answerCallbackQuery`: stops the pressed button's progress indicator and
+    /// shows `text` briefly.
+    pub async fn answer_callback_query(&self, id: &str, text: &str) -> Result<(), ApiError> {
+        let params = json!({ "callback_query_id": id, "text": text });
+        let _: Value = self
+            .call("answerCallbackQuery", &params, self.call_timeout)
             .await?;
         Ok(())
     }

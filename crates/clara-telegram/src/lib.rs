@@ -53,6 +53,7 @@
 //!   saying so; service messages (joins, title changes) get nothing.
 
 mod api;
+mod approval;
 mod commands;
 mod poller;
 mod settings;

@@ -13,11 +13,12 @@
 //! is dropped by the engine's event-id dedupe.
 
 use super::api::{ApiError, BotApi, SendMessage};
+use super::approval;
 use super::commands;
 use super::translate::{
     BotIdentity, Command, CommandCall, Draft, Incoming, Target, channel_for, translate,
 };
-use super::types::{Message, RawUpdate};
+use super::types::{CallbackQuery, Message, RawUpdate};
 use clara_core::backoff::Backoff;
 use clara_core::port::{Assistant, IngressError};
 use clara_core::{Image, Tier};
@@ -149,6 +150,15 @@ impl Poller {
     }
 
     async fn handle(&mut self, update: RawUpdate) -> Handled {
+        if let Some(query) = update.rest.get("callback_query") {
+            return match serde_json::from_value::<CallbackQuery>(query.clone()) {
+                Ok(query) => self.button(query).await,
+                Err(error) => {
+                    tracing::warn!(update = update.update_id, %error, "a Telegram button press of an unexpected shape was skipped");
+                    Handled::Done
+                }
+            };
+        }
         let Some(message) = update.rest.get("message") else {
             return Handled::Done;
         };
@@ -171,6 +181,40 @@ impl Poller {
             Incoming::Message(draft) => self.submit(draft).await,
             Incoming::Command(call) => self.command(call).await,
         }
+    }
+
+    /// A button press: an answer to one of Clara's questions goes to the
+    /// engine (which checks it comes from the owner); the press is answered
+    /// either way, so the person's spinner stops.
+    async fn button(&mut self, query: CallbackQuery) -> Handled {
+        let said = match approval::press_of(&query) {
+            Some(press) => {
+                let answered = self
+                    .assistant
+                    .answer_approval(
+                        &press.conversation,
+                        &press.author,
+                        press.answer,
+                        press.event,
+                    )
+                    .await;
+                match answered {
+                    Ok(_) => approval::TAKEN.to_owned(),
+                    // Not taken now: the press comes again, unanswered till then.
+                    Err(IngressError::Closed | IngressError::Unavailable) => return Handled::Later,
+                    Err(refused) => refused.to_string(),
+                }
+            }
+            None => {
+                tracing::debug!(data = ?query.data, "a Telegram button press that answers no question");
+                approval::NOT_OURS.to_owned()
+            }
+        };
+        if let Err(error) = self.api.answer_callback_query(&query.id, &said).await {
+            // The press was taken; only the spinner keeps turning a little longer.
+            tracing::debug!(%error, "a Telegram button press could not be answered");
+        }
+        Handled::Done
     }
 
     /// Downloads the photo, applies the chat's tier, and hands the message over.
@@ -270,6 +314,7 @@ impl Poller {
                 "message_id": target.message_id,
                 "allow_sending_without_reply": true,
             })),
+            reply_markup: None,
         };
         for attempt in 1..=4 {
             let pause = match self.api.send_message(&message).await {

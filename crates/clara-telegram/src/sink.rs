@@ -1,7 +1,8 @@
 //! Clara's outgoing side on Telegram: the send queue's calls as Bot API calls.
 //!
 //! `Send` → `sendMessage` (its `message_id` is the handle later `Edit`s name),
-//! `Edit` → `editMessageText`, `Typing` → `sendChatAction` kept alive every few
+//! `Edit` → `editMessageText`, `Ask` → a message with three inline buttons
+//! (see `approval.rs`), `AskClosed` → its edit without them, `Typing` → `sendChatAction` kept alive every few
 //! seconds until the reply shows (Telegram clears it after five), `Error` → a
 //! message with the sentence. A flood limit (429) becomes
 //! [`SinkError::RateLimited`] with Telegram's `retry_after`, which the send queue
@@ -11,6 +12,7 @@
 //! spaced to Telegram's per-group limit.
 
 use super::api::{ApiError, BotApi, SendMessage};
+use super::approval;
 use super::translate::parse_channel;
 use async_trait::async_trait;
 use clara_core::backoff::Backoff;
@@ -52,6 +54,8 @@ enum Call<'a> {
         chat_id: i64,
         message_id: i64,
         text: &'a str,
+        /// New buttons (`None` keeps them).
+        markup: Option<&'a serde_json::Value>,
     },
 }
 
@@ -105,9 +109,10 @@ impl TelegramSink {
                     chat_id,
                     message_id,
                     text,
+                    markup,
                 } => self
                     .api
-                    .edit_message_text(*chat_id, *message_id, text)
+                    .edit_message_text(*chat_id, *message_id, text, *markup)
                     .await
                     .map(|()| None),
             };
@@ -216,9 +221,49 @@ impl OutboundSink for TelegramSink {
                     text: &text,
                     message_thread_id: thread,
                     reply_parameters: None,
+                    reply_markup: None,
                 };
                 let id = self.call(&Call::Send(message)).await?;
                 Ok(id.map(|id| id.to_string()))
+            }
+            Outbound::Ask { prompt } => {
+                // The reply waits for the answer: no "typing…" meanwhile.
+                self.typing_off(channel);
+                let text = prompt.text(false);
+                let message = SendMessage {
+                    chat_id,
+                    text: &fit(&text),
+                    message_thread_id: thread,
+                    reply_parameters: None,
+                    reply_markup: Some(approval::keyboard(&prompt)),
+                };
+                let id = self.call(&Call::Send(message)).await?;
+                Ok(id.map(|id| id.to_string()))
+            }
+            Outbound::AskClosed {
+                prompt,
+                message,
+                outcome,
+            } => {
+                // The question never showed (its `Ask` failed): nothing to update.
+                let Some(message) = message else {
+                    return Ok(None);
+                };
+                let Ok(message_id) = message.parse::<i64>() else {
+                    return Err(SinkError::Failed(format!(
+                        "{message:?} is not a Telegram message id"
+                    )));
+                };
+                let text = approval::closed_text(&prompt, &outcome);
+                let markup = approval::no_keyboard();
+                self.call(&Call::Edit {
+                    chat_id,
+                    message_id,
+                    text: &fit(&text),
+                    markup: Some(&markup),
+                })
+                .await?;
+                Ok(None)
             }
             Outbound::Edit { message, text, .. } => {
                 self.typing_off(channel);
@@ -232,6 +277,7 @@ impl OutboundSink for TelegramSink {
                     chat_id,
                     message_id,
                     text: &text,
+                    markup: None,
                 })
                 .await?;
                 Ok(None)

@@ -5,6 +5,7 @@
 //! for content Clara cannot read, or nothing (not addressed to Clara).
 
 use super::types::{Chat, Message, MessageEntity, PhotoSize, User};
+use clara_core::approval;
 use clara_core::{Author, ChannelKind, ConversationRef, EventId, Inbound, Quoted};
 use std::ops::Range;
 
@@ -182,6 +183,14 @@ pub(crate) fn translate(message: &Message, bot: &BotIdentity, max_image_bytes: u
         };
         if !for_us {
             return Incoming::Ignore("a command for another bot");
+        }
+        // A typed answer to a question (`/approve 3f9a2c1d`) is for the
+        // engine, which reads it; the adapter passes it on as a message.
+        if let Command::Unknown(name) = &parsed.command
+            && let Some(answer) = approval::parse_command(&format!("/{name} {}", parsed.args))
+        {
+            let typed = format!("/{} {}", answer.verdict.as_str(), answer.id);
+            return Incoming::Message(draft(typed, None));
         }
         return Incoming::Command(CommandCall {
             command: parsed.command,
@@ -568,6 +577,26 @@ mod tests {
         let dm_unknown = msg("private", "/weather", json!([]));
         assert!(matches!(
             translate(&dm_unknown, &bot(), 1),
+            Incoming::Command(CommandCall {
+                command: Command::Unknown(_),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_typed_answer_to_a_question_goes_to_clara_as_a_message() {
+        let typed = msg("private", "/Approve@clara_bot 3F9A2C1D", json!([]));
+        assert_eq!(
+            message_text(translate(&typed, &bot(), 1)),
+            "/approve 3f9a2c1d"
+        );
+        let deny = msg("private", "/deny 3f9a2c1d", json!([]));
+        assert_eq!(message_text(translate(&deny, &bot(), 1)), "/deny 3f9a2c1d");
+        // Without an id it is just an unknown command.
+        let bare = msg("private", "/approve", json!([]));
+        assert!(matches!(
+            translate(&bare, &bot(), 1),
             Incoming::Command(CommandCall {
                 command: Command::Unknown(_),
                 ..

@@ -202,6 +202,30 @@ impl Message {
     }
 }
 
+/// A press of an inline keyboard button.
+#[derive(Clone, Debug, Deserialize)]
+pub(crate) struct CallbackQuery {
+    pub id: String,
+    pub from: User,
+    /// The message with the button (possibly an inaccessible stub, which still
+    /// names its chat and id); absent for inline-mode messages.
+    #[serde(default)]
+    pub message: Option<ButtonMessage>,
+    /// The pressed button's `callback_data`.
+    #[serde(default)]
+    pub data: Option<String>,
+}
+
+/// The part of a `MaybeInaccessibleMessage` a button press needs.
+#[derive(Clone, Debug, Deserialize)]
+pub(crate) struct ButtonMessage {
+    pub chat: Chat,
+    #[serde(default)]
+    pub message_thread_id: Option<i64>,
+    #[serde(default)]
+    pub is_topic_message: bool,
+}
+
 /// A file ready to be downloaded.
 #[derive(Debug, Deserialize)]
 pub(crate) struct File {

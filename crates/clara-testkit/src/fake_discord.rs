@@ -12,13 +12,18 @@
 //! identifying closes with 4003. Dispatches carry
 //! increasing sequence numbers per session; those sent while the client is away
 //! are kept for its RESUME, as Discord does. Tests drive it: post a user's
-//! message (MESSAGE_CREATE), drop the TCP connection, send RECONNECT (op 7) or
-//! INVALID_SESSION, or close with a code.
+//! message (MESSAGE_CREATE), press a button under the bot's message
+//! (INTERACTION_CREATE of type 3, [`FakeDiscord::press_button`]), drop the TCP
+//! connection, send RECONNECT (op 7) or INVALID_SESSION, or close with a code.
 //!
 //! **REST** (`http://127.0.0.1:PORT/api/v10`): `GET /users/@me`,
 //! `POST /channels/{id}/messages`, `GET`/`PATCH /channels/{id}/messages/{id}`,
-//! `POST /channels/{id}/typing`. Every call needs `Authorization: Bot <token>`
-//! (401 otherwise). Errors use Discord's bodies (`{"message","code"}`, 50035
+//! `POST /channels/{id}/typing`, and `POST /interactions/{id}/{token}/callback`
+//! (no authorization needed; 204, or 404 code 10062 "Unknown interaction", or
+//! 400 code 40060 when already acknowledged). Messages may carry `components`
+//! (action rows of buttons, checked as Discord does: 50035 otherwise); an edit
+//! with `components` replaces them. Every other call needs
+//! `Authorization: Bot <token>` (401 otherwise). Errors use Discord's bodies (`{"message","code"}`, 50035
 //! "Invalid Form Body" with `errors`, 50006 empty message, 10008 unknown message,
 //! 50005 editing another's message). Every answer carries the bucket headers
 //! (`X-RateLimit-Limit/-Remaining/-Reset/-Reset-After/-Bucket`); a bucket is
@@ -278,6 +283,8 @@ struct World {
     pending: Vec<(String, Value)>,
     frames: Vec<ClientFrame>,
     client_closes: Vec<(u64, u16)>,
+    /// Interactions dispatched, by id: their token and the callback's body once answered.
+    interactions: HashMap<String, (String, Option<Value>)>,
 }
 
 struct Shared {
@@ -345,6 +352,7 @@ impl FakeDiscord {
                 pending: Vec::new(),
                 frames: Vec::new(),
                 client_closes: Vec::new(),
+                interactions: HashMap::new(),
             }),
             changed: Notify::new(),
             shutdown: CancellationToken::new(),
@@ -477,6 +485,99 @@ impl FakeDiscord {
             d["member"] = json!({ "user": user.json(), "roles": [], "nick": null });
         }
         self.shared.lock().dispatch("TYPING_START", d);
+    }
+
+    /// The buttons of message `message_id`, row after row: `(label, custom_id)`.
+    pub fn message_buttons(&self, message_id: u64) -> Vec<(String, String)> {
+        let st = self.shared.lock();
+        let Some(message) = st.messages.get(&message_id) else {
+            return Vec::new();
+        };
+        message["components"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|row| row["components"].as_array())
+            .flatten()
+            .map(|b| {
+                (
+                    b["label"].as_str().unwrap_or_default().to_owned(),
+                    b["custom_id"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// `user` presses the button labelled `label` under the bot's message
+    /// `message_id`: an INTERACTION_CREATE (type 3, MESSAGE_COMPONENT) with
+    /// its `custom_id` is dispatched, with `member.user` in a server and `user`
+    /// in a DM. Returns the interaction's id; see
+    /// [`FakeDiscord::interaction_response`]. Panics when there is no such button.
+    pub fn press_button(&self, message_id: u64, user: &FakeUser, label: &str) -> String {
+        let buttons = self.message_buttons(message_id);
+        let Some((_, custom_id)) = buttons.iter().find(|(l, _)| l == label) else {
+            panic!("FakeDiscord: message {message_id} has no button {label:?}: {buttons:?}");
+        };
+        self.send_interaction(message_id, user, custom_id)
+    }
+
+    /// Dispatches a button press on message `message_id` carrying `custom_id`
+    /// as is (which real buttons could not: a test of stale or forged presses).
+    /// Returns the interaction's id. Panics when there is no such message.
+    pub fn send_interaction(&self, message_id: u64, user: &FakeUser, custom_id: &str) -> String {
+        let mut st = self.shared.lock();
+        let Some(message) = st.messages.get(&message_id).cloned() else {
+            panic!("FakeDiscord: no message {message_id}");
+        };
+        let channel: u64 = message["channel_id"]
+            .as_str()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_default();
+        let guild = st.guild_of.get(&channel).copied();
+        let id = st.snowflake().to_string();
+        let token = format!("aW50ZXJhY3Rpb246{id}:fake-interaction-token");
+        st.interactions.insert(id.clone(), (token.clone(), None));
+        let mut d = json!({
+            "id": id,
+            "application_id": APPLICATION_ID.to_string(),
+            "type": 3,
+            "token": token,
+            "version": 1,
+            "data": { "custom_id": custom_id, "component_type": 2 },
+            "channel_id": channel.to_string(),
+            "channel": { "id": channel.to_string(), "type": if guild.is_some() { 0 } else { 1 } },
+            "message": message,
+            "locale": "en-US",
+            "app_permissions": "562949953421311",
+            "entitlements": [],
+            "authorizing_integration_owners": {},
+            "context": if guild.is_some() { 0 } else { 1 },
+        });
+        match guild {
+            Some(g) => {
+                d["guild_id"] = json!(g.to_string());
+                d["member"] = json!({
+                    "user": user.json(), "roles": [], "nick": null,
+                    "joined_at": "2024-01-01T00:00:00.000000+00:00", "deaf": false, "mute": false, "flags": 0,
+                    "permissions": "562949953421311",
+                });
+            }
+            None => d["user"] = user.json(),
+        }
+        st.dispatch("INTERACTION_CREATE", d);
+        drop(st);
+        self.shared.changed.notify_waiters();
+        id
+    }
+
+    /// The body the interaction `id` was answered with (`{"type": 6}`, …), once
+    /// its callback succeeded.
+    pub fn interaction_response(&self, id: &str) -> Option<Value> {
+        self.shared
+            .lock()
+            .interactions
+            .get(id)
+            .and_then(|(_, response)| response.clone())
     }
 
     /// Sends any dispatch (op 0) with event name `t` and data `d`.
@@ -1068,6 +1169,21 @@ fn serve(
     body: &Value,
     now: Instant,
 ) -> (u16, Response) {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    // Interaction callbacks are authorized by the interaction's token.
+    if let ("POST", ["interactions", id, token, "callback"]) =
+        (method.as_str(), segments.as_slice())
+    {
+        let (status, body) = interaction_callback(st, id, token, body);
+        let response = if status == StatusCode::NO_CONTENT {
+            let mut r = Response::new(Body::empty());
+            *r.status_mut() = status;
+            r
+        } else {
+            error(status, body, &[])
+        };
+        return (status.as_u16(), response);
+    }
     let authorized = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -1082,7 +1198,6 @@ fn serve(
             ),
         );
     }
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let (template, major) = route_of(method, &segments);
     let bucket_name = format!("{:016x}", fnv(&template));
 
@@ -1224,6 +1339,9 @@ fn create_message(
     if content.chars().count() > 2000 {
         return too_long();
     }
+    if let Err(why) = check_components(body) {
+        return invalid_components(why);
+    }
     let reference = body
         .get("message_reference")
         .filter(|r| !r.is_null())
@@ -1250,6 +1368,9 @@ fn create_message(
     };
     let id = st.snowflake();
     let mut message = st.message_json(id, channel, &bot_user(), &content, Vec::new());
+    if let Some(components) = body.get("components").filter(|c| !c.is_null()) {
+        message["components"] = components.clone();
+    }
     if let Some(mut r) = referenced {
         if let Some(o) = r.as_object_mut() {
             o.remove("referenced_message");
@@ -1296,11 +1417,17 @@ fn edit_message(st: &mut World, id: &str, body: &Value) -> (StatusCode, Value) {
             );
         }
     }
+    if let Err(why) = check_components(body) {
+        return invalid_components(why);
+    }
     let edited_at = iso8601(now_ms());
     let message = match st.messages.get_mut(&id) {
         Some(m) => {
             if let Some(content) = body.get("content").and_then(Value::as_str) {
                 m["content"] = json!(content);
+            }
+            if let Some(components) = body.get("components").filter(|c| !c.is_null()) {
+                m["components"] = components.clone();
             }
             m["edited_timestamp"] = json!(edited_at);
             m.clone()
@@ -1315,6 +1442,92 @@ fn edit_message(st: &mut World, id: &str, body: &Value) -> (StatusCode, Value) {
     let event = st.gateway_form(message.clone(), guild, None);
     st.dispatch("MESSAGE_UPDATE", event);
     (StatusCode::OK, message)
+}
+
+/// Checks `components` as Discord does for buttons: at most five action rows
+/// (type 1) of one to five buttons (type 2), each with a style of 1 to 5 and a
+/// label of at most 80 characters; styles 1 to 4 need a `custom_id` of 1 to
+/// 100 characters.
+fn check_components(body: &Value) -> Result<(), &'static str> {
+    let Some(rows) = body.get("components").filter(|c| !c.is_null()) else {
+        return Ok(());
+    };
+    let Some(rows) = rows.as_array() else {
+        return Err("components must be an array");
+    };
+    if rows.len() > 5 {
+        return Err("at most 5 action rows");
+    }
+    for row in rows {
+        let buttons = row["components"].as_array();
+        if row["type"] != json!(1) || buttons.is_none_or(|b| b.is_empty() || b.len() > 5) {
+            return Err("an action row holds 1 to 5 components");
+        }
+        for button in buttons.into_iter().flatten() {
+            let style = button["style"].as_u64().unwrap_or(0);
+            if button["type"] != json!(2) || !(1..=5).contains(&style) {
+                return Err("a button has type 2 and a style of 1 to 5");
+            }
+            if button["label"]
+                .as_str()
+                .is_some_and(|l| l.chars().count() > 80)
+            {
+                return Err("a label is at most 80 characters");
+            }
+            let id_len = button["custom_id"]
+                .as_str()
+                .map_or(0, |c| c.chars().count());
+            if style <= 4 && !(1..=100).contains(&id_len) {
+                return Err("a button needs a custom_id of 1 to 100 characters");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn invalid_components(why: &str) -> (StatusCode, Value) {
+    (
+        StatusCode::BAD_REQUEST,
+        json!({
+            "message": "Invalid Form Body", "code": 50035,
+            "errors": { "components": { "_errors": [
+                { "code": "COMPONENT_INVALID", "message": why } ] } },
+        }),
+    )
+}
+
+fn interaction_callback(
+    st: &mut World,
+    id: &str,
+    token: &str,
+    body: &Value,
+) -> (StatusCode, Value) {
+    let Some((expected, response)) = st.interactions.get_mut(id) else {
+        return (
+            StatusCode::NOT_FOUND,
+            json!({ "message": "Unknown interaction", "code": 10062 }),
+        );
+    };
+    if expected != token {
+        return (
+            StatusCode::UNAUTHORIZED,
+            json!({ "message": "Invalid Webhook Token", "code": 50027 }),
+        );
+    }
+    if response.is_some() {
+        return (
+            StatusCode::BAD_REQUEST,
+            json!({ "message": "Interaction has already been acknowledged.", "code": 40060 }),
+        );
+    }
+    if !body["type"].as_u64().is_some_and(|t| (1..=10).contains(&t)) {
+        return (
+            StatusCode::BAD_REQUEST,
+            json!({ "message": "Invalid Form Body", "code": 50035 }),
+        );
+    }
+    *response = Some(body.clone());
+    (StatusCode::NO_CONTENT, Value::Null)
 }
 
 fn unknown_message() -> (StatusCode, Value) {

@@ -13,10 +13,15 @@
 //!   `timeout` (the request is held until an update arrives or the time is up),
 //!   and 409 `Conflict: terminated by other getUpdates request` for the older of
 //!   two concurrent polls;
-//! - `getMe`, `sendMessage` (with `reply_parameters` and `message_thread_id`),
-//!   `editMessageText` (400 "message is not modified" for the same text, "message
-//!   to edit not found"), `sendChatAction`, `getFile`; texts over 4096 UTF-16
-//!   units get 400 "message is too long", empty ones "message text is empty";
+//! - `getMe`, `sendMessage` (with `reply_parameters`, `message_thread_id` and an
+//!   inline keyboard as `reply_markup`), `editMessageText` (with or without a new
+//!   `reply_markup`; an empty `inline_keyboard` removes the buttons; 400 "message
+//!   is not modified" for the same text and buttons, "message to edit not
+//!   found"), `answerCallbackQuery` (400 for an unknown or already answered
+//!   query), `sendChatAction`, `getFile`; texts over 4096 UTF-16 units get 400
+//!   "message is too long", empty ones "message text is empty";
+//! - button presses as `callback_query` updates ([`FakeTelegram::press_button`],
+//!   or any data with [`FakeTelegram::send_callback`]);
 //! - incoming messages with the entities Telegram computes (`bot_command`,
 //!   `mention`, offsets in UTF-16 units), photos in several sizes, replies
 //!   carrying the replied-to message (without its own `reply_to_message`).
@@ -225,6 +230,31 @@ pub struct BotMessage {
     pub reply_to: Option<i64>,
     /// The forum topic it was sent to, if any.
     pub thread: Option<i64>,
+    /// Its inline keyboard (`{"inline_keyboard":[[…]]}`), if it has buttons.
+    pub reply_markup: Option<Value>,
+}
+
+impl BotMessage {
+    /// Its buttons, row after row: `(text, callback_data)`.
+    pub fn buttons(&self) -> Vec<(String, String)> {
+        let Some(rows) = self
+            .reply_markup
+            .as_ref()
+            .and_then(|m| m["inline_keyboard"].as_array())
+        else {
+            return Vec::new();
+        };
+        rows.iter()
+            .filter_map(Value::as_array)
+            .flatten()
+            .map(|b| {
+                (
+                    b["text"].as_str().unwrap_or_default().to_owned(),
+                    b["callback_data"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
 }
 
 /// One API call the fake received.
@@ -286,6 +316,9 @@ struct World {
     poll_generation: u64,
     write_interval: Option<Duration>,
     last_write: HashMap<i64, Instant>,
+    next_callback: u64,
+    /// Button presses by id, and whether `answerCallbackQuery` answered them.
+    callbacks: HashMap<String, bool>,
 }
 
 struct Shared {
@@ -363,6 +396,8 @@ impl FakeTelegram {
                 poll_generation: 0,
                 write_interval: None,
                 last_write: HashMap::new(),
+                next_callback: 1,
+                callbacks: HashMap::new(),
             }),
             changed: Notify::new(),
         });
@@ -462,6 +497,84 @@ impl FakeTelegram {
         id
     }
 
+    /// `from` presses the button labelled `button_text` under the bot's message
+    /// `message_id` in chat `chat_id`: a `callback_query` update with that
+    /// button's `callback_data` is queued. Returns the query's id (which the
+    /// adapter must answer with `answerCallbackQuery`). Panics when the message
+    /// has no such button.
+    pub fn press_button(
+        &self,
+        chat_id: i64,
+        message_id: i64,
+        from: &FakeUser,
+        button_text: &str,
+    ) -> String {
+        let message = self
+            .bot_messages(chat_id)
+            .into_iter()
+            .find(|m| m.message_id == message_id)
+            .unwrap_or_else(|| panic!("FakeTelegram: no bot message {message_id} in {chat_id}"));
+        let buttons = message.buttons();
+        let Some((_, data)) = buttons.iter().find(|(text, _)| text == button_text) else {
+            panic!("FakeTelegram: message {message_id} has no button {button_text:?}: {buttons:?}");
+        };
+        self.send_callback(chat_id, message_id, from, data)
+    }
+
+    /// Queues a `callback_query` from `from` on message `message_id` of chat
+    /// `chat_id` carrying `data` as is (which real buttons could not: a test of
+    /// stale or forged presses). Returns the query's id. Panics when the chat
+    /// has no such message.
+    pub fn send_callback(
+        &self,
+        chat_id: i64,
+        message_id: i64,
+        from: &FakeUser,
+        data: &str,
+    ) -> String {
+        let id = {
+            let mut state = lock(&self.shared.state);
+            let message = state
+                .chats
+                .get(&chat_id)
+                .and_then(|c| c.messages.get(&message_id))
+                .map(|m| m.json.clone())
+                .unwrap_or_else(|| panic!("FakeTelegram: no message {message_id} in {chat_id}"));
+            let id = format!("{}", 5_000_000_000_000_000_000u64 + state.next_callback);
+            state.next_callback += 1;
+            state.callbacks.insert(id.clone(), false);
+            let update_id = state.next_update_id;
+            state.next_update_id += 1;
+            state.updates.push(json!({
+                "update_id": update_id,
+                "callback_query": {
+                    "id": id,
+                    "from": from.json(),
+                    "message": message,
+                    "chat_instance": format!("{}", chat_id.unsigned_abs() * 7 + 1),
+                    "data": data,
+                },
+            }));
+            id
+        };
+        self.shared.changed.notify_waiters();
+        id
+    }
+
+    /// The parameters `answerCallbackQuery` answered the press `id` with
+    /// (`callback_query_id`, `text`, …), once it did so successfully.
+    pub fn callback_answer(&self, id: &str) -> Option<Value> {
+        lock(&self.shared.state)
+            .calls
+            .iter()
+            .find(|c| {
+                c.method == "answerCallbackQuery"
+                    && c.status == Some(200)
+                    && c.params["callback_query_id"].as_str() == Some(id)
+            })
+            .map(|c| c.params.clone())
+    }
+
     /// Every call so far, in arrival order.
     pub fn calls(&self) -> Vec<ApiCall> {
         lock(&self.shared.state).calls.clone()
@@ -492,6 +605,7 @@ impl FakeTelegram {
                 edits: m.edits,
                 reply_to: m.json["reply_to_message"]["message_id"].as_i64(),
                 thread: m.json["message_thread_id"].as_i64(),
+                reply_markup: m.json.get("reply_markup").cloned(),
             })
             .collect()
     }
@@ -803,6 +917,7 @@ async fn method(
             "sendMessage" => send_message(shared, &params),
             "editMessageText" => edit_message_text(shared, &params),
             "sendChatAction" => send_chat_action(shared, &params),
+            "answerCallbackQuery" => answer_callback_query(shared, &params),
             "getFile" => get_file(shared, &params),
             _ => error(404, "Not Found"),
         },
@@ -880,6 +995,9 @@ fn send_message(shared: &Shared, params: &Value) -> Response {
         Ok(text) => text,
         Err(refused) => return bad_request(refused),
     };
+    if let Err(refused) = check_markup(params) {
+        return bad_request(refused);
+    }
     let mut state = lock(&shared.state);
     let bot = state.bot.json();
     if !state.chats.contains_key(&chat_id) {
@@ -918,6 +1036,9 @@ fn send_message(shared: &Shared, params: &Value) -> Response {
         message["message_thread_id"] = json!(thread);
         message["is_topic_message"] = json!(true);
     }
+    if let Some(markup) = keyboard(params) {
+        message["reply_markup"] = markup;
+    }
     chat.messages.insert(
         message_id,
         Stored {
@@ -940,12 +1061,22 @@ fn edit_message_text(shared: &Shared, params: &Value) -> Response {
         Ok(text) => text,
         Err(refused) => return bad_request(refused),
     };
+    if let Err(refused) = check_markup(params) {
+        return bad_request(refused);
+    }
+    // Without `reply_markup` the buttons stay; with one they are replaced.
+    let new_markup = params.get("reply_markup").map(|_| keyboard(params));
     let mut state = lock(&shared.state);
     let known = state
         .chats
         .get(&chat_id)
         .and_then(|c| c.messages.get(&message_id))
-        .map(|m| (m.from_bot, m.json["text"] == json!(text)));
+        .map(|m| {
+            let same_markup = new_markup
+                .as_ref()
+                .is_none_or(|new| *new == m.json.get("reply_markup").cloned());
+            (m.from_bot, m.json["text"] == json!(text) && same_markup)
+        });
     match known {
         None => return bad_request("message to edit not found"),
         Some((false, _)) => return bad_request("message can't be edited"),
@@ -968,8 +1099,67 @@ fn edit_message_text(shared: &Shared, params: &Value) -> Response {
     };
     stored.json["text"] = json!(text);
     stored.json["edit_date"] = json!(unix_now());
+    match new_markup {
+        Some(Some(markup)) => stored.json["reply_markup"] = markup,
+        Some(None) => {
+            if let Some(object) = stored.json.as_object_mut() {
+                object.remove("reply_markup");
+            }
+        }
+        None => {}
+    }
     stored.edits += 1;
     ok(stored.json.clone())
+}
+
+/// Checks an inline keyboard as Telegram does: rows of buttons, each with a
+/// `text` and 1 to 64 bytes of `callback_data`.
+fn check_markup(params: &Value) -> Result<(), &'static str> {
+    let Some(markup) = params.get("reply_markup") else {
+        return Ok(());
+    };
+    let Some(rows) = markup["inline_keyboard"].as_array() else {
+        return Err("field \"inline_keyboard\" of the InlineKeyboardMarkup must be an Array");
+    };
+    for row in rows {
+        let Some(buttons) = row.as_array() else {
+            return Err(
+                "field \"inline_keyboard\" of the InlineKeyboardMarkup must be an Array of Arrays",
+            );
+        };
+        for button in buttons {
+            if button["text"].as_str().is_none_or(str::is_empty) {
+                return Err("text buttons are unallowed in the inline keyboard");
+            }
+            let data = button["callback_data"].as_str().unwrap_or_default();
+            if data.is_empty() || data.len() > 64 {
+                return Err("BUTTON_DATA_INVALID");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The keyboard a message keeps: `None` for none or an empty one.
+fn keyboard(params: &Value) -> Option<Value> {
+    let markup = params.get("reply_markup")?;
+    let any = markup["inline_keyboard"].as_array().is_some_and(|rows| {
+        rows.iter()
+            .any(|r| r.as_array().is_some_and(|b| !b.is_empty()))
+    });
+    any.then(|| markup.clone())
+}
+
+fn answer_callback_query(shared: &Shared, params: &Value) -> Response {
+    let id = params["callback_query_id"].as_str().unwrap_or_default();
+    let mut state = lock(&shared.state);
+    match state.callbacks.get_mut(id) {
+        Some(answered) if !*answered => {
+            *answered = true;
+            ok(json!(true))
+        }
+        _ => bad_request("query is too old and response timeout expired or query ID is invalid"),
+    }
 }
 
 fn send_chat_action(shared: &Shared, params: &Value) -> Response {

@@ -20,8 +20,6 @@ mod serve;
 mod settings;
 mod terminal;
 mod tools;
-#[allow(dead_code)]
-mod tools_cli;
 mod worker;
 
 use anyhow::{Context, Result};

@@ -52,6 +52,17 @@ impl TerminalSink {
         Ok(())
     }
 
+    /// Prints a line that is not reply text: labelled on a terminal; piped, on
+    /// standard error, so standard output stays the replies alone.
+    fn notice(&self, label: &str, text: &str) -> Result<(), SinkError> {
+        if self.interactive {
+            self.write(&format!("\x1b[1;33m{label}:\x1b[0m {text}\n"))
+        } else {
+            eprintln!("clara: {text}");
+            Ok(())
+        }
+    }
+
     /// Ends the current reply's line; returns whether anything had been printed.
     fn end_line(&self, suffix: &str) -> Result<bool, SinkError> {
         let mut started = self
@@ -112,6 +123,22 @@ impl OutboundSink for TerminalSink {
                 self.write(&format!("\x1b[2m[{}…]\x1b[0m ", display_tool(&name)))?;
             }
             Outbound::ToolStarted { .. } | Outbound::ToolFinished { .. } => {}
+            Outbound::Ask { prompt } => {
+                // The question interrupts the reply's line; the person answers
+                // by typing `/approve ID` (or `/always`, `/deny`), which the
+                // engine reads.
+                self.end_line("")?;
+                self.notice("Clara asks", &prompt.text(true))?;
+            }
+            Outbound::AskClosed {
+                prompt, outcome, ..
+            } => {
+                self.end_line("")?;
+                self.notice(
+                    "Clara",
+                    &format!("{} ({}): {}", prompt.tool, prompt.id, outcome.describe()),
+                )?;
+            }
             // A terminal shows text as it streams; it has no messages to send or edit.
             Outbound::Typing | Outbound::Send { .. } | Outbound::Edit { .. } => {}
         }

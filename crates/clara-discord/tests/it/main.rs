@@ -2,6 +2,7 @@
 //! binary links the whole dependency graph, so one is much cheaper than many.
 #![allow(clippy::expect_used, clippy::unwrap_used, dead_code, missing_docs)]
 
+mod approvals;
 mod engine;
 mod gateway;
 mod messages;

@@ -15,12 +15,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use clara_core::{EventId, Inbound, MessageId, Tier};
+use clara_core::{EventId, Inbound, MessageId, Permission, Role, Tier, ToolRun};
 use clara_runtime::Accepted;
-use clara_store::StoredMessage;
+use clara_store::{Store, StoreError, StoredMessage};
 use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -50,6 +51,68 @@ pub(crate) struct ShownMessage {
     /// The page's id for a message sent from the page (so a tab can tell its own
     /// messages in the history).
     pub(crate) client_id: Option<String>,
+    /// For Clara's messages: the tools her reply used, in order (absent on the
+    /// person's messages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tools: Option<Vec<ShownTool>>,
+}
+
+/// A tool run as the history shows it. Arguments and results are untrusted text
+/// (the page renders them as text, never as markup).
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub(crate) struct ShownTool {
+    pub(crate) name: String,
+    pub(crate) ok: bool,
+    /// `{"by":"policy"}`, `{"by":"owner","owner":"telegram:1","always":false}` or
+    /// `{"by":"refused","reason":"…"}`.
+    pub(crate) permission: Permission,
+    pub(crate) arguments: String,
+    pub(crate) result: String,
+    pub(crate) started_at_ms: i64,
+    pub(crate) duration_ms: u64,
+}
+
+impl From<ToolRun> for ShownTool {
+    fn from(run: ToolRun) -> Self {
+        Self {
+            name: run.name,
+            ok: run.ok,
+            permission: run.permission,
+            arguments: run.arguments,
+            result: run.result,
+            started_at_ms: run.started_at_ms,
+            duration_ms: run.duration_ms,
+        }
+    }
+}
+
+/// Messages as the history shows them, Clara's with the tools their replies
+/// used (one read for all of them).
+pub(crate) async fn shown_messages(
+    store: &Store,
+    messages: &[StoredMessage],
+) -> Result<Vec<ShownMessage>, StoreError> {
+    let replies: Vec<MessageId> = messages
+        .iter()
+        .filter(|m| m.role == Role::Assistant)
+        .map(|m| m.id)
+        .collect();
+    let mut runs = if replies.is_empty() {
+        HashMap::new()
+    } else {
+        store.tool_runs_for_messages(&replies).await?
+    };
+    Ok(messages
+        .iter()
+        .map(|m| {
+            let mut shown = ShownMessage::from(m);
+            if m.role == Role::Assistant {
+                let tools = runs.remove(&m.id).unwrap_or_default();
+                shown.tools = Some(tools.into_iter().map(ShownTool::from).collect());
+            }
+            shown
+        })
+        .collect())
 }
 
 impl From<&StoredMessage> for ShownMessage {
@@ -65,6 +128,7 @@ impl From<&StoredMessage> for ShownMessage {
                 .as_ref()
                 .and_then(|e| e.0.strip_prefix(PAGE_EVENT_PREFIX))
                 .map(str::to_owned),
+            tools: None,
         }
     }
 }
@@ -92,13 +156,13 @@ pub(crate) async fn events(
         .resolve_conversation(&conversation)
         .await
         .map_err(|e| ApiError::internal("open the conversation", &e))?;
-    let messages: Vec<ShownMessage> = store
+    let stored = store
         .recent_messages(id, i64::MAX, HISTORY, HISTORY)
         .await
-        .map_err(|e| ApiError::internal("read the conversation", &e))?
-        .iter()
-        .map(ShownMessage::from)
-        .collect();
+        .map_err(|e| ApiError::internal("read the conversation", &e))?;
+    let messages = shown_messages(store, &stored)
+        .await
+        .map_err(|e| ApiError::internal("read the conversation's tool runs", &e))?;
     let hello = Hello {
         r#type: "hello",
         messages,

@@ -167,7 +167,7 @@ pub(crate) fn thought_of(outbound: &Outbound) -> Option<ThoughtId> {
         | Outbound::ToolFinished { thought, .. }
         | Outbound::Cancelled { thought }
         | Outbound::Error { thought, .. } => Some(*thought),
-        Outbound::Typing => None,
+        Outbound::Typing | Outbound::Ask { .. } | Outbound::AskClosed { .. } => None,
     }
 }
 
@@ -177,6 +177,9 @@ fn page_event(outbound: &Outbound) -> Option<PageEvent> {
         // The web page streams; these come only if the delivery mode changes.
         Outbound::Send { thought, text } => PageEvent::Delta { thought, text },
         Outbound::Edit { .. } | Outbound::Typing => return None,
+        // The web page's approval UI comes next; until then the page is not
+        // asked (the owner answers on another platform or by typed command).
+        Outbound::Ask { .. } | Outbound::AskClosed { .. } => return None,
         Outbound::End { thought } => PageEvent::End { thought },
         Outbound::ToolStarted { thought, name } => PageEvent::ToolStarted { thought, name },
         Outbound::ToolFinished { thought, name, ok } => {
@@ -265,6 +268,11 @@ impl OutboundSink for Hub {
         conversation: &ConversationRef,
         outbound: Outbound,
     ) -> Result<Option<String>, SinkError> {
+        // The web page's approval UI comes next; until then approval questions
+        // are not forwarded to the page or the API (no message id to return).
+        if matches!(outbound, Outbound::Ask { .. } | Outbound::AskClosed { .. }) {
+            return Ok(None);
+        }
         let api = self.with_room(&conversation.channel, |room| {
             if let Some(event) = room.apply(&outbound) {
                 // No tab open is fine: the reply is stored and shown on the next visit.

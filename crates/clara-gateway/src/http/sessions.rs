@@ -1,8 +1,9 @@
 //! `/v1/sessions`: a person's sessions on the web page and through the API,
-//! newest first, each with its summary once written, and each one's messages.
+//! newest first, each with its summary once written, and each one's messages
+//! (Clara's with the tools her replies used).
 
 use crate::http::access::{ApiAccess, ApiPath, ApiQuery};
-use crate::http::chat::ShownMessage;
+use crate::http::chat::shown_messages;
 use crate::http::errors::ApiError;
 use crate::http::person::Reach;
 use crate::http::state::AppState;
@@ -97,13 +98,13 @@ pub(crate) async fn messages(
         .map_err(|e| ApiError::internal("read the session", &e))?
         .filter(|s| reach.conversations.contains(&s.conversation))
         .ok_or_else(not_found)?;
-    let messages: Vec<ShownMessage> = store
+    let stored = store
         .session_messages(session.id)
         .await
-        .map_err(|e| ApiError::internal("read the session", &e))?
-        .iter()
-        .map(ShownMessage::from)
-        .collect();
+        .map_err(|e| ApiError::internal("read the session", &e))?;
+    let messages = shown_messages(store, &stored)
+        .await
+        .map_err(|e| ApiError::internal("read the session's tool runs", &e))?;
     let place = if reach.conversations.first() == Some(&session.conversation) {
         "web page"
     } else {

@@ -11,7 +11,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use clara_core::pacing::Delivery;
 use clara_core::port::SinkError;
 use clara_core::{ConversationRef, Outbound, ThoughtId};
-use clara_protocol::convert::{outbound_frame, thought_of};
+use clara_protocol::convert::{outbound_frame, thought_of, wants_answer};
 use clara_protocol::{
     ErrorCode, ErrorFrame, ReplyFrame, SendFailedFrame, ServerFrame, WireConversation, encode,
 };
@@ -247,7 +247,7 @@ impl AdapterLink {
         !self.out.closer.is_closed()
     }
 
-    /// Makes one platform call through the adapter. A `Send` returns the
+    /// Makes one platform call through the adapter. A `Send` or an `Ask` returns the
     /// message id from the adapter's `sent`.
     pub(crate) async fn deliver(
         &self,
@@ -269,10 +269,13 @@ impl AdapterLink {
                 self.push(&start).await?;
             }
         }
-        if !matches!(outbound, Outbound::Send { .. }) {
+        if !wants_answer(&outbound) {
             self.push(&outbound_frame(wire, outbound, 0)).await?;
             return Ok(None);
         }
+        // A platform without buttons may show a question as plain text and
+        // have no message to edit later: an empty id then means none.
+        let is_ask = matches!(outbound, Outbound::Ask { .. });
         let request_id = self.next_request.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().insert(request_id, tx);
@@ -281,7 +284,7 @@ impl AdapterLink {
             return Err(error);
         }
         match tokio::time::timeout(self.ack_timeout, rx).await {
-            Ok(Ok(answer)) => answer.map(Some),
+            Ok(Ok(answer)) => answer.map(|id| Some(id).filter(|id| !(is_ask && id.is_empty()))),
             Ok(Err(_)) => Err(SinkError::Failed(
                 "the adapter disconnected before confirming the message".to_owned(),
             )),

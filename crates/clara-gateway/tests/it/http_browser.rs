@@ -144,6 +144,15 @@ async fn off_loopback_the_page_asks_for_the_password_in_chromium() {
     server.shutdown().await;
 }
 
+#[tokio::test]
+async fn stored_tool_runs_show_as_chips_with_their_details_as_text_in_chromium() {
+    require_browser_tools();
+    let server = Server::start(HttpConfig::new(true)).await;
+    crate::http_tool_history::seed_history(&server, "page:owner").await;
+    run_script("tool_history.mjs", &[&server.url, path_str(&screenshots())]).await;
+    server.shutdown().await;
+}
+
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("a UTF-8 path")
 }

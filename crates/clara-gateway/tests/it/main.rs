@@ -6,6 +6,7 @@ mod http_api;
 mod http_browser;
 mod http_openai_client;
 mod http_support;
+mod http_tool_history;
 mod protocol_client;
 mod protocol_raw;
 mod protocol_support;

@@ -376,6 +376,73 @@ async fn bad_frames_get_an_error_and_the_connection_goes_on() {
 }
 
 #[tokio::test]
+async fn a_question_to_the_owner_travels_as_the_doc_shows_and_is_answered_like_a_send() {
+    use clara_core::approval::{ApprovalOutcome, ApprovalPrompt, Verdict};
+    let host = RecordingHost::new();
+    let gateway = Gateway::start(host.clone(), test_config()).await;
+    let mut raw = Raw::connect(&gateway.url()).await;
+    raw.handshake(SECRET, json!({"max_message_chars": 4096, "can_edit": true}))
+        .await;
+    let route = host.sink(PLATFORM).await;
+    let documented = gateway_example("ask");
+    let prompt: ApprovalPrompt = serde_json::from_value(documented["prompt"].clone()).unwrap();
+    let here = ConversationRef {
+        platform: PLATFORM.into(),
+        channel: "42".into(),
+        kind: ChannelKind::Direct,
+    };
+
+    // `ask`: no `start` before it (it names no thought); answered with `sent`.
+    let asking = {
+        let (route, here, prompt) = (route.clone(), here.clone(), prompt.clone());
+        tokio::spawn(async move { route.deliver(&here, Outbound::Ask { prompt }).await })
+    };
+    let ask = raw.frame_skipping_pings().await;
+    assert_eq!(keys(&ask), keys(&documented));
+    let mut expected = documented.clone();
+    expected["request_id"] = ask["request_id"].clone();
+    assert_eq!(ask, expected);
+    raw.send_json(&json!({"v":1,"type":"sent","request_id":ask["request_id"],"message_id":"5520"}))
+        .await;
+    assert_eq!(asking.await.unwrap().unwrap(), Some("5520".to_owned()));
+
+    // An adapter that shows the question as text answers with an empty id: none.
+    let asking = {
+        let (route, here, prompt) = (route.clone(), here.clone(), prompt.clone());
+        tokio::spawn(async move { route.deliver(&here, Outbound::Ask { prompt }).await })
+    };
+    let ask = raw.frame_skipping_pings().await;
+    raw.send_json(&json!({"v":1,"type":"sent","request_id":ask["request_id"],"message_id":""}))
+        .await;
+    assert_eq!(asking.await.unwrap().unwrap(), None);
+
+    // A failed `ask` fails the delivery.
+    let asking = {
+        let (route, here, prompt) = (route.clone(), here.clone(), prompt.clone());
+        tokio::spawn(async move { route.deliver(&here, Outbound::Ask { prompt }).await })
+    };
+    let ask = raw.frame_skipping_pings().await;
+    raw.send_json(
+        &json!({"v":1,"type":"send_failed","request_id":ask["request_id"],"reason":"blocked"}),
+    )
+    .await;
+    assert!(matches!(asking.await.unwrap(), Err(SinkError::Failed(r)) if r == "blocked"));
+
+    // `ask_closed`, exactly as documented.
+    let closed = Outbound::AskClosed {
+        prompt,
+        message: Some("5520".into()),
+        outcome: ApprovalOutcome::Answered(Verdict::Once),
+    };
+    assert_eq!(route.deliver(&here, closed).await.unwrap(), None);
+    assert_eq!(
+        raw.frame_skipping_pings().await,
+        gateway_example("ask_closed")
+    );
+    gateway.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_wrong_secret_is_refused_and_the_connection_closed() {
     let gateway = Gateway::start(RecordingHost::new(), test_config()).await;
     let mut raw = Raw::connect(&gateway.url()).await;

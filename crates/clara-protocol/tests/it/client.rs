@@ -117,3 +117,64 @@ async fn the_client_answers_pings_and_leaves_a_gateway_that_stops_answering() {
     ws.send(Message::text(challenge.to_string())).await.unwrap();
     assert_eq!(next_json(&mut ws).await.unwrap()["type"], "hello");
 }
+
+#[tokio::test]
+async fn the_client_hands_questions_to_its_sink_and_answers_an_ask_like_a_send() {
+    use clara_core::Outbound;
+    use clara_core::approval::{ApprovalOutcome, Verdict};
+    use futures::SinkExt;
+    use serde_json::json;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/gateway", listener.local_addr().unwrap());
+    let sink = RecordingSink::new(DeliveryMode::Stream, 100_000);
+    let connecting = tokio::spawn(client::connect(client_config(&url, None), sink.clone()));
+    let (tcp, _) = listener.accept().await.unwrap();
+    let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+    let challenge =
+        json!({"v":1,"type":"challenge","nonce":"n-1","versions":[1],"auth_required":false});
+    ws.send(Message::text(challenge.to_string())).await.unwrap();
+    assert_eq!(next_json(&mut ws).await.unwrap()["type"], "hello");
+    let welcome = json!({"v":1,"type":"welcome","connection":"fake","max_frame_bytes":65536,
+            "ping_interval_ms":20000,"pong_timeout_ms":10000,"send_ack_timeout_ms":15000});
+    ws.send(Message::text(welcome.to_string())).await.unwrap();
+    let _remote = connecting.await.unwrap().unwrap();
+
+    let prompt = json!({"id":"3f9a2c1d","tool":"mail__send","arguments":"{}",
+        "reason":"It sends mail.","asked_for":"Ann","timeout_secs":300});
+    let ask = json!({"v":1,"type":"ask","request_id":41,
+        "conversation":{"channel":"42","kind":"direct"},"prompt":prompt});
+    ws.send(Message::text(ask.to_string())).await.unwrap();
+    let answer = loop {
+        let frame = next_json(&mut ws).await.expect("an answer to the ask");
+        if frame["type"] != "ping" {
+            break frame;
+        }
+    };
+    // The recording sink shows questions without a message to edit: an empty id.
+    assert_eq!(
+        answer,
+        json!({"v":1,"type":"sent","request_id":41,"message_id":""})
+    );
+    let closed = json!({"v":1,"type":"ask_closed",
+        "conversation":{"channel":"42","kind":"direct"},"prompt":prompt,
+        "outcome":{"answered":"always"}});
+    ws.send(Message::text(closed.to_string())).await.unwrap();
+    let calls = sink
+        .wait_until("the question and its end", |calls| calls.len() >= 2)
+        .await;
+    let Outbound::Ask { prompt: asked } = &calls[0] else {
+        panic!("{calls:#?}");
+    };
+    assert_eq!(asked.id.0, "3f9a2c1d");
+    assert_eq!(asked.tool, "mail__send");
+    assert_eq!(
+        calls[1],
+        Outbound::AskClosed {
+            prompt: asked.clone(),
+            message: None,
+            outcome: ApprovalOutcome::Answered(Verdict::Always),
+        }
+    );
+}

@@ -290,6 +290,7 @@ pub fn msg(p: &Place, content: &str, at_ms: i64) -> NewMessage {
         status: MessageStatus::Complete,
         created_at_ms: at_ms,
         usage: None,
+        tool_runs: Vec::new(),
     }
 }
 

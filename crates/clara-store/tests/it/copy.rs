@@ -2,7 +2,9 @@
 //! resumable after an interruption, verified by counting.
 
 use crate::common::{TestDb, contents, file_store, msg, place};
-use clara_core::{ChannelKind, MemoryId, MemoryKind, Role, Scope};
+use clara_core::{
+    ChannelKind, MemoryId, MemoryKind, Permission, Role, Scope, ToolGrant, ToolPin, ToolRun,
+};
 use clara_store::{
     CopyProgress, ModelVector, NewMemory, Provenance, ReplyUsage, Store, StoreError, copied_columns,
 };
@@ -47,7 +49,38 @@ async fn filled_source(store: &Store) -> crate::common::Place {
         cost_usd: Some(0.25),
         tool_calls: 1,
     });
+    batch[39].tool_runs = vec![ToolRun {
+        call_id: "c1".into(),
+        name: "everything__echo".into(),
+        arguments: r#"{"message":"hi"}"#.into(),
+        result: "Echo: hi".into(),
+        ok: true,
+        permission: Permission::Owner {
+            owner: "cli:ann".into(),
+            always: false,
+        },
+        started_at_ms: 390,
+        duration_ms: 3,
+    }];
     store.append_messages(&batch).await.unwrap();
+    store
+        .add_tool_grant(&ToolGrant {
+            tool: "everything__echo".into(),
+            arguments_sha256: "ab".into(),
+            definition_sha256: "cd".into(),
+            granted_by: "cli:ann".into(),
+            granted_at_ms: 400,
+        })
+        .await
+        .unwrap();
+    store
+        .set_tool_pin(&ToolPin {
+            tool: "everything__echo".into(),
+            definition_sha256: "cd".into(),
+            pinned_at_ms: 380,
+        })
+        .await
+        .unwrap();
     store.end_session(p.session, 500).await.unwrap();
     store
         .set_session_summary(p.session, "they counted", 510)
@@ -139,6 +172,19 @@ async fn a_sqlite_store_is_copied_whole(db: TestDb) {
     assert_eq!(
         target.job_counts().await.unwrap(),
         source.job_counts().await.unwrap()
+    );
+    assert_eq!(
+        target.recent_tool_runs(None, 10).await.unwrap(),
+        source.recent_tool_runs(None, 10).await.unwrap()
+    );
+    assert_eq!(target.recent_tool_runs(None, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        target.tool_grants().await.unwrap(),
+        source.tool_grants().await.unwrap()
+    );
+    assert_eq!(
+        target.tool_pin("everything__echo").await.unwrap(),
+        source.tool_pin("everything__echo").await.unwrap()
     );
 
     // New rows numbered by the database do not collide with copied ones.

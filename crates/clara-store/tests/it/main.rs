@@ -8,5 +8,6 @@ mod copy;
 mod jobs;
 mod memories;
 mod store;
+mod tools;
 mod usage;
 mod writer;

@@ -6,6 +6,7 @@
 mod cli;
 mod common;
 mod distributed;
+mod mcp_cli;
 mod memory_cli;
 mod migrate_copy;
 mod postgres;
@@ -13,4 +14,5 @@ mod remote_adapter;
 mod serve_discord;
 mod serve_gateway;
 mod serve_telegram;
+mod serve_tools;
 mod serve_web;

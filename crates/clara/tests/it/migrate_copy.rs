@@ -35,6 +35,7 @@ async fn an_embedded_installation_moves_into_postgres() {
             status: MessageStatus::Complete,
             created_at_ms: i,
             usage: None,
+            tool_runs: Vec::new(),
         })
         .collect();
     source.append_messages(&messages).await.unwrap();

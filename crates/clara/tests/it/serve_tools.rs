@@ -1,0 +1,146 @@
+//! `clara serve` with a real MCP server in `clara.toml`: the model (the fake
+//! OpenAI server, scripted to call a tool) asks for the server's tool, the
+//! owner approves on Telegram with a button, the tool runs, and its result
+//! reaches the model as data. When Clara stops, the server's process goes too.
+
+use crate::common::{SECRET, chat_requests, clara, terminate, text, with_fake};
+use clara_testkit::fake_openai::{FakeOpenAi, FakeReply};
+use clara_testkit::fake_telegram::{FakeChat, FakeTelegram, FakeUser, UserMessage};
+use std::path::PathBuf;
+
+/// Where `scripts/mcp-servers.sh` installed the real MCP servers; a missing
+/// one fails the test, saying how to install it.
+fn fixture(relative: &str) -> PathBuf {
+    let dir = std::env::var_os("CLARA_MCP_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/clara/mcp-fixtures")
+        });
+    let path = dir.join(relative);
+    assert!(
+        path.exists(),
+        "missing MCP test server {}: install it with `bash scripts/mcp-servers.sh`",
+        path.display()
+    );
+    path
+}
+
+/// Pids of processes whose environment holds `marker`.
+fn processes_marked(marker: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|env| String::from_utf8_lossy(&env).contains(marker))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_mcp_tool_runs_after_the_owner_approves_on_telegram() {
+    let time_server = fixture("venv/bin/mcp-server-time");
+    let llm = FakeOpenAi::start().await;
+    llm.push(FakeReply::ToolCalls {
+        text_before: String::new(),
+        calls: vec![(
+            "time__get_current_time".into(),
+            r#"{"timezone": "UTC"}"#.into(),
+        )],
+        fragmented: false,
+    });
+    let tg = FakeTelegram::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let marker = format!("clara-test-{}", uuid::Uuid::new_v4().simple());
+    std::fs::write(
+        dir.path().join("clara.toml"),
+        format!(
+            r#"
+[tools]
+owners = ["telegram:4242"]
+
+[[mcp.servers]]
+name = "time"
+command = "{}"
+args = ["--local-timezone", "UTC"]
+env = {{ CLARA_TEST_MARK = "{marker}" }}
+"#,
+            time_server.display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = clara(&dir.path().join("data"), dir.path());
+    with_fake(&mut cmd, &llm);
+    cmd.env("TG_BOT_TOKEN", tg.token())
+        .env("TELEGRAM_API_URL", tg.api_url())
+        .env("CLARA_GATEWAY_PORT", "0");
+    let child = cmd.arg("serve").spawn().unwrap();
+
+    let ann = FakeUser::new(4242, "Ann");
+    let chat = FakeChat::private(&ann);
+    tg.send(UserMessage::text(&chat, &ann, "what time is it in UTC?"));
+    tg.wait_for("the question to the owner", |tg| {
+        tg.bot_messages(ann.id)
+            .iter()
+            .any(|m| !m.buttons().is_empty())
+    })
+    .await;
+    let ask = tg
+        .bot_messages(ann.id)
+        .into_iter()
+        .find(|m| !m.buttons().is_empty())
+        .unwrap();
+    assert!(ask.text.contains("time__get_current_time"), "{}", ask.text);
+    assert!(ask.text.contains(r#"{"timezone":"UTC"}"#), "{}", ask.text);
+    tg.press_button(ann.id, ask.message_id, &ann, "Approve once");
+
+    tg.wait_for("Clara's answer", |tg| {
+        tg.bot_messages(ann.id)
+            .iter()
+            .any(|m| m.text == "You said: what time is it in UTC?")
+    })
+    .await;
+    tg.wait_for("the question closed", |tg| {
+        tg.bot_messages(ann.id)
+            .iter()
+            .any(|m| m.message_id == ask.message_id && m.buttons().is_empty())
+    })
+    .await;
+
+    // The model read the server's real answer, wrapped as data with its source.
+    let requests = chat_requests(&llm);
+    let second = requests.get(1).expect("the model was asked again");
+    let tool_result = second.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .expect("the tool's result");
+    let content = tool_result["content"].as_str().unwrap();
+    assert!(
+        content.contains("<untrusted-data source=\"time__get_current_time\">"),
+        "{content}"
+    );
+    assert!(
+        content.contains("\"timezone\": \"UTC\"") || content.contains("\"timezone\":\"UTC\""),
+        "{content}"
+    );
+    assert!(!processes_marked(&marker).is_empty(), "the server runs");
+
+    let out = terminate(child).await;
+    let log = text(&out.stderr);
+    assert!(out.status.success(), "exit: {:?}, stderr: {log}", out.status);
+    assert!(!log.contains(SECRET) && !log.contains(tg.token()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !processes_marked(&marker).is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        processes_marked(&marker).is_empty(),
+        "the MCP server stops with Clara"
+    );
+}
