@@ -1,4 +1,5 @@
-// Clara's web page: the chat, the memory browser and the sessions list.
+// Clara's web page: the chat (with the owner's tool approvals), the memory
+// browser, the sessions list and the owner's Tools panel.
 // Plain JavaScript, no build step; it talks to the same server that served it.
 (() => {
   'use strict';
@@ -90,6 +91,7 @@
     csrf: null,
     events: null,
     rows: new Map(), // thought -> the assistant row's parts
+    asks: new Map(), // open question id -> its card's parts
     sent: new Set(), // client ids of messages this tab sent
     outbox: new Map(), // client id -> { text, at }: sent, not yet seen in a history
     sending: 0, // messages on their way to the server
@@ -440,6 +442,73 @@
     }
   }
 
+  // ---------- tool approvals ----------
+  // Clara asks before a tool acts; the owner answers on a card in the chat.
+  // Every field of the question is untrusted (the tool's name and arguments
+  // come from the model, perhaps steered by a web page), so it only ever
+  // becomes text nodes.
+  const VERDICTS = [
+    ['once', 'Approve once', 'btn primary small'],
+    ['always', 'Always (these arguments)', 'btn ghost small'],
+    ['deny', 'Deny', 'btn danger small'],
+  ];
+
+  function showAsk(prompt) {
+    if (!prompt || state.asks.has(prompt.id)) return;
+    removeTyping();
+    const buttons = VERDICTS.map(([verdict, label, cls]) => h('button', {
+      type: 'button', class: cls, 'data-verdict': verdict, onclick: () => answerAsk(prompt.id, verdict),
+    }, label));
+    const actions = h('div', { class: 'ask-actions' }, ...buttons);
+    const outcome = h('div', { class: 'ask-outcome', role: 'status', hidden: true });
+    const card = h('div', { class: 'bubble ask-card' },
+      h('div', { class: 'ask-title' },
+        h('span', { class: 'ask-icon', html: ICONS.lock }),
+        h('span', {}, 'Clara wants to run ', h('code', { class: 'ask-tool' }, prompt.tool), ' for ', h('span', { class: 'ask-who' }, prompt.asked_for))),
+      h('div', { class: 'ask-reason' }, prompt.reason),
+      h('div', { class: 'tool-label' }, 'Arguments'),
+      h('pre', { class: 'tool-arguments ask-arguments' }, prompt.arguments),
+      actions,
+      h('div', { class: 'ask-foot' }, `No answer within ${prompt.timeout_secs} s counts as a deny.`),
+      outcome);
+    const row = h('div', { class: 'msg assistant ask', 'data-ask': prompt.id },
+      claraAvatar(),
+      h('div', { class: 'body' },
+        h('div', { class: 'meta' }, h('span', { class: 'who' }, 'Clara'), h('span', { class: 'when' }, 'asks for your approval')),
+        card));
+    messages.append(row);
+    state.asks.set(prompt.id, { row, card, actions, outcome, buttons });
+    updateWelcome();
+    toBottom(true);
+  }
+
+  function closeAsk(id, result, text) {
+    const parts = state.asks.get(id);
+    if (!parts) return;
+    state.asks.delete(id);
+    parts.actions.remove();
+    parts.row.classList.add('closed', result === 'approved' ? 'approved' : 'denied');
+    parts.outcome.textContent = text;
+    parts.outcome.hidden = false;
+  }
+
+  async function answerAsk(id, verdict) {
+    const parts = state.asks.get(id);
+    if (!parts) return;
+    for (const button of parts.buttons) button.disabled = true;
+    try {
+      await api('/api/chat/approvals', { method: 'POST', body: { id, verdict } });
+      // The card closes when Clara says how it ended (`ask_closed`).
+    } catch (e) {
+      if (e.code === 'question_closed') {
+        closeAsk(id, 'denied', e.message);
+      } else {
+        for (const button of parts.buttons) button.disabled = false;
+        toast(e.message, 'error');
+      }
+    }
+  }
+
   function typingRow() {
     return $('#typing-row');
   }
@@ -494,6 +563,7 @@
   function clearChat() {
     messages.textContent = '';
     state.rows.clear();
+    state.asks.clear();
     state.streaming = null;
     updateWelcome();
   }
@@ -518,6 +588,7 @@
         // What this tab sent that the history does not hold yet stays on screen.
         for (const sent of state.outbox.values()) userRow(sent.text, sent.at);
         if (ev.live && !state.rows.has(ev.live.thought) && !state.dead.has(ev.live.thought)) showLive(ev.live);
+        for (const prompt of ev.asks || []) showAsk(prompt);
         state.pending = Boolean(ev.pending) || state.sending > 0;
         updateBusy();
         toBottom(true);
@@ -584,6 +655,12 @@
         break;
       case 'resync':
         connect();
+        break;
+      case 'ask':
+        showAsk(ev.prompt);
+        break;
+      case 'ask_closed':
+        closeAsk(ev.id, ev.result, ev.outcome);
         break;
       default:
         break;
@@ -961,17 +1038,98 @@
     return card;
   }
 
+  // ---------- tools (the owner's) ----------
+  const RULE_WORDS = { allow: 'Runs without asking', ask: 'Always asks', deny: 'Never runs' };
+
+  function ruleCard(rule) {
+    return h('article', { class: 'card rule-card', 'data-action': rule.action },
+      h('div', { class: 'card-top' },
+        h('span', { class: `badge rule ${rule.action}` }, rule.action),
+        h('code', { class: 'rule-tool' }, rule.tool),
+        rule.arguments ? h('span', { class: 'rule-args' }, 'with arguments ', h('code', {}, rule.arguments)) : null),
+      h('div', { class: 'rule-what' }, RULE_WORDS[rule.action] || rule.action));
+  }
+
+  function serverCard(server, canToggle) {
+    const card = h('article', { class: `card server-card ${server.state}`, 'data-server': server.name });
+    const top = h('div', { class: 'card-top' },
+      h('span', { class: 'server-name' }, server.name),
+      h('span', { class: `badge state ${server.state}` }, server.state.replace(/_/g, ' ')),
+      h('span', { class: 'badge plain' }, server.transport),
+      server.restarts ? h('span', { class: 'badge plain' }, `${server.restarts} restart${server.restarts === 1 ? '' : 's'}`) : null);
+    const detail = h('div', { class: 'server-detail' }, server.detail);
+    const tools = h('div', { class: 'tools server-tools' },
+      ...server.tools.map((name) => h('span', { class: 'chip', 'data-tool': name, title: name }, toolLabel(name))));
+    const foot = h('div', { class: 'card-foot' },
+      h('span', {}, server.source ? `From ${server.source}` : 'Local'),
+      h('span', { class: 'spacer' }));
+    if (canToggle) {
+      foot.append(h('button', {
+        type: 'button',
+        class: `btn small ${server.enabled ? 'ghost' : 'primary'}`,
+        'data-action': server.enabled ? 'disable' : 'enable',
+        onclick: async (event) => {
+          event.currentTarget.disabled = true;
+          try {
+            await api(`/api/tools/servers/${encodeURIComponent(server.name)}`, { method: 'POST', body: { enabled: !server.enabled } });
+            toast(server.enabled ? `${server.name} is turned off.` : `${server.name} is turned on; it starts within a few seconds.`);
+          } catch (e) {
+            toast(e.message, 'error');
+          }
+          loadTools();
+        },
+      }, server.enabled ? 'Turn off' : 'Turn on'));
+    }
+    card.append(top, detail);
+    if (server.tools.length) card.append(tools);
+    card.append(foot);
+    return card;
+  }
+
+  async function loadTools() {
+    const approvals = $('#tool-approvals');
+    const rules = $('#tool-rules');
+    const servers = $('#tool-servers');
+    let view;
+    try {
+      view = await api('/api/tools');
+    } catch (e) {
+      approvals.replaceChildren(emptyState(ICONS.alert, 'Tools could not be loaded', e.message));
+      rules.replaceChildren();
+      servers.replaceChildren();
+      return;
+    }
+    approvals.replaceChildren(h('article', { class: 'card' },
+      h('div', { class: 'rule-what' }, 'Clara asks ', h('strong', {}, view.owners.join(', ') || 'nobody'),
+        ` before a tool acts on the world; no answer within ${view.timeout_secs} s counts as a deny.`)));
+    rules.replaceChildren(...(view.rules.length
+      ? view.rules.map(ruleCard)
+      : [h('p', { class: 'count' }, 'No rules of your own: tools that only read run, everything else asks first.')]));
+    if (view.servers === null) {
+      servers.replaceChildren(h('p', { class: 'count' }, 'This Clara has no MCP servers.'));
+    } else if (!view.servers.length) {
+      servers.replaceChildren(emptyState(ICONS.tool, 'No MCP servers yet', 'Add one with clara mcp add NAME SOURCE; Clara starts it within a few seconds.'));
+    } else {
+      servers.replaceChildren(...view.servers.map((server) => serverCard(server, view.can_toggle)));
+    }
+  }
+
+  $('#reload-tools').addEventListener('click', loadTools);
+
   // ---------- navigation ----------
   function route() {
     $('#toast').hidden = true;
     const view = (location.hash || '#chat').slice(1);
-    const known = ['chat', 'memories', 'sessions'].includes(view) ? view : 'chat';
+    const views = ['chat', 'memories', 'sessions'];
+    if (state.me && state.me.owner) views.push('tools');
+    const known = views.includes(view) ? view : 'chat';
     state.view = known;
     for (const section of $$('.view')) section.hidden = section.dataset.view !== known;
     for (const link of $$('.nav-item')) link.classList.toggle('active', link.dataset.view === known);
     document.title = known === 'chat' ? 'Clara' : `${known[0].toUpperCase()}${known.slice(1)} · Clara`;
     if (known === 'memories') loadMemories();
     if (known === 'sessions') loadSessions();
+    if (known === 'tools') loadTools();
     if (known === 'chat') { toBottom(true); input.focus(); }
   }
   window.addEventListener('hashchange', route);
@@ -988,6 +1146,8 @@
     $('#me-model').textContent = me.model ? `Model: ${me.model}` : '';
     $('#welcome-title').textContent = name && name !== 'you' ? `Hi ${name}, I'm Clara.` : 'Hi, I\u2019m Clara.';
     $('#logout').hidden = !me.login_required;
+    // Tools and their rules are the owner's business.
+    $('#nav-tools').hidden = !me.owner;
     // Without memory, the memory browser has nothing to search or add.
     $('#add-memory').hidden = !me.memory;
     $('#view-memories .toolbar').hidden = !me.memory;

@@ -9,11 +9,15 @@
 
 use clara_core::ToolCall;
 use clara_mcp::{McpManager, McpSettings, ServerConfig};
+use clara_runtime::approvals::NoOwner;
+use clara_runtime::brain::gate::{Call, Gate};
+use clara_tools::{Rule, RuleAction};
 use clara_tools::{ToolContext, ToolRegistry};
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
 use rmcp::transport::TokioChildProcess;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn server_script() -> PathBuf {
@@ -59,22 +63,7 @@ fn main() {
         let mut command = tokio::process::Command::new("node");
         command.arg(&script).arg("stdio");
         let bare = ().serve(TokioChildProcess::new(command).unwrap()).await.unwrap();
-        let mut bare_times = Vec::with_capacity(calls);
-        for i in 0..warmup + calls {
-            let args = serde_json::json!({"message": "hi"});
-            let params = CallToolRequestParams::new("echo")
-                .with_arguments(args.as_object().unwrap().clone());
-            let started = Instant::now();
-            let result = bare.call_tool(params).await.unwrap();
-            let took = started.elapsed();
-            assert_ne!(result.is_error, Some(true));
-            if i >= warmup {
-                bare_times.push(took);
-            }
-        }
-        bare.cancel().await.unwrap();
 
-        // Through Clara.
         let settings = McpSettings {
             servers: vec![ServerConfig {
                 name: "ev".into(),
@@ -97,24 +86,65 @@ fn main() {
             assert!(Instant::now() < deadline, "server-everything did not start: {:?}", manager.status());
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        // The gate a reply puts every call through: the owner's rule allows
+        // `ev__*`; grants and the pinned definition are read from SQLite.
+        let dir = tempfile::tempdir().unwrap();
+        let store = clara_store::Store::open(&dir.path().join("clara.db")).await.unwrap();
+        let rules = [Rule {
+            action: RuleAction::Allow,
+            tool: "ev__*".into(),
+            arguments: None,
+        }];
+        let gate = Gate::new(
+            &rules,
+            &store,
+            Arc::new(NoOwner {
+                why: "no owner in the bench".into(),
+            }),
+        );
         let snapshot = registry.snapshot();
         let context = ToolContext::default();
+
+        // Alternate the two paths, so load on the machine falls on both alike.
+        let mut bare_times = Vec::with_capacity(calls);
         let mut clara_times = Vec::with_capacity(calls);
         for i in 0..warmup + calls {
+            let args = serde_json::json!({"message": "hi"});
+            let params = CallToolRequestParams::new("echo")
+                .with_arguments(args.as_object().unwrap().clone());
+            let started = Instant::now();
+            let result = bare.call_tool(params).await.unwrap();
+            let bare_took = started.elapsed();
+            assert_ne!(result.is_error, Some(true));
+
             let call = ToolCall {
                 id: format!("c{i}"),
                 name: "ev__echo".into(),
                 arguments: r#"{"message":"hi","unused":null}"#.into(),
             };
             let started = Instant::now();
+            let (traits, arguments) = snapshot.check(&call).unwrap();
+            let permission = gate
+                .permit(Call {
+                    tool: &call.name,
+                    arguments: &arguments,
+                    traits: &traits,
+                    tainted: false,
+                    context: &context,
+                })
+                .await;
+            assert_eq!(permission, clara_core::Permission::Policy);
             let outcome = snapshot.run(&call, &context).await;
-            let took = started.elapsed();
+            let clara_took = started.elapsed();
             assert!(outcome.ok, "{}", outcome.content);
             if i >= warmup {
-                clara_times.push(took);
+                bare_times.push(bare_took);
+                clara_times.push(clara_took);
             }
         }
+        bare.cancel().await.unwrap();
         manager.shutdown().await;
+        store.close().await;
 
         bare_times.sort();
         clara_times.sort();
@@ -128,7 +158,7 @@ fn main() {
         println!("| path | p50 µs | p99 µs |");
         println!("|---|---|---|");
         println!("| bare rmcp client | {:.0} | {:.0} |", micros(b50), micros(b99));
-        println!("| Clara (McpTool via ToolSet::run) | {:.0} | {:.0} |", micros(c50), micros(c99));
+        println!("| Clara (the reply's gate with grants and pins in SQLite, then McpTool via ToolSet::run) | {:.0} | {:.0} |", micros(c50), micros(c99));
         println!();
         println!(
             "p50 ratio {:.2}×, added {:.0} µs at p50, {:.0} µs at p99",

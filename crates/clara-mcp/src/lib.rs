@@ -17,6 +17,10 @@
 //!   `refresh_secs`, and restarts a crashed server with backoff.
 //! - [`files`] writes and removes server files atomically, for the CLI and
 //!   the management tools.
+//! - [`oauth`] logs in to HTTP servers that answer `401` (discovery, dynamic
+//!   registration, PKCE, refresh); [`credentials`] keeps their tokens
+//!   encrypted under `servers_dir/.credentials`. Such a server waits in
+//!   `NeedsAuth` until a login stores tokens.
 //!
 //! Invariants:
 //! - A stdio server sees only its configured environment, a minimal `PATH`

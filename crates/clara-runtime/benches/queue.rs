@@ -262,6 +262,7 @@ fn main() {
             tools: ToolRegistry::default(),
             memory: None,
             recall_timeout: Duration::from_millis(500),
+            gate: Default::default(),
         };
         let local = measure(
             Arc::new(LocalQueue::new(brain.clone())),

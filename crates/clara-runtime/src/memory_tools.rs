@@ -184,6 +184,9 @@ impl Tool for RecallTool {
     fn name(&self) -> &str {
         "recall"
     }
+    fn traits(&self) -> clara_tools::ToolTraits {
+        clara_tools::ToolTraits::read_only()
+    }
     fn description(&self) -> &str {
         "Lists what you remember about the person (and their project), with ids. Give \
          `query` to find the memories about something; without it the newest are listed. \

@@ -241,6 +241,34 @@ impl Store {
             .collect())
     }
 
+    /// The standing approval of exactly this call, if there is one: what the
+    /// approval gate reads on every call (one indexed lookup).
+    pub async fn tool_grant(
+        &self,
+        tool: &str,
+        arguments_sha256: &str,
+    ) -> Result<Option<ToolGrant>, StoreError> {
+        let row: Option<(String, String, String, String, i64)> =
+            on_read!(&self.pools, |pool| sqlx::query_as(
+                "SELECT tool, arguments_sha256, definition_sha256, granted_by, granted_at_ms \
+                 FROM tool_grants WHERE tool = $1 AND arguments_sha256 = $2",
+            )
+            .bind(tool)
+            .bind(arguments_sha256)
+            .fetch_optional(pool)
+            .await)
+            .map_err(|e| self.err(e))?;
+        Ok(row.map(
+            |(tool, arguments_sha256, definition_sha256, granted_by, granted_at_ms)| ToolGrant {
+                tool,
+                arguments_sha256,
+                definition_sha256,
+                granted_by,
+                granted_at_ms,
+            },
+        ))
+    }
+
     /// Records a standing approval; one for the same tool and arguments is
     /// replaced (the newest grant says which definition was approved).
     pub async fn add_tool_grant(&self, grant: &ToolGrant) -> Result<(), StoreError> {

@@ -34,6 +34,10 @@ impl Tool for CurrentTime {
         "current_time"
     }
 
+    fn traits(&self) -> crate::ToolTraits {
+        crate::ToolTraits::read_only()
+    }
+
     fn description(&self) -> &str {
         "Returns the current date and time (ISO 8601 and in words). Use it whenever the answer depends on today's date or the time."
     }

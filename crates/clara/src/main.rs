@@ -20,6 +20,7 @@ mod serve;
 mod settings;
 mod terminal;
 mod tools;
+mod tools_cli;
 mod worker;
 
 use anyhow::{Context, Result};
@@ -88,6 +89,8 @@ enum Command {
     /// Clara picks up the change within seconds).
     #[cfg(feature = "mcp")]
     Mcp(mcp_cli::McpCommand),
+    /// What Clara's tools did and who let them run: `clara tools log`.
+    Tools(tools_cli::ToolsCommand),
     /// Run one platform adapter in its own process, connected to a Clara gateway.
     Adapter(remote_adapter::AdapterArgs),
     /// Print the Argon2 hash of a password read from standard input, for
@@ -223,6 +226,12 @@ async fn run(cli: Cli, mut resolved: Resolved) -> Result<ExitCode> {
         Command::Migrate { action, .. } => migrate(&resolved, action).await,
         Command::Memory(args) => memory_cli::run(&resolved, args).await,
         Command::Jobs(args) => jobs_cli::run(&resolved, args).await,
+        Command::Tools(cmd) => {
+            let store = resolved.open_store().await?;
+            let result = tools_cli::run(cmd, &store).await;
+            store.close().await;
+            result.map(|()| ExitCode::SUCCESS)
+        }
         #[cfg(feature = "mcp")]
         Command::Mcp(cmd) => {
             let settings: clara_mcp::McpSettings = resolved.sections.section("mcp")?;

@@ -83,8 +83,13 @@ enum McpAction {
         #[arg(long, value_name = "N", default_value_t = 10)]
         limit: u32,
     },
-    /// Sign in to a server that uses OAuth.
+    /// Sign in to a server that uses OAuth (prints a link to open).
     Login {
+        /// The server.
+        name: String,
+    },
+    /// Forget a server's OAuth tokens.
+    Logout {
         /// The server.
         name: String,
     },
@@ -120,13 +125,45 @@ pub async fn run(cmd: McpCommand, dir: PathBuf, settings: &McpSettings) -> Resul
         McpAction::Disable { name } => switch(&dir, settings, &name, false),
         McpAction::Probe { name } => probe(&dir, settings, &name).await,
         McpAction::Search { query, limit } => search(settings, &query, limit).await,
-        McpAction::Login { name } => {
-            let _ = name;
-            bail!(
-                "OAuth login is not available in this build; for a server that takes a token, add it with a bearer_token in its file or an --env variable"
-            )
+        McpAction::Login { name } => login(&dir, settings, &name).await,
+        McpAction::Logout { name } => {
+            install::check_name(&name).map_err(sentence)?;
+            clara_mcp::credentials::Credentials::new(&dir)
+                .map_err(sentence)?
+                .remove(&name)
+                .await
+                .map_err(sentence)?;
+            println!("Signed out of {name:?}: its tokens are deleted.");
+            Ok(())
         }
     }
+}
+
+/// The configuration of server `name`: from `clara.toml`, else its file.
+fn server(dir: &Path, settings: &McpSettings, name: &str) -> Result<ServerConfig> {
+    install::check_name(name).map_err(sentence)?;
+    match inline(settings, name) {
+        Some(config) => Ok(config.clone()),
+        None => {
+            let file = files::server_file(dir, name);
+            if !file.exists() {
+                bail!("there is no MCP server named {name:?} (see clara mcp list)");
+            }
+            files::read_server_file(&file).map_err(sentence)
+        }
+    }
+}
+
+/// Signs in to a remote server with OAuth: prints the link to open, waits for
+/// the browser to come back to a one-shot listener on 127.0.0.1, and stores
+/// the tokens encrypted; a running Clara connects within a second.
+async fn login(dir: &Path, settings: &McpSettings, name: &str) -> Result<()> {
+    let config = server(dir, settings, name)?;
+    clara_mcp::oauth::login_interactive(&config, dir)
+        .await
+        .map_err(sentence)?;
+    println!("Signed in to {name:?}; a running Clara connects to it now.");
+    Ok(())
 }
 
 /// Whether `name` is a server of `clara.toml`.
@@ -310,17 +347,7 @@ fn switch(dir: &Path, settings: &McpSettings, name: &str, enabled: bool) -> Resu
 }
 
 async fn probe(dir: &Path, settings: &McpSettings, name: &str) -> Result<()> {
-    install::check_name(name).map_err(sentence)?;
-    let config = match inline(settings, name) {
-        Some(config) => config.clone(),
-        None => {
-            let file = files::server_file(dir, name);
-            if !file.exists() {
-                bail!("there is no MCP server named {name:?} (see clara mcp list)");
-            }
-            files::read_server_file(&file).map_err(sentence)?
-        }
-    };
+    let config = server(dir, settings, name)?;
     let homes = settings
         .homes_dir
         .clone()

@@ -90,10 +90,135 @@ fn gateway_app(
                 engine: engine.clone(),
                 store: running.store.clone(),
                 memory: running.memory.clone(),
+                tool_servers: tool_servers(resolved, engine),
             },
             resolved.http.clone(),
             stop.clone(),
         )))
+}
+
+/// The MCP servers as the web page's Tools panel shows them, when this build
+/// has MCP.
+#[cfg(feature = "mcp")]
+fn tool_servers(
+    resolved: &Resolved,
+    engine: &Engine,
+) -> Option<Arc<dyn clara_gateway::http::ToolServers>> {
+    match resolved.sections.section::<clara_mcp::McpSettings>("mcp") {
+        Ok(settings) => Some(Arc::new(mcp_servers::McpServers {
+            settings,
+            tools: engine.tools().clone(),
+        })),
+        Err(error) => {
+            tracing::warn!(%error, "the web page cannot show the MCP servers");
+            None
+        }
+    }
+}
+
+#[cfg(not(feature = "mcp"))]
+fn tool_servers(_: &Resolved, _: &Engine) -> Option<Arc<dyn clara_gateway::http::ToolServers>> {
+    None
+}
+
+/// The web page's view of the MCP servers: what is configured (`clara.toml`
+/// and the files of `servers_dir`) and which tools each has published in this
+/// process's registry. The MCP manager's own handle (with its states and
+/// restarts) is built inside the tool registry and not reachable here yet, so
+/// a server that is enabled but has no tools is shown as not ready.
+#[cfg(feature = "mcp")]
+mod mcp_servers {
+    use clara_gateway::http::{ToolServerStatus, ToolServers};
+    use clara_mcp::files::{self, FileError};
+    use clara_mcp::{McpSettings, ServerConfig, Transport};
+    use clara_tools::ToolRegistry;
+    use std::collections::BTreeMap;
+
+    pub(super) struct McpServers {
+        pub(super) settings: McpSettings,
+        pub(super) tools: ToolRegistry,
+    }
+
+    impl McpServers {
+        /// Every configured server: `clara.toml`'s first, then the files (a
+        /// file naming a server already configured is skipped, as the
+        /// manager does).
+        fn configured(&self) -> BTreeMap<String, ServerConfig> {
+            let mut servers: BTreeMap<String, ServerConfig> = self
+                .settings
+                .servers
+                .iter()
+                .map(|c| (c.name.clone(), c.clone()))
+                .collect();
+            if let Some(dir) = &self.settings.servers_dir {
+                for config in files::read_dir(dir).0 {
+                    servers.entry(config.name.clone()).or_insert(config);
+                }
+            }
+            servers
+        }
+    }
+
+    impl ToolServers for McpServers {
+        fn status(&self) -> Vec<ToolServerStatus> {
+            let snapshot = self.tools.snapshot();
+            self.configured()
+                .into_values()
+                .map(|config| {
+                    let prefix = format!("{}__", config.name);
+                    let tools: Vec<String> = snapshot
+                        .names()
+                        .filter(|n| n.starts_with(&prefix))
+                        .map(str::to_owned)
+                        .collect();
+                    let (state, detail) = match (config.enabled, tools.len()) {
+                        (false, _) => ("disabled", "disabled".to_owned()),
+                        (true, 0) => (
+                            "not_ready",
+                            "enabled, no tools yet (starting, failed or waiting for a login: see Clara's log)".to_owned(),
+                        ),
+                        (true, 1) => ("ready", "ready, 1 tool".to_owned()),
+                        (true, n) => ("ready", format!("ready, {n} tools")),
+                    };
+                    ToolServerStatus {
+                        transport: match config.transport() {
+                            Transport::Stdio => "stdio",
+                            Transport::Http => "http",
+                        }
+                        .to_owned(),
+                        state: state.to_owned(),
+                        detail,
+                        enabled: config.enabled,
+                        tools,
+                        restarts: 0,
+                        source: config.source.clone(),
+                        name: config.name,
+                    }
+                })
+                .collect()
+        }
+
+        fn can_set_enabled(&self) -> bool {
+            self.settings.servers_dir.is_some()
+        }
+
+        fn set_enabled(&self, name: &str, enabled: bool) -> Result<(), String> {
+            let Some(dir) = &self.settings.servers_dir else {
+                return Err("There is no servers directory (mcp.servers_dir) to change.".to_owned());
+            };
+            match files::set_enabled(dir, name, enabled) {
+                Ok(()) => Ok(()),
+                Err(FileError::NotFound(_))
+                    if self.settings.servers.iter().any(|s| s.name == name) =>
+                {
+                    Err(format!(
+                        "{name} is configured in clara.toml; change `enabled` there."
+                    ))
+                }
+                Err(error) => Err(error.to_string()),
+            }
+        }
+    }
 }
 
 /// The WebSocket gateway protocol for adapters in other processes (`/gateway`).

@@ -6,8 +6,15 @@
 //! answer registers as the room's one API listener and receives the raw
 //! [`Outbound`]s. The room also remembers the reply being written (or just
 //! written), so a page that (re)connects mid-answer shows it whole.
+//!
+//! Tool approvals: the engine asks the owner in their direct conversation,
+//! which on the web is the person's page (a question addressed to the bare
+//! person id, as Telegram's DMs are, or to their API conversation, goes to the
+//! page too: only the page can answer). The room keeps its open questions, so a
+//! tab that connects later shows them; API clients never see them.
 
 use async_trait::async_trait;
+use clara_core::approval::{ApprovalId, ApprovalOutcome, ApprovalPrompt, Verdict};
 use clara_core::pacing::{Delivery, DeliveryMode};
 use clara_core::port::{OutboundSink, SinkError};
 use clara_core::{ConversationRef, Outbound, ThoughtId};
@@ -59,6 +66,17 @@ pub(crate) enum PageEvent {
     Cleared,
     /// The tab fell behind; it should reconnect for a fresh start.
     Resync,
+    /// Clara asks the owner whether a tool may run (the fields are untrusted
+    /// text: the page shows them as text only).
+    Ask { prompt: ApprovalPrompt },
+    /// A question was answered, timed out or withdrawn.
+    AskClosed {
+        id: ApprovalId,
+        /// `approved` or `denied` (a timeout and a withdrawal deny).
+        result: &'static str,
+        /// One line saying how it ended ([`ApprovalOutcome::describe`]).
+        outcome: &'static str,
+    },
 }
 
 /// The reply being written, or the last one written, in a conversation.
@@ -86,6 +104,8 @@ pub(crate) struct ToolUse {
 pub(crate) struct Snapshot {
     pub(crate) live: Option<LiveReply>,
     pub(crate) pending: bool,
+    /// The questions to the owner still open, oldest first.
+    pub(crate) asks: Vec<ApprovalPrompt>,
 }
 
 struct Room {
@@ -93,6 +113,7 @@ struct Room {
     live: Option<LiveReply>,
     pending: bool,
     api: Option<mpsc::Sender<Outbound>>,
+    asks: Vec<ApprovalPrompt>,
 }
 
 impl Room {
@@ -102,12 +123,14 @@ impl Room {
             live: None,
             pending: false,
             api: None,
+            asks: Vec::new(),
         }
     }
 
     fn is_idle(&self) -> bool {
         self.page.receiver_count() == 0
             && self.api.is_none()
+            && self.asks.is_empty()
             && self.live.as_ref().is_none_or(|l| l.state != "streaming")
     }
 
@@ -176,9 +199,8 @@ fn page_event(outbound: &Outbound) -> Option<PageEvent> {
         Outbound::Delta { thought, text } => PageEvent::Delta { thought, text },
         // The web page streams; these come only if the delivery mode changes.
         Outbound::Send { thought, text } => PageEvent::Delta { thought, text },
+        // Questions are the page room's own (`Hub::deliver`), never a reply's.
         Outbound::Edit { .. } | Outbound::Typing => return None,
-        // The web page's approval UI comes next; until then the page is not
-        // asked (the owner answers on another platform or by typed command).
         Outbound::Ask { .. } | Outbound::AskClosed { .. } => return None,
         Outbound::End { thought } => PageEvent::End { thought },
         Outbound::ToolStarted { thought, name } => PageEvent::ToolStarted { thought, name },
@@ -212,6 +234,7 @@ impl Hub {
             let snapshot = Snapshot {
                 live: room.live.clone(),
                 pending: room.pending,
+                asks: room.asks.clone(),
             };
             (room.page.subscribe(), snapshot)
         })
@@ -247,6 +270,42 @@ impl Hub {
         });
     }
 
+    /// Whether question `id` is open in `channel`'s room.
+    pub(crate) fn is_asking(&self, channel: &str, id: &ApprovalId) -> bool {
+        let rooms = self.rooms.lock();
+        rooms
+            .get(channel)
+            .is_some_and(|room| room.asks.iter().any(|p| p.id == *id))
+    }
+
+    /// Records an open question in its page's room and shows it to the tabs.
+    fn ask(&self, conversation: &ConversationRef, prompt: ApprovalPrompt) -> ApprovalId {
+        let id = prompt.id.clone();
+        self.with_room(&page_channel(&conversation.channel), |room| {
+            if !room.asks.iter().any(|p| p.id == prompt.id) {
+                room.asks.push(prompt.clone());
+            }
+            let _ = room.page.send(PageEvent::Ask { prompt });
+        });
+        id
+    }
+
+    /// Forgets a closed question and tells the tabs how it ended.
+    fn close(&self, conversation: &ConversationRef, id: ApprovalId, outcome: &ApprovalOutcome) {
+        self.with_room(&page_channel(&conversation.channel), |room| {
+            room.asks.retain(|p| p.id != id);
+            let result = match outcome {
+                ApprovalOutcome::Answered(Verdict::Once | Verdict::Always) => "approved",
+                _ => "denied",
+            };
+            let _ = room.page.send(PageEvent::AskClosed {
+                id,
+                result,
+                outcome: outcome.describe(),
+            });
+        });
+    }
+
     /// How many page tabs are connected, for `/metrics`.
     pub(crate) fn tabs(&self) -> usize {
         let rooms = self.rooms.lock();
@@ -268,10 +327,18 @@ impl OutboundSink for Hub {
         conversation: &ConversationRef,
         outbound: Outbound,
     ) -> Result<Option<String>, SinkError> {
-        // The web page's approval UI comes next; until then approval questions
-        // are not forwarded to the page or the API (no message id to return).
-        if matches!(outbound, Outbound::Ask { .. } | Outbound::AskClosed { .. }) {
-            return Ok(None);
+        match outbound {
+            // The question's id is its message id: `AskClosed` names it.
+            Outbound::Ask { prompt } => {
+                return Ok(Some(self.ask(conversation, prompt).to_string()));
+            }
+            Outbound::AskClosed {
+                prompt, outcome, ..
+            } => {
+                self.close(conversation, prompt.id, &outcome);
+                return Ok(None);
+            }
+            _ => {}
         }
         let api = self.with_room(&conversation.channel, |room| {
             if let Some(event) = room.apply(&outbound) {
@@ -292,6 +359,17 @@ impl OutboundSink for Hub {
         }
         Ok(None)
     }
+}
+
+/// The room of the page a question to `channel` belongs on: the engine
+/// addresses an owner's DM by their bare id (`owner`), and their API
+/// conversation (`api:owner`) cannot show buttons; both mean the page.
+fn page_channel(channel: &str) -> String {
+    if channel.starts_with("page:") {
+        return channel.to_owned();
+    }
+    let person = channel.strip_prefix("api:").unwrap_or(channel);
+    format!("page:{person}")
 }
 
 #[cfg(test)]
@@ -412,5 +490,100 @@ mod tests {
         assert_eq!(live.error.as_deref(), Some("The model is down."));
         hub.announce("page:ann", PageEvent::Cleared);
         assert!(hub.subscribe("page:ann").1.live.is_none());
+    }
+
+    fn prompt(id: &str) -> ApprovalPrompt {
+        ApprovalPrompt {
+            id: ApprovalId(id.into()),
+            tool: "mail__send".into(),
+            arguments: r#"{"to":"x@example.com"}"#.into(),
+            reason: "It sends a message.".into(),
+            asked_for: "owner on the web page".into(),
+            timeout_secs: 120,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_open_question_is_in_the_snapshot_until_it_closes() {
+        let hub = Hub::default();
+        let (mut tab, _) = hub.subscribe("page:owner");
+        let (tx, mut api) = mpsc::channel(8);
+        hub.listen("api:owner", tx);
+        // The engine addresses the owner's DM by their bare id.
+        let dm = conv("owner");
+        let message = hub
+            .deliver(
+                &dm,
+                Outbound::Ask {
+                    prompt: prompt("0badc0de"),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(message.as_deref(), Some("0badc0de"));
+        assert_eq!(
+            tab.recv().await.unwrap(),
+            PageEvent::Ask {
+                prompt: prompt("0badc0de")
+            }
+        );
+        let (_, snap) = hub.subscribe("page:owner");
+        assert_eq!(snap.asks, vec![prompt("0badc0de")]);
+        assert!(hub.is_asking("page:owner", &ApprovalId("0badc0de".into())));
+        assert!(!hub.is_asking("page:ann", &ApprovalId("0badc0de".into())));
+
+        hub.deliver(
+            &dm,
+            Outbound::AskClosed {
+                prompt: prompt("0badc0de"),
+                message,
+                outcome: ApprovalOutcome::Answered(Verdict::Once),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            tab.recv().await.unwrap(),
+            PageEvent::AskClosed {
+                id: ApprovalId("0badc0de".into()),
+                result: "approved",
+                outcome: "Approved once.",
+            }
+        );
+        assert!(hub.subscribe("page:owner").1.asks.is_empty());
+        assert!(!hub.is_asking("page:owner", &ApprovalId("0badc0de".into())));
+        assert!(api.try_recv().is_err(), "API clients never get questions");
+    }
+
+    #[tokio::test]
+    async fn a_question_to_the_api_conversation_shows_on_the_page_and_a_timeout_denies() {
+        let hub = Hub::default();
+        let api = conv("api:owner");
+        hub.deliver(
+            &api,
+            Outbound::Ask {
+                prompt: prompt("00000001"),
+            },
+        )
+        .await
+        .unwrap();
+        let (mut tab, snap) = hub.subscribe("page:owner");
+        assert_eq!(snap.asks.len(), 1);
+        hub.deliver(
+            &api,
+            Outbound::AskClosed {
+                prompt: prompt("00000001"),
+                message: None,
+                outcome: ApprovalOutcome::TimedOut,
+            },
+        )
+        .await
+        .unwrap();
+        let PageEvent::AskClosed { result, .. } = tab.recv().await.unwrap() else {
+            panic!("a closed question")
+        };
+        assert_eq!(result, "denied");
+        let json = serde_json::to_value(hub.subscribe("page:owner").1).unwrap();
+        assert_eq!(json["asks"], serde_json::json!([]));
     }
 }

@@ -57,6 +57,8 @@ fn profile(state: &AppState, csrf: Option<&str>) -> Value {
             "default_tier": engine_config.default_tier.as_str(),
             "auto_tier": engine_config.auto_tier,
             "tiers": tiers,
+            // Whether the page's person is an owner: they see the Tools panel.
+            "owner": crate::http::tools::page_is_owner(state),
         });
         if let (Some(profile), Value::Object(more)) = (profile.as_object_mut(), more) {
             profile.extend(more);

@@ -3,7 +3,8 @@
 //! - The **web page** (`/`): chat with streamed answers, the memory browser and
 //!   the sessions list, all in files compiled into the binary (`assets/`).
 //! - The page's own calls (`/api/*`, `/auth/*`): its conversation as server-sent
-//!   events, send / stop / typing / new session, login and logout.
+//!   events, send / stop / typing / new session, answers to tool approvals,
+//!   the owner's Tools panel (MCP servers and tool rules), login and logout.
 //! - The **HTTP API** (`/v1/*`, documented in `docs/openapi.yaml`): OpenAI's
 //!   `chat/completions` (streamed or not) and `models`, and the memory and
 //!   session endpoints the memory browser uses.
@@ -17,6 +18,7 @@
 //! A person sees only their own conversations, sessions and memories.
 
 pub(crate) mod access;
+mod approvals;
 mod assets;
 mod auth;
 mod chat;
@@ -31,11 +33,13 @@ mod openai;
 mod person;
 mod sessions;
 mod state;
+mod tools;
 
 pub use auth::{AuthError, hash_password};
 pub use config::{DEFAULT_MAX_BODY_BYTES, DEFAULT_PERSON_ID, HttpConfig, WebPerson};
 pub use metrics::install as install_metrics;
 pub use state::HttpDeps;
+pub use tools::{ToolServerStatus, ToolServers};
 
 use crate::http::errors::ApiError;
 use crate::http::hub::Hub;
@@ -86,6 +90,9 @@ pub fn router(deps: HttpDeps, config: HttpConfig, stop: CancellationToken) -> Ro
         .route("/api/chat/stop", post(chat::stop))
         .route("/api/chat/typing", post(chat::typing))
         .route("/api/chat/new-session", post(chat::new_session))
+        .route("/api/chat/approvals", post(approvals::answer))
+        .route("/api/tools", get(tools::view))
+        .route("/api/tools/servers/{name}", post(tools::set_server))
         .nest("/v1", v1)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -4,6 +4,7 @@
 use crate::http::HttpConfig;
 use crate::http::auth::{LoginBrake, Logins};
 use crate::http::hub::Hub;
+use crate::http::tools::ToolServers;
 use clara_memory::Rook;
 use clara_runtime::Engine;
 use clara_store::Store;
@@ -25,7 +26,7 @@ const LOGIN_BRAKE_WINDOW: Duration = Duration::from_secs(60);
 /// What the HTTP face is built on, each given explicitly by whoever wires Clara
 /// (the binary): the engine for messages (submit, stop, typing, new session)
 /// and for the `web` platform's replies, the store for sessions, messages and
-/// usage, and Rook for the memory browser.
+/// usage, Rook for the memory browser, and the tool servers for the Tools panel.
 #[derive(Clone)]
 pub struct HttpDeps {
     /// The engine the web page and the API talk to.
@@ -36,6 +37,9 @@ pub struct HttpDeps {
     /// Long-term memory, when Clara has it; without it the memory endpoints
     /// answer that memory is off.
     pub memory: Option<Rook>,
+    /// The tool servers (MCP) the page's Tools panel shows, when this Clara
+    /// has any; without them the panel shows only the owner's rules.
+    pub tool_servers: Option<Arc<dyn ToolServers>>,
 }
 
 /// The handlers' shared state. Cheap to clone.
@@ -48,6 +52,7 @@ pub(crate) struct Inner {
     pub(crate) engine: Engine,
     pub(crate) store: Store,
     pub(crate) memory: Option<Rook>,
+    pub(crate) tool_servers: Option<Arc<dyn ToolServers>>,
     pub(crate) config: HttpConfig,
     pub(crate) hub: Arc<Hub>,
     pub(crate) logins: Logins,
@@ -73,6 +78,7 @@ impl AppState {
                 engine: deps.engine,
                 store: deps.store,
                 memory: deps.memory,
+                tool_servers: deps.tool_servers,
                 config,
                 hub,
                 logins: Logins::default(),

@@ -15,12 +15,12 @@ use std::time::Duration;
 /// How long one browser script may run (a hang guard).
 const SCRIPT_LIMIT: Duration = Duration::from_secs(180);
 
-fn browser_dir() -> PathBuf {
+pub(crate) fn browser_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
 }
 
 /// Panics with how to install whatever the browser tests need and is missing.
-fn require_browser_tools() {
+pub(crate) fn require_browser_tools() {
     let node = std::process::Command::new("node").arg("--version").output();
     assert!(
         node.is_ok_and(|o| o.status.success()),
@@ -42,7 +42,7 @@ fn require_browser_tools() {
     );
 }
 
-async fn run_script(script: &str, args: &[&str]) {
+pub(crate) async fn run_script(script: &str, args: &[&str]) {
     let mut command = tokio::process::Command::new("node");
     command
         .arg(browser_dir().join(script))
@@ -63,7 +63,7 @@ async fn run_script(script: &str, args: &[&str]) {
     );
 }
 
-fn screenshots() -> PathBuf {
+pub(crate) fn screenshots() -> PathBuf {
     target_dir().join("screenshots")
 }
 
@@ -153,6 +153,6 @@ async fn stored_tool_runs_show_as_chips_with_their_details_as_text_in_chromium()
     server.shutdown().await;
 }
 
-fn path_str(path: &Path) -> &str {
+pub(crate) fn path_str(path: &Path) -> &str {
     path.to_str().expect("a UTF-8 path")
 }

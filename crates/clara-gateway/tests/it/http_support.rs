@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use clara_core::{ChannelKind, MemoryKind, Scope};
-use clara_gateway::http::{HttpConfig, HttpDeps, router};
+use clara_gateway::http::{HttpConfig, HttpDeps, ToolServers, router};
 use clara_llm::embed::{EmbedError, Embedder, EmbeddingModel};
 use clara_llm::{OpenAiCompatible, OpenAiCompatibleConfig, RetryPolicy};
 use clara_memory::{Origin, Rook, RookConfig};
@@ -78,13 +78,29 @@ impl Server {
     /// Serves on `addr` with `config`, and `extra` routes (webhooks) merged in
     /// beside the HTTP face, as the binary does.
     pub async fn start_with(addr: &str, config: HttpConfig, extra: axum::Router) -> Server {
-        Self::start_inner(addr, config, extra, true).await
+        Self::start_inner(addr, config, extra, true, None).await
+    }
+
+    /// Serves on 127.0.0.1 with `config`, the page's Tools panel showing
+    /// `servers`.
+    pub async fn start_with_tool_servers(
+        config: HttpConfig,
+        servers: Arc<dyn ToolServers>,
+    ) -> Server {
+        Self::start_inner(
+            "127.0.0.1:0",
+            config,
+            axum::Router::new(),
+            true,
+            Some(servers),
+        )
+        .await
     }
 
     /// Serves on 127.0.0.1 with `config`, the HTTP face given no Rook (the
     /// engine keeps its own): what the face shows comes from its own state.
     pub async fn start_without_memory(config: HttpConfig) -> Server {
-        Self::start_inner("127.0.0.1:0", config, axum::Router::new(), false).await
+        Self::start_inner("127.0.0.1:0", config, axum::Router::new(), false, None).await
     }
 
     async fn start_inner(
@@ -92,6 +108,7 @@ impl Server {
         config: HttpConfig,
         extra: axum::Router,
         with_memory: bool,
+        tool_servers: Option<Arc<dyn ToolServers>>,
     ) -> Server {
         let fake = FakeOpenAi::start().await;
         let dir = tempfile::tempdir().unwrap();
@@ -128,6 +145,7 @@ impl Server {
             engine: engine.clone(),
             store: store.clone(),
             memory: with_memory.then(|| rook.clone()),
+            tool_servers,
         };
         let app = router(deps, config, stop.clone()).merge(extra);
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();

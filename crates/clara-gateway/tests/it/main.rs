@@ -3,6 +3,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
 
 mod http_api;
+mod http_approvals;
 mod http_browser;
 mod http_openai_client;
 mod http_support;

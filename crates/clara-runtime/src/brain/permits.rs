@@ -57,10 +57,8 @@ pub struct StorePermits(pub Store);
 #[async_trait]
 impl Permits for StorePermits {
     async fn grant(&self, tool: &str, arguments_sha256: &str) -> Option<ToolGrant> {
-        match self.0.tool_grants().await {
-            Ok(grants) => grants
-                .into_iter()
-                .find(|g| g.tool == tool && g.arguments_sha256 == arguments_sha256),
+        match self.0.tool_grant(tool, arguments_sha256).await {
+            Ok(grant) => grant,
             Err(error) => {
                 tracing::warn!(%error, "could not read tool grants; asking instead");
                 None

@@ -142,7 +142,12 @@ async fn tool_runs_are_stored_with_the_reply_and_shown_in_later_prompts() {
     );
     let requests = model.requests.lock().clone();
     let second = requests.last().unwrap();
-    assert_eq!(noted(second), [expected.clone()], "{:?}", second.messages);
+    assert_eq!(
+        noted(second),
+        std::slice::from_ref(&expected),
+        "{:?}",
+        second.messages
+    );
     first.store().close().await;
 
     // After a restart the window is loaded from the store, note and all.

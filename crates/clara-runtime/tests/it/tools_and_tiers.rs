@@ -298,6 +298,9 @@ impl Tool for Gated {
     fn name(&self) -> &str {
         "slow"
     }
+    fn traits(&self) -> clara_tools::ToolTraits {
+        clara_tools::ToolTraits::read_only()
+    }
     fn description(&self) -> &str {
         "Takes its time."
     }

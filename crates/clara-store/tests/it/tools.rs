@@ -186,6 +186,11 @@ async fn grants_are_upserted_and_withdrawn_per_tool(db: TestDb) {
     // The same tool and arguments again: replaced, not added.
     let newer = grant("a__x", "h1", "discord:9", 4);
     store.add_tool_grant(&newer).await.unwrap();
+    assert_eq!(
+        store.tool_grant("a__x", "h1").await.unwrap(),
+        Some(newer.clone())
+    );
+    assert_eq!(store.tool_grant("a__x", "h3").await.unwrap(), None);
     let grants = store.tool_grants().await.unwrap();
     assert_eq!(
         grants,

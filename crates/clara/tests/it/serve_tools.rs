@@ -133,7 +133,11 @@ env = {{ CLARA_TEST_MARK = "{marker}" }}
 
     let out = terminate(child).await;
     let log = text(&out.stderr);
-    assert!(out.status.success(), "exit: {:?}, stderr: {log}", out.status);
+    assert!(
+        out.status.success(),
+        "exit: {:?}, stderr: {log}",
+        out.status
+    );
     assert!(!log.contains(SECRET) && !log.contains(tg.token()));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !processes_marked(&marker).is_empty() && std::time::Instant::now() < deadline {
@@ -143,4 +147,166 @@ env = {{ CLARA_TEST_MARK = "{marker}" }}
         processes_marked(&marker).is_empty(),
         "the MCP server stops with Clara"
     );
+}
+
+/// The streamable-HTTP fixture of `clara-mcp`'s tests (the Python `mcp`
+/// package), on a free port; killed on drop.
+struct HttpServer {
+    child: std::process::Child,
+    url: String,
+}
+
+impl HttpServer {
+    fn start() -> Self {
+        let python = fixture("venv/bin/python");
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../clara-mcp/tests/fixtures/http_server.py");
+        let port = crate::common::free_port();
+        let child = std::process::Command::new(python)
+            .arg(&script)
+            .arg(port.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the HTTP MCP fixture");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the HTTP MCP fixture did not listen on {port}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}/mcp"),
+        }
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn one_conversation_uses_a_tool_of_each_real_mcp_server() {
+    let everything =
+        fixture("node/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    let filesystem =
+        fixture("node/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js");
+    let time = fixture("venv/bin/mcp-server-time");
+    let http = HttpServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes");
+    std::fs::create_dir_all(&notes).unwrap();
+    std::fs::write(notes.join("todo.txt"), "buy oat milk").unwrap();
+    std::fs::write(
+        dir.path().join("clara.toml"),
+        format!(
+            r#"
+[tools]
+# The owner allows these servers' tools outright: no question is asked.
+rules = [
+  {{ action = "allow", tool = "everything__echo" }},
+  {{ action = "allow", tool = "files__read_text_file" }},
+  {{ action = "allow", tool = "time__*" }},
+  {{ action = "allow", tool = "calc__add" }},
+]
+
+[[mcp.servers]]
+name = "everything"
+command = "node"
+args = ["{everything}", "stdio"]
+
+[[mcp.servers]]
+name = "files"
+command = "node"
+args = ["{filesystem}", "{notes}"]
+
+[[mcp.servers]]
+name = "time"
+command = "{time}"
+args = ["--local-timezone", "UTC"]
+
+[[mcp.servers]]
+name = "calc"
+url = "{url}"
+"#,
+            everything = everything.display(),
+            filesystem = filesystem.display(),
+            notes = notes.display(),
+            time = time.display(),
+            url = http.url,
+        ),
+    )
+    .unwrap();
+    let llm = FakeOpenAi::start().await;
+    let todo = notes.join("todo.txt");
+    llm.push(FakeReply::ToolCalls {
+        text_before: "Let me check.".into(),
+        calls: vec![
+            (
+                "everything__echo".into(),
+                r#"{"message": "hello MCP"}"#.into(),
+            ),
+            (
+                "files__read_text_file".into(),
+                serde_json::json!({ "path": todo }).to_string(),
+            ),
+            (
+                "time__get_current_time".into(),
+                r#"{"timezone": "UTC"}"#.into(),
+            ),
+            ("calc__add".into(), r#"{"a": 40, "b": 2}"#.into()),
+        ],
+        fragmented: true,
+    });
+    let mut cmd = clara(&dir.path().join("data"), dir.path());
+    with_fake(&mut cmd, &llm);
+    let out = crate::common::run(cmd.arg("chat"), "what do I have to do today?\n").await;
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("You said: what do I have to do today?"),
+        "{stdout}"
+    );
+
+    let requests = chat_requests(&llm);
+    let second = requests.get(1).expect("the model was asked again");
+    let results: Vec<String> = second.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| m["content"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(results.len(), 4, "{results:#?}");
+    assert!(results[0].contains("hello MCP"), "{}", results[0]);
+    assert!(results[1].contains("buy oat milk"), "{}", results[1]);
+    assert!(results[2].contains("UTC"), "{}", results[2]);
+    assert!(results[3].contains("42"), "{}", results[3]);
+    for result in &results {
+        assert!(result.contains("<untrusted-data source="), "{result}");
+    }
+
+    // What each tool did is on record, with who let it run.
+    let mut log = clara(&dir.path().join("data"), dir.path());
+    let logged = crate::common::run(log.args(["tools", "log"]), "").await;
+    let logged = text(&logged.stdout);
+    for tool in [
+        "everything__echo",
+        "files__read_text_file",
+        "time__get_current_time",
+        "calc__add",
+    ] {
+        assert!(logged.contains(tool), "{tool} missing from:\n{logged}");
+    }
 }
