@@ -24,6 +24,9 @@ pub struct McpSettings {
     /// Seconds between re-listing every server's tools (besides
     /// `tools/list_changed` and reconnects).
     pub refresh_secs: Option<u64>,
+    /// The `clara.toml` these settings were read from, set by Clara itself:
+    /// its `[[mcp.servers]]` are read again when the file changes (hot reload).
+    pub config_file: Option<PathBuf>,
     /// Smithery's registry key (`SMITHERY_API_KEY`), to install servers from it.
     pub smithery_api_key: Option<Secret>,
     /// Smithery's registry address (for tests and mirrors).

@@ -39,7 +39,11 @@ pub struct McpManager {
 }
 
 struct Inner {
-    inline: Vec<ServerConfig>,
+    /// `[[mcp.servers]]`, replaced when `config_file` changes.
+    inline: Mutex<Vec<ServerConfig>>,
+    /// The `clara.toml` to watch, and how it looked when last read.
+    config_file: Option<PathBuf>,
+    config_stamp: Mutex<Option<(u64, Option<SystemTime>)>>,
     servers_dir: Option<PathBuf>,
     options: Options,
     registry: Mutex<Option<WeakToolRegistry>>,
@@ -105,7 +109,9 @@ impl McpManager {
         };
         Ok(Self {
             inner: Arc::new(Inner {
-                inline: settings.servers.clone(),
+                inline: Mutex::new(settings.servers.clone()),
+                config_file: settings.config_file.clone(),
+                config_stamp: Mutex::new(settings.config_file.as_deref().map(file_stamp)),
                 servers_dir: settings.servers_dir.clone(),
                 options,
                 registry: Mutex::new(None),
@@ -150,7 +156,7 @@ impl McpManager {
             first
         };
         self.reconcile().await;
-        if first && self.inner.servers_dir.is_some() {
+        if first && (self.inner.servers_dir.is_some() || self.inner.config_file.is_some()) {
             let manager = self.clone();
             tokio::spawn(async move { manager.poll().await });
         }
@@ -163,6 +169,7 @@ impl McpManager {
         let mut servers: BTreeMap<String, ServerConfig> = self
             .inner
             .inline
+            .lock()
             .iter()
             .map(|c| (c.name.clone(), c.clone()))
             .collect();
@@ -284,23 +291,97 @@ impl McpManager {
 
     /// Reconciles whenever the files of `servers_dir` change, until shutdown.
     async fn poll(&self) {
-        let Some(dir) = self.inner.servers_dir.clone() else {
-            return;
-        };
         let mut tick = tokio::time::interval(POLL_EVERY);
         loop {
             tokio::select! {
                 () = self.inner.stop.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let now = stamp(&dir);
-            let changed = self.inner.stamp.lock().as_ref() != Some(&now);
+            let mut changed = false;
+            if let Some(dir) = &self.inner.servers_dir {
+                let now = stamp(dir);
+                if self.inner.stamp.lock().as_ref() != Some(&now) {
+                    tracing::debug!(dir = %dir.display(), "MCP servers directory changed");
+                    changed = true;
+                }
+            }
+            if let Some(file) = &self.inner.config_file {
+                let now = file_stamp(file);
+                let before = self.inner.config_stamp.lock().replace(now);
+                if before != Some(now) && self.reread_config(file) {
+                    changed = true;
+                }
+            }
             if changed {
-                tracing::debug!(dir = %dir.display(), "MCP servers directory changed");
                 self.reconcile().await;
             }
         }
     }
+
+    /// Reads `[[mcp.servers]]` from `file` again; a file that no longer parses
+    /// or a bad server keeps the servers as they were (said in one line).
+    /// Returns whether the list changed.
+    fn reread_config(&self, file: &Path) -> bool {
+        #[derive(serde::Deserialize, Default)]
+        struct File {
+            #[serde(default)]
+            mcp: Section,
+        }
+        #[derive(serde::Deserialize, Default)]
+        struct Section {
+            #[serde(default)]
+            servers: Vec<ServerConfig>,
+        }
+        let parsed = std::fs::read_to_string(file)
+            .map_err(|e| e.to_string())
+            .and_then(|text| {
+                // Only `[mcp]` matters here; the rest was checked at start.
+                let value: toml::Value = toml::from_str(&text).map_err(|e| {
+                    format!("line {}", e.span().map_or(0, |s| line_of(&text, s.start)))
+                })?;
+                // serde's message may quote a value (an env secret): not logged.
+                let file: File = value.try_into().map_err(|_: toml::de::Error| {
+                    "it is not a valid [mcp] section (`clara` names the key at start)".to_owned()
+                })?;
+                let mut seen = std::collections::BTreeSet::new();
+                for server in &file.mcp.servers {
+                    server.validate().map_err(|e| e.to_string())?;
+                    if !seen.insert(server.name.clone()) {
+                        return Err(format!("two servers are named {:?}", server.name));
+                    }
+                }
+                Ok(file.mcp.servers)
+            });
+        match parsed {
+            Ok(servers) => {
+                let mut inline = self.inner.inline.lock();
+                let changed = *inline != servers;
+                if changed {
+                    tracing::info!(file = %file.display(), "[[mcp.servers]] changed; applying");
+                }
+                *inline = servers;
+                changed
+            }
+            Err(error) => {
+                tracing::warn!(file = %file.display(), %error, "the changed configuration's [mcp] section cannot be used; keeping the servers as they were");
+                false
+            }
+        }
+    }
+}
+
+/// A file's size and modification time.
+fn file_stamp(file: &Path) -> (u64, Option<SystemTime>) {
+    let meta = std::fs::metadata(file).ok();
+    (
+        meta.as_ref().map_or(0, |m| m.len()),
+        meta.and_then(|m| m.modified().ok()),
+    )
+}
+
+/// The 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset).unwrap_or(text).matches('\n').count() + 1
 }
 
 fn stamp(dir: &Path) -> Stamp {

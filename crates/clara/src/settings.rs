@@ -588,6 +588,14 @@ fn resolve(
         "mcp.servers_dir",
         data_dir.join("mcp").to_string_lossy().into_owned(),
     )?;
+    // A running Clara re-reads `[[mcp.servers]]` when this file changes.
+    #[cfg(feature = "mcp")]
+    let sections = match &file {
+        Some(path) => {
+            sections.with_default("mcp.config_file", path.to_string_lossy().into_owned())?
+        }
+        None => sections,
+    };
     let mut postgres_url = None;
     let database = match s.store.database_url.as_deref() {
         None => data_dir.join("clara.db"),

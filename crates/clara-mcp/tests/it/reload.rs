@@ -73,3 +73,46 @@ async fn disabled_servers_start_nothing() {
     assert_eq!((off.state, off.pid), (ServerState::Disabled, None));
     manager.shutdown().await;
 }
+
+#[tokio::test]
+async fn editing_clara_toml_changes_the_servers_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clara.toml");
+    let time_server = need("venv/bin/mcp-server-time");
+    let server = |name: &str| {
+        format!(
+            "[[mcp.servers]]\nname = \"{name}\"\ncommand = \"{}\"\nargs = [\"--local-timezone\", \"UTC\"]\n",
+            time_server.display()
+        )
+    };
+    std::fs::write(&file, format!("[tools]\nrounds = 3\n\n{}", server("clock"))).unwrap();
+    let mut config = settings(vec![time("clock")], None);
+    config.config_file = Some(file.clone());
+    let (manager, registry) = start(config).await;
+    wait_for_tool(&manager, &registry, "clock__get_current_time").await;
+
+    // Another server joins; the file's other sections do not matter.
+    std::fs::write(&file, format!("{}\n{}", server("clock"), server("watch"))).unwrap();
+    wait_for_tool(&manager, &registry, "watch__get_current_time").await;
+
+    // A broken edit keeps what runs.
+    std::fs::write(&file, "[[mcp.servers]\nname = ").unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        registry
+            .snapshot()
+            .names()
+            .any(|n| n == "watch__get_current_time")
+    );
+
+    // Removed from the file: gone.
+    std::fs::write(&file, server("watch")).unwrap();
+    wait_for_no_server(&manager, &registry, "clock").await;
+    assert!(
+        registry
+            .snapshot()
+            .names()
+            .any(|n| n == "watch__get_current_time")
+    );
+    manager.shutdown().await;
+}
