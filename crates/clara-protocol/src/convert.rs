@@ -472,22 +472,6 @@ pub fn outbound_of(frame: ServerFrame) -> Option<(WireConversation, Outbound, Op
     })
 }
 
-/// The thought a platform call is about, if any (a question to the owner is
-/// about none: it pauses a reply but is not part of its text).
-pub fn thought_of(outbound: &Outbound) -> Option<clara_core::ThoughtId> {
-    match outbound {
-        Outbound::Typing | Outbound::Ask { .. } | Outbound::AskClosed { .. } => None,
-        Outbound::Send { thought, .. }
-        | Outbound::Edit { thought, .. }
-        | Outbound::Delta { thought, .. }
-        | Outbound::End { thought }
-        | Outbound::ToolStarted { thought, .. }
-        | Outbound::ToolFinished { thought, .. }
-        | Outbound::Cancelled { thought }
-        | Outbound::Error { thought, .. } => Some(*thought),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -739,7 +723,7 @@ mod tests {
             kind: WireChannelKind::Direct,
         };
         let ask = Outbound::Ask { prompt: prompt() };
-        assert_eq!(thought_of(&ask), None);
+        assert_eq!(ask.thought(), None);
         assert!(wants_answer(&ask));
         let frame = outbound_frame(conversation.clone(), ask, 5);
         let json: serde_json::Value = serde_json::from_str(&crate::encode(&frame)).unwrap();

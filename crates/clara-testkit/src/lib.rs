@@ -10,6 +10,7 @@ pub mod fake_discord;
 pub mod fake_ollama;
 pub mod fake_openai;
 pub mod fake_telegram;
+pub mod mcp_servers;
 mod recorder;
 
 pub use fake_anthropic::{FakeAnthropic, FakeAnthropicReply};

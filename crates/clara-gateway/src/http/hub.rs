@@ -137,7 +137,7 @@ impl Room {
     /// Updates what the room remembers, and returns the event for its tabs.
     fn apply(&mut self, outbound: &Outbound) -> Option<PageEvent> {
         let event = page_event(outbound)?;
-        if let Some(thought) = thought_of(outbound) {
+        if let Some(thought) = outbound.thought() {
             self.pending = false;
             let fresh = self.live.as_ref().is_none_or(|l| l.thought != thought);
             if fresh {
@@ -176,21 +176,6 @@ impl Room {
             }
         }
         Some(event)
-    }
-}
-
-/// The thought an outbound event belongs to (`Typing` belongs to none).
-pub(crate) fn thought_of(outbound: &Outbound) -> Option<ThoughtId> {
-    match outbound {
-        Outbound::Send { thought, .. }
-        | Outbound::Edit { thought, .. }
-        | Outbound::Delta { thought, .. }
-        | Outbound::End { thought }
-        | Outbound::ToolStarted { thought, .. }
-        | Outbound::ToolFinished { thought, .. }
-        | Outbound::Cancelled { thought }
-        | Outbound::Error { thought, .. } => Some(*thought),
-        Outbound::Typing | Outbound::Ask { .. } | Outbound::AskClosed { .. } => None,
     }
 }
 

@@ -12,7 +12,7 @@
 
 use crate::http::access::{ApiAccess, ApiPath, parse_json, read_json_body};
 use crate::http::errors::ApiError;
-use crate::http::hub::{Hub, thought_of};
+use crate::http::hub::Hub;
 use crate::http::state::AppState;
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -422,7 +422,7 @@ impl Reply {
                     ));
                 }
             };
-            let Some(thought) = thought_of(&outbound) else {
+            let Some(thought) = outbound.thought() else {
                 continue;
             };
             // The first reply after this request's message is its answer.

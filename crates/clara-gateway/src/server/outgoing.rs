@@ -11,7 +11,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use clara_core::pacing::Delivery;
 use clara_core::port::SinkError;
 use clara_core::{ConversationRef, Outbound, ThoughtId};
-use clara_protocol::convert::{outbound_frame, thought_of, wants_answer};
+use clara_protocol::convert::{outbound_frame, wants_answer};
 use clara_protocol::{
     ErrorCode, ErrorFrame, ReplyFrame, SendFailedFrame, ServerFrame, WireConversation, encode,
 };
@@ -255,7 +255,7 @@ impl AdapterLink {
         outbound: Outbound,
     ) -> Result<Option<String>, SinkError> {
         let wire = WireConversation::from_core(conversation);
-        if let Some(thought) = thought_of(&outbound) {
+        if let Some(thought) = outbound.thought() {
             let is_final = matches!(
                 outbound,
                 Outbound::End { .. } | Outbound::Cancelled { .. } | Outbound::Error { .. }

@@ -3,32 +3,12 @@
 
 use clara_core::ToolCall;
 use clara_mcp::{McpManager, McpSettings, ServerConfig, ServerStatus};
+use clara_testkit::mcp_servers::PythonMcpServer;
 use clara_tools::{ToolContext, ToolOutcome, ToolRegistry};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Where `scripts/mcp-servers.sh` installs the servers.
-pub fn fixtures_dir() -> PathBuf {
-    match std::env::var_os("CLARA_MCP_FIXTURES") {
-        Some(dir) => PathBuf::from(dir),
-        None => {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/clara/mcp-fixtures")
-        }
-    }
-}
-
-/// `relative` under the fixtures dir; a missing one fails the test saying how
-/// to install it.
-pub fn need(relative: &str) -> PathBuf {
-    let path = fixtures_dir().join(relative);
-    assert!(
-        path.exists(),
-        "missing MCP test server {}: install the fixtures with `bash scripts/mcp-servers.sh` (set CLARA_MCP_FIXTURES if they live elsewhere)",
-        path.display()
-    );
-    path
-}
+pub use clara_testkit::mcp_servers::need;
 
 fn stdio(name: &str, command: &str, args: Vec<String>) -> ServerConfig {
     ServerConfig {
@@ -79,39 +59,21 @@ pub fn shell(name: &str, script: &str) -> ServerConfig {
     stdio(name, "/bin/sh", vec!["-c".into(), script.into()])
 }
 
-/// The HTTP fixture, running on a free port; killed on drop.
+/// The HTTP fixture (`tests/fixtures/http_server.py`), running on a free
+/// port; killed on drop.
 pub struct HttpFixture {
-    child: std::process::Child,
+    /// Kept for its drop, which stops the server.
+    _server: PythonMcpServer,
     pub url: String,
 }
 
 impl HttpFixture {
     pub fn start() -> Self {
-        let python = need("venv/bin/python");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/http_server.py");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new(python)
-            .arg(&script)
-            .arg(port.to_string())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start the HTTP fixture");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the HTTP fixture did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let server = PythonMcpServer::start("http_server.py", &[]);
+        let url = server.url.clone();
         Self {
-            child,
-            url: format!("http://127.0.0.1:{port}/mcp"),
+            _server: server,
+            url,
         }
     }
 
@@ -122,13 +84,6 @@ impl HttpFixture {
             args: Vec::new(),
             ..stdio(name, "", Vec::new())
         }
-    }
-}
-
-impl Drop for HttpFixture {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -2,54 +2,34 @@
 //! own authorization server (discovery, dynamic registration, PKCE, refresh),
 //! approves every login at once and issues access tokens that live 2 s.
 
-use crate::fixtures::{call, data, need, settings, start, status_of, wait_for_tool, wait_until};
+use crate::fixtures::{call, data, settings, start, status_of, wait_for_tool, wait_until};
 use clara_mcp::ServerConfig;
 use clara_mcp::ServerState;
 use clara_mcp::client::{ConnectError, Handler, connect, connect_with};
 use clara_mcp::credentials::Credentials;
 use clara_mcp::oauth::{OAuthError, finish_login, login_with_listener, start_login};
+use clara_testkit::mcp_servers::PythonMcpServer;
 use serde_json::json;
-use std::net::TcpListener;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long the fixture's access tokens live.
 const TOKEN_SECONDS: u64 = 2;
 
 /// The OAuth fixture on a free port; killed on drop.
 struct OAuthFixture {
-    child: std::process::Child,
+    /// Kept for its drop, which stops the server.
+    _server: PythonMcpServer,
     url: String,
 }
 
 impl OAuthFixture {
     fn start() -> Self {
-        let python = need("venv/bin/python");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oauth_server.py");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new(python)
-            .arg(&script)
-            .arg(port.to_string())
-            .arg(TOKEN_SECONDS.to_string())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start the OAuth fixture");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the OAuth fixture did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let server =
+            PythonMcpServer::start("oauth_server.py", &[TOKEN_SECONDS.to_string().as_str()]);
+        let url = server.url.clone();
         Self {
-            child,
-            url: format!("http://127.0.0.1:{port}/mcp"),
+            _server: server,
+            url,
         }
     }
 
@@ -65,13 +45,6 @@ impl OAuthFixture {
             enabled: true,
             source: Some("url".into()),
         }
-    }
-}
-
-impl Drop for OAuthFixture {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -6,24 +6,7 @@
 use crate::common::{SECRET, chat_requests, clara, terminate, text, with_fake};
 use clara_testkit::fake_openai::{FakeOpenAi, FakeReply};
 use clara_testkit::fake_telegram::{FakeChat, FakeTelegram, FakeUser, UserMessage};
-use std::path::PathBuf;
-
-/// Where `scripts/mcp-servers.sh` installed the real MCP servers; a missing
-/// one fails the test, saying how to install it.
-fn fixture(relative: &str) -> PathBuf {
-    let dir = std::env::var_os("CLARA_MCP_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/clara/mcp-fixtures")
-        });
-    let path = dir.join(relative);
-    assert!(
-        path.exists(),
-        "missing MCP test server {}: install it with `bash scripts/mcp-servers.sh`",
-        path.display()
-    );
-    path
-}
+use clara_testkit::mcp_servers::{PythonMcpServer, need};
 
 /// Pids of processes whose environment holds `marker`.
 fn processes_marked(marker: &str) -> Vec<u32> {
@@ -43,7 +26,7 @@ fn processes_marked(marker: &str) -> Vec<u32> {
 
 #[tokio::test]
 async fn an_mcp_tool_runs_after_the_owner_approves_on_telegram() {
-    let time_server = fixture("venv/bin/mcp-server-time");
+    let time_server = need("venv/bin/mcp-server-time");
     let llm = FakeOpenAi::start().await;
     llm.push(FakeReply::ToolCalls {
         text_before: String::new(),
@@ -149,56 +132,14 @@ env = {{ CLARA_TEST_MARK = "{marker}" }}
     );
 }
 
-/// The streamable-HTTP fixture of `clara-mcp`'s tests (the Python `mcp`
-/// package), on a free port; killed on drop.
-struct HttpServer {
-    child: std::process::Child,
-    url: String,
-}
-
-impl HttpServer {
-    fn start() -> Self {
-        let python = fixture("venv/bin/python");
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../clara-mcp/tests/fixtures/http_server.py");
-        let port = crate::common::free_port();
-        let child = std::process::Command::new(python)
-            .arg(&script)
-            .arg(port.to_string())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start the HTTP MCP fixture");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the HTTP MCP fixture did not listen on {port}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        Self {
-            child,
-            url: format!("http://127.0.0.1:{port}/mcp"),
-        }
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn one_conversation_uses_a_tool_of_each_real_mcp_server() {
     let everything =
-        fixture("node/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+        need("node/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
     let filesystem =
-        fixture("node/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js");
-    let time = fixture("venv/bin/mcp-server-time");
-    let http = HttpServer::start();
+        need("node/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js");
+    let time = need("venv/bin/mcp-server-time");
+    let http = PythonMcpServer::start("http_server.py", &[]);
     let dir = tempfile::tempdir().unwrap();
     let notes = dir.path().join("notes");
     std::fs::create_dir_all(&notes).unwrap();
