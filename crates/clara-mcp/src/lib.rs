@@ -46,6 +46,7 @@ pub mod manager;
 pub mod names;
 pub mod oauth;
 pub mod smithery;
+pub mod status_file;
 pub mod supervisor;
 pub mod tool;
 

@@ -52,6 +52,8 @@ struct Inner {
     reconciling: tokio::sync::Mutex<()>,
     /// What `servers_dir` looked like at the last reconcile.
     stamp: Mutex<Option<Stamp>>,
+    /// The status last written to the status file.
+    published: Mutex<Option<Vec<ServerStatus>>>,
     stop: CancellationToken,
 }
 
@@ -118,6 +120,7 @@ impl McpManager {
                 servers: Mutex::new(BTreeMap::new()),
                 reconciling: tokio::sync::Mutex::new(()),
                 stamp: Mutex::new(None),
+                published: Mutex::new(None),
                 stop: CancellationToken::new(),
             }),
         })
@@ -287,6 +290,9 @@ impl McpManager {
             stopping.spawn(supervisor.stop());
         }
         while stopping.join_next().await.is_some() {}
+        if let Some(dir) = &self.inner.servers_dir {
+            crate::status_file::remove(dir);
+        }
     }
 
     /// Reconciles whenever the files of `servers_dir` change, until shutdown.
@@ -315,6 +321,24 @@ impl McpManager {
             if changed {
                 self.reconcile().await;
             }
+            self.publish_status();
+        }
+    }
+
+    /// Writes the live status for other processes (`clara mcp list`) when it
+    /// changed, or while a server waits to retry (its countdown moves).
+    fn publish_status(&self) {
+        let Some(dir) = &self.inner.servers_dir else {
+            return;
+        };
+        let now = self.status();
+        let retrying = now
+            .iter()
+            .any(|s| matches!(s.state, ServerState::Failed { .. }));
+        let mut last = self.inner.published.lock();
+        if retrying || last.as_ref() != Some(&now) {
+            crate::status_file::write(dir, &now);
+            *last = Some(now);
         }
     }
 

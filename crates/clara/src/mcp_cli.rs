@@ -232,6 +232,9 @@ struct Row {
     /// A server file that could not be read (the reason).
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// What the running Clara says of it, when one is running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live: Option<clara_mcp::status_file::LiveServer>,
 }
 
 fn row(config: &ServerConfig, configured_in: &'static str) -> Row {
@@ -245,6 +248,7 @@ fn row(config: &ServerConfig, configured_in: &'static str) -> Row {
         source: config.source.clone().unwrap_or_else(|| "-".to_owned()),
         configured_in,
         error: None,
+        live: None,
     }
 }
 
@@ -272,8 +276,15 @@ fn list(dir: &Path, settings: &McpSettings, json: bool) -> Result<()> {
             source: "-".to_owned(),
             configured_in: "file",
             error: Some(e.to_string()),
+            live: None,
         }
     }));
+    let running = clara_mcp::status_file::read(dir);
+    if let Some(running) = &running {
+        for r in &mut rows {
+            r.live = running.servers.iter().find(|s| s.name == r.name).cloned();
+        }
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
@@ -303,8 +314,21 @@ fn list(dir: &Path, settings: &McpSettings, json: bool) -> Result<()> {
         if let Some(error) = &r.error {
             println!("{:<width$}  ({error})", "");
         }
+        if let Some(live) = &r.live {
+            let restarts = match live.restarts {
+                0 => String::new(),
+                1 => ", restarted once".to_owned(),
+                n => format!(", restarted {n} times"),
+            };
+            println!("{:<width$}  now: {}{restarts}", "", live.detail);
+        }
     }
-    println!("(configured state; `clara mcp probe NAME` starts a server once to check it)");
+    match &running {
+        Some(running) => println!("(\"now\": the running Clara, pid {})", running.pid),
+        None => println!(
+            "(no Clara is running with this servers directory; `clara mcp probe NAME` starts a server once to check it)"
+        ),
+    }
     Ok(())
 }
 

@@ -122,10 +122,10 @@ fn tool_servers(_: &Resolved, _: &Engine) -> Option<Arc<dyn clara_gateway::http:
 }
 
 /// The web page's view of the MCP servers: what is configured (`clara.toml`
-/// and the files of `servers_dir`) and which tools each has published in this
-/// process's registry. The MCP manager's own handle (with its states and
-/// restarts) is built inside the tool registry and not reachable here yet, so
-/// a server that is enabled but has no tools is shown as not ready.
+/// and the files of `servers_dir`), with the state, tools and restarts the MCP
+/// manager of this process publishes in its status file (within two seconds
+/// of a change); before its first write, the tools each server has in this
+/// process's registry.
 #[cfg(feature = "mcp")]
 mod mcp_servers {
     use clara_gateway::http::{ToolServerStatus, ToolServers};
@@ -159,12 +159,42 @@ mod mcp_servers {
         }
     }
 
+    fn transport(config: &ServerConfig) -> &'static str {
+        match config.transport() {
+            Transport::Stdio => "stdio",
+            Transport::Http => "http",
+        }
+    }
+
     impl ToolServers for McpServers {
         fn status(&self) -> Vec<ToolServerStatus> {
             let snapshot = self.tools.snapshot();
+            // The manager's own view (states, errors, logins, restarts), which
+            // it writes to the servers directory as it changes.
+            let live = self
+                .settings
+                .servers_dir
+                .as_deref()
+                .and_then(clara_mcp::status_file::read)
+                .filter(|l| l.pid == std::process::id());
             self.configured()
                 .into_values()
                 .map(|config| {
+                    if let Some(server) = live
+                        .as_ref()
+                        .and_then(|l| l.servers.iter().find(|s| s.name == config.name))
+                    {
+                        return ToolServerStatus {
+                            transport: transport(&config).to_owned(),
+                            state: server.state.clone(),
+                            detail: server.detail.clone(),
+                            enabled: config.enabled,
+                            tools: server.tools.clone(),
+                            restarts: server.restarts,
+                            source: config.source.clone(),
+                            name: config.name,
+                        };
+                    }
                     let prefix = format!("{}__", config.name);
                     let tools: Vec<String> = snapshot
                         .names()
@@ -181,11 +211,7 @@ mod mcp_servers {
                         (true, n) => ("ready", format!("ready, {n} tools")),
                     };
                     ToolServerStatus {
-                        transport: match config.transport() {
-                            Transport::Stdio => "stdio",
-                            Transport::Http => "http",
-                        }
-                        .to_owned(),
+                        transport: transport(&config).to_owned(),
                         state: state.to_owned(),
                         detail,
                         enabled: config.enabled,

@@ -114,6 +114,20 @@ env = {{ CLARA_TEST_MARK = "{marker}" }}
     );
     assert!(!processes_marked(&marker).is_empty(), "the server runs");
 
+    // `clara mcp list`, another process, shows what the running Clara sees.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let listed = loop {
+        let mut list = clara(&dir.path().join("data"), dir.path());
+        let out = crate::common::run(list.args(["mcp", "list"]), "").await;
+        let listed = text(&out.stdout);
+        if listed.contains("now: ready, 2 tools") || std::time::Instant::now() > deadline {
+            break listed;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(listed.contains("now: ready, 2 tools"), "{listed}");
+    assert!(listed.contains("the running Clara, pid"), "{listed}");
+
     let out = terminate(child).await;
     let log = text(&out.stderr);
     assert!(
