@@ -124,8 +124,10 @@ struct Inner {
     timeout: Duration,
     sinks: Sinks,
     pending: Mutex<HashMap<ApprovalId, Pending>>,
-    /// Where each owner last wrote to Clara directly: where questions go.
-    last_direct: Mutex<HashMap<Owner, ConversationRef>>,
+    /// Where each owner last wrote to Clara directly, and when (a counter):
+    /// questions go to the most recent.
+    last_direct: Mutex<HashMap<Owner, (u64, ConversationRef)>>,
+    seen_count: std::sync::atomic::AtomicU64,
 }
 
 /// The owner's questions and answers, in the process that holds the
@@ -145,6 +147,7 @@ impl Approvals {
                 sinks,
                 pending: Mutex::new(HashMap::new()),
                 last_direct: Mutex::new(HashMap::new()),
+                seen_count: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -168,23 +171,28 @@ impl Approvals {
                 platform: conversation.platform.clone(),
                 user: author.platform_user_id.clone(),
             };
+            let when = self
+                .inner
+                .seen_count
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             self.inner
                 .last_direct
                 .lock()
-                .insert(key, conversation.clone());
+                .insert(key, (when, conversation.clone()));
         }
     }
 
-    /// Where a question goes: the direct conversation an owner last wrote in
-    /// (the most recent first is not tracked: any will do), else the first
-    /// owner with a concrete user id whose platform is attached, as a DM
-    /// channel of that id.
+    /// Where a question goes: the direct conversation an owner wrote in most
+    /// recently, else the first owner with a concrete user id whose platform
+    /// is attached, as a DM channel of that id.
     fn destination(&self) -> Option<(ConversationRef, Arc<dyn OutboundSink>)> {
         let sinks = self.inner.sinks.read();
-        let last = self.inner.last_direct.lock();
-        for conversation in last.values() {
+        let mut recent: Vec<(u64, ConversationRef)> =
+            self.inner.last_direct.lock().values().cloned().collect();
+        recent.sort_by_key(|(when, _)| std::cmp::Reverse(*when));
+        for (_, conversation) in recent {
             if let Some(sink) = sinks.get(&conversation.platform) {
-                return Some((conversation.clone(), Arc::clone(sink)));
+                return Some((conversation, Arc::clone(sink)));
             }
         }
         for owner in &self.inner.owners {

@@ -49,7 +49,7 @@ impl PythonMcpServer {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
-            .expect("a free port");
+            .unwrap_or_else(|e| panic!("no free port on 127.0.0.1: {e}"));
         let child = Command::new(python)
             .arg(&script)
             .arg(port.to_string())
