@@ -1,7 +1,9 @@
 //! `clara tools log`: what Clara's tools did, newest first — when, which tool,
 //! how it went, who approved or refused it, and its arguments and result, each
-//! cut to fit one line. Read from the store, so it works whether or not a Clara
-//! is running.
+//! cut to fit one line. `clara tools grants` / `revoke TOOL`: the owner's
+//! standing "always" approvals, and withdrawing them. Read from and written to
+//! the store, so they work whether or not a Clara is running (every process
+//! reads grants from the store on each call).
 
 use anyhow::{Context, Result};
 use clara_core::{ConversationId, MessageId, Permission, ToolRun};
@@ -32,6 +34,13 @@ enum ToolsAction {
         #[arg(long, value_name = "N", default_value_t = 20)]
         limit: u32,
     },
+    /// The owner's standing approvals ("always" for a tool with exact arguments).
+    Grants,
+    /// Withdraws every standing approval of a tool: it asks again.
+    Revoke {
+        /// The tool, namespaced (`files__write_file`).
+        tool: String,
+    },
 }
 
 /// Runs `clara tools …` on `store`.
@@ -53,6 +62,33 @@ pub async fn run(cmd: ToolsCommand, store: &Store) -> Result<()> {
                 .recent_tool_runs(conversation, limit.clamp(1, 10_000))
                 .await?;
             print!("{}", format_log(&runs, conversation.is_none()));
+            Ok(())
+        }
+        ToolsAction::Grants => {
+            let grants = store.tool_grants().await?;
+            if grants.is_empty() {
+                println!("No standing approvals.");
+            }
+            for grant in grants {
+                let when = chrono::DateTime::from_timestamp_millis(grant.granted_at_ms)
+                    .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M").to_string());
+                // The arguments are kept only as their hash: the log shows them.
+                println!(
+                    "{}  arguments {}…  by {}  {when}",
+                    grant.tool,
+                    grant.arguments_sha256.get(..12).unwrap_or_default(),
+                    grant.granted_by
+                );
+            }
+            Ok(())
+        }
+        ToolsAction::Revoke { tool } => {
+            let removed = store.remove_tool_grants(tool.trim()).await?;
+            match removed {
+                0 => println!("{tool} had no standing approval."),
+                1 => println!("Withdrew 1 standing approval of {tool}; it asks again."),
+                n => println!("Withdrew {n} standing approvals of {tool}; it asks again."),
+            }
             Ok(())
         }
     }

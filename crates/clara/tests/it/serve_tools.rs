@@ -1,6 +1,6 @@
 //! `clara serve` with a real MCP server in `clara.toml`: the model (the fake
 //! OpenAI server, scripted to call a tool) asks for the server's tool, the
-//! owner approves on Telegram with a button, the tool runs, and its result
+//! owner approves on Telegram with a button ("always"), the tool runs, and its result
 //! reaches the model as data. When Clara stops, the server's process goes too.
 
 use crate::common::{SECRET, chat_requests, clara, terminate, text, with_fake};
@@ -79,7 +79,7 @@ env = {{ CLARA_TEST_MARK = "{marker}" }}
         .unwrap();
     assert!(ask.text.contains("time__get_current_time"), "{}", ask.text);
     assert!(ask.text.contains(r#"{"timezone":"UTC"}"#), "{}", ask.text);
-    tg.press_button(ann.id, ask.message_id, &ann, "Approve once");
+    tg.press_button(ann.id, ask.message_id, &ann, "Always (these arguments)");
 
     tg.wait_for("Clara's answer", |tg| {
         tg.bot_messages(ann.id)
@@ -127,6 +127,26 @@ env = {{ CLARA_TEST_MARK = "{marker}" }}
     };
     assert!(listed.contains("now: ready, 2 tools"), "{listed}");
     assert!(listed.contains("the running Clara, pid"), "{listed}");
+
+    // "Always" left a standing approval, which the owner can see and withdraw.
+    let mut grants = clara(&dir.path().join("data"), dir.path());
+    let out = crate::common::run(grants.args(["tools", "grants"]), "").await;
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("time__get_current_time") && shown.contains("by telegram:4242"),
+        "{shown}"
+    );
+    let mut revoke = clara(&dir.path().join("data"), dir.path());
+    let out = crate::common::run(
+        revoke.args(["tools", "revoke", "time__get_current_time"]),
+        "",
+    )
+    .await;
+    assert!(
+        text(&out.stdout).contains("Withdrew 1 standing approval"),
+        "{}",
+        text(&out.stdout)
+    );
 
     let out = terminate(child).await;
     let log = text(&out.stderr);
