@@ -223,7 +223,16 @@ async fn connect_stdio(
     let pid = child.id();
     let (stdin, stdout) = (child.stdin().take(), child.stdout().take());
     if let Some(stderr) = child.stderr().take() {
-        tokio::spawn(forward_stderr(config.name.clone(), stderr));
+        // The server's own secrets (its configured variables) are scrubbed
+        // from what it prints: a server that logs its configuration must not
+        // put its token in Clara's log.
+        let secrets: Vec<String> = config
+            .env
+            .values()
+            .map(|v| Secret::expose(v).to_owned())
+            .filter(|v| v.len() >= MIN_SCRUBBED)
+            .collect();
+        tokio::spawn(forward_stderr(config.name.clone(), stderr, secrets));
     }
     let guard = ChildGuard {
         child: Some(child),
@@ -307,12 +316,29 @@ async fn handshake(
     }
 }
 
-/// Logs each line the server writes to stderr, at target `clara_mcp::stderr`.
-async fn forward_stderr(server: String, stderr: tokio::process::ChildStderr) {
+/// Configured values shorter than this are not scrubbed from stderr (`1`,
+/// `true`, a port): they are not secrets and would blank out ordinary text.
+const MIN_SCRUBBED: usize = 6;
+
+/// `line` with every occurrence of a configured value replaced.
+fn scrub(line: String, secrets: &[String]) -> String {
+    secrets.iter().fold(line, |line, secret| {
+        if line.contains(secret.as_str()) {
+            line.replace(secret.as_str(), "[redacted]")
+        } else {
+            line
+        }
+    })
+}
+
+/// Logs each line the server writes to stderr, at target `clara_mcp::stderr`,
+/// without its configured values.
+async fn forward_stderr(server: String, stderr: tokio::process::ChildStderr, secrets: Vec<String>) {
     let mut lines = BufReader::new(stderr).lines();
     loop {
         match lines.next_line().await {
-            Ok(Some(mut line)) => {
+            Ok(Some(line)) => {
+                let mut line = scrub(line, &secrets);
                 if line.len() > MAX_STDERR_LINE {
                     let mut cut = MAX_STDERR_LINE;
                     while !line.is_char_boundary(cut) {
@@ -329,5 +355,20 @@ async fn forward_stderr(server: String, stderr: tokio::process::ChildStderr) {
                 break;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_values_are_scrubbed_from_stderr() {
+        let secrets = vec!["tok-123456".to_owned()];
+        assert_eq!(
+            scrub("auth with tok-123456, again tok-123456".into(), &secrets),
+            "auth with [redacted], again [redacted]"
+        );
+        assert_eq!(scrub("nothing here".into(), &secrets), "nothing here");
     }
 }
