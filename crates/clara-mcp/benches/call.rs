@@ -123,18 +123,18 @@ fn main() {
                 arguments: r#"{"message":"hi","unused":null}"#.into(),
             };
             let started = Instant::now();
-            let (traits, arguments) = snapshot.check(&call).unwrap();
+            let checked = snapshot.check(&call).unwrap();
             let permission = gate
                 .permit(Call {
                     tool: &call.name,
-                    arguments: &arguments,
-                    traits: &traits,
+                    arguments: &checked.arguments,
+                    traits: &checked.traits,
                     tainted: false,
                     context: &context,
                 })
                 .await;
             assert_eq!(permission, clara_core::Permission::Policy);
-            let outcome = snapshot.run(&call, &context).await;
+            let outcome = snapshot.run_checked(&call, checked, &context).await;
             let clara_took = started.elapsed();
             assert!(outcome.ok, "{}", outcome.content);
             if i >= warmup {

@@ -23,5 +23,5 @@ pub mod untrusted;
 
 pub use policy::{Decision, Policy, Rule, RuleAction};
 pub use provider::{StaticTools, ToolIntegration, ToolProvider};
-pub use registry::{ToolRegistry, ToolSet, WeakToolRegistry};
+pub use registry::{CheckedCall, ToolRegistry, ToolSet, WeakToolRegistry};
 pub use tool::{Effect, Tool, ToolContext, ToolError, ToolOutcome, ToolTraits};

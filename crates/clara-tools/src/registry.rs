@@ -92,10 +92,10 @@ impl ToolSet {
     }
 
     /// What the tool named by `call` is, and the call's arguments parsed, as
-    /// the approval policy needs them; or, when the call cannot run (an
-    /// unknown tool, arguments that are not a JSON object), the result that
-    /// tells the model why.
-    pub fn check(&self, call: &ToolCall) -> Result<(ToolTraits, serde_json::Value), ToolOutcome> {
+    /// the approval policy needs them and [`ToolSet::run_checked`] runs them;
+    /// or, when the call cannot run (an unknown tool, arguments that are not a
+    /// JSON object), the result that tells the model why.
+    pub fn check(&self, call: &ToolCall) -> Result<CheckedCall, ToolOutcome> {
         let refuse = |content: String| ToolOutcome {
             call_id: call.id.clone(),
             name: call.name.clone(),
@@ -116,7 +116,11 @@ impl ToolSet {
             call.arguments.as_str()
         };
         match serde_json::from_str::<serde_json::Value>(raw) {
-            Ok(v @ serde_json::Value::Object(_)) => Ok((entry.tool.traits(), v)),
+            Ok(v @ serde_json::Value::Object(_)) => Ok(CheckedCall {
+                traits: entry.tool.traits(),
+                arguments: v,
+                tool: Arc::clone(&entry.tool),
+            }),
             Ok(other) => Err(refuse(format!(
                 "Error: the arguments must be a JSON object, got {other}."
             ))),
@@ -131,22 +135,28 @@ impl ToolSet {
     /// output of a tool whose output is untrusted (an MCP server, the web)
     /// comes back [wrapped](crate::untrusted::wrap) as data.
     pub async fn run(&self, call: &ToolCall, context: &ToolContext) -> ToolOutcome {
-        let (traits, arguments) = match self.check(call) {
-            Ok(checked) => checked,
-            Err(refused) => return refused,
-        };
-        let Some(entry) = self.tools.get(&call.name) else {
-            // `check` found it; the set is immutable.
-            return ToolOutcome {
-                call_id: call.id.clone(),
-                name: call.name.clone(),
-                content: "Error: the tool is gone.".to_owned(),
-                ok: false,
-            };
-        };
+        match self.check(call) {
+            Ok(checked) => self.run_checked(call, checked, context).await,
+            Err(refused) => refused,
+        }
+    }
+
+    /// Runs a call [`ToolSet::check`] accepted (and, in a reply, the gate let
+    /// through), without parsing its arguments again.
+    pub async fn run_checked(
+        &self,
+        call: &ToolCall,
+        checked: CheckedCall,
+        context: &ToolContext,
+    ) -> ToolOutcome {
+        let CheckedCall {
+            traits,
+            arguments,
+            tool,
+        } = checked;
         let limits = self.limits;
         let (content, ok) =
-            match tokio::time::timeout(limits.timeout, entry.tool.call(arguments, context)).await {
+            match tokio::time::timeout(limits.timeout, tool.call(arguments, context)).await {
                 Ok(Ok(result)) => (truncate(&result, limits.max_result_chars), true),
                 Ok(Err(error)) => (
                     truncate(&format!("Error: {error}"), limits.max_result_chars),
@@ -172,6 +182,16 @@ impl ToolSet {
             ok,
         }
     }
+}
+
+/// A call [`ToolSet::check`] accepted: its tool, what the tool is, and the
+/// arguments parsed once.
+pub struct CheckedCall {
+    /// What the tool does, for the approval policy.
+    pub traits: ToolTraits,
+    /// The arguments, a JSON object.
+    pub arguments: serde_json::Value,
+    tool: Arc<dyn Tool>,
 }
 
 struct Shared {

@@ -108,7 +108,7 @@ fn tool_traits(registry: &clara_tools::ToolRegistry, name: &str) -> clara_tools:
         arguments: "{}".into(),
     };
     match registry.snapshot().check(&call) {
-        Ok((traits, _)) => traits,
+        Ok(checked) => checked.traits,
         Err(outcome) => panic!("{}", outcome.content),
     }
 }

@@ -374,7 +374,7 @@ async fn run_call(tools: Tools<'_>, call: &ToolCall, tainted: bool) -> (ToolRun,
         started_at_ms,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     };
-    let (traits, arguments) = match tools.set.check(call) {
+    let checked = match tools.set.check(call) {
         Ok(checked) => checked,
         Err(refused) => return (record(refused.content, false, Permission::Policy), false),
     };
@@ -382,8 +382,8 @@ async fn run_call(tools: Tools<'_>, call: &ToolCall, tainted: bool) -> (ToolRun,
         .gate
         .permit(Call {
             tool: &call.name,
-            arguments: &arguments,
-            traits: &traits,
+            arguments: &checked.arguments,
+            traits: &checked.traits,
             tainted,
             context: &tools.scope.context,
         })
@@ -394,11 +394,12 @@ async fn run_call(tools: Tools<'_>, call: &ToolCall, tainted: bool) -> (ToolRun,
         );
         return (record(result, false, permission), false);
     }
-    let outcome = tools.set.run(call, &tools.scope.context).await;
-    (
-        record(outcome.content, outcome.ok, permission),
-        traits.untrusted_output,
-    )
+    let untrusted = checked.traits.untrusted_output;
+    let outcome = tools
+        .set
+        .run_checked(call, checked, &tools.scope.context)
+        .await;
+    (record(outcome.content, outcome.ok, permission), untrusted)
 }
 
 /// One model call: streams its text to the queue, returns the text and the tool
