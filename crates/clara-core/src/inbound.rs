@@ -73,6 +73,10 @@ pub struct Inbound {
     /// Images attached to the message (photos, image attachments).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<Image>,
+    /// Files attached to the message (documents, audio, images as files): the
+    /// engine stores them and puts them in the person's workspace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<crate::FileBlob>,
     /// The messages this one replies to, oldest first (a platform's reply chain),
     /// shown to the model as context. Empty when it replies to nothing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

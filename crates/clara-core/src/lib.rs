@@ -19,6 +19,7 @@ pub mod chunker;
 pub mod component;
 pub mod context;
 pub mod dedupe;
+pub mod file;
 pub mod ids;
 pub mod inbound;
 pub mod memory;
@@ -36,12 +37,14 @@ pub mod thought;
 pub mod tier;
 pub mod tokens;
 pub mod tool;
+pub mod tool_status;
 pub mod webhook;
 
 pub use approval::{ApprovalAnswer, ApprovalId, ApprovalOutcome, ApprovalPrompt, Verdict};
 pub use ids::{
     ConversationId, EventId, MemoryId, MessageId, ProjectId, SessionId, ThoughtId, UserId,
 };
+pub use file::FileBlob;
 pub use inbound::{Author, ChannelKind, ConversationRef, Inbound, Quoted};
 pub use memory::{MemoryKind, Scope};
 pub use message::{ChatMessage, Image, Role};

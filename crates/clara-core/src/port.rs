@@ -95,6 +95,7 @@ pub trait Assistant: Send + Sync + 'static {
             sent_at_ms: 0,
             tier: None,
             images: Vec::new(),
+            files: Vec::new(),
             replying_to: Vec::new(),
         })
         .await

@@ -59,6 +59,8 @@ impl Outbound {
             | Self::End { thought }
             | Self::ToolStarted { thought, .. }
             | Self::ToolFinished { thought, .. }
+            | Self::ToolProgress { thought, .. }
+            | Self::File { thought, .. }
             | Self::Cancelled { thought }
             | Self::Error { thought, .. } => Some(*thought),
             Self::Typing | Self::Ask { .. } | Self::AskClosed { .. } => None,
@@ -120,6 +122,29 @@ pub enum Outbound {
         name: String,
         /// Whether it succeeded.
         ok: bool,
+    },
+    /// What a running tool printed lately (a sandbox run's last lines): the
+    /// web page shows it in the tool's chip; platforms without live output
+    /// ignore it (the send queue shows editing platforms a status line).
+    ToolProgress {
+        /// The thought answered.
+        thought: ThoughtId,
+        /// The tool's (namespaced) name.
+        name: String,
+        /// The output so far, its tail when long.
+        text: String,
+    },
+    /// Send a file as part of the reply (a chart the sandbox drew): a picture
+    /// where the platform shows pictures, else a document. The adapter
+    /// answers with its platform message id.
+    File {
+        /// The thought answered.
+        thought: ThoughtId,
+        /// The file.
+        file: crate::FileBlob,
+        /// A line to show with it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        caption: Option<String>,
     },
     /// The reply was cut short by the person; nothing more follows for it.
     Cancelled {

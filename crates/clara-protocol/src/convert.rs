@@ -3,9 +3,9 @@
 //! Pure: the server and the client share it.
 
 use crate::frames::{
-    AcceptedFrame, AcceptedOutcome, AskClosedFrame, AskFrame, Attachment, Capabilities, DeltaFrame,
+    AcceptedFrame, AcceptedOutcome, AskClosedFrame, AskFrame, Attachment, Capabilities, DeltaFrame, FileFrame,
     EditFrame, Hello, ImageAttachment, InboundFrame, RejectCode, RejectedFrame, ReplyErrorFrame,
-    ReplyFrame, SendFrame, ServerFrame, ToolResultFrame, ToolStartFrame, TypingFrame, WireAuthor,
+    ReplyFrame, SendFrame, ServerFrame, ToolProgressFrame, ToolResultFrame, ToolStartFrame, TypingFrame, WireAuthor,
     WireChannelKind, WireConversation,
 };
 use base64::Engine as _;
@@ -164,12 +164,16 @@ impl InboundFrame {
     /// The message in Clara's terms, said on `platform`; `now_ms` stands in for a
     /// missing `sent_at_ms`. Fails (one sentence) on a broken attachment.
     pub fn to_core(&self, platform: &str, now_ms: i64) -> Result<Inbound, String> {
-        let images = self
-            .attachments
-            .iter()
-            .enumerate()
-            .map(|(i, a)| image_of(a).map_err(|why| format!("attachment {}: {why}", i + 1)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut images = Vec::new();
+        let mut files = Vec::new();
+        for (i, attachment) in self.attachments.iter().enumerate() {
+            match attachment {
+                Attachment::Image(image) => images.push(
+                    image_of(image).map_err(|why| format!("attachment {}: {why}", i + 1))?,
+                ),
+                Attachment::File(file) => files.push(file.clone()),
+            }
+        }
         Ok(Inbound {
             event_id: EventId(self.event_id.clone()),
             conversation: self.conversation.to_core(platform),
@@ -178,6 +182,7 @@ impl InboundFrame {
             sent_at_ms: self.sent_at_ms.unwrap_or(now_ms),
             tier: self.tier,
             images,
+            files,
             replying_to: self.replying_to.clone(),
         })
     }
@@ -192,14 +197,18 @@ impl InboundFrame {
             text: inbound.text.clone(),
             sent_at_ms: Some(inbound.sent_at_ms),
             tier: inbound.tier,
-            attachments: inbound.images.iter().map(attachment_of).collect(),
+            attachments: inbound
+                .images
+                .iter()
+                .map(attachment_of)
+                .chain(inbound.files.iter().cloned().map(Attachment::File))
+                .collect(),
             replying_to: inbound.replying_to.clone(),
         }
     }
 }
 
-fn image_of(attachment: &Attachment) -> Result<Image, String> {
-    let Attachment::Image(image) = attachment;
+fn image_of(image: &ImageAttachment) -> Result<Image, String> {
     match image {
         ImageAttachment {
             url: Some(url),
@@ -351,6 +360,26 @@ pub fn outbound_frame(
             name,
             ok,
         }),
+        Outbound::ToolProgress {
+            thought,
+            name,
+            text,
+        } => ServerFrame::ToolProgress(ToolProgressFrame {
+            thought,
+            conversation,
+            name,
+            text,
+        }),
+        Outbound::File {
+            thought,
+            file,
+            caption,
+        } => ServerFrame::File(FileFrame {
+            thought,
+            conversation,
+            file,
+            caption,
+        }),
         Outbound::Cancelled { thought } => ServerFrame::Cancelled(ReplyFrame {
             thought,
             conversation,
@@ -430,6 +459,24 @@ pub fn outbound_of(frame: ServerFrame) -> Option<(WireConversation, Outbound, Op
                 thought: f.thought,
                 name: f.name,
                 ok: f.ok,
+            },
+            None,
+        ),
+        ServerFrame::ToolProgress(f) => (
+            f.conversation,
+            Outbound::ToolProgress {
+                thought: f.thought,
+                name: f.name,
+                text: f.text,
+            },
+            None,
+        ),
+        ServerFrame::File(f) => (
+            f.conversation,
+            Outbound::File {
+                thought: f.thought,
+                file: f.file,
+                caption: f.caption,
             },
             None,
         ),

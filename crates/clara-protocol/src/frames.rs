@@ -95,6 +95,10 @@ pub enum ServerFrame {
     ToolStart(ToolStartFrame),
     /// A tool finished.
     ToolResult(ToolResultFrame),
+    /// What a running tool printed lately.
+    ToolProgress(ToolProgressFrame),
+    /// Send a file as part of the reply.
+    File(FileFrame),
     /// The reply was cut short; nothing more follows for it.
     Cancelled(ReplyFrame),
     /// The reply failed; the message is one sentence for the person.
@@ -129,6 +133,8 @@ impl ServerFrame {
             Self::End(_) => "end",
             Self::ToolStart(_) => "tool_start",
             Self::ToolResult(_) => "tool_result",
+            Self::ToolProgress(_) => "tool_progress",
+            Self::File(_) => "file",
             Self::Cancelled(_) => "cancelled",
             Self::ReplyError(_) => "reply_error",
             Self::Ask(_) => "ask",
@@ -268,6 +274,9 @@ pub enum Attachment {
     /// An image: either a `url` the model's provider can fetch, or its bytes as
     /// base64 `data` with a `media_type`.
     Image(ImageAttachment),
+    /// Any file (a document, a voice note): `name`, `media_type` and its bytes
+    /// as base64 `data`. Clara stores it in the person's workspace.
+    File(clara_core::FileBlob),
 }
 
 /// An attached image.
@@ -480,6 +489,34 @@ pub struct ToolStartFrame {
     pub conversation: WireConversation,
     /// The tool's (namespaced) name.
     pub name: String,
+}
+
+/// `tool_progress`: what a running tool printed lately (its tail when long).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolProgressFrame {
+    /// The thought answered.
+    pub thought: ThoughtId,
+    /// Where.
+    pub conversation: WireConversation,
+    /// The tool's (namespaced) name.
+    pub name: String,
+    /// The output so far.
+    pub text: String,
+}
+
+/// `file`: send a file (`name`, `media_type`, base64 `data`) as part of the
+/// reply: a picture where the platform shows pictures, else a document.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileFrame {
+    /// The thought answered.
+    pub thought: ThoughtId,
+    /// Where.
+    pub conversation: WireConversation,
+    /// The file.
+    pub file: clara_core::FileBlob,
+    /// A line to show with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
 }
 
 /// `tool_result`: a tool finished.

@@ -144,6 +144,7 @@ async fn through_engine(conversations: usize, per_conversation: usize) -> Figure
                         sent_at_ms: 0,
                         tier: None,
                         images: Vec::new(),
+                        files: Vec::new(),
                         replying_to: Vec::new(),
                     };
                     engine.submit(inbound).await.unwrap();

@@ -291,6 +291,15 @@ impl ConversationActor {
         let now = now_ms();
         let user = self.user_id(&inbound.author).await;
         self.ensure_session(now).await;
+        let uploads = self.shared.uploads.read().clone();
+        let text = crate::uploads::keep_files(
+            uploads.as_deref(),
+            user,
+            &text,
+            std::mem::take(&mut inbound.files),
+            &inbound.images,
+        )
+        .await;
 
         let at = received.into_std();
         let said = Said {
@@ -419,6 +428,7 @@ impl ConversationActor {
                 channel: Some(self.conversation.kind),
                 project: self.project,
                 thought: Some(thought.id),
+                sideband: None,
             },
             max_rounds: config.tool_rounds,
         });

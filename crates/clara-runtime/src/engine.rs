@@ -11,6 +11,7 @@ use crate::brain::gate::Gate;
 use crate::config::EngineConfig;
 use crate::queue::{LocalQueue, ReplyQueue, SeenEvents};
 use crate::sink::OutboundSink;
+use crate::uploads::Uploads;
 use clara_core::dedupe::RecentEvents;
 use clara_core::{
     Author, ConversationId, ConversationRef, Inbound, Outbound, SessionId, Thought, ThoughtId, Tier,
@@ -48,6 +49,8 @@ pub(crate) struct Shared {
     /// Platform event ids seen by every gateway (Redis `SET NX`), besides the
     /// in-process `dedupe`.
     seen_events: RwLock<Option<Arc<dyn SeenEvents>>>,
+    /// Where files people send are kept; none: they are not kept.
+    pub(crate) uploads: RwLock<Option<Arc<dyn Uploads>>>,
     sinks: Sinks,
     /// The owner's open questions (tool approvals) and their answers.
     approvals: Approvals,
@@ -124,6 +127,7 @@ impl Engine {
             memory,
             replies: RwLock::new(Arc::new(LocalQueue::new(brain))),
             seen_events: RwLock::new(None),
+            uploads: RwLock::new(None),
             config,
             sinks,
             approvals,
@@ -171,6 +175,13 @@ impl Engine {
         *self.shared.seen_events.write() = Some(seen);
     }
 
+    /// Keeps the files people send with `uploads` from now on (the file store
+    /// and their sandbox workspace); without it the model hears that files
+    /// are not kept here.
+    pub fn set_uploads(&self, uploads: Arc<dyn Uploads>) {
+        *self.shared.uploads.write() = Some(uploads);
+    }
+
     /// What answers replies in this process: the model, the tools (behind the
     /// owner's approvals) and the memory.
     pub fn brain(&self) -> Brain {
@@ -207,7 +218,9 @@ impl Engine {
         }
         let (tier, text) = Tier::strip_prefix(&inbound.text);
         let text = text.trim();
-        if text.is_empty() && tier.is_none() {
+        // A file or a picture alone is something to answer.
+        let attached = !inbound.files.is_empty() || !inbound.images.is_empty();
+        if text.is_empty() && tier.is_none() && !attached {
             return Err(IngressError::Empty);
         }
         let chars = text.chars().count();
@@ -255,7 +268,7 @@ impl Engine {
                 .await;
             return Ok(Accepted::Stopped);
         }
-        if text.is_empty() {
+        if text.is_empty() && !attached {
             // A bare "!high": nothing to answer, but not an error either.
             return Err(IngressError::Empty);
         }

@@ -24,6 +24,7 @@ pub mod queue;
 pub mod send_queue;
 pub mod sessions;
 pub mod sink;
+pub mod uploads;
 
 pub use approvals::{Approvals, Owner};
 pub use config::{ApprovalConfig, EngineConfig, TierModels};
@@ -32,3 +33,4 @@ pub use queue::{LocalQueue, ReplyQueue, SeenEvents};
 pub use send_queue::SendQueue;
 pub use sessions::SessionKeeper;
 pub use sink::{OutboundSink, SinkError};
+pub use uploads::Uploads;

@@ -8,7 +8,8 @@
 
 use crate::sink::{OutboundSink, SinkError};
 use clara_core::pacing::{DeliveryMode, EditAction, EditStream, PartStream, TypingPace};
-use clara_core::{ConversationRef, Outbound, ThoughtId, ToolRun};
+use clara_core::tool_status::{StatusAction, ToolStatus};
+use clara_core::{ConversationRef, FileBlob, Outbound, ThoughtId, ToolRun};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -23,6 +24,10 @@ enum Mode {
     Edits {
         stream: EditStream,
         handles: Vec<String>,
+        /// A running tool's live output, as a message of its own.
+        status: ToolStatus,
+        /// The status message's platform id.
+        status_handle: Option<String>,
     },
     Parts {
         parts: PartStream,
@@ -55,6 +60,8 @@ impl SendQueue {
             DeliveryMode::Edits { cooldown } => Mode::Edits {
                 stream: EditStream::new(cooldown, delivery.max_chars),
                 handles: Vec::new(),
+                status: ToolStatus::new(cooldown),
+                status_handle: None,
             },
             DeliveryMode::Parts(pace) => Mode::Parts {
                 parts: PartStream::new(delivery.max_chars),
@@ -103,9 +110,11 @@ impl SendQueue {
     /// When a held-back edit becomes due, if one is waiting for the cooldown.
     pub fn next_wake(&self) -> Option<Instant> {
         match &self.mode {
-            Mode::Edits { stream, .. } => {
+            Mode::Edits { stream, status, .. } => {
                 let now = Instant::now();
-                stream.next_due(now.into_std()).map(Instant::from_std)
+                let text = stream.next_due(now.into_std());
+                let status = status.next_due();
+                text.into_iter().chain(status).min().map(Instant::from_std)
             }
             _ => None,
         }
@@ -114,6 +123,73 @@ impl SendQueue {
     /// Makes the edit that [`next_wake`](Self::next_wake) announced.
     pub async fn wake(&mut self) {
         self.apply_edits(Instant::now()).await;
+        let action = match &mut self.mode {
+            Mode::Edits { status, .. } => status.poll(Instant::now().into_std()),
+            _ => None,
+        };
+        self.apply_status(action).await;
+    }
+
+    /// What a running tool printed lately: live in the tool's chip where the
+    /// platform streams, as a status message where it edits, not at all
+    /// where it sends whole parts.
+    pub async fn tool_progress(&mut self, name: &str, text: &str) {
+        let action = match &mut self.mode {
+            Mode::Stream { .. } => {
+                let out = Outbound::ToolProgress {
+                    thought: self.thought,
+                    name: name.to_owned(),
+                    text: text.to_owned(),
+                };
+                self.call(out).await;
+                return;
+            }
+            Mode::Edits { status, .. } => status.progress(name, text, Instant::now().into_std()),
+            Mode::Parts { .. } => return,
+        };
+        self.apply_status(action).await;
+    }
+
+    /// Sends a file with the reply (a chart the sandbox drew).
+    pub async fn file(&mut self, file: FileBlob, caption: Option<String>) {
+        self.call(Outbound::File {
+            thought: self.thought,
+            file,
+            caption,
+        })
+        .await;
+    }
+
+    async fn apply_status(&mut self, action: Option<StatusAction>) {
+        let Some(action) = action else { return };
+        match action {
+            StatusAction::Send(text) => {
+                let handle = self
+                    .call(Outbound::Send {
+                        thought: self.thought,
+                        text,
+                    })
+                    .await;
+                if let Mode::Edits { status_handle, .. } = &mut self.mode {
+                    *status_handle = handle.filter(|h| !h.is_empty());
+                }
+            }
+            StatusAction::Edit(text) => {
+                let Mode::Edits {
+                    status_handle: Some(message),
+                    ..
+                } = &self.mode
+                else {
+                    return;
+                };
+                let out = Outbound::Edit {
+                    thought: self.thought,
+                    message: message.clone(),
+                    text,
+                };
+                self.call(out).await;
+            }
+        }
     }
 
     /// A tool started running for this reply.
@@ -132,6 +208,14 @@ impl SendQueue {
     /// A tool finished (or was refused): shown, and kept for the record.
     pub async fn tool_finished(&mut self, run: &ToolRun) {
         self.tool_runs.push(run.clone());
+        let seconds = run.duration_ms as f64 / 1000.0;
+        let action = match &mut self.mode {
+            Mode::Edits { status, .. } => {
+                status.finish(&run.name, run.ok, seconds, Instant::now().into_std())
+            }
+            _ => None,
+        };
+        self.apply_status(action).await;
         let out = Outbound::ToolFinished {
             thought: self.thought,
             name: run.name.clone(),

@@ -24,4 +24,6 @@ pub mod untrusted;
 pub use policy::{Decision, Policy, Rule, RuleAction};
 pub use provider::{StaticTools, ToolIntegration, ToolProvider};
 pub use registry::{CheckedCall, ToolRegistry, ToolSet, WeakToolRegistry};
-pub use tool::{Effect, Tool, ToolContext, ToolError, ToolOutcome, ToolTraits};
+pub use tool::{
+    Effect, Tool, ToolContext, ToolError, ToolEvent, ToolOutcome, ToolSideband, ToolTraits,
+};

@@ -162,7 +162,9 @@ impl Policy {
             };
         }
         match facts.traits.effect {
-            Effect::Read => Decision::Allow { granted: false },
+            // The sandbox is the boundary: what stays inside the person's own
+            // sandbox needs no question; what crosses it does.
+            Effect::Read | Effect::Sandboxed => Decision::Allow { granted: false },
             Effect::Write => Decision::Ask {
                 reason: format!("{tool} changes something."),
             },

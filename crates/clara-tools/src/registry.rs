@@ -155,8 +155,9 @@ impl ToolSet {
             tool,
         } = checked;
         let limits = self.limits;
+        let timeout = tool.timeout().unwrap_or(limits.timeout);
         let (content, ok) =
-            match tokio::time::timeout(limits.timeout, tool.call(arguments, context)).await {
+            match tokio::time::timeout(timeout, tool.call(arguments, context)).await {
                 Ok(Ok(result)) => (truncate(&result, limits.max_result_chars), true),
                 Ok(Err(error)) => (
                     truncate(&format!("Error: {error}"), limits.max_result_chars),
@@ -165,7 +166,7 @@ impl ToolSet {
                 Err(_) => (
                     format!(
                         "Error: the tool did not finish within {} seconds.",
-                        limits.timeout.as_secs()
+                        timeout.as_secs()
                     ),
                     false,
                 ),

@@ -18,6 +18,86 @@ pub struct ToolContext {
     pub project: Option<ProjectId>,
     /// The thought being answered.
     pub thought: Option<ThoughtId>,
+    /// Where a running tool reports live output and files for the person;
+    /// `None` when nobody listens (tests, the benchmark). Set per call by the
+    /// reply that runs it, never sent across processes.
+    #[serde(skip)]
+    pub sideband: Option<ToolSideband>,
+}
+
+/// Something a running tool hands to the reply besides its result.
+#[derive(Debug)]
+pub enum ToolEvent {
+    /// What the tool printed lately (its tail when long), shown live.
+    Progress {
+        /// The call it belongs to.
+        call_id: String,
+        /// The tool's namespaced name.
+        tool: String,
+        /// The output so far.
+        text: String,
+    },
+    /// A file to send the person as part of the reply.
+    File {
+        /// The call it belongs to.
+        call_id: String,
+        /// The file.
+        file: clara_core::FileBlob,
+        /// A line to show with it.
+        caption: Option<String>,
+    },
+}
+
+/// A running call's line to the reply that runs it: live output and files
+/// for the person. Sending never blocks and never fails the tool: when the
+/// reply has gone, the event is dropped.
+#[derive(Clone)]
+pub struct ToolSideband {
+    events: tokio::sync::mpsc::UnboundedSender<ToolEvent>,
+    call_id: String,
+    tool: String,
+}
+
+impl std::fmt::Debug for ToolSideband {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToolSideband")
+            .field("call_id", &self.call_id)
+            .field("tool", &self.tool)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ToolSideband {
+    /// The sideband of call `call_id` of `tool`, reporting into `events`.
+    pub fn new(
+        events: tokio::sync::mpsc::UnboundedSender<ToolEvent>,
+        call_id: impl Into<String>,
+        tool: impl Into<String>,
+    ) -> Self {
+        Self {
+            events,
+            call_id: call_id.into(),
+            tool: tool.into(),
+        }
+    }
+
+    /// Shows `text` (the output so far, or its tail) as the tool's live output.
+    pub fn progress(&self, text: impl Into<String>) {
+        let _ = self.events.send(ToolEvent::Progress {
+            call_id: self.call_id.clone(),
+            tool: self.tool.clone(),
+            text: text.into(),
+        });
+    }
+
+    /// Sends `file` to the person with the reply.
+    pub fn send_file(&self, file: clara_core::FileBlob, caption: Option<String>) {
+        let _ = self.events.send(ToolEvent::File {
+            call_id: self.call_id.clone(),
+            file,
+            caption,
+        });
+    }
 }
 
 /// Why a tool call failed, in words the model can act on.
@@ -40,6 +120,10 @@ pub enum ToolError {
 pub enum Effect {
     /// Only reads (the time, a search, a file read inside the workspace).
     Read,
+    /// Runs code or changes files only inside the person's own sandbox, which
+    /// has no network and sees nothing of the host: allowed without asking,
+    /// because nothing it does crosses the sandbox.
+    Sandboxed,
     /// Changes something Clara keeps or the owner's files.
     Write,
     /// Runs code or commands.
@@ -99,6 +183,11 @@ pub trait Tool: Send + Sync + 'static {
     /// careful one: it writes, and its output is Clara's own.
     fn traits(&self) -> ToolTraits {
         ToolTraits::default()
+    }
+    /// How long one call may take, when it needs longer (or shorter) than the
+    /// registry's limit for every tool: a sandbox run may take minutes.
+    fn timeout(&self) -> Option<std::time::Duration> {
+        None
     }
     /// Runs it.
     async fn call(

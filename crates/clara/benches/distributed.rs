@@ -178,6 +178,7 @@ async fn run(deployment: Deployment, users: usize, thoughts: usize, adapters: us
                         sent_at_ms: 0,
                         tier: None,
                         images: Vec::new(),
+                        files: Vec::new(),
                         replying_to: Vec::new(),
                     };
                     let sent = Instant::now();

@@ -6,6 +6,7 @@ use clara_core::{Author, ChannelKind, ConversationRef, EventId, Inbound};
 use clara_runtime::{Accepted, Engine};
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::path::Path;
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -24,9 +25,9 @@ pub struct ChatArgs {
 const PLATFORM: &str = "cli";
 
 /// Runs the chat until end of input (or Ctrl-C on a terminal).
-pub async fn run(engine: &Engine, args: ChatArgs) -> Result<ExitCode> {
+pub async fn run(engine: &Engine, args: ChatArgs, data_dir: &Path) -> Result<ExitCode> {
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    let sink = Arc::new(TerminalSink::new(interactive));
+    let sink = Arc::new(TerminalSink::new(interactive, data_dir.join("downloads")));
     engine.attach(PLATFORM, sink.clone());
     let login = std::env::var("USER")
         .ok()
@@ -74,6 +75,7 @@ pub async fn run(engine: &Engine, args: ChatArgs) -> Result<ExitCode> {
             sent_at_ms: clara_runtime::clock::now_ms(),
             tier: None,
             images: Vec::new(),
+            files: Vec::new(),
             replying_to: Vec::new(),
         };
         match engine.submit(inbound).await {

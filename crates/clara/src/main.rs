@@ -250,7 +250,7 @@ async fn run(cli: Cli, mut resolved: Resolved) -> Result<ExitCode> {
         Command::HashPassword => hash_password(),
         Command::Chat(args) => {
             let running = start_engine(&resolved).await?;
-            let code = chat::run(&running.engine, args).await;
+            let code = chat::run(&running.engine, args, &resolved.data_dir).await;
             running.stop().await;
             code
         }

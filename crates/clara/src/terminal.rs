@@ -12,15 +12,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// piped, they are plain text, one reply per line, errors on standard error.
 pub struct TerminalSink {
     interactive: bool,
+    /// Where files Clara sends are saved (a terminal cannot show them).
+    downloads: std::path::PathBuf,
     started: Mutex<bool>,
     last_failed: AtomicBool,
 }
 
 impl TerminalSink {
-    /// A sink for a terminal (`interactive`) or a pipe.
-    pub fn new(interactive: bool) -> Self {
+    /// A sink for a terminal (`interactive`) or a pipe, saving files Clara
+    /// sends into `downloads`.
+    pub fn new(interactive: bool, downloads: std::path::PathBuf) -> Self {
         Self {
             interactive,
+            downloads,
             started: Mutex::new(false),
             last_failed: AtomicBool::new(false),
         }
@@ -122,7 +126,25 @@ impl OutboundSink for TerminalSink {
                 self.begin()?;
                 self.write(&format!("\x1b[2m[{}…]\x1b[0m ", display_tool(&name)))?;
             }
-            Outbound::ToolStarted { .. } | Outbound::ToolFinished { .. } => {}
+            Outbound::ToolStarted { .. }
+            | Outbound::ToolFinished { .. }
+            | Outbound::ToolProgress { .. } => {}
+            Outbound::File { file, caption, .. } => {
+                self.end_line("")?;
+                let saved = save_file(&self.downloads, &file)
+                    .map_err(|e| SinkError::Failed(format!("could not save {}: {e}", file.name)))?;
+                let caption = caption.map(|c| format!(": {c}")).unwrap_or_default();
+                self.notice(
+                    "Clara sent a file",
+                    &format!(
+                        "{} ({}, {} bytes){caption}, saved as {}",
+                        file.name,
+                        file.media_type,
+                        file.data.len(),
+                        saved.display()
+                    ),
+                )?;
+            }
             Outbound::Ask { prompt } => {
                 // The question interrupts the reply's line; the person answers
                 // by typing `/approve ID` (or `/always`, `/deny`), which the
@@ -144,6 +166,44 @@ impl OutboundSink for TerminalSink {
         }
         Ok(None)
     }
+}
+
+/// Writes `file` into `dir` under its own name (only its last component),
+/// never over an existing file: `chart.png`, then `chart-1.png`, ….
+fn save_file(
+    dir: &std::path::Path,
+    file: &clara_core::FileBlob,
+) -> std::io::Result<std::path::PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let name = std::path::Path::new(&file.name)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| !n.starts_with('.'))
+        .unwrap_or("file");
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => (stem, format!(".{ext}")),
+        _ => (name, String::new()),
+    };
+    for n in 0..1000 {
+        let candidate = if n == 0 {
+            dir.join(name)
+        } else {
+            dir.join(format!("{stem}-{n}{ext}"))
+        };
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&candidate)
+        {
+            Ok(mut out) => {
+                std::io::Write::write_all(&mut out, &file.data)?;
+                return Ok(candidate);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("too many files of that name"))
 }
 
 /// `clara__current_time` → `current time`: what the tool does, not its plumbing.

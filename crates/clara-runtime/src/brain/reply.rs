@@ -8,14 +8,15 @@ use super::gate::{Call, Gate};
 use super::memory::{MemoryRecall, RecallScope};
 use crate::send_queue::SendQueue;
 use async_trait::async_trait;
-use clara_core::{ChatMessage, Permission, Thought, ToolCall, ToolRun};
+use clara_core::{ChatMessage, FileBlob, Permission, Thought, ToolCall, ToolRun};
 use clara_llm::{ChatProvider, ChatRequest, LlmError, StreamEvent, Usage};
 use clara_memory::Rook;
-use clara_tools::{ToolContext, ToolRegistry, ToolSet};
+use clara_tools::{ToolContext, ToolEvent, ToolRegistry, ToolSet, ToolSideband};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -105,6 +106,10 @@ pub trait ReplyOutput: Send {
     async fn tool_started(&mut self, name: &str);
     /// A tool finished, or was refused: its record.
     async fn tool_finished(&mut self, run: &ToolRun);
+    /// What a running tool printed lately (the output so far, or its tail).
+    async fn tool_progress(&mut self, name: &str, text: &str);
+    /// A file a tool sends the person with the reply.
+    async fn file(&mut self, file: FileBlob, caption: Option<String>);
     /// When the output next has work of its own (an edit coming due).
     fn next_wake(&self) -> Option<Instant> {
         None
@@ -126,6 +131,12 @@ impl ReplyOutput for SendQueue {
     }
     async fn tool_finished(&mut self, run: &ToolRun) {
         SendQueue::tool_finished(self, run).await;
+    }
+    async fn tool_progress(&mut self, name: &str, text: &str) {
+        SendQueue::tool_progress(self, name, text).await;
+    }
+    async fn file(&mut self, file: FileBlob, caption: Option<String>) {
+        SendQueue::file(self, file, caption).await;
     }
     fn next_wake(&self) -> Option<Instant> {
         SendQueue::next_wake(self)
@@ -333,10 +344,34 @@ async fn answer(
             queue.tool_started(&call.name).await;
         }
         // Independent calls of one round run at once (each waits for its own
-        // approval, if it needs one).
-        let runs =
-            futures::future::join_all(calls.iter().map(|call| run_call(tools, call, tainted)))
-                .await;
+        // approval, if it needs one). Meanwhile what they report on the side
+        // (live output, files) reaches the person, and held-back edits go out.
+        let (events, mut heard) = mpsc::unbounded_channel();
+        let runs = {
+            let work = futures::future::join_all(calls.iter().map(|call| {
+                let context = ToolContext {
+                    sideband: Some(ToolSideband::new(events.clone(), &call.id, &call.name)),
+                    ..tools.scope.context.clone()
+                };
+                async move { run_call(tools, call, tainted, &context).await }
+            }));
+            drop(events);
+            tokio::pin!(work);
+            let runs = loop {
+                let wake = queue.next_wake();
+                tokio::select! {
+                    runs = &mut work => break runs,
+                    Some(event) = heard.recv() => relay(queue, event).await,
+                    () = async { if let Some(at) = wake { tokio::time::sleep_until(at).await } }, if wake.is_some() => {
+                        queue.wake().await;
+                    }
+                }
+            };
+            while let Ok(event) = heard.try_recv() {
+                relay(queue, event).await;
+            }
+            runs
+        };
         tally.tool_calls += calls.len();
         request
             .messages
@@ -359,9 +394,22 @@ async fn answer(
     }
 }
 
+/// Hands what a running tool reported on the side to the person.
+async fn relay(queue: &mut dyn ReplyOutput, event: ToolEvent) {
+    match event {
+        ToolEvent::Progress { tool, text, .. } => queue.tool_progress(&tool, &text).await,
+        ToolEvent::File { file, caption, .. } => queue.file(file, caption).await,
+    }
+}
+
 /// One tool call: checked, let through (or not) by the gate, run. Returns its
 /// record and whether it read untrusted content.
-async fn run_call(tools: Tools<'_>, call: &ToolCall, tainted: bool) -> (ToolRun, bool) {
+async fn run_call(
+    tools: Tools<'_>,
+    call: &ToolCall,
+    tainted: bool,
+    context: &ToolContext,
+) -> (ToolRun, bool) {
     let started_at_ms = chrono::Utc::now().timestamp_millis();
     let started = std::time::Instant::now();
     let record = |result: String, ok: bool, permission: Permission| ToolRun {
@@ -395,10 +443,7 @@ async fn run_call(tools: Tools<'_>, call: &ToolCall, tainted: bool) -> (ToolRun,
         return (record(result, false, permission), false);
     }
     let untrusted = checked.traits.untrusted_output;
-    let outcome = tools
-        .set
-        .run_checked(call, checked, &tools.scope.context)
-        .await;
+    let outcome = tools.set.run_checked(call, checked, context).await;
     (record(outcome.content, outcome.ok, permission), untrusted)
 }
 

@@ -168,6 +168,7 @@ fn answer_from(author: Author, conversation: ConversationRef, id: &str, text: St
         sent_at_ms: 0,
         tier: None,
         images: Vec::new(),
+        files: Vec::new(),
         replying_to: Vec::new(),
     }
 }

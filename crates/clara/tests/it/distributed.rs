@@ -264,6 +264,7 @@ impl Deployment {
             sent_at_ms: 0,
             tier: None,
             images: Vec::new(),
+            files: Vec::new(),
             replying_to: Vec::new(),
         };
         self.remote.as_ref().unwrap().submit(inbound).await

@@ -50,6 +50,7 @@ async fn serve_answers_an_adapter_connected_over_the_gateway_protocol() {
         sent_at_ms: 0,
         tier: None,
         images: Vec::new(),
+        files: Vec::new(),
         replying_to: Vec::new(),
     };
     assert_eq!(remote.submit(inbound).await, Ok(Accepted::Queued));

@@ -27,6 +27,10 @@ pub enum Action {
     Push(String),
     /// A tool started.
     ToolStarted(String),
+    /// A running tool's latest output: (name, text).
+    ToolProgress(String, String),
+    /// A file to send: (file, caption).
+    File(clara_core::FileBlob, Option<String>),
     /// A tool finished.
     ToolFinished(ToolRun),
     /// The answer is complete.
@@ -117,9 +121,15 @@ impl ReplyAssembly {
             Step::Typing if is_current => vec![Action::Typing],
             Step::ToolStarted { name } if is_current => vec![Action::ToolStarted(name)],
             Step::ToolFinished { run } if is_current => vec![Action::ToolFinished(run)],
-            Step::Typing | Step::ToolStarted { .. } | Step::ToolFinished { .. } => {
-                self.maybe_take_over(now)
+            Step::ToolProgress { name, text } if is_current => {
+                vec![Action::ToolProgress(name, text)]
             }
+            Step::File { file, caption } if is_current => vec![Action::File(file, caption)],
+            Step::Typing
+            | Step::ToolStarted { .. }
+            | Step::ToolFinished { .. }
+            | Step::ToolProgress { .. }
+            | Step::File { .. } => self.maybe_take_over(now),
         }
     }
 

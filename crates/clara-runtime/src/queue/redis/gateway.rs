@@ -147,6 +147,8 @@ impl ReplyQueue for RedisQueue {
                     }
                     Action::ToolStarted(name) => queue.tool_started(&name).await,
                     Action::ToolFinished(run) => queue.tool_finished(&run).await,
+                    Action::ToolProgress(name, text) => queue.tool_progress(&name, &text).await,
+                    Action::File(file, caption) => queue.file(file, caption).await,
                     Action::Finish(spent) => end = Some((ReplyStatus::Finished, spent, None)),
                     Action::Fail(message, spent) => {
                         end = Some((ReplyStatus::Failed, spent, Some(message)));

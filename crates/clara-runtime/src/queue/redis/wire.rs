@@ -51,6 +51,21 @@ pub enum Step {
         /// Its namespaced name.
         name: String,
     },
+    /// What a running tool printed lately.
+    ToolProgress {
+        /// Its namespaced name.
+        name: String,
+        /// The output so far, or its tail.
+        text: String,
+    },
+    /// A file to send with the reply.
+    File {
+        /// The file.
+        file: clara_core::FileBlob,
+        /// A line to show with it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        caption: Option<String>,
+    },
     /// A tool finished (or was refused), with its record.
     ToolFinished {
         /// The call, its result and who let it run.

@@ -516,4 +516,14 @@ impl ReplyOutput for StepSender {
     async fn tool_finished(&mut self, run: &ToolRun) {
         self.send(Step::ToolFinished { run: run.clone() }).await;
     }
+    async fn tool_progress(&mut self, name: &str, text: &str) {
+        self.send(Step::ToolProgress {
+            name: name.to_owned(),
+            text: text.to_owned(),
+        })
+        .await;
+    }
+    async fn file(&mut self, file: clara_core::FileBlob, caption: Option<String>) {
+        self.send(Step::File { file, caption }).await;
+    }
 }
