@@ -40,7 +40,20 @@
     brain: '<svg viewBox="0 0 24 24"><path d="M12 3a7 7 0 0 0-4 12.7V18a2 2 0 0 0 2 2h4a2 2 0 0 0 2-2v-2.3A7 7 0 0 0 12 3zM10 22h4"/></svg>',
     clock: '<svg viewBox="0 0 24 24"><path d="M12 7v5l3 2M21 12a9 9 0 1 1-9-9 9 9 0 0 1 9 9z"/></svg>',
     search: '<svg viewBox="0 0 24 24"><path d="M11 4a7 7 0 1 1 0 14 7 7 0 0 1 0-14zM20 20l-3.5-3.5"/></svg>',
+    file: '<svg viewBox="0 0 24 24"><path d="M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8zM14 3v5h5"/></svg>',
+    download: '<svg viewBox="0 0 24 24"><path d="M12 4v11M7 10l5 5 5-5M5 20h14"/></svg>',
   };
+
+  /** A size in the units people read (as the server words it). */
+  function sizeWords(bytes) {
+    if (bytes < 1024) return `${bytes} bytes`;
+    const [unit, div] = bytes < 1048576 ? ['KiB', 1024] : ['MiB', 1048576];
+    const tenths = Math.floor((bytes * 10) / div);
+    return `${tenths % 10 ? (tenths / 10).toFixed(1) : tenths / 10} ${unit}`;
+  }
+
+  /** The picture types the page shows inline (the server serves only these inline). */
+  const PICTURES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
 
   const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
   const dateFmt = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', year: 'numeric' });
@@ -102,6 +115,7 @@
     memories: [],
     memFilter: 'all',
     typingAt: 0,
+    attachments: [], // files attached to the message being written
   };
 
   async function api(path, options = {}) {
@@ -284,10 +298,19 @@
     return h('span', { class: 'avatar clara' }, h('img', { src: '/assets/clara.svg', alt: '' }));
   }
 
-  function userRow(text, atMs) {
+  /** The files a person sent, in their bubble: pictures this tab still has as thumbnails, the rest by name. */
+  function sentFiles(files) {
+    if (!files || !files.length) return null;
+    return h('div', { class: 'sent-files' }, ...files.map((f) => (f.preview
+      ? h('img', { class: 'sent-thumb', src: f.preview, alt: f.name, title: `${f.name} · ${sizeWords(f.size)}` })
+      : h('span', { class: 'sent-file', title: f.media_type || '' }, h('span', { html: ICONS.file }), f.name, h('span', { class: 'file-size' }, sizeWords(f.size))))));
+  }
+
+  function userRow(text, atMs, files) {
     const row = h('div', { class: 'msg user', 'data-role': 'user' },
       h('div', { class: 'body' },
-        h('div', { class: 'bubble' }, text),
+        sentFiles(files),
+        text ? h('div', { class: 'bubble' }, text) : null,
         h('div', { class: 'time' }, timeFmt.format(atMs))));
     messages.append(row);
     updateWelcome();
@@ -306,13 +329,14 @@
     removeTyping();
     const md = h('div', { class: 'md' });
     const tools = h('div', { class: 'tools', hidden: true });
-    const bubble = h('div', { class: 'bubble' }, tools, md);
+    const files = h('div', { class: 'files', hidden: true });
+    const bubble = h('div', { class: 'bubble' }, tools, md, files);
     const body = h('div', { class: 'body' },
       h('div', { class: 'meta' }, h('span', { class: 'who' }, 'Clara'), h('span', { class: 'when' }, timeFmt.format(atMs || Date.now()))),
       bubble);
     const row = h('div', { class: 'msg assistant', 'data-role': 'assistant', 'data-thought': thought }, claraAvatar(), body);
     messages.append(row);
-    parts = { row, body, bubble, md, tools, text: '', chips: [], frame: 0 };
+    parts = { row, body, bubble, md, tools, files, fileIds: new Set(), text: '', chips: [], frame: 0 };
     state.rows.set(thought, parts);
     updateWelcome();
     return parts;
@@ -328,21 +352,94 @@
     });
   }
 
-  function addChip(parts, name, status) {
+  function addChip(parts, name, status, output) {
     parts.tools.hidden = false;
-    const chip = h('span', { class: `chip ${status}`, 'data-tool': name });
-    setChip(chip, status, name);
+    const chip = h('span', { class: `chip ${status}`, 'data-tool': name }, h('span', { class: 'chip-head' }));
     parts.tools.append(chip);
     parts.chips.push(chip);
+    if (output) setOutput(chip, output);
+    setChip(chip, status, name);
+    return chip;
   }
 
   function setChip(chip, status, name) {
-    chip.className = `chip ${status}`;
-    chip.textContent = '';
+    const head = $('.chip-head', chip);
+    const live = chip.classList.contains('has-output');
+    const wasClosed = chip.classList.contains('collapsed');
+    chip.className = `chip ${status}${live ? ' has-output' : ''}`;
+    if (live) {
+      // A finished tool's output folds away; its head opens it again.
+      const closed = status !== 'running' || wasClosed;
+      chip.classList.toggle('collapsed', closed);
+      head.setAttribute('aria-expanded', closed ? 'false' : 'true');
+    }
+    head.textContent = '';
     const icon = status === 'running' ? h('span', { class: 'spinner' })
       : h('span', { html: status === 'ok' ? ICONS.check : ICONS.x });
-    chip.append(icon, toolLabel(name));
+    head.append(icon, toolLabel(name));
     chip.title = status === 'running' ? `Using ${name}…` : `${name} ${status === 'ok' ? 'done' : 'failed'}`;
+  }
+
+  /**
+   * Shows what a running tool printed lately, in a small monospace box inside
+   * its chip, scrolled to the last lines. The text is the tool's (untrusted):
+   * it only ever becomes a text node.
+   */
+  function setOutput(chip, text) {
+    let box = $('.tool-output', chip);
+    if (!box) {
+      box = h('pre', { class: 'tool-output', 'aria-live': 'off' });
+      chip.append(box);
+      chip.classList.add('has-output');
+      const head = $('.chip-head', chip);
+      head.setAttribute('role', 'button');
+      head.setAttribute('tabindex', '0');
+      head.setAttribute('aria-expanded', 'true');
+      const toggle = () => {
+        const closed = chip.classList.toggle('collapsed');
+        head.setAttribute('aria-expanded', closed ? 'false' : 'true');
+        if (!closed) box.scrollTop = box.scrollHeight;
+      };
+      head.addEventListener('click', toggle);
+      head.addEventListener('keydown', (event) => {
+        if (event.key === 'Enter' || event.key === ' ') { event.preventDefault(); toggle(); }
+      });
+    }
+    const stick = nearBottom();
+    box.textContent = text;
+    box.scrollTop = box.scrollHeight;
+    if (stick) scroller.scrollTop = scroller.scrollHeight;
+  }
+
+  /**
+   * A file Clara sent, in her reply: a picture inline (a click opens it whole),
+   * anything else as a download link with its size. Name and caption are the
+   * tool's (untrusted) text.
+   */
+  function addFile(parts, f) {
+    if (!f || parts.fileIds.has(f.id)) return;
+    parts.fileIds.add(f.id);
+    parts.files.hidden = false;
+    const caption = f.caption ? h('figcaption', { class: 'file-caption' }, f.caption) : null;
+    let node;
+    if (f.image && PICTURES.includes(f.media_type)) {
+      const img = h('img', { class: 'file-image', src: f.url, alt: f.caption || f.name, loading: 'lazy' });
+      img.addEventListener('load', () => toBottom());
+      img.addEventListener('error', () => {
+        img.replaceWith(h('span', { class: 'file-gone' }, `${f.name} is no longer kept.`));
+      });
+      node = h('figure', { class: 'file picture', 'data-file': f.id },
+        h('a', { href: f.url, target: '_blank', rel: 'noopener', title: f.name }, img), caption);
+    } else {
+      node = h('figure', { class: 'file document', 'data-file': f.id },
+        h('a', { class: 'file-link', href: f.url, download: f.name, title: `Download ${f.name}` },
+          h('span', { class: 'file-icon', html: ICONS.file }),
+          h('span', { class: 'file-name' }, f.name),
+          h('span', { class: 'file-size' }, sizeWords(f.size)),
+          h('span', { class: 'file-get', html: ICONS.download })),
+        caption);
+    }
+    parts.files.append(node);
   }
 
   /** Who let a stored tool run through, in a few words. */
@@ -415,7 +512,7 @@
     if (parts.frame) { cancelAnimationFrame(parts.frame); parts.frame = 0; }
     parts.md.innerHTML = markdown(parts.text);
     if (how === 'cancelled') {
-      if (!parts.text.trim() && !parts.chips.length) {
+      if (!parts.text.trim() && !parts.chips.length && !parts.fileIds.size) {
         parts.row.remove();
         state.rows.delete(parts.row.dataset.thought);
       } else {
@@ -432,7 +529,7 @@
   function showLive(live) {
     const parts = assistantRow(live.thought);
     parts.text = live.text;
-    for (const tool of live.tools || []) addChip(parts, tool.name, tool.state);
+    for (const tool of live.tools || []) addChip(parts, tool.name, tool.state, tool.output);
     if (live.state === 'streaming') {
       parts.row.classList.add('streaming');
       state.streaming = live.thought;
@@ -549,7 +646,7 @@
 
   function updateComposer() {
     const busy = state.pending || Boolean(state.streaming);
-    const hasText = input.value.trim().length > 0;
+    const hasText = input.value.trim().length > 0 || state.attachments.length > 0;
     $('#send').disabled = !hasText;
     $('#send').hidden = busy && !hasText;
     $('#stop').hidden = !(busy && !hasText);
@@ -586,8 +683,13 @@
           }
         }
         // What this tab sent that the history does not hold yet stays on screen.
-        for (const sent of state.outbox.values()) userRow(sent.text, sent.at);
+        for (const sent of state.outbox.values()) userRow(sent.text, sent.at, sent.files);
         if (ev.live && !state.rows.has(ev.live.thought) && !state.dead.has(ev.live.thought)) showLive(ev.live);
+        // The files Clara sent that are still kept, in the replies they belong to.
+        for (const f of ev.files || []) {
+          const parts = state.rows.get(f.thought);
+          if (parts) addFile(parts, f);
+        }
         for (const prompt of ev.asks || []) showAsk(prompt);
         state.pending = Boolean(ev.pending) || state.sending > 0;
         updateBusy();
@@ -595,7 +697,7 @@
         break;
       }
       case 'user_message':
-        if (!ev.client_id || !state.sent.has(ev.client_id)) { userRow(ev.text, ev.at_ms); toBottom(true); }
+        if (!ev.client_id || !state.sent.has(ev.client_id)) { userRow(ev.text, ev.at_ms, ev.files); toBottom(true); }
         break;
       case 'pending':
         state.pending = true;
@@ -619,6 +721,23 @@
         state.streaming = ev.thought;
         state.pending = false;
         addChip(parts, ev.name, 'running');
+        updateBusy();
+        toBottom();
+        break;
+      }
+      case 'tool_progress': {
+        if (state.dead.has(ev.thought)) break;
+        const parts = assistantRow(ev.thought);
+        const chip = parts.chips.filter((c) => c.dataset.tool === ev.name && c.classList.contains('running')).at(-1)
+          || addChip(parts, ev.name, 'running');
+        setOutput(chip, ev.text);
+        break;
+      }
+      case 'file': {
+        if (state.dead.has(ev.thought)) break;
+        const parts = assistantRow(ev.thought);
+        state.pending = false;
+        addFile(parts, ev);
         updateBusy();
         toBottom();
         break;
@@ -695,19 +814,21 @@
     };
   }
 
-  async function send(text) {
+  async function send(text, attached = []) {
     const clientId = newId();
     const at = Date.now();
+    const shown = attached.map((a) => ({ name: a.name, media_type: a.type, size: a.size, preview: a.preview }));
     state.sent.add(clientId);
-    state.outbox.set(clientId, { text, at });
-    const row = userRow(text, at);
+    state.outbox.set(clientId, { text, at, files: shown });
+    const row = userRow(text, at, shown);
     toBottom(true);
     state.pending = true;
     state.sending += 1;
     updateBusy();
     try {
       const tier = $('#tier').value;
-      const result = await api('/api/chat/messages', { method: 'POST', body: { text, tier, client_id: clientId } });
+      const files = await Promise.all(attached.map(async (a) => ({ name: a.name, media_type: a.type, data: await a.data })));
+      const result = await api('/api/chat/messages', { method: 'POST', body: { text, tier, client_id: clientId, files } });
       if (result && result.status === 'stopped') {
         state.outbox.delete(clientId);
         state.pending = false;
@@ -715,10 +836,15 @@
     } catch (e) {
       state.outbox.delete(clientId);
       // The row may have been redrawn by a reconnect; mark the one on screen.
-      const shown = row.isConnected ? row : [...messages.querySelectorAll('.msg.user')].reverse().find((r) => r.textContent.includes(text));
-      if (shown) {
-        shown.classList.add('failed');
-        note($('.body', shown), ICONS.alert, `Not sent: ${e.message}`);
+      const onScreen = row.isConnected ? row : [...messages.querySelectorAll('.msg.user')].reverse().find((r) => r.textContent.includes(text));
+      if (onScreen) {
+        onScreen.classList.add('failed');
+        note($('.body', onScreen), ICONS.alert, `Not sent: ${e.message}`);
+      }
+      // The files go back to the composer, to try again without them or with fewer.
+      if (attached.length && !state.attachments.length) {
+        state.attachments = attached;
+        renderAttachments();
       }
       state.pending = false;
     } finally {
@@ -735,11 +861,132 @@
   $('#composer').addEventListener('submit', (event) => {
     event.preventDefault();
     const text = input.value.trim();
-    if (!text) return;
+    const attached = state.attachments;
+    if (!text && !attached.length) return;
     input.value = '';
+    state.attachments = [];
+    renderAttachments();
     autosize();
     updateComposer();
-    send(text);
+    send(text, attached);
+  });
+
+  // ---------- attachments: the attach button, drag and drop, paste ----------
+  const attachInput = $('#attach-input');
+  const limits = () => ({
+    file: (state.me && state.me.max_file_bytes) || 20 * 1048576,
+    message: (state.me && state.me.max_message_file_bytes) || 40 * 1048576,
+    count: (state.me && state.me.max_files) || 10,
+  });
+
+  function attachError(message) {
+    const node = $('#attach-error');
+    node.textContent = message || '';
+    node.hidden = !message;
+  }
+
+  /** Reads a file as base64 (what the server takes), and as a data URL to preview a picture. */
+  function readFile(file) {
+    return new Promise((resolve, reject) => {
+      const reader = new FileReader();
+      reader.onload = () => resolve(String(reader.result));
+      reader.onerror = () => reject(new ApiError(`${file.name} could not be read.`, 0));
+      reader.readAsDataURL(file);
+    });
+  }
+
+  function addFiles(list) {
+    const { file: perFile, message: perMessage, count } = limits();
+    let problem = '';
+    for (const file of Array.from(list || [])) {
+      const name = file.name || 'pasted file';
+      const total = state.attachments.reduce((sum, a) => sum + a.size, 0) + file.size;
+      if (state.attachments.length >= count) {
+        problem = `A message may carry at most ${count} files.`;
+      } else if (file.size > perFile) {
+        const [size, limit] = [sizeWords(file.size), sizeWords(perFile)];
+        problem = size === limit
+          ? `\u201c${name}\u201d is larger than ${limit}, the most a file may be.`
+          : `\u201c${name}\u201d is ${size}, and a file may be at most ${limit}.`;
+      } else if (total > perMessage) {
+        problem = `The files of one message may add up to at most ${sizeWords(perMessage)}.`;
+      } else {
+        const type = file.type || '';
+        const entry = { id: newId(), name, type, size: file.size, preview: null };
+        const read = readFile(file);
+        entry.data = read.then((url) => url.slice(url.indexOf(',') + 1));
+        entry.data.catch(() => {});
+        if (PICTURES.includes(type)) {
+          read.then((url) => { entry.preview = url; renderAttachments(); }).catch(() => {});
+        }
+        state.attachments.push(entry);
+      }
+    }
+    attachError(problem);
+    renderAttachments();
+    updateComposer();
+    input.focus();
+  }
+
+  function renderAttachments() {
+    const tray = $('#attachments');
+    tray.hidden = !state.attachments.length;
+    tray.replaceChildren(...state.attachments.map((a) => h('div', { class: 'attachment', 'data-name': a.name, title: `${a.name} · ${sizeWords(a.size)}` },
+      a.preview ? h('img', { class: 'attachment-thumb', src: a.preview, alt: '' }) : h('span', { class: 'attachment-icon', html: ICONS.file }),
+      h('span', { class: 'attachment-text' },
+        h('span', { class: 'attachment-name' }, a.name),
+        h('span', { class: 'file-size' }, sizeWords(a.size))),
+      h('button', {
+        type: 'button',
+        class: 'attachment-remove',
+        'aria-label': `Remove ${a.name}`,
+        html: ICONS.x,
+        onclick: () => {
+          state.attachments = state.attachments.filter((x) => x !== a);
+          attachError('');
+          renderAttachments();
+          updateComposer();
+        },
+      }))));
+  }
+
+  $('#attach').addEventListener('click', () => attachInput.click());
+  attachInput.addEventListener('change', () => {
+    addFiles(attachInput.files);
+    attachInput.value = '';
+  });
+  input.addEventListener('paste', (event) => {
+    const files = event.clipboardData && event.clipboardData.files;
+    if (files && files.length) {
+      event.preventDefault();
+      addFiles(files);
+    }
+  });
+  const chatView = $('#view-chat');
+  const overlay = $('#drop-overlay');
+  let dragDepth = 0;
+  const carriesFiles = (event) => event.dataTransfer && Array.from(event.dataTransfer.types || []).includes('Files');
+  chatView.addEventListener('dragenter', (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    dragDepth += 1;
+    overlay.hidden = false;
+  });
+  chatView.addEventListener('dragover', (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = 'copy';
+  });
+  chatView.addEventListener('dragleave', () => {
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (!dragDepth) overlay.hidden = true;
+  });
+  chatView.addEventListener('drop', (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    dragDepth = 0;
+    overlay.hidden = true;
+    addFiles(event.dataTransfer.files);
   });
 
   input.addEventListener('keydown', (event) => {

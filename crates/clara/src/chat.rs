@@ -5,8 +5,8 @@ use anyhow::Result;
 use clara_core::{Author, ChannelKind, ConversationRef, EventId, Inbound};
 use clara_runtime::{Accepted, Engine};
 use std::io::IsTerminal;
-use std::process::ExitCode;
 use std::path::Path;
+use std::process::ExitCode;
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, BufReader};
 

@@ -16,11 +16,14 @@ mod migrate_copy;
 mod platforms;
 mod provider;
 mod remote_adapter;
+#[cfg(feature = "sandbox")]
+mod sandbox_cli;
 mod serve;
 mod settings;
 mod terminal;
 mod tools;
 mod tools_cli;
+mod uploads;
 mod worker;
 
 use anyhow::{Context, Result};
@@ -91,6 +94,9 @@ enum Command {
     Mcp(mcp_cli::McpCommand),
     /// What Clara's tools did and who let them run: `clara tools log`.
     Tools(tools_cli::ToolsCommand),
+    /// The code sandbox: `setup` makes its Python libraries, `check` tests it.
+    #[cfg(feature = "sandbox")]
+    Sandbox(sandbox_cli::SandboxCommand),
     /// Run one platform adapter in its own process, connected to a Clara gateway.
     Adapter(remote_adapter::AdapterArgs),
     /// Print the Argon2 hash of a password read from standard input, for
@@ -226,6 +232,10 @@ async fn run(cli: Cli, mut resolved: Resolved) -> Result<ExitCode> {
         Command::Migrate { action, .. } => migrate(&resolved, action).await,
         Command::Memory(args) => memory_cli::run(&resolved, args).await,
         Command::Jobs(args) => jobs_cli::run(&resolved, args).await,
+        #[cfg(feature = "sandbox")]
+        Command::Sandbox(cmd) => sandbox_cli::run(cmd, &resolved)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::Tools(cmd) => {
             let store = resolved.open_store().await?;
             let result = tools_cli::run(cmd, &store).await;
@@ -343,6 +353,7 @@ async fn start_engine(resolved: &Resolved) -> Result<Running> {
         ),
         None => Engine::with_tools(resolved.engine.clone(), store.clone(), provider, tools),
     };
+    engine.set_uploads(Arc::new(uploads_of(resolved)?));
     let keeper = CancellationToken::new();
     tokio::spawn(SessionKeeper::new(engine.clone()).run(keeper.clone()));
     Ok(Running {
@@ -351,6 +362,34 @@ async fn start_engine(resolved: &Resolved) -> Result<Running> {
         memory,
         keeper,
     })
+}
+
+/// Where the files people send are kept: the file store of `[files]`, and
+/// the person's sandbox workspace.
+fn uploads_of(resolved: &Resolved) -> Result<uploads::KeptUploads> {
+    use clara_core::component::Component;
+    let files: clara_files::FilesSettings = resolved
+        .sections
+        .section(clara_files::Files::NAME)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store = clara_files::FileStore::from_settings(&files, &resolved.data_dir)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    #[cfg(feature = "sandbox")]
+    let workspaces = {
+        let settings: clara_sandbox::SandboxSettings = resolved
+            .sections
+            .section(clara_sandbox::SandboxIntegration::NAME)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Some(
+            clara_sandbox::SandboxIntegration::workspaces(&settings)
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        )
+    };
+    Ok(uploads::KeptUploads::new(
+        store,
+        #[cfg(feature = "sandbox")]
+        workspaces,
+    ))
 }
 
 async fn migrate(resolved: &Resolved, action: Option<MigrateAction>) -> Result<ExitCode> {

@@ -74,7 +74,14 @@ fn components() -> impl Iterator<Item = ComponentSection> {
         env: i.env,
         check_file: i.check_file,
     });
-    platforms.chain(integrations)
+    // The file store is a component too: its section and environment
+    // variables (`S3_BUCKET`, …) are read the same way.
+    let files = std::iter::once(ComponentSection {
+        name: <clara_files::Files as clara_core::component::Component>::NAME,
+        env: <clara_files::Files as clara_core::component::Component>::ENV,
+        check_file: check_section::<clara_files::FilesSettings>,
+    });
+    platforms.chain(integrations).chain(files)
 }
 
 /// Checks a component's section as written in a `clara.toml` file, strictly.
@@ -244,6 +251,14 @@ pub struct WebSettings {
     pub secure_cookie: Option<bool>,
     /// Hours a login lasts.
     pub login_hours: Option<u64>,
+    /// The largest file a message on the page may carry, in MiB (default 20).
+    pub max_file_mb: Option<usize>,
+    /// The most all files of one message may add up to, in MiB (default 40).
+    pub max_message_files_mb: Option<usize>,
+    /// How many files Clara sent the page keeps to be shown (default 32).
+    pub kept_files: Option<usize>,
+    /// How many MiB of them it keeps (default 64).
+    pub kept_files_mb: Option<usize>,
 }
 
 /// `[api]`.
@@ -588,6 +603,20 @@ fn resolve(
         "mcp.servers_dir",
         data_dir.join("mcp").to_string_lossy().into_owned(),
     )?;
+    // Workspaces and the sandbox's Python live with Clara's data unless
+    // configured elsewhere.
+    #[cfg(feature = "sandbox")]
+    let sections = sections
+        .with_default(
+            "sandbox.workspaces_dir",
+            data_dir.join("workspaces").to_string_lossy().into_owned(),
+        )?
+        .with_default(
+            "sandbox.python_env",
+            clara_sandbox::python_env::default_path(&data_dir)
+                .to_string_lossy()
+                .into_owned(),
+        )?;
     // A running Clara re-reads `[[mcp.servers]]` when this file changes.
     #[cfg(feature = "mcp")]
     let sections = match &file {
@@ -757,6 +786,23 @@ fn http_config(
             bail!("web.login_hours must be at least 1");
         }
         http.login_ttl = Duration::from_secs(hours.saturating_mul(3600));
+    }
+    let mib = |value: Option<usize>, key: &str, default: usize| -> Result<usize> {
+        match value {
+            Some(0) => bail!("web.{key} must be at least 1"),
+            Some(n) => Ok(n.saturating_mul(1024 * 1024)),
+            None => Ok(default),
+        }
+    };
+    http.max_file_bytes = mib(w.max_file_mb, "max_file_mb", http.max_file_bytes)?;
+    http.max_message_file_bytes = mib(
+        w.max_message_files_mb,
+        "max_message_files_mb",
+        http.max_message_file_bytes,
+    )?;
+    http.kept_file_bytes = mib(w.kept_files_mb, "kept_files_mb", http.kept_file_bytes)?;
+    if let Some(n) = w.kept_files {
+        http.kept_files = n.max(1);
     }
     if let Some(bytes) = a.max_body_bytes {
         if bytes < 1024 {

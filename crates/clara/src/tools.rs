@@ -84,7 +84,16 @@ pub struct IntegrationEntry {
 /// The entry of integration `I`.
 // Unused in a build without integrations; the tests below also run a
 // made-up one through it.
-#[cfg_attr(not(any(test, feature = "mcp")), allow(dead_code))]
+#[cfg_attr(
+    not(any(
+        test,
+        feature = "mcp",
+        feature = "web",
+        feature = "github",
+        feature = "sandbox"
+    )),
+    allow(dead_code)
+)]
 pub const fn entry<I: ToolIntegration>() -> IntegrationEntry {
     IntegrationEntry {
         name: I::NAME,
@@ -94,7 +103,16 @@ pub const fn entry<I: ToolIntegration>() -> IntegrationEntry {
     }
 }
 
-#[cfg_attr(not(any(test, feature = "mcp")), allow(dead_code))]
+#[cfg_attr(
+    not(any(
+        test,
+        feature = "mcp",
+        feature = "web",
+        feature = "github",
+        feature = "sandbox"
+    )),
+    allow(dead_code)
+)]
 fn build<I: ToolIntegration>(sections: &Sections) -> Result<Providers, ConfigError> {
     I::providers(sections.section::<I::Settings>(I::NAME)?)
 }
@@ -109,6 +127,12 @@ fn build<I: ToolIntegration>(sections: &Sections) -> Result<Providers, ConfigErr
 pub const INTEGRATIONS: &[IntegrationEntry] = &[
     #[cfg(feature = "mcp")]
     entry::<clara_mcp::Mcp>(),
+    #[cfg(feature = "web")]
+    entry::<clara_web::Web>(),
+    #[cfg(feature = "github")]
+    entry::<clara_github::GitHub>(),
+    #[cfg(feature = "sandbox")]
+    entry::<clara_sandbox::SandboxIntegration>(),
 ];
 
 /// The providers of this process, in the order their tools are added: the

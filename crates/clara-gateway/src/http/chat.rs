@@ -1,21 +1,23 @@
 //! The web page's conversation: a stream of what happens in it (server-sent
-//! events), and the person's actions — send, stop, typing, new session.
+//! events), and the person's actions — send (with files), stop, typing, new
+//! session.
 //!
 //! The stream opens with `hello`: the conversation so far (since the last new
 //! session) and the reply being written, if any; then live events. Every tab of
 //! the person sees the same thing, and a reload picks up where it was.
 
-use crate::http::access::{JsonBody, PageAccess};
+use crate::http::access::{PageAccess, SMALL_BODY, parse_json, read_json_body};
+use crate::http::attachments::{self, Upload, UploadLimits};
 use crate::http::errors::ApiError;
-use crate::http::hub::{PageEvent, Snapshot};
+use crate::http::hub::{AttachedFile, PageEvent, Snapshot};
 use crate::http::person::Person;
 use crate::http::state::AppState;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use clara_core::{EventId, Inbound, MessageId, Permission, Role, Tier, ToolRun};
+use clara_core::{EventId, FileBlob, Inbound, MessageId, Permission, Role, Tier, ToolRun};
 use clara_runtime::Accepted;
 use clara_store::{Store, StoreError, StoredMessage};
 use futures::{Stream, StreamExt};
@@ -207,14 +209,35 @@ pub(crate) struct SendForm {
     /// The page's id for this message: a retry with the same id is taken once.
     #[serde(default)]
     client_id: Option<String>,
+    /// Attached files, their data in base64.
+    #[serde(default)]
+    files: Vec<Upload>,
 }
 
 /// `POST /api/chat/messages`.
 pub(crate) async fn send(
     State(state): State<AppState>,
     _access: PageAccess,
-    JsonBody(form): JsonBody<SendForm>,
+    request: Request,
 ) -> Result<Response, ApiError> {
+    let limits = UploadLimits {
+        per_file: state.config.max_file_bytes,
+        per_message: state.config.max_message_file_bytes,
+    };
+    let (parts, body) = request.into_parts();
+    let bytes = read_json_body(&parts.headers, body, limits.body_bytes())
+        .await
+        .map_err(|e| match e.status {
+            StatusCode::PAYLOAD_TOO_LARGE => limits.body_too_large(),
+            _ => e,
+        })?;
+    let form: SendForm = parse_json(&bytes)?;
+    drop(bytes);
+    // Room for files is no room for a longer text.
+    if form.text.len() > SMALL_BODY {
+        return Err(ApiError::too_large(SMALL_BODY));
+    }
+    let files = attachments::read_uploads(form.files, limits)?;
     let person = web_person(&state);
     let tier = match form.tier.as_deref().map(str::trim) {
         None | Some("" | "auto") => None,
@@ -236,16 +259,16 @@ pub(crate) async fn send(
     };
     let now = clara_runtime::clock::now_ms();
     let conversation = person.page();
-    let inbound = Inbound {
-        event_id: EventId(event),
-        conversation: conversation.clone(),
-        author: person.author(),
-        text: form.text.clone(),
-        sent_at_ms: now,
-        tier,
-        images: Vec::new(),
-        replying_to: Vec::new(),
-    };
+    let attached: Vec<AttachedFile> = files
+        .iter()
+        .map(|f| AttachedFile {
+            name: f.name.clone(),
+            media_type: f.media_type.clone(),
+            size: f.data.len(),
+        })
+        .collect();
+    let inbound = page_inbound(&person, EventId(event), form.text, now, tier, files);
+    let text = inbound.text.clone();
     let accepted = state.engine.submit(inbound).await?;
     metrics::counter!("clara_web_messages_total").increment(1);
     let status = match accepted {
@@ -253,9 +276,10 @@ pub(crate) async fn send(
             state.hub.announce(
                 &conversation.channel,
                 PageEvent::UserMessage {
-                    text: form.text,
+                    text,
                     at_ms: now,
                     client_id,
+                    files: attached,
                 },
             );
             state
@@ -272,6 +296,35 @@ pub(crate) async fn send(
         }
     };
     Ok((StatusCode::ACCEPTED, Json(json!({ "status": status }))).into_response())
+}
+
+/// What the page's `person` said: `text` with `files` (the pictures among them
+/// also as images, so the model sees them). A message of only files says so in
+/// its text, for the engine takes no empty message.
+fn page_inbound(
+    person: &Person,
+    event_id: EventId,
+    text: String,
+    now: i64,
+    tier: Option<Tier>,
+    files: Vec<FileBlob>,
+) -> Inbound {
+    let text = if text.trim().is_empty() && !files.is_empty() {
+        attachments::files_only_text(&files)
+    } else {
+        text
+    };
+    Inbound {
+        event_id,
+        conversation: person.page(),
+        author: person.author(),
+        text,
+        sent_at_ms: now,
+        tier,
+        images: attachments::images_of(&files),
+        files,
+        replying_to: Vec::new(),
+    }
 }
 
 /// `POST /api/chat/stop`: stops the reply being written (and what is waiting).
@@ -309,4 +362,65 @@ pub(crate) async fn new_session(
         .hub
         .announce(&conversation.channel, PageEvent::Cleared);
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clara_core::Image;
+
+    fn ann() -> Person {
+        Person {
+            id: "ann".into(),
+            name: "Ann".into(),
+        }
+    }
+
+    #[test]
+    fn attached_files_go_in_the_inbound_and_pictures_also_as_images() {
+        let csv = FileBlob::new("data.csv", b"x,y\n1,2\n".to_vec());
+        let png = FileBlob::new("plot.png", vec![0x89, b'P', b'N', b'G']);
+        let inbound = page_inbound(
+            &ann(),
+            EventId("web-1".into()),
+            "Look at these".into(),
+            5,
+            Some(Tier::High),
+            vec![csv.clone(), png.clone()],
+        );
+        assert_eq!(inbound.files, vec![csv, png]);
+        assert_eq!(
+            inbound.images,
+            vec![Image::Bytes {
+                media_type: "image/png".into(),
+                data: vec![0x89, b'P', b'N', b'G'],
+            }]
+        );
+        assert_eq!(inbound.text, "Look at these");
+        assert_eq!(inbound.conversation.channel, "page:ann");
+        assert_eq!(inbound.tier, Some(Tier::High));
+    }
+
+    #[test]
+    fn a_message_of_only_files_says_what_was_sent() {
+        let inbound = page_inbound(
+            &ann(),
+            EventId("web-2".into()),
+            "  ".into(),
+            5,
+            None,
+            vec![FileBlob::new("notes.txt", b"hi".to_vec())],
+        );
+        assert_eq!(inbound.text, "(sent the file notes.txt)");
+        assert!(inbound.images.is_empty());
+        let plain = page_inbound(
+            &ann(),
+            EventId("web-3".into()),
+            "hi".into(),
+            5,
+            None,
+            vec![],
+        );
+        assert!(plain.files.is_empty() && plain.text == "hi");
+    }
 }

@@ -1,5 +1,6 @@
 //! What the HTTP face needs to know: where it listens (loopback or not), who may
-//! log in to the web page, which API key opens `/v1/*`, and a few limits.
+//! log in to the web page, which API key opens `/v1/*`, and a few limits (on
+//! request bodies, on files people attach, on files Clara's replies keep).
 //!
 //! Secrets never stay here in the clear: the operator's password is kept as an
 //! Argon2 hash, the API key as its SHA-256 digest, each held as a
@@ -32,6 +33,16 @@ pub struct HttpConfig {
     pub person: WebPerson,
     /// The largest request body `/v1/chat/completions` accepts, in bytes.
     pub max_body_bytes: usize,
+    /// The largest file a message on the page (`POST /api/chat/messages`) may
+    /// carry, in bytes.
+    pub max_file_bytes: usize,
+    /// The most bytes all files of one such message may add up to.
+    pub max_message_file_bytes: usize,
+    /// How many of the files Clara sent the page's conversation keeps to be
+    /// fetched (the oldest go first).
+    pub kept_files: usize,
+    /// How many bytes of them it keeps, at most (the newest file always stays).
+    pub kept_file_bytes: usize,
 }
 
 /// The web page's person: the operator, as Clara knows them.
@@ -60,6 +71,18 @@ pub const DEFAULT_PERSON_ID: &str = "owner";
 /// and an image or two as data URLs.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
+/// The default for [`HttpConfig::max_file_bytes`]: 20 MiB.
+pub const DEFAULT_MAX_FILE_BYTES: usize = 20 * 1024 * 1024;
+
+/// The default for [`HttpConfig::max_message_file_bytes`]: 40 MiB.
+pub const DEFAULT_MAX_MESSAGE_FILE_BYTES: usize = 40 * 1024 * 1024;
+
+/// The default for [`HttpConfig::kept_files`].
+pub const DEFAULT_KEPT_FILES: usize = 32;
+
+/// The default for [`HttpConfig::kept_file_bytes`]: 64 MiB.
+pub const DEFAULT_KEPT_FILE_BYTES: usize = 64 * 1024 * 1024;
+
 impl HttpConfig {
     /// Settings for a gateway listening on a loopback address (`loopback`) or not,
     /// with no password, no API key and default limits.
@@ -73,6 +96,10 @@ impl HttpConfig {
             login_ttl: Duration::from_secs(7 * 24 * 3600),
             person: WebPerson::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            max_message_file_bytes: DEFAULT_MAX_MESSAGE_FILE_BYTES,
+            kept_files: DEFAULT_KEPT_FILES,
+            kept_file_bytes: DEFAULT_KEPT_FILE_BYTES,
         }
     }
 

@@ -97,6 +97,16 @@ impl ApiError {
         .with_code("request_too_large")
     }
 
+    /// 413 with its own sentence (a file over its limit), and `code`.
+    pub(crate) fn too_large_because(message: impl Into<String>, code: &'static str) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            message,
+        )
+        .with_code(code)
+    }
+
     /// 415: not JSON.
     pub(crate) fn not_json() -> Self {
         Self::new(

@@ -7,12 +7,18 @@
 //! [`Outbound`]s. The room also remembers the reply being written (or just
 //! written), so a page that (re)connects mid-answer shows it whole.
 //!
+//! Files Clara sends (`Outbound::File`) are kept on the room's [`Shelf`] (page
+//! rooms only: an API client gets the raw `Outbound`), and the tabs are told
+//! where to fetch them; a running tool's live output (`Outbound::ToolProgress`)
+//! goes to the tabs and is remembered with the tool, so a late tab shows it.
+//!
 //! Tool approvals: the engine asks the owner in their direct conversation,
 //! which on the web is the person's page (a question addressed to the bare
 //! person id, as Telegram's DMs are, or to their API conversation, goes to the
 //! page too: only the page can answer). The room keeps its open questions, so a
 //! tab that connects later shows them; API clients never see them.
 
+use crate::http::shelf::{KeptFile, Shelf, ShelfLimits, ShownFile, new_file_id};
 use async_trait::async_trait;
 use clara_core::approval::{ApprovalId, ApprovalOutcome, ApprovalPrompt, Verdict};
 use clara_core::pacing::{Delivery, DeliveryMode};
@@ -31,6 +37,9 @@ const PAGE_BACKLOG: usize = 1024;
 const API_SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Rooms kept before idle ones are pruned.
 const MAX_IDLE_ROOMS: usize = 512;
+/// The most of a tool's live output the tabs are sent and a room remembers, in
+/// characters: its tail (the engine sends a tail already; this bounds a room).
+const MAX_PROGRESS_CHARS: usize = 4000;
 
 /// What a web page's tabs are told, as JSON with a `type` field.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -41,6 +50,9 @@ pub(crate) enum PageEvent {
         text: String,
         at_ms: i64,
         client_id: Option<String>,
+        /// The files the person attached (names and sizes only).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        files: Vec<AttachedFile>,
     },
     /// A message was taken; Clara will answer (show that she is on it).
     Pending,
@@ -54,6 +66,14 @@ pub(crate) enum PageEvent {
         name: String,
         ok: bool,
     },
+    /// What the running tool `name` printed lately (its tail; untrusted text).
+    ToolProgress {
+        thought: ThoughtId,
+        name: String,
+        text: String,
+    },
+    /// Clara sent a file with the answer to `thought`: where to fetch it.
+    File(ShownFile),
     /// The answer is complete.
     End { thought: ThoughtId },
     /// The answer was cut short.
@@ -79,6 +99,14 @@ pub(crate) enum PageEvent {
     },
 }
 
+/// A file the person attached to a message, as their other tabs are told.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub(crate) struct AttachedFile {
+    pub(crate) name: String,
+    pub(crate) media_type: String,
+    pub(crate) size: usize,
+}
+
 /// The reply being written, or the last one written, in a conversation.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub(crate) struct LiveReply {
@@ -97,6 +125,8 @@ pub(crate) struct ToolUse {
     pub(crate) name: String,
     /// `running`, `ok` or `failed`.
     pub(crate) state: &'static str,
+    /// What it printed lately, when it reports live output.
+    pub(crate) output: Option<String>,
 }
 
 /// What a tab learns when it connects.
@@ -106,6 +136,8 @@ pub(crate) struct Snapshot {
     pub(crate) pending: bool,
     /// The questions to the owner still open, oldest first.
     pub(crate) asks: Vec<ApprovalPrompt>,
+    /// The files Clara sent that are still kept, oldest first.
+    pub(crate) files: Vec<ShownFile>,
 }
 
 struct Room {
@@ -114,16 +146,19 @@ struct Room {
     pending: bool,
     api: Option<mpsc::Sender<Outbound>>,
     asks: Vec<ApprovalPrompt>,
+    /// The files sent here; a page's room only.
+    shelf: Option<Shelf>,
 }
 
 impl Room {
-    fn new() -> Self {
+    fn new(shelf: Option<Shelf>) -> Self {
         Self {
             page: broadcast::channel(PAGE_BACKLOG).0,
             live: None,
             pending: false,
             api: None,
             asks: Vec::new(),
+            shelf,
         }
     }
 
@@ -136,7 +171,17 @@ impl Room {
 
     /// Updates what the room remembers, and returns the event for its tabs.
     fn apply(&mut self, outbound: &Outbound) -> Option<PageEvent> {
-        let event = page_event(outbound)?;
+        let event = match outbound {
+            Outbound::File {
+                thought,
+                file,
+                caption,
+            } => {
+                let shelf = self.shelf.as_mut()?;
+                PageEvent::File(shelf.keep(new_file_id(), *thought, file.clone(), caption.clone()))
+            }
+            other => page_event(other)?,
+        };
         if let Some(thought) = outbound.thought() {
             self.pending = false;
             let fresh = self.live.as_ref().is_none_or(|l| l.thought != thought);
@@ -156,7 +201,18 @@ impl Room {
                 Outbound::ToolStarted { name, .. } => live.tools.push(ToolUse {
                     name: name.clone(),
                     state: "running",
+                    output: None,
                 }),
+                Outbound::ToolProgress { name, text, .. } => {
+                    if let Some(tool) = live
+                        .tools
+                        .iter_mut()
+                        .rev()
+                        .find(|t| t.name == *name && t.state == "running")
+                    {
+                        tool.output = Some(tail(text, MAX_PROGRESS_CHARS).to_owned());
+                    }
+                }
                 Outbound::ToolFinished { name, ok, .. } => {
                     if let Some(tool) = live
                         .tools
@@ -192,24 +248,75 @@ fn page_event(outbound: &Outbound) -> Option<PageEvent> {
         Outbound::ToolFinished { thought, name, ok } => {
             PageEvent::ToolFinished { thought, name, ok }
         }
+        Outbound::ToolProgress {
+            thought,
+            name,
+            text,
+        } => PageEvent::ToolProgress {
+            thought,
+            name,
+            text: tail(&text, MAX_PROGRESS_CHARS).to_owned(),
+        },
+        // Kept on the room's shelf first (`Room::apply`).
+        Outbound::File { .. } => return None,
         Outbound::Cancelled { thought } => PageEvent::Cancelled { thought },
         Outbound::Error { thought, message } => PageEvent::Error { thought, message },
     })
 }
 
+/// The last `max` characters of `text` (all of it when shorter).
+fn tail(text: &str, max: usize) -> &str {
+    if max == 0 {
+        return "";
+    }
+    match text.char_indices().rev().nth(max - 1) {
+        Some((start, _)) => &text[start..],
+        None => text,
+    }
+}
+
 /// The rooms of every web conversation; the engine's sink for the `web` platform.
-#[derive(Default)]
 pub(crate) struct Hub {
     rooms: Mutex<HashMap<String, Room>>,
+    /// How many files a page's room keeps.
+    shelf: ShelfLimits,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new(ShelfLimits {
+            files: crate::http::config::DEFAULT_KEPT_FILES,
+            bytes: crate::http::config::DEFAULT_KEPT_FILE_BYTES,
+        })
+    }
 }
 
 impl Hub {
+    /// A hub whose page rooms keep files within `shelf`.
+    pub(crate) fn new(shelf: ShelfLimits) -> Self {
+        Self {
+            rooms: Mutex::new(HashMap::new()),
+            shelf,
+        }
+    }
+
     fn with_room<R>(&self, channel: &str, f: impl FnOnce(&mut Room) -> R) -> R {
         let mut rooms = self.rooms.lock();
         if !rooms.contains_key(channel) && rooms.len() >= MAX_IDLE_ROOMS {
             rooms.retain(|_, room| !room.is_idle());
         }
-        f(rooms.entry(channel.to_owned()).or_insert_with(Room::new))
+        let limits = self.shelf;
+        let room = rooms.entry(channel.to_owned()).or_insert_with(|| {
+            // Only a page can fetch files; an API client gets them raw.
+            Room::new(channel.starts_with("page:").then(|| Shelf::new(limits)))
+        });
+        f(room)
+    }
+
+    /// The file `id` sent in `channel`, if that room still keeps it.
+    pub(crate) fn file(&self, channel: &str, id: &str) -> Option<KeptFile> {
+        let rooms = self.rooms.lock();
+        rooms.get(channel)?.shelf.as_ref()?.get(id)
     }
 
     /// Subscribes a tab to `channel`, with what it must show first. Taken
@@ -220,6 +327,7 @@ impl Hub {
                 live: room.live.clone(),
                 pending: room.pending,
                 asks: room.asks.clone(),
+                files: room.shelf.as_ref().map(Shelf::shown).unwrap_or_default(),
             };
             (room.page.subscribe(), snapshot)
         })
@@ -234,6 +342,9 @@ impl Hub {
                 PageEvent::Cleared => {
                     room.pending = false;
                     room.live = None;
+                    if let Some(shelf) = &mut room.shelf {
+                        shelf.clear();
+                    }
                 }
                 _ => {}
             }
@@ -475,6 +586,104 @@ mod tests {
         assert_eq!(live.error.as_deref(), Some("The model is down."));
         hub.announce("page:ann", PageEvent::Cleared);
         assert!(hub.subscribe("page:ann").1.live.is_none());
+    }
+
+    #[tokio::test]
+    async fn live_output_and_files_reach_the_tabs_and_a_late_tab() {
+        let hub = Hub::default();
+        let (mut tab, _) = hub.subscribe("page:ann");
+        let t = ThoughtId::new();
+        let c = conv("page:ann");
+        let name = "sandbox__run_python".to_owned();
+        for outbound in [
+            Outbound::ToolStarted {
+                thought: t,
+                name: name.clone(),
+            },
+            Outbound::ToolProgress {
+                thought: t,
+                name: name.clone(),
+                text: "step 1\nstep 2".into(),
+            },
+            Outbound::File {
+                thought: t,
+                file: clara_core::FileBlob::new("chart.png", vec![1, 2, 3]),
+                caption: Some("The chart".into()),
+            },
+        ] {
+            hub.deliver(&c, outbound).await.unwrap();
+        }
+        assert!(matches!(
+            tab.recv().await.unwrap(),
+            PageEvent::ToolStarted { .. }
+        ));
+        assert_eq!(
+            tab.recv().await.unwrap(),
+            PageEvent::ToolProgress {
+                thought: t,
+                name: name.clone(),
+                text: "step 1\nstep 2".into()
+            }
+        );
+        let PageEvent::File(shown) = tab.recv().await.unwrap() else {
+            panic!("a file event")
+        };
+        assert_eq!(
+            (shown.name.as_str(), shown.size, shown.image),
+            ("chart.png", 3, true)
+        );
+        assert_eq!(shown.url, format!("/api/chat/files/{}", shown.id));
+        let json = serde_json::to_value(PageEvent::File(shown.clone())).unwrap();
+        assert_eq!(json["type"], "file");
+        assert_eq!(json["caption"], "The chart");
+        assert_eq!(json["media_type"], "image/png");
+
+        let (_, snap) = hub.subscribe("page:ann");
+        let tool = &snap.live.unwrap().tools[0];
+        assert_eq!(tool.output.as_deref(), Some("step 1\nstep 2"));
+        assert_eq!(snap.files, vec![shown.clone()]);
+        let kept = hub.file("page:ann", &shown.id).unwrap();
+        assert_eq!(kept.data.as_ref(), &[1, 2, 3]);
+        assert!(
+            hub.file("page:bob", &shown.id).is_none(),
+            "rooms are separate"
+        );
+
+        hub.announce("page:ann", PageEvent::Cleared);
+        assert!(hub.file("page:ann", &shown.id).is_none());
+        assert!(hub.subscribe("page:ann").1.files.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_api_client_gets_files_raw_and_nothing_is_kept() {
+        let hub = Hub::default();
+        let (tx, mut rx) = mpsc::channel(8);
+        hub.listen("api:ann", tx);
+        let file = Outbound::File {
+            thought: ThoughtId::new(),
+            file: clara_core::FileBlob::new("a.csv", b"x".to_vec()),
+            caption: None,
+        };
+        hub.deliver(&conv("api:ann"), file.clone()).await.unwrap();
+        assert_eq!(rx.recv().await.unwrap(), file);
+        assert!(hub.subscribe("api:ann").1.files.is_empty());
+    }
+
+    #[test]
+    fn long_output_keeps_its_tail() {
+        assert_eq!(tail("abcdef", 3), "def");
+        assert_eq!(tail("ab", 3), "ab");
+        assert_eq!(tail("ééé", 2), "éé");
+        assert_eq!(tail("abc", 0), "");
+        let event = page_event(&Outbound::ToolProgress {
+            thought: ThoughtId::new(),
+            name: "t".into(),
+            text: "x".repeat(MAX_PROGRESS_CHARS + 10),
+        });
+        let Some(PageEvent::ToolProgress { text, .. }) = event else {
+            panic!("a progress event")
+        };
+        assert_eq!(text.len(), MAX_PROGRESS_CHARS);
     }
 
     fn prompt(id: &str) -> ApprovalPrompt {

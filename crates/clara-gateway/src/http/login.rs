@@ -59,6 +59,10 @@ fn profile(state: &AppState, csrf: Option<&str>) -> Value {
             "tiers": tiers,
             // Whether the page's person is an owner: they see the Tools panel.
             "owner": crate::http::tools::page_is_owner(state),
+            // What the attach button may take (the server checks again).
+            "max_file_bytes": state.config.max_file_bytes,
+            "max_message_file_bytes": state.config.max_message_file_bytes,
+            "max_files": crate::http::attachments::MAX_FILES,
         });
         if let (Some(profile), Value::Object(more)) = (profile.as_object_mut(), more) {
             profile.extend(more);

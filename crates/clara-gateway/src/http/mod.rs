@@ -3,8 +3,9 @@
 //! - The **web page** (`/`): chat with streamed answers, the memory browser and
 //!   the sessions list, all in files compiled into the binary (`assets/`).
 //! - The page's own calls (`/api/*`, `/auth/*`): its conversation as server-sent
-//!   events, send / stop / typing / new session, answers to tool approvals,
-//!   the owner's Tools panel (MCP servers and tool rules), login and logout.
+//!   events, send (with files) / stop / typing / new session, the files Clara
+//!   sent, answers to tool approvals, the owner's Tools panel (MCP servers and
+//!   tool rules), login and logout.
 //! - The **HTTP API** (`/v1/*`, documented in `docs/openapi.yaml`): OpenAI's
 //!   `chat/completions` (streamed or not) and `models`, and the memory and
 //!   session endpoints the memory browser uses.
@@ -20,10 +21,12 @@
 pub(crate) mod access;
 mod approvals;
 mod assets;
+mod attachments;
 mod auth;
 mod chat;
 mod config;
 pub(crate) mod errors;
+mod files;
 mod health;
 mod hub;
 mod login;
@@ -32,17 +35,22 @@ pub(crate) mod metrics;
 mod openai;
 mod person;
 mod sessions;
+mod shelf;
 mod state;
 mod tools;
 
 pub use auth::{AuthError, hash_password};
-pub use config::{DEFAULT_MAX_BODY_BYTES, DEFAULT_PERSON_ID, HttpConfig, WebPerson};
+pub use config::{
+    DEFAULT_KEPT_FILE_BYTES, DEFAULT_KEPT_FILES, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_MESSAGE_FILE_BYTES, DEFAULT_PERSON_ID, HttpConfig, WebPerson,
+};
 pub use metrics::install as install_metrics;
 pub use state::HttpDeps;
 pub use tools::{ToolServerStatus, ToolServers};
 
 use crate::http::errors::ApiError;
 use crate::http::hub::Hub;
+use crate::http::shelf::ShelfLimits;
 use crate::http::state::AppState;
 use axum::Router;
 use axum::extract::{Request, State};
@@ -50,6 +58,7 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
+use clara_core::port::OutboundSink;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -61,8 +70,23 @@ connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; fram
 /// platform (the web page's and the API's conversations). Event streams end when
 /// `stop` is cancelled. Merge the result into the gateway port's router.
 pub fn router(deps: HttpDeps, config: HttpConfig, stop: CancellationToken) -> Router {
-    let hub = Arc::new(Hub::default());
+    router_and_sink(deps, config, stop).0
+}
+
+/// [`router`], and the `web` platform's sink it attached to the engine: what
+/// the engine's replies for the page and the API go through, for whoever must
+/// deliver to it directly (tests; a process that runs replies elsewhere).
+pub fn router_and_sink(
+    deps: HttpDeps,
+    config: HttpConfig,
+    stop: CancellationToken,
+) -> (Router, Arc<dyn OutboundSink>) {
+    let hub = Arc::new(Hub::new(ShelfLimits {
+        files: config.kept_files.max(1),
+        bytes: config.kept_file_bytes,
+    }));
     deps.engine.attach(person::PLATFORM, hub.clone());
+    let sink: Arc<dyn OutboundSink> = hub.clone();
     let state = AppState::new(deps, config, hub, stop, metrics::install());
     let v1 = Router::new()
         .route("/models", get(openai::models))
@@ -76,7 +100,7 @@ pub fn router(deps: HttpDeps, config: HttpConfig, stop: CancellationToken) -> Ro
         .route("/memories/{id}/history", get(memories::history))
         .route("/sessions", get(sessions::list))
         .route("/sessions/{id}/messages", get(sessions::messages));
-    Router::new()
+    let router = Router::new()
         .route("/", get(assets::index))
         .route("/assets/{name}", get(assets::asset))
         .route("/healthz", get(health::healthz))
@@ -91,14 +115,15 @@ pub fn router(deps: HttpDeps, config: HttpConfig, stop: CancellationToken) -> Ro
         .route("/api/chat/typing", post(chat::typing))
         .route("/api/chat/new-session", post(chat::new_session))
         .route("/api/chat/approvals", post(approvals::answer))
+        .route("/api/chat/files/{id}", get(files::file))
         .route("/api/tools", get(tools::view))
         .route("/api/tools/servers/{name}", post(tools::set_server))
         .nest("/v1", v1)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(from_fn(metrics::track))
-        .layer(from_fn_with_state(state.clone(), guard))
-        .with_state(state)
+        .layer(from_fn_with_state(state.clone(), guard));
+    (router.with_state(state), sink)
 }
 
 async fn not_found(request: Request) -> ApiError {
@@ -137,9 +162,12 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
         HeaderValue::from_static("no-referrer"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    // A served file brings its own, stricter policy.
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+    }
     response
 }

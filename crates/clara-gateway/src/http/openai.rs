@@ -318,6 +318,7 @@ async fn answer(
         sent_at_ms: clara_runtime::clock::now_ms(),
         tier: request.tier,
         images: request.images.clone(),
+        files: Vec::new(),
         replying_to: Vec::new(),
     };
     let accepted = state.engine.submit(inbound).await?;

@@ -961,6 +961,7 @@ fn the_openapi_file_documents_every_route() {
         "/api/chat/stop",
         "/api/chat/typing",
         "/api/chat/new-session",
+        "/api/chat/files/{id}",
     ] {
         assert!(
             spec.contains(&format!("\n  {route}:\n")),

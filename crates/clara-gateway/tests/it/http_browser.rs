@@ -6,11 +6,17 @@
 //! missing: `.ci/run` installs them, and the message says how.
 
 use crate::http_support::{Server, target_dir};
-use clara_core::MemoryKind;
+use async_trait::async_trait;
+use clara_core::port::OutboundSink;
+use clara_core::{ChannelKind, ConversationRef, FileBlob, MemoryKind, Outbound};
 use clara_gateway::http::HttpConfig;
 use clara_testkit::FakeReply;
+use clara_tools::{Tool, ToolContext, ToolError, ToolTraits};
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 
 /// How long one browser script may run (a hang guard).
 const SCRIPT_LIMIT: Duration = Duration::from_secs(180);
@@ -155,4 +161,135 @@ async fn stored_tool_runs_show_as_chips_with_their_details_as_text_in_chromium()
 
 pub(crate) fn path_str(path: &Path) -> &str {
     path.to_str().expect("a UTF-8 path")
+}
+
+/// What the fake sandbox's CSV holds (50 bytes).
+const SALES_CSV: &str = "month,sales\njan,60\nfeb,120\nmar,90\napr,160\nmay,130\n";
+
+/// A stand-in for the sandbox's Python tool: it reports its output as it
+/// goes, waits until the test lets it finish (`POST /test/release`, sent by
+/// the browser script once it has seen the live output), then sends a chart
+/// and a CSV with the reply, through the `web` sink, as the engine does with
+/// what the sandbox reports.
+struct FakePython {
+    web: Arc<dyn OutboundSink>,
+    release: Arc<Notify>,
+}
+
+#[async_trait]
+impl Tool for FakePython {
+    fn name(&self) -> &str {
+        "run_python"
+    }
+    fn description(&self) -> &str {
+        "Runs Python in the person's sandbox."
+    }
+    fn parameters(&self) -> Value {
+        json!({"type": "object", "properties": {"code": {"type": "string"}}, "required": ["code"]})
+    }
+    fn traits(&self) -> ToolTraits {
+        ToolTraits::read_only()
+    }
+    fn timeout(&self) -> Option<Duration> {
+        Some(SCRIPT_LIMIT)
+    }
+    async fn call(&self, _: Value, context: &ToolContext) -> Result<String, ToolError> {
+        let thought = context.thought.expect("a reply's call names its thought");
+        let page = ConversationRef {
+            platform: "web".into(),
+            channel: "page:owner".into(),
+            kind: ChannelKind::Direct,
+        };
+        let name = "sandbox__run_python".to_owned();
+        let mut output = String::new();
+        for line in ["epoch 1/3", "epoch 2/3", "epoch 3/3: loss 0.12"] {
+            output.push_str(line);
+            output.push('\n');
+            let progress = Outbound::ToolProgress {
+                thought,
+                name: name.clone(),
+                text: output.clone(),
+            };
+            self.web.deliver(&page, progress).await.unwrap();
+        }
+        self.release.notified().await;
+        for (file, caption) in [
+            (
+                FileBlob::new("chart.png", crate::http_files::chart_png()),
+                Some("Sales by month".to_owned()),
+            ),
+            (
+                FileBlob::new("data.csv", SALES_CSV.as_bytes().to_vec()),
+                None,
+            ),
+        ] {
+            let outbound = Outbound::File {
+                thought,
+                file,
+                caption,
+            };
+            self.web.deliver(&page, outbound).await.unwrap();
+        }
+        Ok("Saved chart.png and data.csv.".into())
+    }
+}
+
+#[tokio::test]
+async fn a_chart_arrives_as_a_picture_live_output_shows_and_files_upload_in_chromium() {
+    require_browser_tools();
+    assert_eq!(SALES_CSV.len(), 50);
+    let release = Arc::new(Notify::new());
+    let on_release = release.clone();
+    let extra = axum::Router::new().route(
+        "/test/release",
+        axum::routing::post(move || {
+            let release = on_release.clone();
+            async move {
+                release.notify_one();
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let mut config = HttpConfig::new(true);
+    config.max_file_bytes = 64 * 1024;
+    let max_file = config.max_file_bytes.to_string();
+    let server = Server::start_with("127.0.0.1:0", config, extra).await;
+    server.engine.tools().register(
+        "sandbox",
+        Arc::new(FakePython {
+            web: server.web.clone(),
+            release,
+        }),
+    );
+    server.fake.push(FakeReply::ToolCalls {
+        text_before: String::new(),
+        calls: vec![(
+            "sandbox__run_python".into(),
+            r#"{"code":"import matplotlib"}"#.into(),
+        )],
+        fragmented: false,
+    });
+    server.fake.push(FakeReply::text("Here is your chart."));
+    server
+        .fake
+        .push(FakeReply::text("It has two columns, and a red dot."));
+    run_script(
+        "files.mjs",
+        &[&server.url, path_str(&screenshots()), &max_file],
+    )
+    .await;
+
+    // The attached picture reached the model with the message.
+    let asked = server
+        .fake
+        .requests()
+        .into_iter()
+        .find(|r| {
+            r.last_user_text()
+                .is_some_and(|t| t.contains("What is in these?"))
+        })
+        .expect("the message with files reached the model");
+    let dot = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+    assert!(asked.body.to_string().contains(dot), "{}", asked.body);
+    server.shutdown().await;
 }

@@ -5,8 +5,9 @@
 #![allow(dead_code)]
 
 use async_trait::async_trait;
+use clara_core::port::OutboundSink;
 use clara_core::{ChannelKind, MemoryKind, Scope};
-use clara_gateway::http::{HttpConfig, HttpDeps, ToolServers, router};
+use clara_gateway::http::{HttpConfig, HttpDeps, ToolServers, router_and_sink};
 use clara_llm::embed::{EmbedError, Embedder, EmbeddingModel};
 use clara_llm::{OpenAiCompatible, OpenAiCompatibleConfig, RetryPolicy};
 use clara_memory::{Origin, Rook, RookConfig};
@@ -58,6 +59,9 @@ pub struct Server {
     pub store: Store,
     pub rook: Rook,
     pub fake: FakeOpenAi,
+    /// The `web` platform's sink the engine delivers through: a test delivers
+    /// to it directly what the engine would.
+    pub web: Arc<dyn OutboundSink>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
@@ -147,7 +151,8 @@ impl Server {
             memory: with_memory.then(|| rook.clone()),
             tool_servers,
         };
-        let app = router(deps, config, stop.clone()).merge(extra);
+        let (app, web) = router_and_sink(deps, config, stop.clone());
+        let app = app.merge(extra);
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let serve_stop = stop.clone();
@@ -163,6 +168,7 @@ impl Server {
             store,
             rook,
             fake,
+            web,
             stop,
             task,
             _dir: dir,
@@ -171,6 +177,30 @@ impl Server {
 
     pub fn client(&self) -> reqwest::Client {
         reqwest::Client::builder().timeout(WAIT).build().unwrap()
+    }
+
+    /// Logs a page in on a loopback Clara (`GET /api/me`): its cookie header
+    /// and CSRF token.
+    pub async fn page_login(&self) -> (String, String) {
+        let me = self
+            .client()
+            .get(format!("{}/api/me", self.url))
+            .send()
+            .await
+            .unwrap();
+        let cookie = me.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let body: serde_json::Value = me.json().await.unwrap();
+        let csrf = body["csrf"]
+            .as_str()
+            .expect("logged in on loopback")
+            .to_owned();
+        (cookie, csrf)
     }
 
     /// Remembers `text` for the person with `person_id` on the web platform.

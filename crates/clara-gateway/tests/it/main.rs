@@ -5,6 +5,7 @@
 mod http_api;
 mod http_approvals;
 mod http_browser;
+mod http_files;
 mod http_openai_client;
 mod http_support;
 mod http_tool_history;

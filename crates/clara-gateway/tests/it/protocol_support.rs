@@ -277,6 +277,7 @@ pub fn inbound(event: &str, text: &str) -> Inbound {
         sent_at_ms: 0,
         tier: None,
         images: Vec::new(),
+        files: Vec::new(),
         replying_to: Vec::new(),
     }
 }
