@@ -1,6 +1,7 @@
 //! The Discord adapter's settings: the `[discord]` section of `clara.toml`
 //! ([`DiscordSettings`]) and the checks that turn it into a [`DiscordConfig`].
 
+use super::files::{DEFAULT_MAX_FILE_MB, DEFAULT_MAX_UPLOAD_MB, MB};
 use super::{Discord, DiscordError};
 use clara_core::Secret;
 use clara_core::component::{ConfigError, TextList};
@@ -32,6 +33,12 @@ pub struct DiscordSettings {
     pub api_url: Option<String>,
     /// The gateway URL (default `wss://gateway.discord.gg`).
     pub gateway_url: Option<String>,
+    /// The largest file a person sends that Clara keeps, in MB of 1024 × 1024
+    /// bytes (default 25).
+    pub max_file_mb: Option<u64>,
+    /// The largest file Clara sends, in MB of 1024 × 1024 bytes (default 10,
+    /// Discord's default upload limit; a boosted server takes up to 100).
+    pub max_upload_mb: Option<u64>,
 }
 
 impl DiscordSettings {
@@ -70,6 +77,23 @@ impl DiscordSettings {
                 url.clone_into(field);
             }
         }
+        for (value, key, field) in [
+            (self.max_file_mb, "max_file_mb", &mut config.max_file_bytes),
+            (
+                self.max_upload_mb,
+                "max_upload_mb",
+                &mut config.max_upload_bytes,
+            ),
+        ] {
+            if let Some(mb) = value {
+                if !(1..=500).contains(&mb) {
+                    return Err(ConfigError::new(format!(
+                        "discord.{key} must be between 1 and 500 (megabytes), got {mb}"
+                    )));
+                }
+                *field = mb * MB;
+            }
+        }
         Discord::new(config.clone()).map_err(ConfigError::new)?;
         Ok(Some(config))
     }
@@ -93,6 +117,10 @@ pub struct DiscordConfig {
     pub api_url: String,
     /// The gateway's WebSocket URL (`wss://gateway.discord.gg`).
     pub gateway_url: String,
+    /// The largest file a person sends that Clara keeps, in bytes.
+    pub max_file_bytes: u64,
+    /// The largest file Clara sends, in bytes.
+    pub max_upload_bytes: u64,
 }
 
 impl DiscordConfig {
@@ -106,6 +134,8 @@ impl DiscordConfig {
             stop_phrases: Vec::new(),
             api_url: DEFAULT_API_URL.to_owned(),
             gateway_url: DEFAULT_GATEWAY_URL.to_owned(),
+            max_file_bytes: DEFAULT_MAX_FILE_MB * MB,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_MB * MB,
         }
     }
 
@@ -285,6 +315,20 @@ mod tests {
         assert_eq!(d.allowed_channels, vec![7, 8]);
         assert_eq!(d.stop_phrases, vec!["hush now", "enough"]);
         assert!(!format!("{settings:?} {d:?}").contains("secret-token"));
+        assert_eq!(d.max_file_bytes, 25 * 1024 * 1024);
+        assert_eq!(d.max_upload_bytes, 10 * 1024 * 1024);
+        let sized: DiscordSettings =
+            serde_json::from_str(r#"{"token": "t", "max_file_mb": 8, "max_upload_mb": 50}"#)
+                .unwrap();
+        let d = sized.config().unwrap().unwrap();
+        assert_eq!(
+            (d.max_file_bytes, d.max_upload_bytes),
+            (8 * 1024 * 1024, 50 * 1024 * 1024)
+        );
+        let zero: DiscordSettings =
+            serde_json::from_str(r#"{"token": "t", "max_upload_mb": 0}"#).unwrap();
+        let err = zero.config().unwrap_err().to_string();
+        assert!(err.contains("discord.max_upload_mb"), "{err}");
         let bad: DiscordSettings =
             serde_json::from_str(r#"{"token": "t", "allowed_channels": "general"}"#).unwrap();
         let err = bad.config().unwrap_err().to_string();

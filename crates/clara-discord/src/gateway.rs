@@ -62,6 +62,8 @@ pub struct Context {
     pub me: Me,
     /// Reply-chain links fetched, at most.
     pub max_chain: usize,
+    /// The largest file a person sends that Clara keeps.
+    pub max_file_bytes: u64,
     /// Ends the workers.
     pub stop: CancellationToken,
 }
@@ -290,6 +292,7 @@ async fn do_work(context: &Context, work: Work) {
                 text,
                 &context.me,
                 context.max_chain,
+                context.max_file_bytes,
             )
             .await;
             // Noted before Clara can answer it, so her reply finds it.

@@ -1,11 +1,13 @@
 //! Turning a Discord message Clara should answer into an [`Inbound`]: its reply
-//! chain fetched as context, its images downloaded.
+//! chain fetched as context, its images and files downloaded.
 
 use super::PLATFORM;
 use super::addressing::{Me, readable_text};
+use super::files;
 use super::rest::Rest;
 use super::wire::{Attachment, Message};
-use clara_core::{Author, ChannelKind, ConversationRef, EventId, Image, Inbound, Quoted};
+use clara_core::file::media_type_for;
+use clara_core::{Author, ChannelKind, ConversationRef, EventId, FileBlob, Image, Inbound, Quoted};
 
 /// Images passed to the model from one message, at most.
 pub const MAX_IMAGES: usize = 4;
@@ -34,23 +36,38 @@ pub fn author_of(message: &Message) -> Author {
 }
 
 /// The [`Inbound`] for `message`, whose readable text is `text`. Fetching the
-/// chain or an image may fail; what could be fetched is kept, and the message
-/// still goes through.
+/// chain, an image or a file may fail; what could be fetched is kept, and the
+/// message still goes through. A file over `max_file_bytes` is not downloaded:
+/// a line in the text says so, for the model to pass on.
 pub async fn inbound_for(
     rest: &Rest,
     message: &Message,
     text: String,
     me: &Me,
     max_chain: usize,
+    max_file_bytes: u64,
 ) -> Inbound {
     let replying_to = reply_chain(rest, message, me, max_chain).await;
-    let images = images_of(rest, &message.attachments).await;
-    let text = if text.trim().is_empty() && !images.is_empty() {
+    let Attached {
+        images,
+        files,
+        notes,
+    } = attachments_of(rest, &message.attachments, max_file_bytes).await;
+    let mut text = if !text.trim().is_empty() {
+        text
+    } else if !images.is_empty() {
         // An image without a caption still asks for an answer.
         "[image]".to_owned()
     } else {
-        text
+        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+        files::described(&names).unwrap_or(text)
     };
+    for note in notes {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&note);
+    }
     Inbound {
         event_id: EventId(format!("{PLATFORM}:{}", message.id)),
         conversation: conversation_of(message.guild_id, message.channel_id),
@@ -59,6 +76,7 @@ pub async fn inbound_for(
         sent_at_ms: message.sent_at_ms(),
         tier: None,
         images,
+        files,
         replying_to,
     }
 }
@@ -129,31 +147,67 @@ fn image_type(attachment: &Attachment) -> Option<String> {
     Some(t.to_owned())
 }
 
-async fn images_of(rest: &Rest, attachments: &[Attachment]) -> Vec<Image> {
-    let mut images = Vec::new();
+/// What a message's attachments became.
+#[derive(Default)]
+struct Attached {
+    /// Pictures for the model.
+    images: Vec<Image>,
+    /// Files to keep.
+    files: Vec<FileBlob>,
+    /// Lines about files not kept.
+    notes: Vec<String>,
+}
+
+/// Downloads a message's attachments: pictures for the model (at most
+/// [`MAX_IMAGES`] of at most [`MAX_IMAGE_BYTES`]), everything else — and
+/// pictures past those limits — as files of at most `max_file_bytes`.
+async fn attachments_of(rest: &Rest, attachments: &[Attachment], max_file_bytes: u64) -> Attached {
+    let mut attached = Attached::default();
     for attachment in attachments {
-        if images.len() == MAX_IMAGES {
-            tracing::info!(
-                limit = MAX_IMAGES,
-                "more images than Clara looks at; the rest are left out"
-            );
-            break;
-        }
-        let Some(media_type) = image_type(attachment) else {
+        let name = attachment.filename.as_str();
+        if let Some(media_type) = image_type(attachment)
+            && attached.images.len() < MAX_IMAGES
+            && attachment.size <= MAX_IMAGE_BYTES
+        {
+            match rest.download(&attachment.url, MAX_IMAGE_BYTES).await {
+                Ok(data) => attached.images.push(Image::Bytes { media_type, data }),
+                Err(e) => {
+                    tracing::warn!(file = %name, error = %e, "an image attachment could not be downloaded; left out");
+                    attached.notes.push(files::not_loaded(name));
+                }
+            }
             continue;
-        };
-        if attachment.size > MAX_IMAGE_BYTES {
-            tracing::info!(file = %attachment.filename, size = attachment.size, "image too large to pass to the model; left out");
+        }
+        if attachment.size > max_file_bytes {
+            tracing::info!(file = %name, size = attachment.size, limit = max_file_bytes, "an attachment over the limit was not downloaded");
+            attached
+                .notes
+                .push(files::not_kept(name, attachment.size, max_file_bytes));
             continue;
         }
-        match rest.download(&attachment.url, MAX_IMAGE_BYTES).await {
-            Ok(data) => images.push(Image::Bytes { media_type, data }),
+        match rest.download(&attachment.url, max_file_bytes).await {
+            Ok(data) => attached.files.push(FileBlob {
+                name: name.to_owned(),
+                media_type: file_type(attachment),
+                data,
+            }),
             Err(e) => {
-                tracing::warn!(file = %attachment.filename, error = %e, "an image attachment could not be downloaded; left out");
+                tracing::warn!(file = %name, error = %e, "an attachment could not be downloaded; left out");
+                attached.notes.push(files::not_loaded(name));
             }
         }
     }
-    images
+    attached
+}
+
+/// An attachment's MIME type: Discord's, else the one its name suggests.
+fn file_type(attachment: &Attachment) -> String {
+    attachment
+        .content_type
+        .as_deref()
+        .map(|t| t.split(';').next().unwrap_or(t).trim().to_ascii_lowercase())
+        .filter(|t| t.contains('/'))
+        .unwrap_or_else(|| media_type_for(&attachment.filename).to_owned())
 }
 
 #[cfg(test)]
@@ -184,6 +238,22 @@ mod tests {
             Some("image/jpeg")
         );
         assert_eq!(image_type(&attachment("notes.txt", None)), None);
+    }
+
+    #[test]
+    fn file_types_come_from_discord_or_the_name() {
+        assert_eq!(
+            file_type(&attachment("a.bin", Some("text/plain; charset=utf-8"))),
+            "text/plain"
+        );
+        assert_eq!(
+            file_type(&attachment("report.PDF", None)),
+            "application/pdf"
+        );
+        assert_eq!(
+            file_type(&attachment("x", None)),
+            "application/octet-stream"
+        );
     }
 
     #[test]

@@ -5,11 +5,16 @@
 //!   messages are always answered; in servers Clara answers when mentioned or
 //!   replied to, in the allowed servers and channels only. Reply chains (up to
 //!   `max_messages` links) travel with a message as context, image attachments
-//!   as images, `DISCORD_STOP_PHRASES` stop the reply in flight, and typing
-//!   holds a burst open. `!high`/`!mid`/`!low` pass through to the engine.
+//!   as images, other attachments (and images past those the model looks at)
+//!   as files up to `max_file_mb` — a larger one is left out with a line in
+//!   the text saying so —, `DISCORD_STOP_PHRASES` stop the reply in flight,
+//!   and typing holds a burst open. `!high`/`!mid`/`!low` pass through to the
+//!   engine.
 //! - **Out:** one message grown by edits (1.2 s apart), continued in a new
 //!   message past Discord's 2000 characters; the typing indicator until the
-//!   reply shows; rate-limit buckets and 429s honoured (see `ratelimit.rs`).
+//!   reply shows; files as attachments of a message of their own (a
+//!   multipart upload, up to `max_upload_mb`); rate-limit buckets and 429s
+//!   honoured (see `ratelimit.rs`).
 //!
 //! Every base URL is configurable (`DISCORD_API_URL`, `DISCORD_GATEWAY_URL`) so
 //! tests and self-hosted proxies can stand in for Discord. Note that a RESUME
@@ -19,6 +24,7 @@ mod addressing;
 mod approval;
 mod config;
 mod error;
+mod files;
 mod gateway;
 mod inbound;
 mod ratelimit;
@@ -31,6 +37,7 @@ pub use config::{
     parse_ids, parse_phrases,
 };
 pub use error::DiscordError;
+pub use files::{DEFAULT_MAX_FILE_MB, DEFAULT_MAX_UPLOAD_MB};
 pub use sink::{EDIT_COOLDOWN, MAX_MESSAGE_CHARS};
 
 use addressing::{Me, Rules};
@@ -135,6 +142,7 @@ impl Discord {
         Arc::new(DiscordSink::new(
             Arc::clone(&self.rest),
             Arc::clone(&self.channels),
+            self.config.max_upload_bytes,
         ))
     }
 
@@ -169,6 +177,7 @@ impl Discord {
                 channels: Arc::clone(&self.channels),
                 me,
                 max_chain: self.config.max_messages,
+                max_file_bytes: self.config.max_file_bytes,
                 stop: workers.clone(),
             },
             Rules {

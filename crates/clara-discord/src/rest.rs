@@ -9,11 +9,15 @@
 //! Discord's passing failures (a 5xx, a dropped connection) are retried a few
 //! times; a new message carries a `nonce` with `enforce_nonce`, so a retry of a
 //! message Discord did create returns that message instead of a second copy.
+//! A message with a file is a `multipart/form-data` request: the message's
+//! JSON in `payload_json`, the file in `files[0]`.
 
 use super::DiscordError;
 use super::ratelimit::{BucketHeaders, RateLimits, Route, wait_of};
 use super::wire::{ApiError, Created, Message, RateLimited, User};
+use clara_core::FileBlob;
 use reqwest::header::HeaderValue;
+use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -26,6 +30,8 @@ const RATE_LIMIT_RETRIES: u32 = 2;
 const LONGEST_WAIT: Duration = Duration::from_secs(60);
 /// One request's time limit.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// An upload's time limit: tens of megabytes take longer than a call.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(120);
 /// Connecting's time limit.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Passing failures (5xx, no answer) retried inside one call, after 1 s, then 2 s.
@@ -72,6 +78,42 @@ impl RestError {
     /// Whether Discord said the thing asked for does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::Api { status: 404, .. })
+    }
+
+    /// Whether Discord refused a request as too large (413, code 40005).
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, Self::Api { status: 413, .. })
+    }
+}
+
+/// What a call sends.
+enum Payload<'a> {
+    /// No body.
+    Empty,
+    /// A JSON body.
+    Json(Value),
+    /// A message with a file: the JSON as `payload_json`, the file as `files[0]`.
+    WithFile(Value, &'a FileBlob),
+}
+
+impl Payload<'_> {
+    /// Puts the payload on `request`. A form is built anew for every attempt:
+    /// a sent one is consumed.
+    fn apply(&self, request: reqwest::RequestBuilder, post: bool) -> reqwest::RequestBuilder {
+        match self {
+            Self::Json(body) => request.json(body),
+            Self::WithFile(body, file) => {
+                let part = || Part::bytes(file.data.clone()).file_name(file.name.clone());
+                let part = part().mime_str(&file.media_type).unwrap_or_else(|_| part());
+                let form = Form::new()
+                    .text("payload_json", body.to_string())
+                    .part("files[0]", part);
+                request.multipart(form).timeout(UPLOAD_TIMEOUT)
+            }
+            // Discord wants a length on body-less POSTs.
+            Self::Empty if post => request.header("content-length", "0"),
+            Self::Empty => request,
+        }
     }
 }
 
@@ -136,7 +178,12 @@ impl Rest {
     /// `GET /users/@me`: the bot's own account.
     pub async fn current_user(&self) -> Result<User, RestError> {
         let body = self
-            .call("the bot's account", "GET", "users/@me".to_owned(), None)
+            .call(
+                "the bot's account",
+                "GET",
+                "users/@me".to_owned(),
+                Payload::Empty,
+            )
             .await?;
         decode("the bot's account", body)
     }
@@ -165,12 +212,36 @@ impl Rest {
             .await
     }
 
+    /// Sends `file` as an attachment, with `caption` as the text, as a reply
+    /// to `reply_to` when given; returns the new message's id.
+    pub async fn create_message_with_file(
+        &self,
+        channel: u64,
+        file: &FileBlob,
+        caption: &str,
+        reply_to: Option<u64>,
+    ) -> Result<u64, RestError> {
+        self.post(channel, caption, reply_to, None, Some(file))
+            .await
+    }
+
     async fn post_message(
         &self,
         channel: u64,
         text: &str,
         reply_to: Option<u64>,
         components: Option<Value>,
+    ) -> Result<u64, RestError> {
+        self.post(channel, text, reply_to, components, None).await
+    }
+
+    async fn post(
+        &self,
+        channel: u64,
+        text: &str,
+        reply_to: Option<u64>,
+        components: Option<Value>,
+        file: Option<&FileBlob>,
     ) -> Result<u64, RestError> {
         // Discord keeps nonces for a few minutes: a retried call whose first
         // try did create the message gets that message back, not a copy.
@@ -195,13 +266,19 @@ impl Rest {
                 "fail_if_not_exists": false,
             });
         }
-        let what = "sending a message";
+        let (what, payload) = match file {
+            Some(file) => {
+                body["attachments"] = json!([{ "id": 0, "filename": file.name }]);
+                ("sending a file", Payload::WithFile(body, file))
+            }
+            None => ("sending a message", Payload::Json(body)),
+        };
         let answer = self
             .call(
                 what,
                 "POST",
                 format!("channels/{channel}/messages"),
-                Some(body),
+                payload,
             )
             .await?;
         Ok(decode::<Created>(what, answer)?.id)
@@ -244,7 +321,7 @@ impl Rest {
             "editing a message",
             "PATCH",
             format!("channels/{channel}/messages/{message}"),
-            Some(body),
+            Payload::Json(body),
         )
         .await
         .map(drop)
@@ -263,7 +340,7 @@ impl Rest {
             "answering a button press",
             "POST",
             format!("interactions/{id}/{}/callback", token.expose()),
-            Some(body),
+            Payload::Json(body),
         )
         .await
         .map(drop)
@@ -275,7 +352,7 @@ impl Rest {
             "the typing indicator",
             "POST",
             format!("channels/{channel}/typing"),
-            None,
+            Payload::Empty,
         )
         .await
         .map(drop)
@@ -289,7 +366,7 @@ impl Rest {
                 what,
                 "GET",
                 format!("channels/{channel}/messages/{message}"),
-                None,
+                Payload::Empty,
             )
             .await?;
         decode(what, body)
@@ -346,7 +423,7 @@ impl Rest {
         what: &'static str,
         method: &str,
         path: String,
-        body: Option<Value>,
+        payload: Payload<'_>,
     ) -> Result<Value, RestError> {
         let route = Route::new(method, &path);
         let url = format!("{}/{path}", self.root);
@@ -370,12 +447,7 @@ impl Rest {
                 .http
                 .request(method.clone(), &url)
                 .header(reqwest::header::AUTHORIZATION, self.authorization.clone());
-            request = match &body {
-                Some(body) => request.json(body),
-                // Discord wants a length on body-less POSTs.
-                None if method == reqwest::Method::POST => request.header("content-length", "0"),
-                None => request,
-            };
+            request = payload.apply(request, method == reqwest::Method::POST);
             let transport = |e: reqwest::Error| RestError::Transport {
                 what,
                 detail: e.without_url().to_string(),

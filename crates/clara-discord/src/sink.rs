@@ -2,13 +2,15 @@
 //! cooldown), continued in a new message past 2000 characters; the typing
 //! indicator kept alive until the reply shows. A question to the owner is a
 //! message with three buttons (see `approval.rs`), edited without them when it
-//! closes.
+//! closes. A file is a message with it attached (Discord shows pictures
+//! inline), the caption as its text, within the upload limit.
 
 use super::approval;
+use super::files;
 use super::rest::{Rest, RestError};
 use clara_core::pacing::{Delivery, DeliveryMode};
 use clara_core::port::{OutboundSink, SinkError};
-use clara_core::{ChannelKind, ConversationRef, Outbound, ThoughtId};
+use clara_core::{ChannelKind, ConversationRef, FileBlob, Outbound, ThoughtId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -107,12 +109,56 @@ impl Channels {
 pub struct DiscordSink {
     rest: Arc<Rest>,
     channels: Arc<Channels>,
+    /// The largest file sent, in bytes.
+    max_upload_bytes: u64,
 }
 
 impl DiscordSink {
-    /// A sink making its calls through `rest`.
-    pub fn new(rest: Arc<Rest>, channels: Arc<Channels>) -> Self {
-        Self { rest, channels }
+    /// A sink making its calls through `rest`, sending files of at most
+    /// `max_upload_bytes`.
+    pub fn new(rest: Arc<Rest>, channels: Arc<Channels>, max_upload_bytes: u64) -> Self {
+        Self {
+            rest,
+            channels,
+            max_upload_bytes,
+        }
+    }
+
+    /// Sends `file` as a message of its own, `caption` its text; returns the
+    /// message's id.
+    async fn send_file(
+        &self,
+        channel: u64,
+        reply_to: Option<u64>,
+        file: &FileBlob,
+        caption: Option<&str>,
+    ) -> Result<u64, SinkError> {
+        let size = file.data.len() as u64;
+        if size == 0 {
+            return Err(SinkError::Failed(format!(
+                "{} is empty, and Discord sends no empty files.",
+                file.name
+            )));
+        }
+        if size > self.max_upload_bytes {
+            return Err(SinkError::Failed(files::too_big_to_send(
+                &file.name,
+                size,
+                self.max_upload_bytes,
+            )));
+        }
+        let caption = caption.map_or_else(String::new, |c| cut(c, MAX_MESSAGE_CHARS));
+        match self
+            .rest
+            .create_message_with_file(channel, file, &caption, reply_to)
+            .await
+        {
+            Ok(id) => Ok(id),
+            Err(e) if e.is_too_large() => Err(SinkError::Failed(files::refused_as_too_big(
+                &file.name, size,
+            ))),
+            Err(e) => Err(sink_error(e)),
+        }
     }
 
     /// Shows "typing…" now and renews it until a reply shows, the reply ends, or
@@ -216,6 +262,21 @@ impl OutboundSink for DiscordSink {
                     .map(|id| Some(id.to_string()))
                     .map_err(sink_error)
             }
+            // Live tool output reaches Discord as the send queue's status
+            // message (a Send, then Edits).
+            Outbound::ToolProgress { .. } => Ok(None),
+            Outbound::File {
+                thought,
+                file,
+                caption,
+            } => {
+                self.channels.stop_typing(channel);
+                let reply_to = self.reply_target(conversation, thought, channel);
+                let id = self
+                    .send_file(channel, reply_to, &file, caption.as_deref())
+                    .await?;
+                Ok(Some(id.to_string()))
+            }
             Outbound::Cancelled { .. } | Outbound::End { .. } => {
                 self.channels.stop_typing(channel);
                 Ok(None)
@@ -262,6 +323,16 @@ impl OutboundSink for DiscordSink {
             }
         }
     }
+}
+
+/// `text` cut to `max` characters, an ellipsis marking the cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut kept: String = text.chars().take(max - 1).collect();
+    kept.push('…');
+    kept
 }
 
 fn sink_error(e: RestError) -> SinkError {

@@ -1,14 +1,16 @@
 //! A thin typed client of the Bot API: the few calls Clara makes, over reqwest.
 //!
-//! Requests are `POST {root}/bot{token}/{method}` with a JSON body; files come
-//! from `GET {root}/file/bot{token}/{file_path}`. Every answer is decoded from
+//! Requests are `POST {root}/bot{token}/{method}` with a JSON body (a
+//! `multipart/form-data` one for `sendPhoto` and `sendDocument`, which upload
+//! the file); files come from `GET {root}/file/bot{token}/{file_path}`. Every answer is decoded from
 //! Telegram's envelope, and failures become [`ApiError`]s that say what to do
 //! next (wait `retry_after`, retry with backoff, or give up). The token appears
 //! only in request URLs: reqwest's errors are stripped of their URL before they
 //! are kept, and no error text includes the root with the token.
 
 use super::types::{Envelope, File, RawUpdate, User};
-use clara_core::Secret;
+use clara_core::{FileBlob, Secret};
+use reqwest::multipart::{Form, Part};
 use reqwest::{Client, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -76,6 +78,44 @@ impl ApiError {
         matches!(self, Self::Refused { code: 400, description, .. } if description.contains("message is not modified"))
     }
 
+    /// Whether this is a file over a size limit: Clara's own on a download,
+    /// the Bot API's 20 MB for `getFile`, or Telegram's 413 for an upload.
+    pub fn is_file_too_big(&self) -> bool {
+        match self {
+            Self::Refused { code: 413, .. } => true,
+            Self::Refused {
+                code: 400,
+                description,
+                ..
+            } => description.to_ascii_lowercase().contains("file is too big"),
+            _ => false,
+        }
+    }
+
+    /// Whether this is `sendPhoto` refusing the picture itself (its size,
+    /// its dimensions, or bytes it cannot read as an image): sent as a
+    /// document, it goes through.
+    pub fn is_photo_refused(&self) -> bool {
+        matches!(self, Self::Refused { method: "sendPhoto", code: 400, description } if [
+            "PHOTO_INVALID_DIMENSIONS",
+            "PHOTO_SAVE_FILE_INVALID",
+            "IMAGE_PROCESS_FAILED",
+            "PHOTO_EXT_INVALID",
+            "PHOTO_INVALID",
+            "too big",
+        ]
+        .iter()
+        .any(|why| description.contains(why)))
+            || matches!(
+                self,
+                Self::Refused {
+                    method: "sendPhoto",
+                    code: 413,
+                    ..
+                }
+            )
+    }
+
     /// Whether this is 409 Conflict: another `getUpdates` poller or a webhook.
     pub fn is_conflict(&self) -> bool {
         matches!(self, Self::Refused { code: 409, .. })
@@ -107,6 +147,31 @@ pub(crate) struct SendMessage<'a> {
     /// Buttons under the message (an `InlineKeyboardMarkup`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reply_markup: Option<Value>,
+}
+
+/// How a file is sent: as a picture people see in the chat, or as a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Upload {
+    /// `sendPhoto`.
+    Photo,
+    /// `sendDocument`.
+    Document,
+}
+
+impl Upload {
+    fn method(self) -> &'static str {
+        match self {
+            Self::Photo => "sendPhoto",
+            Self::Document => "sendDocument",
+        }
+    }
+
+    fn field(self) -> &'static str {
+        match self {
+            Self::Photo => "photo",
+            Self::Document => "document",
+        }
+    }
 }
 
 impl BotApi {
@@ -169,6 +234,56 @@ impl BotApi {
     /// `sendMessage`: returns the new message's id.
     pub async fn send_message(&self, message: &SendMessage<'_>) -> Result<i64, ApiError> {
         let sent: MessageId = self.call("sendMessage", message, self.call_timeout).await?;
+        Ok(sent.message_id)
+    }
+
+    /// `sendPhoto` or `sendDocument`: uploads `file` as a `multipart/form-data`
+    /// request, with `caption` under it, into the forum topic `thread` when
+    /// given; returns the new message's id.
+    pub async fn send_file(
+        &self,
+        how: Upload,
+        chat_id: i64,
+        thread: Option<i64>,
+        file: &FileBlob,
+        caption: Option<&str>,
+    ) -> Result<i64, ApiError> {
+        let method = how.method();
+        // A control character would break the part's header line.
+        let name: String = file
+            .name
+            .chars()
+            .map(|c| if c.is_control() { '_' } else { c })
+            .collect();
+        let part = || Part::bytes(file.data.clone()).file_name(name.clone());
+        let part = part()
+            .mime_str(&file.media_type)
+            .or_else(|_| part().mime_str("application/octet-stream"))
+            .map_err(|_| ApiError::Decode {
+                method,
+                detail: "the file's type could not be written".into(),
+            })?;
+        let mut form = Form::new()
+            .text("chat_id", chat_id.to_string())
+            .part(how.field(), part);
+        if let Some(thread) = thread {
+            form = form.text("message_thread_id", thread.to_string());
+        }
+        if let Some(caption) = caption.filter(|c| !c.trim().is_empty()) {
+            form = form.text("caption", caption.to_owned());
+        }
+        let response = self
+            .http
+            .post(format!("{}{method}", self.methods.expose()))
+            // An upload of tens of megabytes takes longer than a call.
+            .timeout(self.call_timeout * 4)
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|e| network(method, &e))?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| network(method, &e))?;
+        let sent: MessageId = decode(method, status, &body)?;
         Ok(sent.message_id)
     }
 
@@ -339,6 +454,13 @@ pub(crate) fn decode<T: DeserializeOwned>(
         Ok(envelope) => envelope,
         Err(error) => {
             // Proxies and outages answer with HTML; judge those by status.
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                return Err(ApiError::Refused {
+                    method,
+                    code: 413,
+                    description: "Request Entity Too Large".into(),
+                });
+            }
             if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
                 return Err(ApiError::Network {
                     method,

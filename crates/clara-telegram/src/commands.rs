@@ -22,7 +22,8 @@ pub(crate) const STOPPED: &str = "Stopped.";
 pub(crate) const FORGET_USAGE: &str = "Tell me what to forget, for example: /forget my old address";
 
 /// A message Clara cannot read.
-pub(crate) const UNREADABLE: &str = "I can read text and photos, but not this kind of message yet.";
+pub(crate) const UNREADABLE: &str =
+    "I can read text, photos and files, but not this kind of message yet.";
 
 /// What Clara is asked when someone says `/forget <what>`; her memory tools act on it.
 pub(crate) fn forget_request(what: &str) -> String {

@@ -1,7 +1,7 @@
 //! Telegram: the Bot API over long polling.
 //!
 //! Built on a thin typed client of our own ([`api`](self) module, on the
-//! workspace's reqwest): Clara needs six Bot API calls, and owning them keeps
+//! workspace's reqwest): Clara needs a few Bot API calls, and owning them keeps
 //! the build light (frankenstein, the recommended crate, is the heaviest single
 //! crate of the core build), lets every base URL be configured, and gives exact
 //! control of what matters here — `retry_after`, `409 Conflict`, errors that
@@ -29,6 +29,14 @@
 //!   URL) and passed as [`Image::Bytes`](clara_core::Image) — never as a URL,
 //!   which would contain the token. The caption is the text; a photo without
 //!   one reads `[a photo]`.
+//! - **Files** (documents, audio, voice notes, videos, video notes): downloaded
+//!   the same way into [`Inbound::files`](clara_core::Inbound) with their name
+//!   (an unnamed one is called after its kind, `voice-<file_unique_id>.ogg`)
+//!   and type; a picture sent as a file is also shown to the model. A file
+//!   over [`TelegramConfig::max_file_bytes`] (or the Bot API's 20 MB download
+//!   limit) is not downloaded: the message goes on with one line saying so
+//!   (`[report.pdf was not kept: 25 MB, the limit is 20 MB]`), which the model
+//!   passes on.
 //! - **Replies**: the message replied to (or the part of it quoted) becomes
 //!   [`Inbound::replying_to`](clara_core::Inbound), marked when it was Clara's.
 //! - **Commands**: `/start` and `/help` greet and list the commands; `/new`
@@ -49,12 +57,17 @@
 //!   `parse_mode`), so nothing the model writes is refused as bad markup.
 //!   Answers are ordinary messages in the chat (or topic); the adapter's own
 //!   answers to commands and refusals reply to the message they answer.
-//! - Stickers, voice notes and other content Clara cannot read get one sentence
-//!   saying so; service messages (joins, title changes) get nothing.
+//! - **Files out** ([`Outbound::File`](clara_core::Outbound)): a picture by
+//!   `sendPhoto` (a multipart upload), again by `sendDocument` when Telegram
+//!   refuses it as a photo (over 10 MB, or of dimensions it does not take);
+//!   anything else by `sendDocument`, up to 50 MB (larger is one sentence).
+//! - Stickers, polls, locations and other content Clara cannot read get one
+//!   sentence saying so; service messages (joins, title changes) get nothing.
 
 mod api;
 mod approval;
 mod commands;
+mod files;
 mod poller;
 mod settings;
 mod sink;
@@ -63,6 +76,7 @@ mod types;
 
 pub use api::ApiError;
 pub use clara_core::backoff::Backoff;
+pub use files::BOT_API_DOWNLOAD_LIMIT;
 pub use settings::TelegramSettings;
 pub use translate::PLATFORM;
 
@@ -129,6 +143,10 @@ pub struct TelegramConfig {
     pub backoff: Backoff,
     /// The largest image downloaded for the model.
     pub max_image_bytes: u64,
+    /// The largest file (document, voice note, …) a person sends that Clara
+    /// keeps; the Bot API downloads at most [`BOT_API_DOWNLOAD_LIMIT`] (a local
+    /// Bot API server, set as `api_url`, more).
+    pub max_file_bytes: u64,
     /// The least time between two of Clara's messages or edits in one group
     /// (Telegram allows a bot about 20 a minute per group).
     pub group_write_interval: Duration,
@@ -145,6 +163,7 @@ impl TelegramConfig {
             call_timeout: Duration::from_secs(30),
             backoff: Backoff::default(),
             max_image_bytes: 10_000_000,
+            max_file_bytes: BOT_API_DOWNLOAD_LIMIT,
             group_write_interval: Duration::from_secs(3),
         }
     }
@@ -301,6 +320,7 @@ impl Telegram {
             self.config.poll_timeout,
             self.config.backoff,
             self.config.max_image_bytes,
+            self.config.max_file_bytes,
         );
         poller.run(&stop).await.map_err(TelegramError::Api)
     }

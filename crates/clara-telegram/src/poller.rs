@@ -6,7 +6,7 @@
 //! `timeout`) and `offset` = one past the last update handed over, which is
 //! what tells Telegram an update is done. An update is handed over before the
 //! offset moves past it: if Clara cannot take it now (shutting down, gateway
-//! unreachable, a photo that failed to download), the batch stops there and
+//! unreachable, a photo or file that failed to download), the batch stops there and
 //! the same updates come again after a backoff. After downtime Telegram keeps
 //! up to 24 hours of updates; they arrive in order and are handed over in order,
 //! and a message delivered twice (a crash between handing over and confirming)
@@ -15,13 +15,14 @@
 use super::api::{ApiError, BotApi, SendMessage};
 use super::approval;
 use super::commands;
+use super::files::{self, FileRef};
 use super::translate::{
     BotIdentity, Command, CommandCall, Draft, Incoming, Target, channel_for, translate,
 };
 use super::types::{CallbackQuery, Message, RawUpdate};
 use clara_core::backoff::Backoff;
 use clara_core::port::{Assistant, IngressError};
-use clara_core::{Image, Tier};
+use clara_core::{FileBlob, Image, Tier};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 /// The most updates asked for at once (the Bot API's maximum).
 const BATCH: u32 = 100;
-/// Attempts to download a photo before the message goes on without it.
+/// Attempts to download a photo or file before the message goes on without it.
 const DOWNLOAD_ATTEMPTS: u32 = 3;
 
 /// What became of one update.
@@ -38,6 +39,16 @@ enum Handled {
     /// Done with it: confirm it.
     Done,
     /// Not taken now; stop the batch and offer it again after a pause.
+    Later,
+}
+
+/// What became of one file of a message.
+enum Fetched {
+    /// Downloaded.
+    Kept(FileBlob),
+    /// Not kept: the line to add to the message, for the model to pass on.
+    Note(String),
+    /// A passing failure: offer the update again later.
     Later,
 }
 
@@ -49,6 +60,8 @@ pub(crate) struct Poller {
     pub poll_timeout: Duration,
     pub backoff: Backoff,
     pub max_image_bytes: u64,
+    /// The largest file kept.
+    pub max_file_bytes: u64,
     /// One past the last update handed over.
     offset: Option<i64>,
     /// `/tier` choices, by conversation channel.
@@ -65,6 +78,7 @@ impl Poller {
         poll_timeout: Duration,
         backoff: Backoff,
         max_image_bytes: u64,
+        max_file_bytes: u64,
     ) -> Self {
         Self {
             api,
@@ -73,6 +87,7 @@ impl Poller {
             poll_timeout,
             backoff,
             max_image_bytes,
+            max_file_bytes,
             offset: None,
             tiers: HashMap::new(),
             stuck: None,
@@ -217,11 +232,13 @@ impl Poller {
         Handled::Done
     }
 
-    /// Downloads the photo, applies the chat's tier, and hands the message over.
+    /// Downloads the photo and files, applies the chat's tier, and hands the
+    /// message over.
     async fn submit(&mut self, draft: Draft) -> Handled {
         let Draft {
             mut inbound,
             image,
+            files,
             target,
         } = draft;
         inbound.tier = inbound
@@ -249,12 +266,64 @@ impl Poller {
                 }
             }
         }
+        for file in files {
+            match self.fetch(&file).await {
+                Fetched::Kept(blob) => {
+                    // A picture sent as a file is also shown to the model, as a photo is.
+                    if blob.is_image() && blob.data.len() as u64 <= self.max_image_bytes {
+                        inbound.images.push(Image::Bytes {
+                            media_type: blob.media_type.clone(),
+                            data: blob.data.clone(),
+                        });
+                    }
+                    inbound.files.push(blob);
+                }
+                Fetched::Note(note) => {
+                    inbound.text.push('\n');
+                    inbound.text.push_str(&note);
+                }
+                Fetched::Later => return Handled::Later,
+            }
+        }
         match self.assistant.submit(inbound).await {
             Ok(_) => Handled::Done,
             Err(IngressError::Closed | IngressError::Unavailable) => Handled::Later,
             Err(refused) => {
                 self.say(&target, &refused.to_string()).await;
                 Handled::Done
+            }
+        }
+    }
+
+    /// Downloads one file of a message, within the size limit.
+    async fn fetch(&self, file: &FileRef) -> Fetched {
+        let limit = self.max_file_bytes;
+        if file.size.is_some_and(|size| size > limit) {
+            tracing::info!(file = %file.name, size = file.size, limit, "a Telegram file over the limit was not downloaded");
+            return Fetched::Note(files::not_kept(&file.name, file.size, limit));
+        }
+        match self.api.download(&file.file_id, limit).await {
+            Ok(data) => Fetched::Kept(FileBlob {
+                name: file.name.clone(),
+                media_type: file.media_type.clone(),
+                data,
+            }),
+            Err(error) if error.is_file_too_big() => {
+                tracing::info!(file = %file.name, %error, "a Telegram file over the limit was not kept");
+                // `getFile` refusing it is the Bot API's 20 MB, not Clara's limit.
+                let hit = match error {
+                    ApiError::Refused { code: 400, .. } => limit.min(files::BOT_API_DOWNLOAD_LIMIT),
+                    _ => limit,
+                };
+                Fetched::Note(files::not_kept(&file.name, file.size, hit))
+            }
+            Err(error) if error.is_transient() && self.attempts_left() => {
+                tracing::warn!(%error, "a Telegram file could not be downloaded; retrying");
+                Fetched::Later
+            }
+            Err(error) => {
+                tracing::warn!(%error, "a Telegram file could not be downloaded; passing the message on without it");
+                Fetched::Note(files::not_loaded(&file.name))
             }
         }
     }

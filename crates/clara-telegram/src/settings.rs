@@ -21,6 +21,10 @@ pub struct TelegramSettings {
     pub edit_cooldown_ms: Option<u64>,
     /// Seconds Telegram may hold one long poll.
     pub poll_timeout_secs: Option<u64>,
+    /// The largest file a person sends that Clara keeps, in MB (default 20,
+    /// the most the Bot API lets a bot download; more needs a local Bot API
+    /// server as `api_url`).
+    pub max_file_mb: Option<u64>,
 }
 
 impl TelegramSettings {
@@ -53,6 +57,14 @@ impl TelegramSettings {
                 )));
             }
             config.poll_timeout = Duration::from_secs(secs);
+        }
+        if let Some(mb) = self.max_file_mb {
+            if !(1..=2000).contains(&mb) {
+                return Err(ConfigError::new(format!(
+                    "telegram.max_file_mb must be between 1 and 2000 (megabytes of a file Clara keeps), got {mb}"
+                )));
+            }
+            config.max_file_bytes = mb * 1_000_000;
         }
         // The token's shape and the URL (the errors name TG_BOT_TOKEN /
         // TELEGRAM_API_URL).
@@ -93,6 +105,12 @@ mod tests {
         assert!(bad.to_string().contains("TELEGRAM_DELIVERY"), "{bad}");
         let bad = with(|s| s.poll_timeout_secs = Some(90)).unwrap_err();
         assert!(bad.to_string().contains("poll_timeout_secs"), "{bad}");
+        let config = with(|_| {}).unwrap().unwrap();
+        assert_eq!(config.max_file_bytes, 20_000_000);
+        let config = with(|s| s.max_file_mb = Some(5)).unwrap().unwrap();
+        assert_eq!(config.max_file_bytes, 5_000_000);
+        let bad = with(|s| s.max_file_mb = Some(0)).unwrap_err();
+        assert!(bad.to_string().contains("max_file_mb"), "{bad}");
         let bad = with(|s| s.token = Some(Secret::new("not a token"))).unwrap_err();
         assert!(bad.to_string().contains("TG_BOT_TOKEN"), "{bad}");
         assert!(!bad.to_string().contains("not a token"), "{bad}");

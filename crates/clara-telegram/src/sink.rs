@@ -4,21 +4,25 @@
 //! `Edit` → `editMessageText`, `Ask` → a message with three inline buttons
 //! (see `approval.rs`), `AskClosed` → its edit without them, `Typing` → `sendChatAction` kept alive every few
 //! seconds until the reply shows (Telegram clears it after five), `Error` → a
-//! message with the sentence. A flood limit (429) becomes
+//! message with the sentence, `File` → `sendPhoto` for a picture (PNG, JPEG,
+//! WebP up to 10 MB; one Telegram refuses as a photo, for its dimensions, goes
+//! again as a document) and `sendDocument` for anything else, up to the Bot
+//! API's 50 MB (a larger file is one sentence, never an upload). A flood limit (429) becomes
 //! [`SinkError::RateLimited`] with Telegram's `retry_after`, which the send queue
 //! waits out; a lost connection or a 5xx is retried here with backoff — for a
 //! new message only when Telegram certainly did not act on it (the connection
 //! failed, or it answered 5xx), so nothing is sent twice. In groups, writes are
 //! spaced to Telegram's per-group limit.
 
-use super::api::{ApiError, BotApi, SendMessage};
+use super::api::{ApiError, BotApi, SendMessage, Upload};
 use super::approval;
+use super::files::{self, MAX_PHOTO_BYTES, MAX_UPLOAD_BYTES};
 use super::translate::parse_channel;
 use async_trait::async_trait;
 use clara_core::backoff::Backoff;
 use clara_core::pacing::Delivery;
 use clara_core::port::{OutboundSink, SinkError};
-use clara_core::{ConversationRef, Outbound};
+use clara_core::{ConversationRef, FileBlob, Outbound};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -26,6 +30,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Telegram's limit for one message, in UTF-16 code units.
 pub const TELEGRAM_MAX_UNITS: usize = 4096;
+/// Telegram's limit for a photo's or a document's caption, in UTF-16 code units.
+pub const TELEGRAM_MAX_CAPTION_UNITS: usize = 1024;
 /// How often "typing…" is renewed while Clara thinks (Telegram shows it for 5 s).
 const TYPING_REFRESH: Duration = Duration::from_secs(4);
 /// The longest "typing…" is kept up without a reply.
@@ -56,6 +62,13 @@ enum Call<'a> {
         text: &'a str,
         /// New buttons (`None` keeps them).
         markup: Option<&'a serde_json::Value>,
+    },
+    File {
+        how: Upload,
+        chat_id: i64,
+        thread: Option<i64>,
+        file: &'a FileBlob,
+        caption: Option<&'a str>,
     },
 }
 
@@ -95,9 +108,15 @@ impl TelegramSink {
     }
 
     async fn call(&self, call: &Call<'_>) -> Result<Option<i64>, SinkError> {
+        self.attempt(call).await.map_err(sink_error)
+    }
+
+    /// Makes a call in the group's write slot, retrying network failures when
+    /// that cannot send twice; an edit that changes nothing is done.
+    async fn attempt(&self, call: &Call<'_>) -> Result<Option<i64>, ApiError> {
         let chat_id = match call {
             Call::Send(message) => message.chat_id,
-            Call::Edit { chat_id, .. } => *chat_id,
+            Call::Edit { chat_id, .. } | Call::File { chat_id, .. } => *chat_id,
         };
         self.group_slot(chat_id).await;
         let mut attempt = 0;
@@ -115,17 +134,24 @@ impl TelegramSink {
                     .edit_message_text(*chat_id, *message_id, text, *markup)
                     .await
                     .map(|()| None),
+                Call::File {
+                    how,
+                    chat_id,
+                    thread,
+                    file,
+                    caption,
+                } => self
+                    .api
+                    .send_file(*how, *chat_id, *thread, file, *caption)
+                    .await
+                    .map(Some),
             };
             let error = match result {
                 Ok(id) => return Ok(id),
                 Err(error) => error,
             };
             match error {
-                ApiError::RateLimited { retry_after } => {
-                    return Err(SinkError::RateLimited {
-                        retry_after_ms: retry_after.saturating_mul(1000),
-                    });
-                }
+                e @ ApiError::RateLimited { .. } => return Err(e),
                 e if e.is_not_modified() => return Ok(None),
                 ApiError::Network { retry_safe, .. }
                     if attempt < NETWORK_ATTEMPTS
@@ -135,8 +161,63 @@ impl TelegramSink {
                     tracing::warn!(%error, retry_in = ?pause, "Telegram call failed; retrying");
                     tokio::time::sleep(pause).await;
                 }
-                e => return Err(SinkError::Failed(e.to_string())),
+                e => return Err(e),
             }
+        }
+    }
+
+    /// Sends a file: a picture as a photo where Telegram takes it as one,
+    /// else (or then) as a document. Returns the message's id.
+    async fn send_file(
+        &self,
+        chat_id: i64,
+        thread: Option<i64>,
+        file: &FileBlob,
+        caption: Option<&str>,
+    ) -> Result<Option<i64>, SinkError> {
+        let size = file.data.len() as u64;
+        if size == 0 {
+            return Err(SinkError::Failed(format!(
+                "{} is empty, and Telegram sends no empty files.",
+                file.name
+            )));
+        }
+        if size > MAX_UPLOAD_BYTES {
+            return Err(SinkError::Failed(files::too_big_to_send(&file.name, size)));
+        }
+        let caption = caption.map(|c| fit_within(c, TELEGRAM_MAX_CAPTION_UNITS));
+        let caption = caption.as_deref();
+        // A GIF sent as a photo would lose its motion; as a document it plays.
+        let as_photo = file.is_image() && file.media_type != "image/gif" && size <= MAX_PHOTO_BYTES;
+        if as_photo {
+            let photo = Call::File {
+                how: Upload::Photo,
+                chat_id,
+                thread,
+                file,
+                caption,
+            };
+            match self.attempt(&photo).await {
+                Ok(id) => return Ok(id),
+                Err(error) if error.is_photo_refused() => {
+                    tracing::info!(%error, file = %file.name, "Telegram took no photo of it; sending it as a document");
+                }
+                Err(error) => return Err(sink_error(error)),
+            }
+        }
+        let document = Call::File {
+            how: Upload::Document,
+            chat_id,
+            thread,
+            file,
+            caption,
+        };
+        match self.attempt(&document).await {
+            Ok(id) => Ok(id),
+            Err(error) if error.is_file_too_big() => {
+                Err(SinkError::Failed(files::too_big_to_send(&file.name, size)))
+            }
+            Err(error) => Err(sink_error(error)),
         }
     }
 
@@ -288,10 +369,31 @@ impl OutboundSink for TelegramSink {
             }
             // Telegram shows whole messages: streamed deltas and tool progress
             // have no call of their own (the send queue renews "typing" for tools).
+            // Live tool output reaches Telegram as the send queue's status
+            // message (a Send, then Edits).
             Outbound::Delta { .. }
             | Outbound::ToolStarted { .. }
+            | Outbound::ToolProgress { .. }
             | Outbound::ToolFinished { .. } => Ok(None),
+            Outbound::File { file, caption, .. } => {
+                self.typing_off(channel);
+                let id = self
+                    .send_file(chat_id, thread, &file, caption.as_deref())
+                    .await?;
+                Ok(id.map(|id| id.to_string()))
+            }
         }
+    }
+}
+
+/// The failure the send queue is told of: a flood limit to wait out, or one
+/// sentence.
+fn sink_error(error: ApiError) -> SinkError {
+    match error {
+        ApiError::RateLimited { retry_after } => SinkError::RateLimited {
+            retry_after_ms: retry_after.saturating_mul(1000),
+        },
+        other => SinkError::Failed(other.to_string()),
     }
 }
 
@@ -299,15 +401,20 @@ impl OutboundSink for TelegramSink {
 /// queue counts characters: only a page dense with emoji can be over, and then
 /// it is cut (and said so in the log) rather than refused whole.
 pub(crate) fn fit(text: &str) -> std::borrow::Cow<'_, str> {
+    fit_within(text, TELEGRAM_MAX_UNITS)
+}
+
+/// `text` cut to `max_units` UTF-16 units, an ellipsis marking the cut.
+fn fit_within(text: &str, max_units: usize) -> std::borrow::Cow<'_, str> {
     let units: usize = text.chars().map(char::len_utf16).sum();
-    if units <= TELEGRAM_MAX_UNITS {
+    if units <= max_units {
         return std::borrow::Cow::Borrowed(text);
     }
-    tracing::warn!(units, "a message over Telegram's 4096 UTF-16 units was cut");
+    tracing::warn!(units, max_units, "a text over Telegram's limit was cut");
     let mut used = 0;
     let mut cut = String::new();
     for ch in text.chars() {
-        if used + ch.len_utf16() > TELEGRAM_MAX_UNITS - 1 {
+        if used + ch.len_utf16() > max_units - 1 {
             break;
         }
         used += ch.len_utf16();

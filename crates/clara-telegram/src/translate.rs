@@ -1,9 +1,10 @@
 //! Telegram messages → what the adapter does with them. Pure: no I/O, no clock.
 //!
 //! One message becomes one [`Incoming`]: a message for Clara (a [`Draft`]
-//! `Inbound`, perhaps with a photo still to download), a command, a sentence
-//! for content Clara cannot read, or nothing (not addressed to Clara).
+//! `Inbound`, perhaps with a photo or a file still to download), a command, a
+//! sentence for content Clara cannot read, or nothing (not addressed to Clara).
 
+use super::files::{self, FileRef};
 use super::types::{Chat, Message, MessageEntity, PhotoSize, User};
 use clara_core::approval;
 use clara_core::{Author, ChannelKind, ConversationRef, EventId, Inbound, Quoted};
@@ -58,11 +59,12 @@ pub(crate) struct ImageRef {
     pub media_type: String,
 }
 
-/// A message for Clara, images not yet downloaded.
+/// A message for Clara, its photo and files not yet downloaded.
 #[derive(Clone, Debug)]
 pub(crate) struct Draft {
     pub inbound: Inbound,
     pub image: Option<ImageRef>,
+    pub files: Vec<FileRef>,
     pub target: Target,
 }
 
@@ -91,7 +93,7 @@ pub(crate) struct CommandCall {
 pub(crate) enum Incoming {
     /// Nothing: the reason is for the debug log.
     Ignore(&'static str),
-    /// Addressed to Clara, but of a kind she cannot read (a sticker, a voice note…).
+    /// Addressed to Clara, but of a kind she cannot read (a sticker, a poll…).
     Unreadable(Target),
     /// A message for Clara.
     Message(Draft),
@@ -154,7 +156,7 @@ pub(crate) fn translate(message: &Message, bot: &BotIdentity, max_image_bytes: u
         .reply_to_message
         .as_deref()
         .is_some_and(|r| bot.is(r.from.as_ref()) && r.forum_topic_created.is_none());
-    let draft = |text: String, image: Option<ImageRef>| Draft {
+    let draft = |text: String, image: Option<ImageRef>, files: Vec<FileRef>| Draft {
         inbound: Inbound {
             event_id: EventId(format!(
                 "{PLATFORM}:{}:{}",
@@ -166,9 +168,11 @@ pub(crate) fn translate(message: &Message, bot: &BotIdentity, max_image_bytes: u
             sent_at_ms: message.date.saturating_mul(1000),
             tier: None,
             images: Vec::new(),
+            files: Vec::new(),
             replying_to: replying_to.clone(),
         },
         image,
+        files,
         target: target.clone(),
     };
 
@@ -190,11 +194,11 @@ pub(crate) fn translate(message: &Message, bot: &BotIdentity, max_image_bytes: u
             && let Some(answer) = approval::parse_command(&format!("/{name} {}", parsed.args))
         {
             let typed = format!("/{} {}", answer.verdict.as_str(), answer.id);
-            return Incoming::Message(draft(typed, None));
+            return Incoming::Message(draft(typed, None, Vec::new()));
         }
         return Incoming::Command(CommandCall {
             command: parsed.command,
-            message: draft(parsed.args.to_owned(), None),
+            message: draft(parsed.args.to_owned(), None, Vec::new()),
         });
     }
 
@@ -203,17 +207,25 @@ pub(crate) fn translate(message: &Message, bot: &BotIdentity, max_image_bytes: u
         return Incoming::Ignore("a group message not addressed to Clara");
     }
     let image = image_of(message, max_image_bytes);
+    let files = files::files_of(message);
     let cleaned = remove_ranges(text, &mentioned);
     let words = if cleaned.is_empty() {
         text.trim().to_owned()
     } else {
         cleaned
     };
-    match (words.is_empty(), image) {
-        (true, None) if message.has_unreadable_content() => Incoming::Unreadable(target),
-        (true, None) => Incoming::Ignore("no text (a service message)"),
-        (true, Some(image)) => Incoming::Message(draft(PHOTO_ONLY_TEXT.to_owned(), Some(image))),
-        (false, image) => Incoming::Message(draft(words, image)),
+    if !words.is_empty() {
+        return Incoming::Message(draft(words, image, files));
+    }
+    // Without words, say what was sent: the engine needs text.
+    let described = match &image {
+        Some(_) => Some(PHOTO_ONLY_TEXT.to_owned()),
+        None => files::described(&files),
+    };
+    match described {
+        Some(text) => Incoming::Message(draft(text, image, files)),
+        None if message.has_unreadable_content() => Incoming::Unreadable(target),
+        None => Incoming::Ignore("no text (a service message)"),
     }
 }
 
@@ -263,10 +275,11 @@ fn quoted(reply: &Message, quote: Option<&str>, bot: &BotIdentity) -> Option<Quo
         .or(reply.caption.as_deref())
         .map(str::to_owned)
         .unwrap_or_else(|| {
-            if reply.photo.is_empty() {
-                "[a message Clara cannot read]".to_owned()
-            } else {
+            if !reply.photo.is_empty() {
                 PHOTO_ONLY_TEXT.to_owned()
+            } else {
+                files::described(&files::files_of(reply))
+                    .unwrap_or_else(|| "[a message Clara cannot read]".to_owned())
             }
         });
     Some(Quoted {
@@ -405,35 +418,21 @@ fn tidy(text: &str) -> String {
 }
 
 /// The photo to download: the largest size within the limit (Telegram lists
-/// sizes smallest first), or an image sent as a file.
+/// sizes smallest first). A picture sent as a file is one of the message's
+/// files; the poller shows it to the model too.
 fn image_of(message: &Message, max_bytes: u64) -> Option<ImageRef> {
-    if !message.photo.is_empty() {
-        let fits = |p: &&PhotoSize| p.file_size.is_none_or(|s| s <= max_bytes);
-        let area = |p: &&PhotoSize| u64::from(p.width) * u64::from(p.height);
-        let best = message
-            .photo
-            .iter()
-            .filter(fits)
-            .max_by_key(area)
-            .or_else(|| message.photo.iter().min_by_key(area))?;
-        return Some(ImageRef {
-            file_id: best.file_id.clone(),
-            // Telegram re-encodes every photo as JPEG.
-            media_type: "image/jpeg".to_owned(),
-        });
-    }
-    let document = message
-        .document
-        .as_ref()
-        .filter(|d| d.file_size.is_none_or(|s| s <= max_bytes))?;
-    let mime = document.mime_type.as_deref()?;
-    matches!(
-        mime,
-        "image/jpeg" | "image/png" | "image/webp" | "image/gif"
-    )
-    .then(|| ImageRef {
-        file_id: document.file_id.clone(),
-        media_type: mime.to_owned(),
+    let fits = |p: &&PhotoSize| p.file_size.is_none_or(|s| s <= max_bytes);
+    let area = |p: &&PhotoSize| u64::from(p.width) * u64::from(p.height);
+    let best = message
+        .photo
+        .iter()
+        .filter(fits)
+        .max_by_key(area)
+        .or_else(|| message.photo.iter().min_by_key(area))?;
+    Some(ImageRef {
+        file_id: best.file_id.clone(),
+        // Telegram re-encodes every photo as JPEG.
+        media_type: "image/jpeg".to_owned(),
     })
 }
 
@@ -627,6 +626,43 @@ mod tests {
             panic!()
         };
         assert_eq!(d.inbound.text, PHOTO_ONLY_TEXT);
+    }
+
+    #[test]
+    fn files_are_drafted_and_described_and_groups_still_need_a_mention() {
+        let doc = json!({"file_id": "d", "file_unique_id": "u", "file_name": "plan.pdf", "mime_type": "application/pdf", "file_size": 9});
+        let m: Message = serde_json::from_value(json!({
+            "message_id": 3, "from": {"id": 7, "first_name": "Ann"}, "chat": {"id": 7, "type": "private"}, "date": 1,
+            "document": doc,
+        }))
+        .unwrap();
+        let Incoming::Message(d) = translate(&m, &bot(), 1) else {
+            panic!()
+        };
+        assert_eq!(d.inbound.text, "[sent the file plan.pdf]");
+        assert_eq!(d.files[0].name, "plan.pdf");
+        assert_eq!(d.image, None);
+
+        let in_group: Message = serde_json::from_value(json!({
+            "message_id": 4, "from": {"id": 7, "first_name": "Ann"}, "chat": {"id": -5, "type": "group"}, "date": 1,
+            "document": doc, "caption": "for the team",
+        }))
+        .unwrap();
+        assert!(matches!(
+            translate(&in_group, &bot(), 1),
+            Incoming::Ignore(_)
+        ));
+
+        let mut reply = msg("private", "what is in it?", json!([]));
+        reply.reply_to_message = Some(Box::new(m));
+        let Incoming::Message(d) = translate(&reply, &bot(), 1) else {
+            panic!()
+        };
+        assert_eq!(d.inbound.replying_to[0].text, "[sent the file plan.pdf]");
+        assert!(
+            d.files.is_empty(),
+            "the replied-to file is not fetched again"
+        );
     }
 
     #[test]

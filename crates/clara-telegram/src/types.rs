@@ -103,10 +103,17 @@ pub(crate) struct PhotoSize {
     pub file_size: Option<u64>,
 }
 
-/// A general file.
+/// A file of any kind but a photo: a `Document`, `Audio`, `Voice`, `Video` or
+/// `VideoNote` (the fields they share; voice and video notes have no name,
+/// video notes no type).
 #[derive(Clone, Debug, Deserialize)]
-pub(crate) struct Document {
+pub(crate) struct Media {
     pub file_id: String,
+    /// Stable across bots and time, unlike `file_id`; names unnamed files.
+    #[serde(default)]
+    pub file_unique_id: String,
+    #[serde(default)]
+    pub file_name: Option<String>,
     #[serde(default)]
     pub mime_type: Option<String>,
     #[serde(default)]
@@ -145,7 +152,15 @@ pub(crate) struct Message {
     #[serde(default)]
     pub photo: Vec<PhotoSize>,
     #[serde(default)]
-    pub document: Option<Document>,
+    pub document: Option<Media>,
+    #[serde(default)]
+    pub audio: Option<Media>,
+    #[serde(default)]
+    pub voice: Option<Media>,
+    #[serde(default)]
+    pub video: Option<Media>,
+    #[serde(default)]
+    pub video_note: Option<Media>,
     /// The message this one replies to (which carries no reply of its own).
     #[serde(default)]
     pub reply_to_message: Option<Box<Message>>,
@@ -156,14 +171,7 @@ pub(crate) struct Message {
     // Content Clara cannot read yet; present means the person sent one.
     #[serde(default)]
     pub sticker: Option<Value>,
-    #[serde(default)]
-    pub voice: Option<Value>,
-    #[serde(default)]
-    pub audio: Option<Value>,
-    #[serde(default)]
-    pub video: Option<Value>,
-    #[serde(default)]
-    pub video_note: Option<Value>,
+    /// A GIF; it comes with a `document` too, which is what Clara keeps.
     #[serde(default)]
     pub animation: Option<Value>,
     #[serde(default)]
@@ -180,15 +188,12 @@ pub(crate) struct Message {
 
 impl Message {
     /// Whether the message carries content of a kind Clara cannot read (a
-    /// sticker, a voice note, a file that is not an image, …), as opposed to a
-    /// service message (someone joined, a title changed), which needs no answer.
+    /// sticker, a location, a poll, …), as opposed to a service message
+    /// (someone joined, a title changed), which needs no answer. Files are
+    /// readable: Clara keeps them.
     pub fn has_unreadable_content(&self) -> bool {
         [
             &self.sticker,
-            &self.voice,
-            &self.audio,
-            &self.video,
-            &self.video_note,
             &self.animation,
             &self.location,
             &self.contact,
@@ -198,7 +203,6 @@ impl Message {
         ]
         .iter()
         .any(|v| v.is_some())
-            || self.document.is_some()
     }
 }
 

@@ -34,7 +34,13 @@
 //! and server errors (5xx, before serving a call or after it, as when an answer
 //! is lost on the way). A new message with `enforce_nonce` and a nonce seen in
 //! that channel in the last few minutes is not created again: the first one is
-//! returned, as Discord does.
+//! returned, as Discord does. A new message may instead be a
+//! `multipart/form-data` upload: the message's JSON in `payload_json`, files
+//! in `files[n]` parts, named by `attachments: [{"id": n, "filename"}]`; the
+//! text may then be empty. Uploads adding up to more than the limit (10 MiB,
+//! Discord's default; [`FakeDiscord::set_upload_limit`]) get 413 code 40005
+//! "Request entity too large". Sent files are served by the CDN and recorded
+//! ([`FakeDiscord::sent_files`]).
 //! The bot's own messages come back as MESSAGE_CREATE / MESSAGE_UPDATE
 //! dispatches, as on Discord.
 
@@ -44,8 +50,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -63,6 +69,9 @@ pub const TOKEN: &str = "fake.discord.token";
 pub const DEFAULT_HEARTBEAT_MS: u64 = 41_250;
 /// How long the `wait_*` helpers wait before panicking.
 pub const WAIT: Duration = Duration::from_secs(20);
+/// The most a message's uploads may add up to unless told otherwise: Discord's
+/// default (servers with boosts allow more).
+pub const DEFAULT_UPLOAD_LIMIT: usize = 10 * 1024 * 1024;
 
 const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
 
@@ -176,6 +185,38 @@ impl UserMessage {
     }
 }
 
+/// A file part of a `multipart/form-data` request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadedFile {
+    /// The form field, e.g. `files[0]`.
+    pub field: String,
+    /// The part's file name.
+    pub filename: String,
+    /// The part's `Content-Type`, if it had one.
+    pub content_type: Option<String>,
+    /// The bytes.
+    pub data: Vec<u8>,
+}
+
+/// A file the bot sent as an attachment of a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentFile {
+    /// The channel.
+    pub channel_id: u64,
+    /// The message it is attached to.
+    pub message_id: u64,
+    /// The attachment's file name (from `attachments[].filename`, else the part's).
+    pub filename: String,
+    /// The `Content-Type` of the uploaded part, if it had one.
+    pub content_type: Option<String>,
+    /// The bytes.
+    pub data: Vec<u8>,
+    /// The message's text (the caption); empty when none.
+    pub content: String,
+    /// The message it replies to, if any.
+    pub reply_to: Option<u64>,
+}
+
 /// One REST call the fake received.
 #[derive(Clone, Debug)]
 pub struct RestCall {
@@ -183,8 +224,11 @@ pub struct RestCall {
     pub method: String,
     /// The path after `/api/v10/`, e.g. `channels/1/messages`.
     pub path: String,
-    /// The JSON body (`Null` when none or not JSON).
+    /// The JSON body (`Null` when none or not JSON); for a multipart upload,
+    /// its `payload_json`.
     pub body: Value,
+    /// The files of a multipart upload.
+    pub files: Vec<UploadedFile>,
     /// The status the fake answered.
     pub status: u16,
     /// When it arrived.
@@ -285,6 +329,10 @@ struct World {
     client_closes: Vec<(u64, u16)>,
     /// Interactions dispatched, by id: their token and the callback's body once answered.
     interactions: HashMap<String, (String, Option<Value>)>,
+    /// The most one message's uploads may add up to.
+    upload_limit: usize,
+    /// Files the bot sent, in order.
+    sent_files: Vec<SentFile>,
 }
 
 struct Shared {
@@ -353,6 +401,8 @@ impl FakeDiscord {
                 frames: Vec::new(),
                 client_closes: Vec::new(),
                 interactions: HashMap::new(),
+                upload_limit: DEFAULT_UPLOAD_LIMIT,
+                sent_files: Vec::new(),
             }),
             changed: Notify::new(),
             shutdown: CancellationToken::new(),
@@ -363,6 +413,9 @@ impl FakeDiscord {
             .route("/resume/", get(gateway))
             .route("/attachments/{channel}/{id}/{name}", get(cdn))
             .fallback(rest)
+            // Uploads are judged by Discord's own limit, answered as Discord
+            // does, not by axum's default 2 MB.
+            .layer(DefaultBodyLimit::disable())
             .with_state(Arc::clone(&shared));
         let stop = shared.shutdown.clone();
         tokio::spawn(async move {
@@ -685,6 +738,17 @@ impl FakeDiscord {
             .collect()
     }
 
+    /// The most one message's uploads may add up to from now on (default
+    /// [`DEFAULT_UPLOAD_LIMIT`]); more gets 413.
+    pub fn set_upload_limit(&self, bytes: usize) {
+        self.shared.lock().upload_limit = bytes;
+    }
+
+    /// Every file the bot sent, in order.
+    pub fn sent_files(&self) -> Vec<SentFile> {
+        self.shared.lock().sent_files.clone()
+    }
+
     /// The bot's messages in `channel`, oldest first, as they read now.
     pub fn bot_messages(&self, channel: u64) -> Vec<Value> {
         let st = self.shared.lock();
@@ -749,6 +813,61 @@ impl World {
         let id = ((now_ms() - DISCORD_EPOCH_MS) << 22).max(self.last_snowflake + 1);
         self.last_snowflake = id;
         id
+    }
+
+    /// Keeps the uploaded `files` of a new message in `channel` on the CDN and
+    /// returns them as its `attachments`, named as `body.attachments` says (by `id`, the
+    /// `n` of `files[n]`), else by the part; Discord turns spaces and other
+    /// odd characters of a file name into `_`.
+    fn attach(&mut self, channel: u64, body: &Value, files: &[UploadedFile]) -> Vec<Value> {
+        let named = |n: &str| -> Option<String> {
+            body["attachments"].as_array()?.iter().find_map(|a| {
+                let matches = match &a["id"] {
+                    Value::Number(i) => i.to_string() == n,
+                    Value::String(i) => i == n,
+                    _ => false,
+                };
+                matches
+                    .then(|| a["filename"].as_str().map(str::to_owned))
+                    .flatten()
+            })
+        };
+        files
+            .iter()
+            .map(|file| {
+                let n = file
+                    .field
+                    .strip_prefix("files[")
+                    .and_then(|f| f.strip_suffix(']'))
+                    .unwrap_or_default();
+                let name: String = named(n)
+                    .unwrap_or_else(|| file.filename.clone())
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                let attachment_id = self.snowflake();
+                let path = format!("/attachments/{channel}/{attachment_id}/{name}");
+                self.files
+                    .insert(path.clone(), (file.content_type.clone(), file.data.clone()));
+                let mut v = json!({
+                    "id": attachment_id.to_string(),
+                    "filename": name,
+                    "size": file.data.len(),
+                    "url": format!("http://127.0.0.1:{}{path}?ex=6745d2a1&is=67448121&hm=3f1e", self.port),
+                    "proxy_url": format!("http://127.0.0.1:{}{path}", self.port),
+                });
+                if let Some(t) = &file.content_type {
+                    v["content_type"] = json!(t);
+                }
+                v
+            })
+            .collect()
     }
 
     /// Stores a user's message; returns its id and its MESSAGE_CREATE data.
@@ -1129,13 +1248,10 @@ async fn cdn(State(shared): State<Arc<Shared>>, uri: Uri) -> Response {
     }
 }
 
-async fn rest(
-    State(shared): State<Arc<Shared>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn rest(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let method = request.method().clone();
+    let uri = request.uri().clone();
+    let headers = request.headers().clone();
     let Some(path) = uri.path().strip_prefix("/api/v10/").map(str::to_owned) else {
         return error(
             StatusCode::NOT_FOUND,
@@ -1143,15 +1259,19 @@ async fn rest(
             &[],
         );
     };
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let (body, files) = match read_body(request).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
     let now = Instant::now();
     let response = {
         let mut st = shared.lock();
-        let (status, response) = serve(&mut st, &method, &path, &headers, &body, now);
+        let (status, response) = serve(&mut st, &method, &path, &headers, &body, &files, now);
         st.calls.push(RestCall {
             method: method.as_str().to_owned(),
             path,
             body,
+            files,
             status,
             at: now,
         });
@@ -1161,12 +1281,68 @@ async fn rest(
     response
 }
 
+/// A request's JSON body, or a multipart one's `payload_json` and files.
+async fn read_body(request: Request) -> Result<(Value, Vec<UploadedFile>), Response> {
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("multipart/form-data"));
+    let invalid = || {
+        error(
+            StatusCode::BAD_REQUEST,
+            json!({ "message": "Invalid Form Body", "code": 50035 }),
+            &[],
+        )
+    };
+    if !multipart {
+        let body = Bytes::from_request(request, &())
+            .await
+            .map_err(|_| invalid())?;
+        return Ok((
+            serde_json::from_slice(&body).unwrap_or(Value::Null),
+            Vec::new(),
+        ));
+    }
+    let mut form = Multipart::from_request(request, &())
+        .await
+        .map_err(|_| invalid())?;
+    let mut payload = Value::Null;
+    let mut files = Vec::new();
+    while let Some(field) = form.next_field().await.map_err(|_| invalid())? {
+        let name = field.name().unwrap_or_default().to_owned();
+        let filename = field.file_name().map(str::to_owned);
+        let content_type = field.content_type().map(str::to_owned);
+        let data = field.bytes().await.map_err(|_| invalid())?;
+        match filename {
+            Some(filename) => files.push(UploadedFile {
+                field: name,
+                filename,
+                content_type,
+                data: data.to_vec(),
+            }),
+            None if name == "payload_json" => {
+                payload = serde_json::from_slice(&data).map_err(|_| invalid())?;
+            }
+            // Other fields stand for top-level JSON parameters.
+            None => {
+                if !payload.is_object() {
+                    payload = json!({});
+                }
+                payload[name.as_str()] = json!(String::from_utf8_lossy(&data));
+            }
+        }
+    }
+    Ok((payload, files))
+}
+
 fn serve(
     st: &mut World,
     method: &Method,
     path: &str,
     headers: &HeaderMap,
     body: &Value,
+    files: &[UploadedFile],
     now: Instant,
 ) -> (u16, Response) {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -1262,7 +1438,9 @@ fn serve(
                 "avatar": null, "bot": true, "verified": true, "mfa_enabled": false, "flags": 0, "locale": "en-US",
             }),
         ),
-        ("POST", ["channels", channel, "messages"]) => create_message(st, channel, body, now),
+        ("POST", ["channels", channel, "messages"]) => {
+            create_message(st, channel, body, files, now)
+        }
         ("GET", ["channels", _, "messages", id]) => {
             match id.parse::<u64>().ok().and_then(|id| st.messages.get(&id)) {
                 Some(m) => (StatusCode::OK, m.clone()),
@@ -1297,6 +1475,7 @@ fn create_message(
     st: &mut World,
     channel: &str,
     body: &Value,
+    files: &[UploadedFile],
     now: Instant,
 ) -> (StatusCode, Value) {
     let Ok(channel) = channel.parse::<u64>() else {
@@ -1305,6 +1484,22 @@ fn create_message(
             json!({ "message": "Unknown Channel", "code": 10003 }),
         );
     };
+    if files.iter().map(|f| f.data.len()).sum::<usize>() > st.upload_limit {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            json!({ "message": "Request entity too large", "code": 40005 }),
+        );
+    }
+    if files.len() > 10 {
+        return (
+            StatusCode::BAD_REQUEST,
+            json!({
+                "message": "Invalid Form Body", "code": 50035,
+                "errors": { "attachments": { "_errors": [
+                    { "code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 10 or fewer in length." } ] } },
+            }),
+        );
+    }
     let nonce = match &body["nonce"] {
         Value::String(n) => Some(n.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -1330,7 +1525,7 @@ fn create_message(
         return (StatusCode::OK, message.clone());
     }
     let content = body["content"].as_str().unwrap_or_default().to_owned();
-    if content.trim().is_empty() {
+    if content.trim().is_empty() && files.is_empty() {
         return (
             StatusCode::BAD_REQUEST,
             json!({ "message": "Cannot send an empty message", "code": 50006 }),
@@ -1341,6 +1536,12 @@ fn create_message(
     }
     if let Err(why) = check_components(body) {
         return invalid_components(why);
+    }
+    if files.iter().any(|f| f.data.is_empty()) {
+        return (
+            StatusCode::BAD_REQUEST,
+            json!({ "message": "Cannot send an empty file.", "code": 40006 }),
+        );
     }
     let reference = body
         .get("message_reference")
@@ -1367,7 +1568,8 @@ fn create_message(
         None => None,
     };
     let id = st.snowflake();
-    let mut message = st.message_json(id, channel, &bot_user(), &content, Vec::new());
+    let attachments = st.attach(channel, body, files);
+    let mut message = st.message_json(id, channel, &bot_user(), &content, attachments.clone());
     if let Some(components) = body.get("components").filter(|c| !c.is_null()) {
         message["components"] = components.clone();
     }
@@ -1380,6 +1582,23 @@ fn create_message(
             "type": 0, "message_id": r["id"], "channel_id": channel.to_string(),
         });
         message["referenced_message"] = r;
+    }
+    let reply_to = message["message_reference"]["message_id"]
+        .as_str()
+        .and_then(|r| r.parse().ok());
+    for (attachment, file) in attachments.iter().zip(files) {
+        st.sent_files.push(SentFile {
+            channel_id: channel,
+            message_id: id,
+            filename: attachment["filename"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            content_type: file.content_type.clone(),
+            data: file.data.clone(),
+            content: content.clone(),
+            reply_to,
+        });
     }
     st.messages.insert(id, message.clone());
     st.bot_messages.push(id);

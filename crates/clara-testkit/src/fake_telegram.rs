@@ -17,14 +17,29 @@
 //!   inline keyboard as `reply_markup`), `editMessageText` (with or without a new
 //!   `reply_markup`; an empty `inline_keyboard` removes the buttons; 400 "message
 //!   is not modified" for the same text and buttons, "message to edit not
-//!   found"), `answerCallbackQuery` (400 for an unknown or already answered
-//!   query), `sendChatAction`, `getFile`; texts over 4096 UTF-16 units get 400
+//!   found", "there is no text in the message to edit" for a photo or a
+//!   document), `answerCallbackQuery` (400 for an unknown or already answered
+//!   query), `sendChatAction`, `getFile` (400 "file is too big" past the Bot
+//!   API's 20 MB download limit); texts over 4096 UTF-16 units get 400
 //!   "message is too long", empty ones "message text is empty";
+//! - `sendPhoto` and `sendDocument` as `multipart/form-data` uploads (the
+//!   `photo` / `document` part with its file name and type, the other
+//!   parameters as form fields): a photo over 10 MB is refused with
+//!   `PHOTO_SAVE_FILE_INVALID`, one whose width and height add up to more than
+//!   10000 or differ more than 20 times with `PHOTO_INVALID_DIMENSIONS`, bytes
+//!   that are no PNG, JPEG, GIF or WebP with `IMAGE_PROCESS_FAILED`; any upload
+//!   over 50 MB gets 413 "Request Entity Too Large", an empty one "file must be
+//!   non-empty", a caption over 1024 UTF-16 units "message caption is too
+//!   long". The answer is the sent `Message` with its `photo` sizes or its
+//!   `document`, whose files `getFile` serves; see [`FakeTelegram::sent_files`];
 //! - button presses as `callback_query` updates ([`FakeTelegram::press_button`],
 //!   or any data with [`FakeTelegram::send_callback`]);
 //! - incoming messages with the entities Telegram computes (`bot_command`,
 //!   `mention`, offsets in UTF-16 units), photos in several sizes, replies
-//!   carrying the replied-to message (without its own `reply_to_message`).
+//!   carrying the replied-to message (without its own `reply_to_message`), and
+//!   documents, audio, voice notes, videos and video notes
+//!   ([`UserMessage::document`], [`UserMessage::voice`], [`UserMessage::with_file`])
+//!   whose bytes `getFile` and the file URL serve.
 //!
 //! Tests script it: people's messages ([`FakeTelegram::send`]), faults for the
 //! next call of a method ([`FakeTelegram::fail_next`]), a per-chat flood limit
@@ -39,7 +54,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -55,6 +70,14 @@ use crate::recorder::lock;
 const WAIT: Duration = Duration::from_secs(20);
 /// Telegram's longest message, in UTF-16 code units.
 const MAX_TEXT_UNITS: usize = 4096;
+/// Telegram's longest caption, in UTF-16 code units.
+const MAX_CAPTION_UNITS: usize = 1024;
+/// The largest file a bot may download (`getFile`).
+const MAX_DOWNLOAD_BYTES: usize = 20_000_000;
+/// The largest file a bot may upload.
+const MAX_UPLOAD_BYTES: usize = 50_000_000;
+/// The largest photo `sendPhoto` takes.
+const MAX_PHOTO_BYTES: usize = 10_000_000;
 
 /// A Telegram user (a person, or the bot itself).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -164,6 +187,8 @@ pub struct UserMessage {
     pub text: Option<String>,
     /// A photo's bytes (JPEG, as Telegram re-encodes photos).
     pub photo: Option<Vec<u8>>,
+    /// A file (a document, a voice note, …) instead of a photo.
+    pub file: Option<FakeFile>,
     /// A sticker instead of text.
     pub sticker: bool,
     /// The message (in the same chat) it replies to.
@@ -180,6 +205,7 @@ impl UserMessage {
             from: from.clone(),
             text: Some(text.to_owned()),
             photo: None,
+            file: None,
             sticker: false,
             reply_to: None,
             quote: None,
@@ -191,6 +217,49 @@ impl UserMessage {
         Self {
             text: caption.map(str::to_owned),
             photo: Some(bytes),
+            ..Self::text(chat, from, "")
+        }
+    }
+
+    /// A file sent as a document (`document`), with an optional caption.
+    pub fn document(
+        chat: &FakeChat,
+        from: &FakeUser,
+        name: &str,
+        mime_type: &str,
+        bytes: Vec<u8>,
+        caption: Option<&str>,
+    ) -> Self {
+        let file = FakeFile {
+            kind: FileKind::Document,
+            name: Some(name.to_owned()),
+            mime_type: Some(mime_type.to_owned()),
+            bytes,
+        };
+        Self::with_file(chat, from, file, caption)
+    }
+
+    /// A voice note (`voice`, OGG/Opus as Telegram's apps record them).
+    pub fn voice(chat: &FakeChat, from: &FakeUser, bytes: Vec<u8>) -> Self {
+        let file = FakeFile {
+            kind: FileKind::Voice,
+            name: None,
+            mime_type: Some("audio/ogg".to_owned()),
+            bytes,
+        };
+        Self::with_file(chat, from, file, None)
+    }
+
+    /// Any kind of file, with an optional caption.
+    pub fn with_file(
+        chat: &FakeChat,
+        from: &FakeUser,
+        file: FakeFile,
+        caption: Option<&str>,
+    ) -> Self {
+        Self {
+            text: caption.map(str::to_owned),
+            file: Some(file),
             ..Self::text(chat, from, "")
         }
     }
@@ -217,13 +286,78 @@ impl UserMessage {
     }
 }
 
+/// The kinds of file a message carries, each under its own key of Telegram's
+/// `Message`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// `document`: any file sent as a file.
+    Document,
+    /// `audio`: a music file.
+    Audio,
+    /// `voice`: a voice note.
+    Voice,
+    /// `video`.
+    Video,
+    /// `video_note`: a round video message.
+    VideoNote,
+}
+
+impl FileKind {
+    /// The `Message` key and the folder Telegram keeps such files in.
+    fn key_and_folder(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Document => ("document", "documents"),
+            Self::Audio => ("audio", "music"),
+            Self::Voice => ("voice", "voice"),
+            Self::Video => ("video", "videos"),
+            Self::VideoNote => ("video_note", "video_notes"),
+        }
+    }
+}
+
+/// A file a person sends (not a photo).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeFile {
+    /// Which kind.
+    pub kind: FileKind,
+    /// Its name (voice and video notes have none).
+    pub name: Option<String>,
+    /// Its MIME type, when Telegram reports one (video notes have none).
+    pub mime_type: Option<String>,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// A file the bot sent with `sendPhoto` or `sendDocument`, as uploaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentFile {
+    /// The chat.
+    pub chat_id: i64,
+    /// The message it became.
+    pub message_id: i64,
+    /// `sendPhoto` or `sendDocument`.
+    pub method: String,
+    /// The file name of the uploaded part.
+    pub filename: String,
+    /// The `Content-Type` of the uploaded part, if it had one.
+    pub content_type: Option<String>,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// The caption, if any.
+    pub caption: Option<String>,
+    /// The forum topic, if any.
+    pub thread: Option<i64>,
+}
+
 /// A message the bot sent, as it stands now.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BotMessage {
     /// Its id in the chat.
     pub message_id: i64,
-    /// Its current text.
+    /// Its current text (empty for a photo or a document).
     pub text: String,
+    /// A photo's or a document's caption.
+    pub caption: Option<String>,
     /// How many times it was edited.
     pub edits: u32,
     /// The message it replies to, if any.
@@ -319,6 +453,8 @@ struct World {
     next_callback: u64,
     /// Button presses by id, and whether `answerCallbackQuery` answered them.
     callbacks: HashMap<String, bool>,
+    /// Files the bot sent, in order.
+    sent_files: Vec<SentFile>,
 }
 
 struct Shared {
@@ -398,6 +534,7 @@ impl FakeTelegram {
                 last_write: HashMap::new(),
                 next_callback: 1,
                 callbacks: HashMap::new(),
+                sent_files: Vec::new(),
             }),
             changed: Notify::new(),
         });
@@ -438,6 +575,7 @@ impl FakeTelegram {
                     { "file_id": full, "file_unique_id": format!("u{full}"), "width": 1280, "height": 960, "file_size": bytes.len() },
                 ])
             });
+            let file = message.file.as_ref().map(|f| state.file_json(f));
             let chat = state.chat(&message.chat);
             let message_id = chat.next_message_id;
             chat.next_message_id += 1;
@@ -447,7 +585,7 @@ impl FakeTelegram {
                 "chat": chat.chat.clone(),
                 "date": unix_now(),
             });
-            let (text_key, entities_key) = if message.photo.is_some() {
+            let (text_key, entities_key) = if message.photo.is_some() || message.file.is_some() {
                 ("caption", "caption_entities")
             } else {
                 ("text", "entities")
@@ -461,6 +599,9 @@ impl FakeTelegram {
             }
             if let Some(photo) = photo {
                 json["photo"] = photo;
+            }
+            if let Some((key, file)) = file {
+                json[key] = file;
             }
             if message.sticker {
                 json["sticker"] = json!({
@@ -590,6 +731,11 @@ impl FakeTelegram {
             .collect()
     }
 
+    /// Every file the bot sent (`sendPhoto`, `sendDocument`), in order.
+    pub fn sent_files(&self) -> Vec<SentFile> {
+        lock(&self.shared.state).sent_files.clone()
+    }
+
     /// The bot's messages in a chat, oldest first, as they stand now.
     pub fn bot_messages(&self, chat_id: i64) -> Vec<BotMessage> {
         let state = lock(&self.shared.state);
@@ -602,6 +748,7 @@ impl FakeTelegram {
             .map(|m| BotMessage {
                 message_id: m.json["message_id"].as_i64().unwrap_or_default(),
                 text: m.json["text"].as_str().unwrap_or_default().to_owned(),
+                caption: m.json["caption"].as_str().map(str::to_owned),
                 edits: m.edits,
                 reply_to: m.json["reply_to_message"]["message_id"].as_i64(),
                 thread: m.json["message_thread_id"].as_i64(),
@@ -690,17 +837,67 @@ impl FakeTelegram {
 
 impl World {
     fn add_file(&mut self, bytes: Vec<u8>, extension: &str) -> String {
+        self.add_file_in("photos", bytes, extension)
+    }
+
+    /// Keeps `bytes` as a file in `folder` (as Telegram's file paths read);
+    /// returns its `file_id`.
+    fn add_file_in(&mut self, folder: &str, bytes: Vec<u8>, extension: &str) -> String {
         let n = self.next_file;
         self.next_file += 1;
         let id = format!("AgACAgFake{n:06}");
         self.files.insert(
             id.clone(),
             FileEntry {
-                path: format!("photos/file_{n}.{extension}"),
+                path: format!("{folder}/file_{n}.{extension}"),
                 bytes,
             },
         );
         id
+    }
+
+    /// Keeps a person's file and returns its `Message` key and object.
+    fn file_json(&mut self, file: &FakeFile) -> (&'static str, Value) {
+        let (key, folder) = file.kind.key_and_folder();
+        let extension = file
+            .name
+            .as_deref()
+            .and_then(|n| n.rsplit_once('.'))
+            .map_or_else(
+                || match file.kind {
+                    FileKind::Voice => "oga".to_owned(),
+                    FileKind::Audio => "mp3".to_owned(),
+                    FileKind::Video | FileKind::VideoNote => "mp4".to_owned(),
+                    FileKind::Document => "bin".to_owned(),
+                },
+                |(_, ext)| ext.to_owned(),
+            );
+        let id = self.add_file_in(folder, file.bytes.clone(), &extension);
+        let mut json = json!({
+            "file_id": id,
+            "file_unique_id": format!("AgAD{}", &id[id.len() - 6..]),
+            "file_size": file.bytes.len(),
+        });
+        match file.kind {
+            FileKind::Voice | FileKind::Audio => json["duration"] = json!(3),
+            FileKind::Video => {
+                json["duration"] = json!(3);
+                json["width"] = json!(640);
+                json["height"] = json!(360);
+            }
+            FileKind::VideoNote => {
+                json["duration"] = json!(3);
+                json["length"] = json!(240);
+            }
+            FileKind::Document => {}
+        }
+        if let Some(name) = &file.name {
+            json["file_name"] = json!(name);
+        }
+        if let Some(mime) = &file.mime_type {
+            json["mime_type"] = json!(mime);
+        }
+        (key, json)
     }
 
     fn chat(&mut self, chat: &FakeChat) -> &mut ChatState {
@@ -747,6 +944,9 @@ async fn serve(shared: Arc<Shared>, port: u16) -> (u16, Running) {
     let app = Router::new()
         .route("/file/{bot}/{*path}", get(file))
         .route("/{bot}/{method}", get(method).post(method))
+        // Uploads are judged by Telegram's own limits (50 MB), answered in
+        // its envelope, not by axum's default 2 MB.
+        .layer(DefaultBodyLimit::disable())
         .with_state(Server {
             shared,
             stop: stop.clone(),
@@ -880,28 +1080,41 @@ fn param_i64(params: &Value, key: &str) -> Option<i64> {
     }
 }
 
+/// A file part of a `multipart/form-data` request.
+struct Upload {
+    /// The form field (`photo`, `document`).
+    field: String,
+    filename: String,
+    content_type: Option<String>,
+    bytes: Vec<u8>,
+}
+
 async fn method(
     State(server): State<Server>,
     Path((bot, method)): Path<(String, String)>,
-    body: Bytes,
+    request: Request,
 ) -> Response {
     let shared = &server.shared;
     if bot.strip_prefix("bot") != Some(shared.token.as_str()) {
         return error(401, "Unauthorized");
     }
-    let params: Value = if body.is_empty() {
-        json!({})
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(params) => params,
-            Err(_) => return bad_request("can't parse JSON object"),
-        }
+    let (params, uploads) = match read_params(request).await {
+        Ok(read) => read,
+        Err(response) => return response,
     };
     let (index, injected) = {
         let mut state = lock(&shared.state);
+        let mut recorded = params.clone();
+        for upload in &uploads {
+            recorded[upload.field.as_str()] = json!({
+                "filename": upload.filename,
+                "content_type": upload.content_type,
+                "size": upload.bytes.len(),
+            });
+        }
         state.calls.push(ApiCall {
             method: method.clone(),
-            params: params.clone(),
+            params: recorded,
             at: Instant::now(),
             status: None,
         });
@@ -915,6 +1128,7 @@ async fn method(
             "getMe" => ok(lock(&shared.state).bot.json()),
             "getUpdates" => get_updates(&server, &params).await,
             "sendMessage" => send_message(shared, &params),
+            "sendPhoto" | "sendDocument" => send_file(shared, &method, &params, uploads),
             "editMessageText" => edit_message_text(shared, &params),
             "sendChatAction" => send_chat_action(shared, &params),
             "answerCallbackQuery" => answer_callback_query(shared, &params),
@@ -927,6 +1141,58 @@ async fn method(
     }
     shared.changed.notify_waiters();
     response
+}
+
+/// A method's parameters: a JSON body, or the fields of a `multipart/form-data`
+/// one (values that are JSON objects or arrays, such as `reply_parameters`,
+/// read as JSON) with its file parts.
+async fn read_params(request: Request) -> Result<(Value, Vec<Upload>), Response> {
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("multipart/form-data"));
+    if !multipart {
+        let body = Bytes::from_request(request, &())
+            .await
+            .map_err(|_| bad_request("can't read the request body"))?;
+        if body.is_empty() {
+            return Ok((json!({}), Vec::new()));
+        }
+        return serde_json::from_slice(&body)
+            .map(|params| (params, Vec::new()))
+            .map_err(|_| bad_request("can't parse JSON object"));
+    }
+    let unreadable = |_| bad_request("can't parse multipart/form-data");
+    let mut form = Multipart::from_request(request, &())
+        .await
+        .map_err(|_| bad_request("can't parse multipart/form-data"))?;
+    let mut params = serde_json::Map::new();
+    let mut uploads = Vec::new();
+    while let Some(field) = form.next_field().await.map_err(unreadable)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        let filename = field.file_name().map(str::to_owned);
+        let content_type = field.content_type().map(str::to_owned);
+        let bytes = field.bytes().await.map_err(unreadable)?;
+        match filename {
+            Some(filename) => uploads.push(Upload {
+                field: name,
+                filename,
+                content_type,
+                bytes: bytes.to_vec(),
+            }),
+            None => {
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                let value = if text.starts_with(['{', '[']) {
+                    serde_json::from_str(&text).unwrap_or(Value::String(text))
+                } else {
+                    Value::String(text)
+                };
+                params.insert(name, value);
+            }
+        }
+    }
+    Ok((Value::Object(params), uploads))
 }
 
 async fn get_updates(server: &Server, params: &Value) -> Response {
@@ -988,37 +1254,271 @@ fn check_text(params: &Value) -> Result<String, &'static str> {
 }
 
 fn send_message(shared: &Shared, params: &Value) -> Response {
-    let Some(chat_id) = param_i64(params, "chat_id") else {
-        return bad_request("chat_id is empty");
-    };
     let text = match check_text(params) {
         Ok(text) => text,
         Err(refused) => return bad_request(refused),
     };
+    match post_bot_message(shared, params, |_| json!({ "text": text })) {
+        Ok(message) => ok(message),
+        Err(refused) => *refused,
+    }
+}
+
+/// `sendPhoto` and `sendDocument`, from an upload.
+fn send_file(shared: &Shared, method: &str, params: &Value, uploads: Vec<Upload>) -> Response {
+    let photo = method == "sendPhoto";
+    let field = if photo { "photo" } else { "document" };
+    let Some(upload) = uploads.into_iter().find(|u| u.field == field) else {
+        // Telegram also takes a `file_id` or a URL; the fake knows only uploads.
+        return bad_request(&format!("there is no {field} in the request"));
+    };
+    let caption = params["caption"]
+        .as_str()
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned);
+    if caption
+        .as_deref()
+        .is_some_and(|c| utf16_len(c) > MAX_CAPTION_UNITS)
+    {
+        return bad_request("message caption is too long");
+    }
+    if upload.bytes.is_empty() {
+        return bad_request("file must be non-empty");
+    }
+    if upload.bytes.len() > MAX_UPLOAD_BYTES {
+        return error(413, "Request Entity Too Large");
+    }
+    let dimensions = if photo {
+        match photo_check(&upload.bytes) {
+            Ok(dimensions) => Some(dimensions),
+            Err(refused) => return bad_request(refused),
+        }
+    } else {
+        None
+    };
+    let posted = post_bot_message(shared, params, |world| {
+        let mut content = json!({});
+        if let Some(caption) = &caption {
+            content["caption"] = json!(caption);
+        }
+        match dimensions {
+            Some((width, height)) => {
+                let scaled = |side: u32| {
+                    let longest = width.max(height).max(1);
+                    let factor = f64::from(side.min(longest)) / f64::from(longest);
+                    let w = (f64::from(width) * factor).round().max(1.0);
+                    let h = (f64::from(height) * factor).round().max(1.0);
+                    (w as u32, h as u32)
+                };
+                let thumb_bytes = upload.bytes[..upload.bytes.len().min(16)].to_vec();
+                let (tw, th) = scaled(90);
+                let (fw, fh) = scaled(1280);
+                let thumb_len = thumb_bytes.len();
+                let thumb = world.add_file(thumb_bytes, "jpg");
+                let full = world.add_file(upload.bytes.clone(), "jpg");
+                content["photo"] = json!([
+                    { "file_id": thumb, "file_unique_id": format!("u{thumb}"), "width": tw, "height": th, "file_size": thumb_len },
+                    { "file_id": full, "file_unique_id": format!("u{full}"), "width": fw, "height": fh, "file_size": upload.bytes.len() },
+                ]);
+            }
+            None => {
+                let extension = upload
+                    .filename
+                    .rsplit_once('.')
+                    .map_or("bin", |(_, ext)| ext);
+                let id = world.add_file_in("documents", upload.bytes.clone(), extension);
+                let mime = upload
+                    .content_type
+                    .clone()
+                    .unwrap_or_else(|| "application/octet-stream".to_owned());
+                content["document"] = json!({
+                    "file_id": id,
+                    "file_unique_id": format!("u{id}"),
+                    "file_name": upload.filename,
+                    "mime_type": mime,
+                    "file_size": upload.bytes.len(),
+                });
+            }
+        }
+        content
+    });
+    let message = match posted {
+        Ok(message) => message,
+        Err(refused) => return *refused,
+    };
+    lock(&shared.state).sent_files.push(SentFile {
+        chat_id: message["chat"]["id"].as_i64().unwrap_or_default(),
+        message_id: message["message_id"].as_i64().unwrap_or_default(),
+        method: method.to_owned(),
+        filename: upload.filename,
+        content_type: upload.content_type,
+        bytes: upload.bytes,
+        caption,
+        thread: message["message_thread_id"].as_i64(),
+    });
+    ok(message)
+}
+
+/// Whether Telegram takes `bytes` as a photo: a PNG, JPEG, GIF or WebP of at
+/// most 10 MB whose width and height add up to at most 10000 and differ at
+/// most 20 times. Gives its width and height (0 × 0 when they cannot be read,
+/// as for WebP here).
+fn photo_check(bytes: &[u8]) -> Result<(u32, u32), &'static str> {
+    if bytes.len() > MAX_PHOTO_BYTES {
+        return Err("PHOTO_SAVE_FILE_INVALID");
+    }
+    let Some((width, height)) = image_size(bytes) else {
+        return Err("IMAGE_PROCESS_FAILED");
+    };
+    if (width, height) == (0, 0) {
+        return Ok((0, 0));
+    }
+    let (long, short) = (width.max(height), width.min(height));
+    if short == 0 || u64::from(width) + u64::from(height) > 10_000 || long / short > 20 {
+        return Err("PHOTO_INVALID_DIMENSIONS");
+    }
+    Ok((width, height))
+}
+
+/// The width and height of a PNG, JPEG or GIF (`(0, 0)` for a WebP); `None`
+/// for anything else.
+fn image_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    let be32 = |at: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+    };
+    let be16 = |at: usize| -> Option<u32> {
+        Some(u32::from(u16::from_be_bytes(
+            bytes.get(at..at + 2)?.try_into().ok()?,
+        )))
+    };
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.get(12..16) == Some(b"IHDR") {
+        return Some((be32(16)?, be32(20)?));
+    }
+    if bytes.starts_with(b"GIF8") {
+        let le16 = |at: usize| {
+            bytes
+                .get(at..at + 2)
+                .map(|b| u32::from(b[0]) | u32::from(b[1]) << 8)
+        };
+        return Some((le16(6)?, le16(8)?));
+    }
+    if bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WEBP") {
+        return Some((0, 0));
+    }
+    if bytes.starts_with(&[0xFF, 0xD8]) {
+        // Walk the segments to the frame header (SOF0–SOF15 but DHT, JPG, DAC).
+        let mut at = 2;
+        while at + 4 <= bytes.len() {
+            if bytes[at] != 0xFF {
+                return None;
+            }
+            let marker = bytes[at + 1];
+            let length = usize::try_from(be16(at + 2)?).ok()?;
+            if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
+                return Some((be16(at + 7)?, be16(at + 5)?));
+            }
+            at += 2 + length;
+        }
+    }
+    None
+}
+
+/// A valid PNG of `width` × `height` black pixels (8-bit greyscale, stored
+/// without compression), for tests that send pictures: `sendPhoto` reads its
+/// size as Telegram would.
+pub fn png_of_size(width: u32, height: u32) -> Vec<u8> {
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&u32::try_from(data.len()).unwrap_or(u32::MAX).to_be_bytes());
+        let start = out.len();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        let crc = crc32(&out[start..]);
+        out.extend_from_slice(&crc.to_be_bytes());
+    }
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut header = Vec::new();
+    header.extend_from_slice(&width.to_be_bytes());
+    header.extend_from_slice(&height.to_be_bytes());
+    // Bit depth 8, greyscale, deflate, no filter method, no interlace.
+    header.extend_from_slice(&[8, 0, 0, 0, 0]);
+    chunk(&mut png, b"IHDR", &header);
+    // Each row: filter type 0, then one byte per pixel.
+    let raw = vec![0u8; (width as usize + 1) * height as usize];
+    let mut zlib = vec![0x78, 0x01];
+    let blocks: Vec<&[u8]> = raw.chunks(65_535).collect();
+    for (i, block) in blocks.iter().enumerate() {
+        zlib.push(u8::from(i + 1 == blocks.len()));
+        let len = u16::try_from(block.len()).unwrap_or(u16::MAX);
+        zlib.extend_from_slice(&len.to_le_bytes());
+        zlib.extend_from_slice(&(!len).to_le_bytes());
+        zlib.extend_from_slice(block);
+    }
+    if blocks.is_empty() {
+        zlib.extend_from_slice(&[1, 0, 0, 0xFF, 0xFF]);
+    }
+    let (mut a, mut b) = (1u32, 0u32);
+    for byte in &raw {
+        a = (a + u32::from(*byte)) % 65_521;
+        b = (b + a) % 65_521;
+    }
+    zlib.extend_from_slice(&(b << 16 | a).to_be_bytes());
+    chunk(&mut png, b"IDAT", &zlib);
+    chunk(&mut png, b"IEND", &[]);
+    png
+}
+
+/// CRC-32 (IEEE), as PNG chunks carry it.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for byte in bytes {
+        crc ^= u32::from(*byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// Makes a new message of the bot in the chat `params` name, after the checks
+/// every sending method makes (the chat, the flood limit, the message replied
+/// to, the keyboard); `content` gives its text, photo or document.
+fn post_bot_message(
+    shared: &Shared,
+    params: &Value,
+    content: impl FnOnce(&mut World) -> Value,
+) -> Result<Value, Box<Response>> {
+    let Some(chat_id) = param_i64(params, "chat_id") else {
+        return Err(Box::new(bad_request("chat_id is empty")));
+    };
     if let Err(refused) = check_markup(params) {
-        return bad_request(refused);
+        return Err(Box::new(bad_request(refused)));
     }
     let mut state = lock(&shared.state);
     let bot = state.bot.json();
     if !state.chats.contains_key(&chat_id) {
-        return bad_request("chat not found");
+        return Err(Box::new(bad_request("chat not found")));
     }
     if let Some(retry_after) = state.flood_check(chat_id, Instant::now()) {
-        return too_many(retry_after);
+        return Err(Box::new(too_many(retry_after)));
     }
-    let Some(chat) = state.chats.get_mut(&chat_id) else {
-        return bad_request("chat not found");
-    };
     let reply_to = param_i64(&params["reply_parameters"], "message_id");
     let replied = match reply_to {
-        Some(id) => match chat.messages.get(&id) {
+        Some(id) => match state.chats.get(&chat_id).and_then(|c| c.messages.get(&id)) {
             Some(m) => Some(without_reply(&m.json)),
             None if params["reply_parameters"]["allow_sending_without_reply"] == json!(true) => {
                 None
             }
-            None => return bad_request("message to be replied not found"),
+            None => return Err(Box::new(bad_request("message to be replied not found"))),
         },
         None => None,
+    };
+    let content = content(&mut state);
+    let Some(chat) = state.chats.get_mut(&chat_id) else {
+        return Err(Box::new(bad_request("chat not found")));
     };
     let message_id = chat.next_message_id;
     chat.next_message_id += 1;
@@ -1027,8 +1527,12 @@ fn send_message(shared: &Shared, params: &Value) -> Response {
         "from": bot,
         "chat": chat.chat.clone(),
         "date": unix_now(),
-        "text": text,
     });
+    if let Some(fields) = content.as_object() {
+        for (key, value) in fields {
+            message[key.as_str()] = value.clone();
+        }
+    }
     if let Some(replied) = replied {
         message["reply_to_message"] = replied;
     }
@@ -1047,7 +1551,7 @@ fn send_message(shared: &Shared, params: &Value) -> Response {
             edits: 0,
         },
     );
-    ok(message)
+    Ok(message)
 }
 
 fn edit_message_text(shared: &Shared, params: &Value) -> Response {
@@ -1077,9 +1581,17 @@ fn edit_message_text(shared: &Shared, params: &Value) -> Response {
                 .is_none_or(|new| *new == m.json.get("reply_markup").cloned());
             (m.from_bot, m.json["text"] == json!(text) && same_markup)
         });
+    let has_text = state
+        .chats
+        .get(&chat_id)
+        .and_then(|c| c.messages.get(&message_id))
+        .is_some_and(|m| m.json.get("text").is_some());
     match known {
         None => return bad_request("message to edit not found"),
         Some((false, _)) => return bad_request("message can't be edited"),
+        Some((true, _)) if !has_text => {
+            return bad_request("there is no text in the message to edit");
+        }
         Some((true, true)) => {
             return bad_request(
                 "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
@@ -1179,6 +1691,7 @@ fn get_file(shared: &Shared, params: &Value) -> Response {
     let id = params["file_id"].as_str().unwrap_or_default();
     let state = lock(&shared.state);
     match state.files.get(id) {
+        Some(file) if file.bytes.len() > MAX_DOWNLOAD_BYTES => bad_request("file is too big"),
         Some(file) => ok(json!({
             "file_id": id,
             "file_unique_id": format!("u{id}"),
@@ -1236,5 +1749,36 @@ mod tests {
         assert_eq!(e, vec![json!({"type":"mention","offset":6,"length":15})]);
         assert!(entities_of("/path/to/file").is_empty());
         assert!(entities_of("mail me at a@example.com").is_empty());
+    }
+
+    #[test]
+    fn photos_are_judged_by_their_size_and_shape() {
+        let png = png_of_size(640, 480);
+        assert_eq!(image_size(&png), Some((640, 480)));
+        assert_eq!(
+            crc32(b"IEND"),
+            0xAE42_6082,
+            "the IEND chunk's well-known CRC"
+        );
+        assert_eq!(photo_check(&png), Ok((640, 480)));
+        assert_eq!(
+            photo_check(&png_of_size(4000, 100)),
+            Err("PHOTO_INVALID_DIMENSIONS")
+        );
+        assert_eq!(
+            photo_check(&png_of_size(9600, 480)),
+            Err("PHOTO_INVALID_DIMENSIONS")
+        );
+        assert_eq!(photo_check(b"%PDF-1.7"), Err("IMAGE_PROCESS_FAILED"));
+        // A JPEG's frame header, after an APP0 segment.
+        let jpeg = [
+            0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x4A, 0x46, 0xFF, 0xC0, 0x00, 0x11, 0x08, 0x01,
+            0xE0, 0x02, 0x80,
+        ];
+        assert_eq!(image_size(&jpeg), Some((640, 480)));
+        assert_eq!(
+            photo_check(&vec![0x89; MAX_PHOTO_BYTES + 1]),
+            Err("PHOTO_SAVE_FILE_INVALID")
+        );
     }
 }

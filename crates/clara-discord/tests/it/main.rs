@@ -4,6 +4,7 @@
 
 mod approvals;
 mod engine;
+mod files;
 mod gateway;
 mod messages;
 mod rest;

@@ -4,7 +4,7 @@
 
 use crate::support::*;
 use clara_core::port::IngressError;
-use clara_core::{ChannelKind, Image, Quoted};
+use clara_core::{ChannelKind, FileBlob, Image, Quoted};
 use clara_testkit::fake_discord::{FakeDiscord, FakeUser, UserMessage};
 
 #[tokio::test]
@@ -217,7 +217,7 @@ async fn discord_reply_to_a_deleted_message_still_goes_through() {
 }
 
 #[tokio::test]
-async fn discord_image_attachments_are_downloaded_other_files_are_not() {
+async fn discord_image_attachments_go_to_the_model_other_files_are_kept() {
     let fake = FakeDiscord::start().await;
     let (running, assistant) = recording(&fake, config_for(&fake)).await;
     let png = b"\x89PNG\r\n\x1a\nfake-png-bytes".to_vec();
@@ -236,6 +236,14 @@ async fn discord_image_attachments_are_downloaded_other_files_are_not() {
         }]
     );
     assert_eq!(got[0].text, "what is in this picture?");
+    assert_eq!(
+        got[0].files,
+        vec![FileBlob {
+            name: "notes.txt".into(),
+            media_type: "text/plain".into(),
+            data: b"not an image".to_vec()
+        }]
+    );
     assert_eq!(
         got[1].images,
         vec![Image::Bytes {
@@ -353,7 +361,7 @@ async fn discord_refused_message_gets_one_sentence_back() {
 }
 
 #[tokio::test]
-async fn discord_images_past_the_limits_are_left_out_and_the_message_still_arrives() {
+async fn discord_images_past_what_the_model_looks_at_are_kept_as_files() {
     let fake = FakeDiscord::start().await;
     let (running, assistant) = recording(&fake, config_for(&fake)).await;
     // Larger than the 10 MiB Clara downloads.
@@ -372,7 +380,11 @@ async fn discord_images_past_the_limits_are_left_out_and_the_message_still_arriv
     let got = assistant.wait_submitted(2).await;
     assert_eq!(got[0].text, "a huge one");
     assert!(got[0].images.is_empty());
+    assert_eq!(got[0].files[0].name, "big.png");
+    assert_eq!(got[0].files[0].data.len(), huge.len());
     assert_eq!(got[1].images.len(), 4);
+    let kept: Vec<&str> = got[1].files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(kept, ["5.png", "6.png"]);
     assert_eq!(
         got[1].images[3],
         Image::Bytes {

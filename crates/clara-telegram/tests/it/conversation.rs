@@ -195,7 +195,9 @@ async fn a_photo_with_a_caption_reaches_the_model_as_an_image() {
         .clone();
     let parts = user["content"].as_array().expect("text and image parts");
     let text: Vec<&str> = parts.iter().filter_map(|p| p["text"].as_str()).collect();
-    assert_eq!(text, vec!["what is in this picture?"]);
+    // The engine may add a line about keeping the photo in the workspace.
+    assert_eq!(text.len(), 1, "{text:?}");
+    assert!(text[0].starts_with("what is in this picture?"), "{text:?}");
     let urls: Vec<&str> = parts
         .iter()
         .filter_map(|p| p["image_url"]["url"].as_str())

@@ -5,6 +5,7 @@
 mod approvals;
 mod conversation;
 mod delivery;
+mod files;
 mod messages;
 mod polling;
 mod support;

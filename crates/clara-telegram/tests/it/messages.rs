@@ -241,7 +241,7 @@ async fn unreadable_and_refused_messages_get_one_sentence_and_nothing_is_lost() 
         .await;
     assert_eq!(
         bot_texts(&r.tg, &chat)[0],
-        "I can read text and photos, but not this kind of message yet."
+        "I can read text, photos and files, but not this kind of message yet."
     );
 
     let refusal = IngressError::TooLong {

@@ -255,11 +255,33 @@ impl Recorded {
         }
     }
 
+    /// The adapter with settings changed by `change`.
+    pub async fn start_with(change: impl FnOnce(&mut TelegramConfig)) -> Self {
+        let tg = FakeTelegram::start().await;
+        let assistant = Arc::new(RecordingAssistant::default());
+        let mut settings = config(&tg, edits());
+        change(&mut settings);
+        let (sink, adapter) = Self::run_with(settings, Arc::clone(&assistant));
+        Self {
+            tg,
+            assistant,
+            sink,
+            adapter,
+        }
+    }
+
     pub fn run(
         tg: &FakeTelegram,
         assistant: Arc<RecordingAssistant>,
     ) -> (Arc<dyn OutboundSink>, Running) {
-        let adapter = Telegram::new(config(tg, edits())).unwrap();
+        Self::run_with(config(tg, edits()), assistant)
+    }
+
+    fn run_with(
+        settings: TelegramConfig,
+        assistant: Arc<RecordingAssistant>,
+    ) -> (Arc<dyn OutboundSink>, Running) {
+        let adapter = Telegram::new(settings).unwrap();
         let sink = adapter.sink();
         let stop = CancellationToken::new();
         let task = tokio::spawn(adapter.run(assistant, stop.clone()));

@@ -13,6 +13,7 @@ mod postgres;
 mod remote_adapter;
 mod serve_discord;
 mod serve_gateway;
+mod serve_sandbox;
 mod serve_telegram;
 mod serve_tools;
 mod serve_web;
