@@ -41,10 +41,10 @@ pub mod tool_status;
 pub mod webhook;
 
 pub use approval::{ApprovalAnswer, ApprovalId, ApprovalOutcome, ApprovalPrompt, Verdict};
+pub use file::FileBlob;
 pub use ids::{
     ConversationId, EventId, MemoryId, MessageId, ProjectId, SessionId, ThoughtId, UserId,
 };
-pub use file::FileBlob;
 pub use inbound::{Author, ChannelKind, ConversationRef, Inbound, Quoted};
 pub use memory::{MemoryKind, Scope};
 pub use message::{ChatMessage, Image, Role};

@@ -157,13 +157,20 @@ mod tests {
             ))
         );
         assert_eq!(
-            status.progress("code__python", "step 1\nstep 2", t0 + Duration::from_millis(200)),
+            status.progress(
+                "code__python",
+                "step 1\nstep 2",
+                t0 + Duration::from_millis(200)
+            ),
             None
         );
         assert_eq!(status.next_due(), Some(t0 + COOLDOWN));
         assert_eq!(status.poll(t0 + Duration::from_millis(500)), None);
         let edit = status.poll(t0 + COOLDOWN).unwrap();
-        assert!(matches!(edit, StatusAction::Edit(ref t) if t.contains("step 2")), "{edit:?}");
+        assert!(
+            matches!(edit, StatusAction::Edit(ref t) if t.contains("step 2")),
+            "{edit:?}"
+        );
         assert_eq!(status.next_due(), None);
     }
 
@@ -173,7 +180,10 @@ mod tests {
         let mut status = ToolStatus::new(COOLDOWN);
         status.progress("code__shell", "x", t0);
         let end = status.finish("code__shell", true, 2.04, t0 + Duration::from_millis(10));
-        assert_eq!(end, Some(StatusAction::Edit("✓ shell ran for 2.0 s".into())));
+        assert_eq!(
+            end,
+            Some(StatusAction::Edit("✓ shell ran for 2.0 s".into()))
+        );
         let next = status.progress("code__python", "y", t0 + Duration::from_millis(20));
         assert!(matches!(next, Some(StatusAction::Send(_))));
     }
@@ -181,7 +191,10 @@ mod tests {
     #[test]
     fn a_tool_that_printed_nothing_leaves_no_message() {
         let mut status = ToolStatus::new(COOLDOWN);
-        assert_eq!(status.finish("code__python", false, 1.0, Instant::now()), None);
+        assert_eq!(
+            status.finish("code__python", false, 1.0, Instant::now()),
+            None
+        );
     }
 
     #[test]

@@ -3,10 +3,10 @@
 //! Pure: the server and the client share it.
 
 use crate::frames::{
-    AcceptedFrame, AcceptedOutcome, AskClosedFrame, AskFrame, Attachment, Capabilities, DeltaFrame, FileFrame,
-    EditFrame, Hello, ImageAttachment, InboundFrame, RejectCode, RejectedFrame, ReplyErrorFrame,
-    ReplyFrame, SendFrame, ServerFrame, ToolProgressFrame, ToolResultFrame, ToolStartFrame, TypingFrame, WireAuthor,
-    WireChannelKind, WireConversation,
+    AcceptedFrame, AcceptedOutcome, AskClosedFrame, AskFrame, Attachment, Capabilities, DeltaFrame,
+    EditFrame, FileFrame, Hello, ImageAttachment, InboundFrame, RejectCode, RejectedFrame,
+    ReplyErrorFrame, ReplyFrame, SendFrame, ServerFrame, ToolProgressFrame, ToolResultFrame,
+    ToolStartFrame, TypingFrame, WireAuthor, WireChannelKind, WireConversation,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -168,9 +168,8 @@ impl InboundFrame {
         let mut files = Vec::new();
         for (i, attachment) in self.attachments.iter().enumerate() {
             match attachment {
-                Attachment::Image(image) => images.push(
-                    image_of(image).map_err(|why| format!("attachment {}: {why}", i + 1))?,
-                ),
+                Attachment::Image(image) => images
+                    .push(image_of(image).map_err(|why| format!("attachment {}: {why}", i + 1))?),
                 Attachment::File(file) => files.push(file.clone()),
             }
         }

@@ -51,6 +51,9 @@ pub async fn keep_files(
             }
             Image::Url { .. } => None,
         });
+    // Without storage an image is still seen by the model; only the files it
+    // cannot see need a word.
+    let from_images = from_images.filter(|_| uploads.is_some() && user.is_some());
     let all: Vec<FileBlob> = files.into_iter().chain(from_images).collect();
     if all.is_empty() {
         return text.to_owned();
@@ -170,5 +173,14 @@ mod tests {
             "hi\n[Attached a.txt (text/plain, 1 B): not kept, this Clara keeps no files.]"
         );
         assert_eq!(keep_files(None, None, "hi", vec![], &[]).await, "hi");
+        let photo = Image::Bytes {
+            media_type: "image/png".into(),
+            data: vec![1],
+        };
+        assert_eq!(
+            keep_files(None, None, "look", vec![], &[photo]).await,
+            "look",
+            "the model sees the picture; nothing to say about storage"
+        );
     }
 }

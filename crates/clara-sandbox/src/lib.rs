@@ -21,10 +21,10 @@ pub mod settings;
 pub mod tools;
 pub mod workspace;
 
-pub use run::{Limits, Output, RunEnd, RunSpec, Sandbox, SandboxError, Stopped, Stream};
 pub use bwrap::{Bwrap, BwrapConfig};
 pub use limits::LimitMethod;
 pub use python_env::PythonEnv;
+pub use run::{Limits, Output, RunEnd, RunSpec, Sandbox, SandboxError, Stopped, Stream};
 pub use settings::{CodeProvider, Mode, SandboxConfig, SandboxIntegration, SandboxSettings};
 pub use tools::{CODE_SERVER, CodeConfig, FILES_SERVER, FilesConfig, code_tools, file_tools};
 pub use workspace::{WorkspaceError, WorkspacePath, Workspaces};

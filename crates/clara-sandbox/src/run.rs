@@ -169,6 +169,9 @@ pub trait Sandbox: Send + Sync + 'static {
     /// closed channel never stalls the run: output is then dropped, the run
     /// goes on), and returns how it ended. Limits are enforced here: a run
     /// past its wall time is killed with every process it started.
-    async fn run(&self, spec: RunSpec, output: mpsc::Sender<Output>)
-    -> Result<RunEnd, SandboxError>;
+    async fn run(
+        &self,
+        spec: RunSpec,
+        output: mpsc::Sender<Output>,
+    ) -> Result<RunEnd, SandboxError>;
 }

@@ -156,21 +156,21 @@ impl ToolSet {
         } = checked;
         let limits = self.limits;
         let timeout = tool.timeout().unwrap_or(limits.timeout);
-        let (content, ok) =
-            match tokio::time::timeout(timeout, tool.call(arguments, context)).await {
-                Ok(Ok(result)) => (truncate(&result, limits.max_result_chars), true),
-                Ok(Err(error)) => (
-                    truncate(&format!("Error: {error}"), limits.max_result_chars),
-                    false,
+        let (content, ok) = match tokio::time::timeout(timeout, tool.call(arguments, context)).await
+        {
+            Ok(Ok(result)) => (truncate(&result, limits.max_result_chars), true),
+            Ok(Err(error)) => (
+                truncate(&format!("Error: {error}"), limits.max_result_chars),
+                false,
+            ),
+            Err(_) => (
+                format!(
+                    "Error: the tool did not finish within {} seconds.",
+                    timeout.as_secs()
                 ),
-                Err(_) => (
-                    format!(
-                        "Error: the tool did not finish within {} seconds.",
-                        timeout.as_secs()
-                    ),
-                    false,
-                ),
-            };
+                false,
+            ),
+        };
         let content = if traits.untrusted_output {
             crate::untrusted::wrap(&call.name, &content)
         } else {
