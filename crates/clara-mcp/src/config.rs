@@ -92,8 +92,10 @@ pub enum Transport {
 pub const MAX_SERVER_NAME: usize = 24;
 
 /// Server names Clara's own tools already use: an MCP server may not take them
-/// (`mcp` is the manager's own tools, `mcp__list` and the like).
-pub const RESERVED_SERVER_NAMES: &[&str] = &["mcp", "clara", "memory"];
+/// (`mcp` is the manager's own tools, `mcp__list` and the like; `code` and
+/// `files` the sandbox's, `web` and `github` the integrations').
+pub const RESERVED_SERVER_NAMES: &[&str] =
+    &["mcp", "clara", "memory", "code", "files", "web", "github"];
 
 impl ServerConfig {
     /// Which transport it uses. Checked by [`ServerConfig::validate`]: exactly

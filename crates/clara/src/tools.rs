@@ -17,7 +17,7 @@ use clara_core::component::{ConfigError, EnvKey, TextList};
 use clara_memory::Rook;
 use clara_runtime::memory_tools::MemoryTools;
 use clara_runtime::{ApprovalConfig, Owner};
-use clara_tools::{Rule, ToolIntegration, ToolProvider, ToolRegistry};
+use clara_tools::{Rule, ToolProvider, ToolRegistry};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,28 +81,10 @@ pub struct IntegrationEntry {
     pub check_file: fn(toml::Value) -> Result<(), String>,
 }
 
-/// The entry of integration `I`.
-// Unused in a build without integrations; the tests below also run a
-// made-up one through it.
-#[cfg_attr(
-    not(any(
-        test,
-        feature = "mcp",
-        feature = "web",
-        feature = "github",
-        feature = "sandbox"
-    )),
-    allow(dead_code)
-)]
-pub const fn entry<I: ToolIntegration>() -> IntegrationEntry {
-    IntegrationEntry {
-        name: I::NAME,
-        env: I::ENV,
-        providers: build::<I>,
-        check_file: crate::settings::check_section::<I::Settings>,
-    }
-}
+pub use entries::entry;
 
+// Unused in a build without integrations; the tests below also run a
+// made-up one through them.
 #[cfg_attr(
     not(any(
         test,
@@ -113,8 +95,24 @@ pub const fn entry<I: ToolIntegration>() -> IntegrationEntry {
     )),
     allow(dead_code)
 )]
-fn build<I: ToolIntegration>(sections: &Sections) -> Result<Providers, ConfigError> {
-    I::providers(sections.section::<I::Settings>(I::NAME)?)
+mod entries {
+    use super::{IntegrationEntry, Providers, Sections};
+    use clara_core::component::ConfigError;
+    use clara_tools::ToolIntegration;
+
+    /// The entry of integration `I`.
+    pub const fn entry<I: ToolIntegration>() -> IntegrationEntry {
+        IntegrationEntry {
+            name: I::NAME,
+            env: I::ENV,
+            providers: build::<I>,
+            check_file: crate::settings::check_section::<I::Settings>,
+        }
+    }
+
+    fn build<I: ToolIntegration>(sections: &Sections) -> Result<Providers, ConfigError> {
+        I::providers(sections.section::<I::Settings>(I::NAME)?)
+    }
 }
 
 /// Every tool integration built into this binary: the one list a new
@@ -179,7 +177,7 @@ pub async fn registry(
 mod tests {
     use super::*;
     use clara_core::component::Component;
-    use clara_tools::{StaticTools, Tool, ToolContext, ToolError};
+    use clara_tools::{StaticTools, Tool, ToolContext, ToolError, ToolIntegration};
 
     /// A made-up integration: a `[echo]` section whose `servers` each become
     /// a tool server with one `say` tool.

@@ -55,15 +55,15 @@ async fn a_server_killed_mid_call_fails_the_call_and_is_restarted() {
 #[tokio::test]
 async fn tools_list_changed_adds_a_tool_without_a_restart() {
     let http = HttpFixture::start();
-    let (manager, registry) = start(settings(vec![http.config("web")], None)).await;
-    wait_for_tool(&manager, &registry, "web__grow").await;
-    assert!(!registry.snapshot().names().any(|n| n == "web__grown"));
-    let grew = call(&registry, "web__grow", json!({})).await;
+    let (manager, registry) = start(settings(vec![http.config("remote")], None)).await;
+    wait_for_tool(&manager, &registry, "remote__grow").await;
+    assert!(!registry.snapshot().names().any(|n| n == "remote__grown"));
+    let grew = call(&registry, "remote__grow", json!({})).await;
     assert!(grew.ok, "{}", grew.content);
     // The periodic refresh is 300 s away: only the notification can do this.
-    wait_for_tool(&manager, &registry, "web__grown").await;
-    assert_eq!(status_of(&manager, "web").restarts, 0);
-    let out = call(&registry, "web__grown", json!({})).await;
+    wait_for_tool(&manager, &registry, "remote__grown").await;
+    assert_eq!(status_of(&manager, "remote").restarts, 0);
+    let out = call(&registry, "remote__grown", json!({})).await;
     assert!(out.ok && out.content.contains("grown"), "{}", out.content);
     manager.shutdown().await;
 }

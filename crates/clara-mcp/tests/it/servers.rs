@@ -15,7 +15,7 @@ async fn a_tool_of_each_server_is_listed_and_answers() {
             everything("everything"),
             filesystem("fs", root.path()),
             time("time"),
-            http.config("web"),
+            http.config("remote"),
         ],
         None,
     ))
@@ -24,7 +24,7 @@ async fn a_tool_of_each_server_is_listed_and_answers() {
         "everything__echo",
         "fs__read_text_file",
         "time__get_current_time",
-        "web__add",
+        "remote__add",
     ] {
         wait_for_tool(&manager, &registry, tool).await;
     }
@@ -55,7 +55,7 @@ async fn a_tool_of_each_server_is_listed_and_answers() {
     .await;
     assert!(now.ok && now.content.contains("UTC"), "{}", now.content);
 
-    let sum = call(&registry, "web__add", json!({"a": 2, "b": 3})).await;
+    let sum = call(&registry, "remote__add", json!({"a": 2, "b": 3})).await;
     assert!(sum.ok, "{}", sum.content);
     assert!(sum.content.contains('5'), "{}", sum.content);
 
@@ -170,15 +170,15 @@ async fn a_stdio_server_sees_only_its_own_environment() {
 #[tokio::test]
 async fn an_http_server_gets_the_bearer_token() {
     let http = HttpFixture::start();
-    let mut config = http.config("web");
+    let mut config = http.config("remote");
     config.bearer_token = Some(Secret::from("tok-123"));
     let (manager, registry) = start(settings(vec![config], None)).await;
-    wait_for_tool(&manager, &registry, "web__whoami").await;
-    let out = call(&registry, "web__whoami", json!({})).await;
+    wait_for_tool(&manager, &registry, "remote__whoami").await;
+    let out = call(&registry, "remote__whoami", json!({})).await;
     assert!(out.ok, "{}", out.content);
     assert_eq!(data(&out.content), "Bearer tok-123");
     // The injection string comes back as data; the taint logic lives elsewhere.
-    let note = call(&registry, "web__read_note", json!({})).await;
+    let note = call(&registry, "remote__read_note", json!({})).await;
     assert!(note.ok && note.content.contains("evil@example.com"));
     manager.shutdown().await;
 }
@@ -186,11 +186,11 @@ async fn an_http_server_gets_the_bearer_token() {
 #[tokio::test]
 async fn a_call_that_takes_too_long_says_the_server_did_not_answer() {
     let http = HttpFixture::start();
-    let mut settings = settings(vec![http.config("web")], None);
+    let mut settings = settings(vec![http.config("remote")], None);
     settings.call_timeout_secs = Some(1);
     let (manager, registry) = start(settings).await;
-    wait_for_tool(&manager, &registry, "web__slow").await;
-    let out = call(&registry, "web__slow", json!({"seconds": 5})).await;
+    wait_for_tool(&manager, &registry, "remote__slow").await;
+    let out = call(&registry, "remote__slow", json!({"seconds": 5})).await;
     assert!(!out.ok);
     assert!(
         out.content.contains("did not answer in 1 s"),
@@ -198,7 +198,7 @@ async fn a_call_that_takes_too_long_says_the_server_did_not_answer() {
         out.content
     );
     // The server is still fine for the next call.
-    let sum = call(&registry, "web__add", json!({"a": 1, "b": 1})).await;
+    let sum = call(&registry, "remote__add", json!({"a": 1, "b": 1})).await;
     assert!(sum.ok, "{}", sum.content);
     manager.shutdown().await;
 }

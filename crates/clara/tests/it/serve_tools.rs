@@ -186,7 +186,7 @@ async fn one_conversation_uses_a_tool_of_each_real_mcp_server() {
 # The owner allows these servers' tools outright: no question is asked.
 rules = [
   {{ action = "allow", tool = "everything__echo" }},
-  {{ action = "allow", tool = "files__read_text_file" }},
+  {{ action = "allow", tool = "fs__read_text_file" }},
   {{ action = "allow", tool = "time__*" }},
   {{ action = "allow", tool = "calc__add" }},
 ]
@@ -197,7 +197,7 @@ command = "node"
 args = ["{everything}", "stdio"]
 
 [[mcp.servers]]
-name = "files"
+name = "fs"
 command = "node"
 args = ["{filesystem}", "{notes}"]
 
@@ -228,7 +228,7 @@ url = "{url}"
                 r#"{"message": "hello MCP"}"#.into(),
             ),
             (
-                "files__read_text_file".into(),
+                "fs__read_text_file".into(),
                 serde_json::json!({ "path": todo }).to_string(),
             ),
             (
@@ -278,7 +278,7 @@ url = "{url}"
     let logged = text(&logged.stdout);
     for tool in [
         "everything__echo",
-        "files__read_text_file",
+        "fs__read_text_file",
         "time__get_current_time",
         "calc__add",
     ] {
