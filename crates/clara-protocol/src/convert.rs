@@ -708,6 +708,16 @@ mod tests {
                 text: "x".into(),
             },
             Outbound::End { thought },
+            Outbound::ToolProgress {
+                thought,
+                name: "code__python".into(),
+                text: "rows 4".into(),
+            },
+            Outbound::File {
+                thought,
+                file: clara_core::FileBlob::new("chart.png", vec![0x89, b'P', b'N', b'G']),
+                caption: Some("Your chart".into()),
+            },
             Outbound::ToolStarted {
                 thought,
                 name: "clara__current_time".into(),

@@ -161,6 +161,8 @@ pub const SERVER_FRAME_TYPES: &[&str] = &[
     "end",
     "tool_start",
     "tool_result",
+    "tool_progress",
+    "file",
     "cancelled",
     "reply_error",
     "ask",

@@ -141,3 +141,85 @@ async fn human_paced_parts_stop_when_the_person_writes_and_only_sent_parts_are_k
         "whole parts were read, so they stay in the conversation"
     );
 }
+
+/// A running tool's live output on a platform that edits: one status message,
+/// sent at the first output, edited no faster than the cooldown, given its last
+/// line when the tool ends; a file the tool sends goes out as it comes; the
+/// status is not part of what is stored as Clara's answer.
+#[tokio::test]
+async fn a_running_tool_shows_a_status_message_where_the_platform_edits() {
+    use clara_core::{ChannelKind, ConversationRef, FileBlob, Permission, ThoughtId, ToolRun};
+    use clara_runtime::SendQueue;
+
+    let cooldown = Duration::from_millis(50);
+    let sink = RecordingSink::new(DeliveryMode::Edits { cooldown }, 4096);
+    let conversation = ConversationRef {
+        platform: "test".into(),
+        channel: "c1".into(),
+        kind: ChannelKind::Direct,
+    };
+    let mut queue = SendQueue::new(sink.clone(), conversation, ThoughtId::new());
+    queue.push("Let me plot that.").await;
+    queue.tool_started("code__python").await;
+    queue.tool_progress("code__python", "rows 4").await;
+    queue
+        .tool_progress("code__python", "rows 4\nsaved chart.png")
+        .await;
+    // The second output waits for the cooldown; the queue says when.
+    let due = queue.next_wake().expect("an edit is due later");
+    tokio::time::sleep_until(due).await;
+    queue.wake().await;
+    queue
+        .file(
+            FileBlob::new("chart.png", b"\x89PNG\r\n\x1a\n".to_vec()),
+            Some("Your chart".into()),
+        )
+        .await;
+    queue
+        .tool_finished(&ToolRun {
+            call_id: "c".into(),
+            name: "code__python".into(),
+            arguments: "{}".into(),
+            result: "rows 4".into(),
+            ok: true,
+            permission: Permission::Policy,
+            started_at_ms: 0,
+            duration_ms: 3_200,
+        })
+        .await;
+    let delivered = queue.finish().await;
+    assert_eq!(
+        delivered, "Let me plot that.",
+        "the status is not the answer"
+    );
+
+    let calls = sink.calls();
+    let status_sends = calls
+        .iter()
+        .filter_map(|c| match c {
+            Outbound::Send { text, .. } if text.starts_with("⏳ python is running") => {
+                assert!(text.contains("rows 4"), "{text}");
+                Some(())
+            }
+            _ => None,
+        })
+        .count();
+    assert_eq!(status_sends, 1, "one status message: {calls:?}");
+    let status_texts: Vec<&str> = calls
+        .iter()
+        .filter_map(|c| match c {
+            Outbound::Edit { text, .. } if !text.starts_with("Let me") => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        status_texts.iter().any(|t| t.contains("saved chart.png")),
+        "{status_texts:?}"
+    );
+    assert_eq!(status_texts.last(), Some(&"✓ python ran for 3.2 s"));
+    assert!(calls.iter().any(|c| matches!(
+        c,
+        Outbound::File { file, caption, .. }
+            if file.name == "chart.png" && file.is_image() && caption.as_deref() == Some("Your chart")
+    )));
+}
