@@ -285,3 +285,40 @@ async fn web_file_event(client: &reqwest::Client, base: &str) -> Value {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
+
+/// With bubblewrap unavailable (not on the PATH) and Docker off, the code
+/// tools are not offered, the log says why once, and the file tools remain.
+#[tokio::test]
+async fn without_a_working_sandbox_there_are_no_code_tools_and_the_log_says_why_once() {
+    let llm = FakeOpenAi::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = clara(&dir.path().join("data"), dir.path());
+    with_fake(&mut cmd, &llm);
+    cmd.env("PATH", dir.path().join("no-bin"))
+        .env("SANDBOX_MODE", "bwrap")
+        .env("CLARA_MEMORY__ENABLED", "false");
+    // `-v`: a chat shows the operator's log only when asked.
+    let out = crate::common::run(cmd.args(["-v", "chat"]), "hello\n").await;
+    let log = text(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert_eq!(
+        log.matches("The code sandbox is off").count(),
+        1,
+        "one sentence, once: {log}"
+    );
+    assert!(log.contains("bubblewrap"), "{log}");
+    let requests = chat_requests(&llm);
+    assert_eq!(requests.len(), 1);
+    for request in requests {
+        let tools: Vec<&str> = request.body["tools"]
+            .as_array()
+            .map(|t| {
+                t.iter()
+                    .filter_map(|t| t["function"]["name"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(!tools.iter().any(|t| t.starts_with("code__")), "{tools:?}");
+        assert!(tools.contains(&"files__read_file"), "{tools:?}");
+    }
+}
