@@ -29,6 +29,8 @@ pub struct ToolStatus {
     shown: String,
     /// A newer text waiting for the cooldown.
     pending: Option<String>,
+    /// The tool the message is about now (the last one that printed).
+    owner: Option<String>,
 }
 
 impl ToolStatus {
@@ -40,6 +42,7 @@ impl ToolStatus {
             last_call: None,
             shown: String::new(),
             pending: None,
+            owner: None,
         }
     }
 
@@ -48,6 +51,7 @@ impl ToolStatus {
     /// [`ToolStatus::poll`].
     pub fn progress(&mut self, tool: &str, output: &str, now: Instant) -> Option<StatusAction> {
         let text = running_text(tool, output);
+        self.owner = Some(tool.to_owned());
         if !self.sent {
             return Some(self.show(text, now, true));
         }
@@ -74,7 +78,8 @@ impl ToolStatus {
 
     /// `tool` ended (`ok`, after `seconds`): the message gets its last line
     /// at once (the cooldown is the platform's rule for a stream of edits;
-    /// one more edit is fine). Nothing when no message was sent.
+    /// one more edit is fine). Nothing when no message was sent, or when the
+    /// message is about another tool (one that printed later).
     pub fn finish(
         &mut self,
         tool: &str,
@@ -82,14 +87,27 @@ impl ToolStatus {
         seconds: f64,
         now: Instant,
     ) -> Option<StatusAction> {
-        self.pending = None;
-        if !self.sent {
+        if !self.sent || self.owner.as_deref() != Some(tool) {
             return None;
         }
+        self.pending = None;
         let mark = if ok { "✓" } else { "✗" };
         let text = format!("{mark} {} ran for {seconds:.1} s", display_name(tool));
         let action = self.show(text, now, false);
         // The next tool of the reply gets a message of its own.
+        self.sent = false;
+        Some(action)
+    }
+
+    /// The reply ended (or stopped) with a tool's message still open: it says
+    /// the tool stopped, so no "running" line stays behind.
+    pub fn abandon(&mut self, now: Instant) -> Option<StatusAction> {
+        self.pending = None;
+        if !self.sent {
+            return None;
+        }
+        let tool = self.owner.take().unwrap_or_default();
+        let action = self.show(format!("✗ {} stopped", display_name(&tool)), now, false);
         self.sent = false;
         Some(action)
     }
@@ -186,6 +204,20 @@ mod tests {
         );
         let next = status.progress("code__python", "y", t0 + Duration::from_millis(20));
         assert!(matches!(next, Some(StatusAction::Send(_))));
+    }
+
+    #[test]
+    fn only_the_tool_the_message_is_about_closes_it_and_an_open_one_is_closed_at_the_end() {
+        let t0 = Instant::now();
+        let mut status = ToolStatus::new(COOLDOWN);
+        status.progress("code__python", "x", t0);
+        assert_eq!(status.finish("web__fetch", true, 0.1, t0), None);
+        assert_eq!(
+            status.abandon(t0),
+            Some(StatusAction::Edit("✗ python stopped".into()))
+        );
+        assert_eq!(status.abandon(t0), None);
+        assert_eq!(status.next_due(), None);
     }
 
     #[test]

@@ -160,6 +160,16 @@ impl SendQueue {
         .await;
     }
 
+    /// A tool's status message still open when the reply ends says it stopped
+    /// (a worker that died mid-tool, a cancelled reply).
+    async fn close_status(&mut self) {
+        let action = match &mut self.mode {
+            Mode::Edits { status, .. } => status.abandon(Instant::now().into_std()),
+            _ => None,
+        };
+        self.apply_status(action).await;
+    }
+
     async fn apply_status(&mut self, action: Option<StatusAction>) {
         let Some(action) = action else { return };
         match action {
@@ -236,10 +246,11 @@ impl SendQueue {
         match &mut self.mode {
             Mode::Stream { .. } => {}
             Mode::Edits { .. } => {
+                self.close_status().await;
                 // The last edit still respects the cooldown.
                 while let Some(at) = self.next_wake() {
                     tokio::time::sleep_until(at).await;
-                    self.apply_edits(Instant::now()).await;
+                    self.wake().await;
                 }
             }
             Mode::Parts { parts, .. } => {
@@ -256,6 +267,7 @@ impl SendQueue {
 
     /// The reply failed: tells the person in one sentence. Returns what reached them before.
     pub async fn failed(&mut self, message: &str) -> String {
+        self.close_status().await;
         let delivered = self.delivered();
         self.call(Outbound::Error {
             thought: self.thought,
@@ -267,6 +279,7 @@ impl SendQueue {
 
     /// The reply was cancelled: nothing more is sent. Returns what reached the person.
     pub async fn cancelled(&mut self) -> String {
+        self.close_status().await;
         self.call(Outbound::Cancelled {
             thought: self.thought,
         })

@@ -36,6 +36,8 @@ pub async fn keep_files(
         .iter()
         .enumerate()
         .filter_map(|(n, image)| match image {
+            // A picture sent as a file is on the message twice: keep it once.
+            Image::Bytes { data, .. } if files.iter().any(|f| f.data == *data) => None,
             Image::Bytes { media_type, data } => {
                 let extension = media_type.strip_prefix("image/").unwrap_or("img");
                 let extension = if extension == "jpeg" {
@@ -54,6 +56,7 @@ pub async fn keep_files(
     // Without storage an image is still seen by the model; only the files it
     // cannot see need a word.
     let from_images = from_images.filter(|_| uploads.is_some() && user.is_some());
+    let from_images: Vec<FileBlob> = from_images.collect();
     let all: Vec<FileBlob> = files.into_iter().chain(from_images).collect();
     if all.is_empty() {
         return text.to_owned();
@@ -146,6 +149,28 @@ mod tests {
              [Attached image-1.jpg (image/jpeg, 3 B): saved as /workspace/uploads/image-1.jpg]"
         );
         assert_eq!(kept.0.lock().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_picture_sent_as_a_file_is_kept_once() {
+        let kept = Kept::default();
+        let png = vec![0x89, b'P', b'N', b'G'];
+        let text = keep_files(
+            Some(&kept),
+            Some(UserId::new()),
+            "",
+            vec![FileBlob::new("plot.png", png.clone())],
+            &[Image::Bytes {
+                media_type: "image/png".into(),
+                data: png,
+            }],
+        )
+        .await;
+        assert_eq!(
+            text,
+            "[Attached plot.png (image/png, 4 B): saved as /workspace/uploads/plot.png]"
+        );
+        assert_eq!(kept.0.lock().len(), 1);
     }
 
     #[tokio::test]

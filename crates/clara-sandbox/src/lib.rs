@@ -5,6 +5,7 @@
 //! - Backends: [`bwrap`] (bubblewrap, Linux, the default where it works, with
 //!   [`limits`] from cgroups or rlimits) and, behind the `docker` feature,
 //!   [`docker`] (the Docker Engine API).
+//! - [`queued::Queued`]: at most one run per core at once.
 //! - [`workspace`]: each person's persistent directory; [`output`]: what the
 //!   model reads of a run; [`python_env`]: the read-only Python libraries.
 //! - [`tools`]: `code__python`, `code__shell`, `files__*`; [`settings`]: the
@@ -16,6 +17,7 @@ pub mod docker;
 pub mod limits;
 pub mod output;
 pub mod python_env;
+pub mod queued;
 pub mod run;
 pub mod settings;
 pub mod tools;

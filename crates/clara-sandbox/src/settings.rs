@@ -301,14 +301,24 @@ impl CodeProvider {
     /// The backends the mode names, made now (making them creates cgroups or
     /// a Docker client, so not before the tools are wanted).
     fn candidates(&self) -> Vec<Result<Arc<dyn Sandbox>, String>> {
+        // Bubblewrap's only network is the host's own namespace, loopback
+        // included: a run could reach Clara's loopback API and every local
+        // service. With the network on, only Docker (its own bridge) runs code.
+        let bwrap = || {
+            if self.config.network {
+                Err("bubblewrap: with network = true a run would share the host's network, Clara's own loopback API included; runs with network need the Docker backend".to_owned())
+            } else {
+                Ok(self.bwrap())
+            }
+        };
         match self.config.mode {
             Mode::Off => Vec::new(),
-            Mode::Bwrap => vec![Ok(self.bwrap())],
+            Mode::Bwrap => vec![bwrap()],
             Mode::Docker => vec![self.docker()],
             #[cfg(feature = "docker")]
-            Mode::Auto => vec![Ok(self.bwrap()), self.docker()],
+            Mode::Auto => vec![bwrap(), self.docker()],
             #[cfg(not(feature = "docker"))]
-            Mode::Auto => vec![Ok(self.bwrap())],
+            Mode::Auto => vec![bwrap()],
         }
     }
 
@@ -388,6 +398,7 @@ impl ToolProvider for CodeProvider {
             python_libraries: self.python_libraries(sandbox.as_ref()),
             ..CodeConfig::default()
         };
+        let sandbox: Arc<dyn Sandbox> = Arc::new(crate::queued::Queued::per_core(sandbox));
         Ok(code_tools(sandbox, self.workspaces.clone(), config))
     }
 }

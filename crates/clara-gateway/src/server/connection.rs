@@ -31,7 +31,12 @@ pub(crate) async fn serve(state: Arc<GatewayState>, socket: WebSocket) {
     let (sink, mut stream) = socket.split();
     let (queue, queued) = mpsc::channel(config.outgoing_queue.max(1));
     let closer = Closer::default();
-    let out = Outgoing::new(queue, closer.clone(), config.send_timeout);
+    let out = Outgoing::new(
+        queue,
+        closer.clone(),
+        config.send_timeout,
+        config.max_frame_bytes,
+    );
     let writer = tokio::spawn(write_loop(sink, queued, closer.clone()));
     let id = format!("{:016x}", rand::random::<u64>());
 

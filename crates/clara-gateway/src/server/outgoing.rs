@@ -135,6 +135,14 @@ pub(crate) enum PushError {
     Full,
     /// The connection is gone.
     Closed,
+    /// The frame is larger than the adapter reads (a big file): not sent,
+    /// since the adapter would drop its connection over it.
+    TooLarge {
+        /// The frame's size.
+        bytes: usize,
+        /// The connection's frame limit.
+        limit: usize,
+    },
 }
 
 /// The sending side of one connection.
@@ -143,20 +151,34 @@ pub(crate) struct Outgoing {
     queue: mpsc::Sender<String>,
     closer: Closer,
     send_timeout: Duration,
+    /// The largest frame the adapter reads (the limit `welcome` told it).
+    max_frame_bytes: usize,
 }
 
 impl Outgoing {
-    pub(crate) fn new(queue: mpsc::Sender<String>, closer: Closer, send_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        queue: mpsc::Sender<String>,
+        closer: Closer,
+        send_timeout: Duration,
+        max_frame_bytes: usize,
+    ) -> Self {
         Self {
             queue,
             closer,
             send_timeout,
+            max_frame_bytes,
         }
     }
 
     /// Queues a frame, waiting at most `send_timeout` for room.
     pub(crate) async fn push(&self, frame: &ServerFrame) -> Result<(), PushError> {
         let text = encode(frame);
+        if text.len() > self.max_frame_bytes {
+            return Err(PushError::TooLarge {
+                bytes: text.len(),
+                limit: self.max_frame_bytes,
+            });
+        }
         tokio::select! {
             () = self.closer.closed() => Err(PushError::Closed),
             sent = tokio::time::timeout(self.send_timeout, self.queue.send(text)) => match sent {
@@ -337,6 +359,9 @@ impl AdapterLink {
                 self.out.send_timeout.as_millis()
             )),
             PushError::Closed => SinkError::Failed("the adapter disconnected".to_owned()),
+            PushError::TooLarge { bytes, limit } => SinkError::Failed(format!(
+                "it is too large for the adapter's connection ({bytes} bytes as a frame; the limit is {limit})"
+            )),
         })
     }
 }

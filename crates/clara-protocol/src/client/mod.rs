@@ -307,6 +307,47 @@ impl RemoteAssistant {
     }
 }
 
+/// The frame of `inbound` within `limit` bytes: attachments that do not fit
+/// are left out, largest first, each named in the text, so the message still
+/// arrives (a frame over the limit would be refused, and a platform would
+/// deliver the message again and again).
+fn fit_inbound(id: String, mut inbound: Inbound, limit: usize) -> InboundFrame {
+    loop {
+        let frame = InboundFrame::from_core(id.clone(), &inbound);
+        if encode(&ClientFrame::Inbound(frame.clone())).len() <= limit {
+            return frame;
+        }
+        let largest_file = (0..inbound.files.len()).max_by_key(|&i| inbound.files[i].data.len());
+        let largest_image = (0..inbound.images.len())
+            .filter(|&i| matches!(inbound.images[i], clara_core::Image::Bytes { .. }))
+            .max_by_key(|&i| match &inbound.images[i] {
+                clara_core::Image::Bytes { data, .. } => data.len(),
+                clara_core::Image::Url { .. } => 0,
+            });
+        let note = if let Some(i) = largest_file {
+            let file = inbound.files.remove(i);
+            format!(
+                "[{} was not kept: too large for the link to Clara's gateway]",
+                file.name
+            )
+        } else if let Some(i) = largest_image {
+            inbound.images.remove(i);
+            "[a picture was not kept: too large for the link to Clara's gateway]".to_owned()
+        } else {
+            // The text alone is too long: sending refuses it, as any such frame.
+            return frame;
+        };
+        tracing::warn!(
+            limit,
+            "an attachment is over the gateway's frame limit and was left out"
+        );
+        if !inbound.text.is_empty() {
+            inbound.text.push('\n');
+        }
+        inbound.text.push_str(&note);
+    }
+}
+
 #[async_trait]
 impl Assistant for RemoteAssistant {
     async fn submit(&self, inbound: Inbound) -> Result<Accepted, IngressError> {
@@ -315,7 +356,10 @@ impl Assistant for RemoteAssistant {
             return Err(IngressError::Unavailable);
         }
         let id = shared.next_id();
-        let frame = ClientFrame::Inbound(InboundFrame::from_core(id.clone(), &inbound));
+        let limit = shared
+            .link()
+            .map_or(crate::DEFAULT_MAX_FRAME_BYTES, |link| link.max_frame_bytes);
+        let frame = ClientFrame::Inbound(fit_inbound(id.clone(), inbound, limit));
         match shared.request(id, &frame).await {
             Some(Answer::Accepted(accepted)) => Ok(accepted),
             Some(Answer::Rejected(error)) => Err(error),
@@ -363,5 +407,51 @@ impl Assistant for RemoteAssistant {
             }
             Some(Answer::Accepted(_)) | None => Err(IngressError::Unavailable),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clara_core::{ChannelKind, EventId, FileBlob};
+
+    #[test]
+    fn attachments_over_the_frame_limit_are_left_out_and_named() {
+        let inbound = Inbound {
+            event_id: EventId("e1".into()),
+            conversation: ConversationRef {
+                platform: "telegram".into(),
+                channel: "42".into(),
+                kind: ChannelKind::Direct,
+            },
+            author: Author {
+                platform_user_id: "7".into(),
+                display_name: "Ann".into(),
+            },
+            text: "plot this".into(),
+            sent_at_ms: 0,
+            tier: None,
+            images: Vec::new(),
+            files: vec![
+                FileBlob::new("small.csv", vec![b'x'; 100]),
+                FileBlob::new("huge.pdf", vec![0; 8_000]),
+            ],
+            replying_to: Vec::new(),
+        };
+        let frame = fit_inbound("r1".into(), inbound.clone(), 4_000);
+        assert!(encode(&ClientFrame::Inbound(frame.clone())).len() <= 4_000);
+        let back = frame.to_core("telegram", 0).unwrap();
+        assert_eq!(back.files.len(), 1);
+        assert_eq!(back.files[0].name, "small.csv");
+        assert_eq!(
+            back.text,
+            "plot this\n[huge.pdf was not kept: too large for the link to Clara's gateway]"
+        );
+        // Within the limit, nothing changes.
+        let whole = fit_inbound("r2".into(), inbound, 1 << 20)
+            .to_core("telegram", 0)
+            .unwrap();
+        assert_eq!(whole.files.len(), 2);
+        assert_eq!(whole.text, "plot this");
     }
 }

@@ -346,32 +346,23 @@ async fn answer(
         // Independent calls of one round run at once (each waits for its own
         // approval, if it needs one). Meanwhile what they report on the side
         // (live output, files) reaches the person, and held-back edits go out.
-        let (events, mut heard) = mpsc::unbounded_channel();
-        let runs = {
-            let work = futures::future::join_all(calls.iter().map(|call| {
+        let (events, heard) = mpsc::unbounded_channel();
+        let (done, finished) = tokio::sync::oneshot::channel::<()>();
+        let work = async {
+            let runs = futures::future::join_all(calls.iter().map(|call| {
                 let context = ToolContext {
                     sideband: Some(ToolSideband::new(events.clone(), &call.id, &call.name)),
                     ..tools.scope.context.clone()
                 };
                 async move { run_call(tools, call, tainted, &context).await }
-            }));
-            drop(events);
-            tokio::pin!(work);
-            let runs = loop {
-                let wake = queue.next_wake();
-                tokio::select! {
-                    runs = &mut work => break runs,
-                    Some(event) = heard.recv() => relay(queue, event).await,
-                    () = async { if let Some(at) = wake { tokio::time::sleep_until(at).await } }, if wake.is_some() => {
-                        queue.wake().await;
-                    }
-                }
-            };
-            while let Ok(event) = heard.try_recv() {
-                relay(queue, event).await;
-            }
+            }))
+            .await;
+            let _ = done.send(());
             runs
         };
+        // The calls and the relay run side by side: a slow delivery (a rate
+        // limit, an upload) never holds up a running tool.
+        let (runs, ()) = tokio::join!(work, relay_until(queue, heard, finished));
         tally.tool_calls += calls.len();
         request
             .messages
@@ -391,6 +382,30 @@ async fn answer(
         Err(LlmError::Empty)
     } else {
         Ok(())
+    }
+}
+
+/// Relays what the round's tools report on the side until they have all
+/// finished (`finished`), doing the output's own work as it comes due, then
+/// what is left.
+async fn relay_until(
+    queue: &mut dyn ReplyOutput,
+    mut heard: mpsc::UnboundedReceiver<ToolEvent>,
+    mut finished: tokio::sync::oneshot::Receiver<()>,
+) {
+    loop {
+        let wake = queue.next_wake();
+        tokio::select! {
+            biased;
+            Some(event) = heard.recv() => relay(queue, event).await,
+            _ = &mut finished => break,
+            () = async { if let Some(at) = wake { tokio::time::sleep_until(at).await } }, if wake.is_some() => {
+                queue.wake().await;
+            }
+        }
+    }
+    while let Ok(event) = heard.try_recv() {
+        relay(queue, event).await;
     }
 }
 
