@@ -722,12 +722,13 @@ fn walk_error(path: &WorkspacePath, error: WalkError) -> WorkspaceError {
     }
 }
 
-/// The longest name [`safe_file_name`] gives, in characters.
-const MAX_NAME_CHARS: usize = 100;
+/// The longest name [`safe_file_name`] gives, in bytes (file systems allow
+/// 255; letters of other scripts take up to four bytes each).
+const MAX_NAME_BYTES: usize = 120;
 
 /// A file name safe to store: the last component of `name` only, letters,
 /// digits, `.`, `-` and `_` (anything else becomes `_`), no leading dot, at
-/// most 100 characters with the extension kept; `file` when nothing is left.
+/// most 120 bytes with the extension kept; `file` when nothing is left.
 pub fn safe_file_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
     let cleaned: String = base
@@ -744,14 +745,22 @@ pub fn safe_file_name(name: &str) -> String {
     if cleaned.chars().all(|c| c == '_' || c == '.') {
         return "file".to_owned();
     }
-    if cleaned.chars().count() <= MAX_NAME_CHARS {
+    if cleaned.len() <= MAX_NAME_BYTES {
         return cleaned.to_owned();
     }
     let (stem, extension) = split_extension(cleaned);
-    let keep = MAX_NAME_CHARS.saturating_sub(extension.chars().count());
-    let stem: String = stem.chars().take(keep).collect();
-    let short = format!("{stem}{extension}");
-    short.chars().take(MAX_NAME_CHARS).collect()
+    let extension = take_bytes(extension, MAX_NAME_BYTES / 4);
+    let stem = take_bytes(stem, MAX_NAME_BYTES.saturating_sub(extension.len()));
+    format!("{stem}{extension}")
+}
+
+/// The longest start of `text` of at most `max` bytes that ends on a character.
+fn take_bytes(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// `name` split before its extension: `a.tar.gz` → (`a.tar`, `.gz`).
@@ -1074,8 +1083,12 @@ mod tests {
         assert_eq!(safe_file_name("Überblick 2.csv"), "Überblick_2.csv");
         let long = format!("{}.xlsx", "x".repeat(300));
         let short = safe_file_name(&long);
-        assert_eq!(short.chars().count(), 100);
+        assert_eq!(short.len(), 120);
         assert!(short.ends_with("x.xlsx"));
+        // Letters of other scripts are several bytes each: the cut is in bytes.
+        let chinese = format!("{}.csv", "数".repeat(100));
+        let short = safe_file_name(&chinese);
+        assert!(short.len() <= 120 && short.ends_with("数.csv"), "{short}");
         assert_eq!(numbered("a.tar.gz", 2), "a.tar-2.gz");
         assert_eq!(numbered("noext", 1), "noext-1");
     }
