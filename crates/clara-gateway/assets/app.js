@@ -1310,7 +1310,8 @@
     const foot = h('div', { class: 'card-foot' },
       h('span', {}, server.source ? `From ${server.source}` : 'Local'),
       h('span', { class: 'spacer' }));
-    if (canToggle) {
+    // Clara's own servers (the sandbox) are not turned on and off here.
+    if (canToggle && server.transport !== 'built-in') {
       foot.append(h('button', {
         type: 'button',
         class: `btn small ${server.enabled ? 'ghost' : 'primary'}`,

@@ -322,3 +322,54 @@ async fn without_a_working_sandbox_there_are_no_code_tools_and_the_log_says_why_
         assert!(tools.contains(&"files__read_file"), "{tools:?}");
     }
 }
+
+/// The owner sees why on the web page too: the Tools panel lists the `code`
+/// server as failed, with the sandbox's one sentence.
+#[tokio::test]
+async fn the_tools_panel_tells_the_owner_why_the_sandbox_is_off() {
+    let llm = FakeOpenAi::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut cmd = clara(&dir.path().join("data"), dir.path());
+    with_fake(&mut cmd, &llm);
+    cmd.env("PATH", dir.path().join("no-bin"))
+        .env("SANDBOX_MODE", "bwrap")
+        .env("CLARA_MEMORY__ENABLED", "false")
+        .env("CLARA_GATEWAY_PORT", port.to_string());
+    let child = cmd.arg("serve").spawn().unwrap();
+    wait_ready(port).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let me = reqwest::Client::new()
+        .get(format!("{base}/api/me"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = me.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let tools: Value = reqwest::Client::new()
+        .get(format!("{base}/api/tools"))
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = tools["servers"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == "code"))
+        .unwrap_or_else(|| panic!("no code server in {tools}"));
+    assert_eq!(code["state"], "failed");
+    let detail = code["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("The code sandbox is off: bubblewrap"),
+        "{detail}"
+    );
+    let out = terminate(child).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
