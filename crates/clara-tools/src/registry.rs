@@ -197,6 +197,9 @@ pub struct CheckedCall {
 
 struct Shared {
     current: RwLock<Arc<ToolSet>>,
+    /// Servers whose provider could not list its tools at its last refresh,
+    /// with the sentence why (the sandbox whose self-test failed).
+    unavailable: RwLock<BTreeMap<String, String>>,
 }
 
 /// Every tool Clara can offer, as it is now, and the place it changes. Cheap to
@@ -251,6 +254,7 @@ impl ToolRegistry {
         Self {
             shared: Arc::new(Shared {
                 current: RwLock::new(Arc::new(set)),
+                unavailable: RwLock::new(BTreeMap::new()),
             }),
         }
     }
@@ -332,10 +336,32 @@ impl ToolRegistry {
     /// Returns how many there are; on an error the server's tools are left as
     /// they were.
     pub async fn refresh(&self, provider: &dyn ToolProvider) -> Result<usize, ToolError> {
-        let tools = provider.tools().await?;
+        let server = provider.server();
+        let tools = match provider.tools().await {
+            Ok(tools) => tools,
+            Err(error) => {
+                self.shared
+                    .unavailable
+                    .write()
+                    .insert(server.to_owned(), error.to_string());
+                return Err(error);
+            }
+        };
+        self.shared.unavailable.write().remove(server);
         let count = tools.len();
-        self.set_server(provider.server(), tools);
+        self.set_server(server, tools);
         Ok(count)
+    }
+
+    /// The servers whose provider could not list its tools when last asked,
+    /// each with the sentence why: what the owner is shown.
+    pub fn unavailable(&self) -> Vec<(String, String)> {
+        self.shared
+            .unavailable
+            .read()
+            .iter()
+            .map(|(server, why)| (server.clone(), why.clone()))
+            .collect()
     }
 
     /// Builds the next set from the current one and swaps it in. Changes are
@@ -658,6 +684,13 @@ mod tests {
             ..Changing::default()
         });
         assert!(registry.add_provider(late.clone()).await.is_err());
+        // ... and the registry says which server has no tools, and why.
+        assert_eq!(
+            registry.unavailable(),
+            vec![("changing".to_owned(), "the server did not start".to_owned())]
+        );
+        assert_eq!(registry.refresh(&*changing).await, Ok(1));
+        assert!(registry.unavailable().is_empty(), "a success clears it");
         assert!(late.announce(vec![Arc::new(StaticName("late"))]));
         assert!(registry.snapshot().names().any(|n| n == "changing__late"));
 

@@ -323,8 +323,6 @@ pub(crate) struct Running {
     pub(crate) engine: Engine,
     pub(crate) store: clara_store::Store,
     pub(crate) memory: Option<clara_memory::Rook>,
-    /// Tool servers without tools since start, and why (for the web page).
-    pub(crate) unavailable_tools: crate::tools::Unavailable,
     keeper: CancellationToken,
 }
 
@@ -343,7 +341,7 @@ async fn start_engine(resolved: &Resolved) -> Result<Running> {
         store,
         memory,
     } = open_answering(resolved).await?;
-    let (tools, unavailable_tools) =
+    let tools =
         crate::tools::registry(&resolved.tools, &resolved.sections, memory.as_ref()).await?;
     let engine = match &memory {
         Some(rook) => Engine::with_memory(
@@ -362,7 +360,6 @@ async fn start_engine(resolved: &Resolved) -> Result<Running> {
         engine,
         store,
         memory,
-        unavailable_tools,
         keeper,
     })
 }

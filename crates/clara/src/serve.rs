@@ -90,7 +90,7 @@ fn gateway_app(
                 engine: engine.clone(),
                 store: running.store.clone(),
                 memory: running.memory.clone(),
-                tool_servers: tool_servers(resolved, engine, &running.unavailable_tools),
+                tool_servers: tool_servers(resolved, engine),
             },
             resolved.http.clone(),
             stop.clone(),
@@ -103,13 +103,11 @@ fn gateway_app(
 fn tool_servers(
     resolved: &Resolved,
     engine: &Engine,
-    unavailable: &crate::tools::Unavailable,
 ) -> Option<Arc<dyn clara_gateway::http::ToolServers>> {
     match resolved.sections.section::<clara_mcp::McpSettings>("mcp") {
         Ok(settings) => Some(Arc::new(mcp_servers::McpServers {
             settings,
             tools: engine.tools().clone(),
-            unavailable: unavailable.clone(),
         })),
         Err(error) => {
             tracing::warn!(%error, "the web page cannot show the MCP servers");
@@ -119,11 +117,7 @@ fn tool_servers(
 }
 
 #[cfg(not(feature = "mcp"))]
-fn tool_servers(
-    _: &Resolved,
-    _: &Engine,
-    _: &crate::tools::Unavailable,
-) -> Option<Arc<dyn clara_gateway::http::ToolServers>> {
+fn tool_servers(_: &Resolved, _: &Engine) -> Option<Arc<dyn clara_gateway::http::ToolServers>> {
     None
 }
 
@@ -143,9 +137,6 @@ mod mcp_servers {
     pub(super) struct McpServers {
         pub(super) settings: McpSettings,
         pub(super) tools: ToolRegistry,
-        /// Clara's own servers that have no tools since start, and why (the
-        /// sandbox whose self-test failed): shown so the owner learns why.
-        pub(super) unavailable: crate::tools::Unavailable,
     }
 
     impl McpServers {
@@ -230,11 +221,13 @@ mod mcp_servers {
                         name: config.name,
                     }
                 })
-                .chain(self.unavailable.iter().map(|(name, why)| ToolServerStatus {
-                    name: name.clone(),
+                                // Clara's own servers without tools (the sandbox whose
+                // self-test failed), so the owner learns why.
+                .chain(self.tools.unavailable().into_iter().map(|(name, why)| ToolServerStatus {
+                    name,
                     transport: "built-in".to_owned(),
                     state: "failed".to_owned(),
-                    detail: why.clone(),
+                    detail: why,
                     enabled: true,
                     ..ToolServerStatus::default()
                 }))

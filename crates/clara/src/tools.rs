@@ -148,38 +148,32 @@ pub fn providers(sections: &Sections, memory: Option<&Rook>) -> Result<Providers
 }
 
 /// The registry every reply of this process answers with, holding every
-/// provider's tools, and the servers that have none because they could not
-/// start (the sandbox whose self-test failed), each with its one sentence. A
-/// provider that cannot list its tools now (an MCP server that does not
-/// start) is logged and left attached, without tools until it publishes
-/// some; Clara goes on without them. The registry stays shared: whoever holds
-/// a clone can add or remove servers while Clara runs.
+/// provider's tools. A provider that cannot list its tools now (an MCP server
+/// that does not start, the sandbox whose self-test failed) is logged once
+/// and left attached, without tools until it publishes some; Clara goes on
+/// without them, and `ToolRegistry::unavailable` says why for the owner. The
+/// registry stays shared: whoever holds a clone can add or remove servers
+/// while Clara runs.
 pub async fn registry(
     settings: &ToolSettings,
     sections: &Sections,
     memory: Option<&Rook>,
-) -> Result<(ToolRegistry, Unavailable)> {
+) -> Result<ToolRegistry> {
     let registry = ToolRegistry::new(
         Duration::from_secs(settings.timeout_secs.unwrap_or(30).max(1)),
         settings.max_result_chars.unwrap_or(8_000),
     );
-    let mut unavailable = Vec::new();
     for provider in providers(sections, memory)? {
         let server = provider.server().to_owned();
         match registry.add_provider(provider).await {
             Ok(tools) => tracing::debug!(%server, tools, "tool server ready"),
             Err(error) => {
-                tracing::warn!(%server, %error, "a tool server has no tools for now; Clara goes on without them");
-                unavailable.push((server, error.to_string()));
+                tracing::warn!(%server, %error, "a tool server has no tools for now; Clara goes on without them")
             }
         }
     }
-    Ok((registry, unavailable))
+    Ok(registry)
 }
-
-/// Tool servers that offered no tools at start, with why: what the web
-/// page's Tools panel shows the owner.
-pub type Unavailable = Vec<(String, String)>;
 
 #[cfg(test)]
 mod tests {

@@ -31,9 +31,8 @@ pub async fn run(resolved: &Resolved, args: WorkerArgs) -> Result<ExitCode> {
         store,
         memory,
     } = open_answering(resolved).await?;
-    let tools = crate::tools::registry(&resolved.tools, &resolved.sections, memory.as_ref())
-        .await?
-        .0;
+    let tools =
+        crate::tools::registry(&resolved.tools, &resolved.sections, memory.as_ref()).await?;
     // A worker holds no platform: its questions for the owner go to the
     // gateway through Redis (no gateway answering in time is a deny).
     let asker = Arc::new(RedisAsker::new(

@@ -314,7 +314,14 @@ impl RemoteAssistant {
 fn fit_inbound(id: String, mut inbound: Inbound, limit: usize) -> InboundFrame {
     loop {
         let frame = InboundFrame::from_core(id.clone(), &inbound);
-        if encode(&ClientFrame::Inbound(frame.clone())).len() <= limit {
+        // Only attachments make a frame large: a text-only message (nearly
+        // every one) is not encoded an extra time to measure it.
+        let attached = !inbound.files.is_empty()
+            || inbound
+                .images
+                .iter()
+                .any(|i| matches!(i, clara_core::Image::Bytes { .. }));
+        if !attached || encode(&ClientFrame::Inbound(frame.clone())).len() <= limit {
             return frame;
         }
         let largest_file = (0..inbound.files.len()).max_by_key(|&i| inbound.files[i].data.len());

@@ -4,7 +4,9 @@
 //! and matplotlib, reading the upload from the person's workspace, and sends
 //! the chart back; it arrives as a picture on each platform.
 
-use crate::common::{chat_requests, clara, free_port, terminate, text, wait_ready, with_fake};
+use crate::common::{
+    chat_requests, clara, free_port, page_login, terminate, text, wait_ready, with_fake,
+};
 use clara_testkit::fake_discord::{
     FakeDiscord, FakeUser as DiscordUser, UserMessage as DiscordMessage,
 };
@@ -173,23 +175,7 @@ async fn plot_this_sends_the_chart_back_as_a_picture_on_telegram_discord_and_the
     // The web page: the page's own login on loopback, a message with the file.
     script(&llm);
     let base = format!("http://127.0.0.1:{port}");
-    let me = reqwest::Client::new()
-        .get(format!("{base}/api/me"))
-        .send()
-        .await
-        .unwrap();
-    let cookie = me.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let me: Value = me.json().await.unwrap();
-    let csrf = me["csrf"]
-        .as_str()
-        .expect("a loopback page gets a login")
-        .to_owned();
+    let (cookie, csrf) = page_login(&base).await;
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::COOKIE, cookie.parse().unwrap());
     let client = reqwest::Client::builder()
@@ -339,18 +325,7 @@ async fn the_tools_panel_tells_the_owner_why_the_sandbox_is_off() {
     let child = cmd.arg("serve").spawn().unwrap();
     wait_ready(port).await;
     let base = format!("http://127.0.0.1:{port}");
-    let me = reqwest::Client::new()
-        .get(format!("{base}/api/me"))
-        .send()
-        .await
-        .unwrap();
-    let cookie = me.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let (cookie, _) = page_login(&base).await;
     let tools: Value = reqwest::Client::new()
         .get(format!("{base}/api/tools"))
         .header(reqwest::header::COOKIE, cookie)

@@ -111,3 +111,26 @@ pub fn chat_requests(fake: &FakeOpenAi) -> Vec<clara_testkit::RecordedRequest> {
         })
         .collect()
 }
+
+/// The web page's login on loopback (no password there): the cookie to send
+/// (`name=value`) and the CSRF token state-changing calls need.
+pub async fn page_login(base: &str) -> (String, String) {
+    let me = reqwest::Client::new()
+        .get(format!("{base}/api/me"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = me.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let me: serde_json::Value = me.json().await.unwrap();
+    let csrf = me["csrf"]
+        .as_str()
+        .expect("a loopback page gets a login")
+        .to_owned();
+    (cookie, csrf)
+}
