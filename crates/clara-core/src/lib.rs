@@ -4,7 +4,8 @@
 //! ([`Author`]), where ([`ConversationRef`]), what arrived ([`Inbound`]), what the
 //! engine answers ([`Thought`] → [`ReplyEvent`]) — and holds the rules that decide
 //! the behaviour: how bursts are merged ([`chunker`]), which history goes into a
-//! prompt ([`context`]), how a reply is cut and paced ([`split`], [`pacing`]).
+//! prompt ([`context`]), how a reply is cut and paced ([`split`], [`pacing`]),
+//! when reminders fire and when quiet hours hold them back ([`schedule`]).
 //!
 //! It also holds the seams other crates plug into: [`port`] (platform
 //! adapters), [`component`] (a part's own configuration), [`webhook`] (HTTP
@@ -27,6 +28,7 @@ pub mod message;
 pub mod pacing;
 pub mod port;
 pub mod reply;
+pub mod schedule;
 pub mod secret;
 pub mod session;
 pub mod split;

@@ -29,7 +29,10 @@
 //! [`MessageWriter`], which group-commits concurrent appends and retries through
 //! locks and lost PostgreSQL connections. A reply's tool runs are stored with
 //! Clara's message in the same transaction; standing tool approvals and pinned
-//! tool definitions have tables of their own. [`Store::copy_into`] copies one store
+//! tool definitions have tables of their own. Messages Clara starts herself go
+//! through an outbox (`proactive`) that delivers each once; reminders and
+//! scheduled tasks (`schedules`) fire into it in one transaction; watched
+//! mailboxes keep their accounts, marks and rules (`mail`). [`Store::copy_into`] copies one store
 //! into another (`clara migrate --from … --to …`), resumably.
 
 mod backend;
@@ -37,10 +40,13 @@ mod copy;
 mod dialect;
 mod error;
 mod jobs;
+mod mail;
 mod memories;
 mod messages;
 mod people;
+mod proactive;
 mod projects;
+mod schedules;
 mod sessions;
 mod store;
 mod tools;
@@ -51,11 +57,16 @@ pub use backend::{Backend, sqlite_file};
 pub use copy::{CopyProgress, CopyReport, TableCount, copied_columns, copied_tables};
 pub use error::StoreError;
 pub use jobs::{DEFAULT_MAX_ATTEMPTS, Job, JobId, JobStatus};
+pub use mail::{MailAccountRecord, MailRuleRecord, NewMailAccount};
 pub use memories::{
     HistoryRecord, MemoryEvent, MemoryFilter, MemoryRecord, ModelVector, NewMemory, Provenance,
 };
 pub use messages::{MessageStatus, NewMessage, StoredMessage};
+pub use proactive::{
+    NewProactive, PersonSettings, ProactiveKind, ProactiveRecord, ProactiveStatus,
+};
 pub use projects::ProjectRecord;
+pub use schedules::{Firing, NewSchedule, ScheduleId, ScheduleKind, ScheduleRecord};
 pub use sessions::{SessionRecord, SessionSummary};
 pub use store::{MigrationInfo, Store, StoreOptions};
 pub use usage::{ReplyUsage, UsageTotals};

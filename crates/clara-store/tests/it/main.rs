@@ -7,6 +7,7 @@ mod common;
 mod copy;
 mod jobs;
 mod memories;
+mod proactive;
 mod store;
 mod tools;
 mod usage;
