@@ -11,6 +11,7 @@ use crate::brain::{
 };
 use crate::clock::now_ms;
 use crate::engine::Shared;
+use crate::proactive::{ProactiveMsg, event_of};
 use crate::send_queue::SendQueue;
 use clara_core::chunker::{Chunker, Said};
 use clara_core::{
@@ -60,6 +61,8 @@ pub(crate) enum ActorMsg {
     Summary(String),
     /// The session was ended elsewhere (by the session keeper).
     SessionEnded,
+    /// A message Clara starts (an alert, a reminder, a scheduled task).
+    Proactive(Box<ProactiveMsg>),
     /// Cancel what is in flight and stop.
     Shutdown(oneshot::Sender<()>),
 }
@@ -89,6 +92,9 @@ pub(crate) struct ConversationActor {
     project: Option<ProjectId>,
     in_flight: Option<InFlight>,
     queued: VecDeque<Thought>,
+    /// Proactive messages to say once the reply in flight has ended (they
+    /// never cut into a reply).
+    waiting_say: VecDeque<ProactiveMsg>,
     idle_waiters: Vec<oneshot::Sender<()>>,
     /// What this actor last added to the `clara_thoughts_queued` and
     /// `clara_replies_in_flight` gauges (`/metrics`).
@@ -184,6 +190,7 @@ impl ConversationActor {
             project,
             in_flight: None,
             queued: VecDeque::new(),
+            waiting_say: VecDeque::new(),
             idle_waiters: Vec::new(),
             reported_load: (0, 0),
         })
@@ -241,7 +248,10 @@ impl ConversationActor {
     }
 
     fn is_idle(&self) -> bool {
-        !self.chunker.is_pending() && self.in_flight.is_none() && self.queued.is_empty()
+        !self.chunker.is_pending()
+            && self.in_flight.is_none()
+            && self.queued.is_empty()
+            && self.waiting_say.is_empty()
     }
 
     async fn handle(&mut self, msg: ActorMsg) {
@@ -273,6 +283,7 @@ impl ConversationActor {
             ActorMsg::WhenIdle(waiter) => self.idle_waiters.push(waiter),
             ActorMsg::Summary(summary) => self.context.summary = Some(summary),
             ActorMsg::SessionEnded => self.session.ended_at_ms = Some(now_ms()),
+            ActorMsg::Proactive(msg) => self.on_proactive(*msg).await,
             ActorMsg::Shutdown(_) => {}
         }
     }
@@ -562,9 +573,136 @@ impl ConversationActor {
             }
         }
         self.note_activity(now).await;
-        if let Some(next) = self.queued.pop_front() {
+        while self.in_flight.is_none()
+            && let Some(msg) = self.waiting_say.pop_front()
+        {
+            self.say_proactive(msg).await;
+        }
+        if self.in_flight.is_none()
+            && let Some(next) = self.queued.pop_front()
+        {
             self.start_reply(next);
         }
+    }
+
+    /// A message Clara starts. Said at once, or after the reply in flight; a
+    /// scheduled task becomes a thought of the person's.
+    async fn on_proactive(&mut self, msg: ProactiveMsg) {
+        let event = event_of(&msg.key);
+        if self.stored_events.contains(&event) {
+            // Delivered before (by a process that died before marking it).
+            let _ = msg.done.send(Ok(()));
+            return;
+        }
+        if msg.kind == clara_store::ProactiveKind::Task {
+            self.start_task(msg).await;
+        } else if self.in_flight.is_some() {
+            self.waiting_say.push_back(msg);
+        } else {
+            self.say_proactive(msg).await;
+        }
+    }
+
+    /// Says a proactive message through the send queue and stores it as
+    /// Clara's.
+    async fn say_proactive(&mut self, msg: ProactiveMsg) {
+        let Some(sink) = self.shared.sink(&self.conversation.platform) else {
+            let _ = msg.done.send(Err(format!(
+                "no {} adapter is attached",
+                self.conversation.platform
+            )));
+            return;
+        };
+        let now = now_ms();
+        self.ensure_session(now).await;
+        let thought = ThoughtId::new();
+        let mut queue = SendQueue::new(sink, self.conversation.clone(), thought);
+        queue.push(&msg.text).await;
+        let delivered = queue.finish().await;
+        if delivered.trim().is_empty() {
+            let _ = msg
+                .done
+                .send(Err("the platform did not take the message".into()));
+            return;
+        }
+        let event = event_of(&msg.key);
+        drop(
+            self.shared
+                .writer
+                .append(NewMessage {
+                    id: MessageId::new(),
+                    conversation: self.context.id,
+                    session: self.session.id,
+                    thought,
+                    user: None,
+                    role: Role::Assistant,
+                    content: delivered.clone(),
+                    event_id: Some(event.clone()),
+                    status: MessageStatus::Complete,
+                    created_at_ms: now,
+                    usage: None,
+                    tool_runs: Vec::new(),
+                })
+                .await,
+        );
+        self.context.record(CachedTurn {
+            role: Role::Assistant,
+            content: delivered,
+            at_ms: now,
+            event: Some(event.clone()),
+        });
+        self.stored_events.insert(event);
+        let _ = msg.done.send(Ok(()));
+    }
+
+    /// A scheduled task: its prompt is stored as the person's message and
+    /// answered like one, with their tools and memories.
+    async fn start_task(&mut self, msg: ProactiveMsg) {
+        let Some(author) = msg.author else {
+            let _ = msg.done.send(Err("a task needs its person".into()));
+            return;
+        };
+        let now = now_ms();
+        let user = self.user_id(&author).await;
+        self.ensure_session(now).await;
+        let event = event_of(&msg.key);
+        let thought = Thought {
+            id: ThoughtId::new(),
+            conversation: self.conversation.clone(),
+            author,
+            parts: vec![msg.text.clone()],
+            events: vec![event.clone()],
+            tier: None,
+            images: Vec::new(),
+        };
+        drop(
+            self.shared
+                .writer
+                .append(NewMessage {
+                    id: MessageId::new(),
+                    conversation: self.context.id,
+                    session: self.session.id,
+                    thought: thought.id,
+                    user,
+                    role: Role::User,
+                    content: msg.text.clone(),
+                    event_id: Some(event.clone()),
+                    status: MessageStatus::Complete,
+                    created_at_ms: now,
+                    usage: None,
+                    tool_runs: Vec::new(),
+                })
+                .await,
+        );
+        self.context.record(CachedTurn {
+            role: Role::User,
+            content: msg.text,
+            at_ms: now,
+            event: Some(event.clone()),
+        });
+        self.stored_events.insert(event);
+        self.dispatch(thought);
+        let _ = msg.done.send(Ok(()));
     }
 
     /// Ends the session when it has been idle, and opens the next one.
@@ -694,6 +832,10 @@ impl ConversationActor {
     async fn shutdown(&mut self) {
         // Queued thoughts stay unanswered; their messages are stored.
         self.queued.clear();
+        // Still in the outbox: another start delivers them.
+        for msg in self.waiting_say.drain(..) {
+            let _ = msg.done.send(Err("Clara is stopping".into()));
+        }
         if let Some(in_flight) = &self.in_flight {
             in_flight.cancel.cancel();
             let outcome = join_in_flight(&mut self.in_flight).await;

@@ -9,6 +9,7 @@ use crate::approvals::{Approvals, Sinks};
 use crate::brain::Brain;
 use crate::brain::gate::Gate;
 use crate::config::EngineConfig;
+use crate::proactive::{ProactiveError, ProactiveMsg, ProactiveSignals, text_of};
 use crate::queue::{LocalQueue, ReplyQueue, SeenEvents};
 use crate::sink::OutboundSink;
 use crate::uploads::Uploads;
@@ -61,6 +62,8 @@ pub(crate) struct Shared {
     /// Wakes the session keeper when a job was queued, so memories are learned
     /// seconds after an exchange rather than at the next periodic pass.
     pub(crate) jobs_queued: Notify,
+    /// Wakes the scheduler and the outbox's delivery.
+    proactive: Arc<ProactiveSignals>,
 }
 
 /// Clara's conversation engine. Cheap to clone.
@@ -136,6 +139,7 @@ impl Engine {
             dedupe: Mutex::new(dedupe),
             closed: AtomicBool::new(false),
             jobs_queued: Notify::new(),
+            proactive: Arc::new(ProactiveSignals::default()),
         };
         Self {
             shared: Arc::new(shared),
@@ -145,6 +149,66 @@ impl Engine {
     /// Notified when a background job was queued.
     pub(crate) fn jobs_queued(&self) -> &Notify {
         &self.shared.jobs_queued
+    }
+
+    /// What wakes the scheduler and the outbox's delivery in this process.
+    pub fn proactive_signals(&self) -> &Arc<ProactiveSignals> {
+        &self.shared.proactive
+    }
+
+    /// The platforms with an adapter attached here.
+    pub fn platforms(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.shared.sinks.read().keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// Delivers one outbox message to its conversation: said through the
+    /// send queue and stored as Clara's message, or — a scheduled task — turned
+    /// into a thought of the person's and answered. Waits until it was
+    /// delivered (a task: until its thought started).
+    pub async fn deliver_proactive(
+        &self,
+        record: &clara_store::ProactiveRecord,
+    ) -> Result<(), ProactiveError> {
+        let conversation = &record.conversation_ref;
+        if self.shared.sink(&conversation.platform).is_none() {
+            return Err(ProactiveError::NoAdapter(conversation.platform.clone()));
+        }
+        let author = match (record.kind, record.user) {
+            (clara_store::ProactiveKind::Task, Some(user)) => {
+                let (platform_user_id, display_name) = self
+                    .shared
+                    .store
+                    .identity_on(user, &conversation.platform)
+                    .await?
+                    .ok_or_else(|| ProactiveError::Unknown(conversation.platform.clone()))?;
+                Some(Author {
+                    platform_user_id,
+                    display_name,
+                })
+            }
+            (clara_store::ProactiveKind::Task, None) => {
+                return Err(ProactiveError::Unknown(conversation.platform.clone()));
+            }
+            _ => None,
+        };
+        let (done, delivered) = oneshot::channel();
+        let msg = ProactiveMsg {
+            key: record.key.clone(),
+            kind: record.kind,
+            text: text_of(record),
+            author,
+            done,
+        };
+        self.shared
+            .send(conversation, ActorMsg::Proactive(Box::new(msg)))
+            .await;
+        match delivered.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(why)) => Err(ProactiveError::Failed(why)),
+            Err(_) => Err(ProactiveError::Failed("Clara is stopping".into())),
+        }
     }
 
     /// The tools replies may use: the registry whose changes the next reply sees.

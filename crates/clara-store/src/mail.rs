@@ -229,17 +229,16 @@ impl Store {
         account: uuid::Uuid,
         folder: &str,
     ) -> Result<Option<(u32, u32)>, StoreError> {
-        let row: Option<(i64, i64)> =
-            on_read!(&self.pools, |pool| {
-                sqlx::query_as(
+        let row: Option<(i64, i64)> = on_read!(&self.pools, |pool| {
+            sqlx::query_as(
             "SELECT uid_validity, last_uid FROM mail_folders WHERE account_id = $1 AND folder = $2",
         )
         .bind(account.to_string())
         .bind(folder)
         .fetch_optional(pool)
         .await
-            })
-            .map_err(|e| self.err(e))?;
+        })
+        .map_err(|e| self.err(e))?;
         Ok(row.map(|(validity, last)| {
             (
                 u32::try_from(validity).unwrap_or(0),
@@ -310,9 +309,8 @@ impl Store {
         id: uuid::Uuid,
         user: Option<UserId>,
     ) -> Result<bool, StoreError> {
-        let removed =
-            on_write!(&self.pools, |pool| {
-                sqlx::query(
+        let removed = on_write!(&self.pools, |pool| {
+            sqlx::query(
             "DELETE FROM mail_rules WHERE id = $1 AND (CAST($2 AS TEXT) IS NULL OR user_id = $2)",
         )
         .bind(id.to_string())
@@ -320,8 +318,8 @@ impl Store {
         .execute(pool)
         .await
         .map(|r| r.rows_affected())
-            })
-            .map_err(|e| self.err(e))?;
+        })
+        .map_err(|e| self.err(e))?;
         Ok(removed > 0)
     }
 }

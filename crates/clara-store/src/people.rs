@@ -101,6 +101,24 @@ impl Store {
         Ok(user)
     }
 
+    /// How `platform` knows `user`: their id there and display name (the
+    /// most recently updated identity, should there be several).
+    pub async fn identity_on(
+        &self,
+        user: UserId,
+        platform: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        on_read!(&self.pools, |pool| sqlx::query_as(
+            "SELECT platform_user_id, display_name FROM identities WHERE user_id = $1 AND platform = $2 \
+             ORDER BY updated_at_ms DESC LIMIT 1",
+        )
+        .bind(user.0.to_string())
+        .bind(platform)
+        .fetch_optional(pool)
+        .await)
+        .map_err(|e| self.err(e))
+    }
+
     /// The user behind a platform identity, if Clara has seen it (never creates
     /// one: an operator's typo must not become a new person).
     pub async fn find_user(
@@ -177,6 +195,38 @@ impl Store {
         .map_err(|e| self.err(e))?;
         tx.commit().await.map_err(|e| self.err(e))?;
         Ok(ConversationId(parse_uuid(&id, "conversations.id")?))
+    }
+
+    /// The conversation on `platform` with this channel id, if Clara has seen
+    /// it (never creates one: an operator's typo must not become a new place).
+    pub async fn find_conversation(
+        &self,
+        platform: &str,
+        channel: &str,
+    ) -> Result<Option<(ConversationId, ConversationRef)>, StoreError> {
+        let row: Option<(String, String)> = on_read!(&self.pools, |pool| sqlx::query_as(
+            "SELECT id, kind FROM conversations WHERE platform = $1 AND channel = $2"
+        )
+        .bind(platform)
+        .bind(channel)
+        .fetch_optional(pool)
+        .await)
+        .map_err(|e| self.err(e))?;
+        row.map(|(id, kind)| {
+            let id = ConversationId(parse_uuid(&id, "conversations.id")?);
+            let kind = ChannelKind::parse(&kind).ok_or_else(|| {
+                StoreError::invalid(format!("conversation {id} has unknown kind {kind:?}"))
+            })?;
+            Ok((
+                id,
+                ConversationRef {
+                    platform: platform.to_owned(),
+                    channel: channel.to_owned(),
+                    kind,
+                },
+            ))
+        })
+        .transpose()
     }
 
     /// Where a stored conversation lives, if it exists.

@@ -14,14 +14,18 @@ use clara_tools::{Decision, Policy, Rule, RuleAction, ToolContext, ToolTraits};
 use std::sync::Arc;
 
 /// The rules every policy starts with, before the owner's: a person's own
-/// memories (`memory__*`, scoped to them by the tools) are theirs to read and
-/// change without asking the owner. The owner's deny and ask rules still win.
+/// memories (`memory__*`) and their own reminders and alert settings
+/// (`schedule__*`), scoped to them by the tools, are theirs to read and change
+/// without asking the owner. The owner's deny and ask rules still win.
 pub fn default_rules() -> Vec<Rule> {
-    vec![Rule {
-        action: RuleAction::Allow,
-        tool: "memory__*".to_owned(),
-        arguments: None,
-    }]
+    ["memory__*", "schedule__*"]
+        .into_iter()
+        .map(|tool| Rule {
+            action: RuleAction::Allow,
+            tool: tool.to_owned(),
+            arguments: None,
+        })
+        .collect()
 }
 
 /// The gate a reply's tool calls pass. Cheap to clone.

@@ -6,6 +6,7 @@ mod approvals;
 mod conversation;
 mod delivery;
 mod memory;
+mod proactive;
 #[cfg(feature = "redis")]
 mod redis_queue;
 mod sessions;

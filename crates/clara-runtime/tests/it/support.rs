@@ -124,3 +124,34 @@ pub fn inbound(event: &str, text: &str) -> Inbound {
         replying_to: Vec::new(),
     }
 }
+
+/// A fresh schema of its own on the PostgreSQL test server
+/// (`CLARA_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`),
+/// for tests of several processes sharing one database. Fails (never skips)
+/// when the server is missing.
+pub struct PgSchema {
+    pub url: String,
+}
+
+pub async fn postgres_schema() -> PgSchema {
+    use sqlx::Connection;
+    let server = std::env::var("CLARA_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let mut admin = sqlx::PgConnection::connect(&server)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is not reachable at {server} ({e}); start it with scripts/services.sh"
+            )
+        });
+    let schema = format!("clara_rt_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+    let sep = if server.contains('?') { '&' } else { '?' };
+    PgSchema {
+        url: format!("{server}{sep}options=-c%20search_path%3D{schema}"),
+    }
+}
