@@ -1,5 +1,5 @@
 // Clara's web page: the chat (with the owner's tool approvals), the memory
-// browser, the sessions list and the owner's Tools panel.
+// browser, the sessions list, the person's reminders and the owner's Tools panel.
 // Plain JavaScript, no build step; it talks to the same server that served it.
 (() => {
   'use strict';
@@ -1285,6 +1285,140 @@
     return card;
   }
 
+  // ---------- reminders (the person's schedules and alert settings) ----------
+  const scheduleList = $('#schedule-list');
+  const KINDS = { reminder: 'Reminder', task: 'Task' };
+  const TEXT_HINTS = { reminder: 'What to remind you of', task: 'What Clara should do, e.g. \u201ctell me the weather\u201d' };
+
+  /** The browser's time zone, offered when the person has none yet. */
+  function browserZone() {
+    try { return Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch (_) { return ''; }
+  }
+
+  function showError(node, message) {
+    node.textContent = message || '';
+    node.hidden = !message;
+  }
+
+  function scheduleCard(s) {
+    const here = s.delivered_to.startsWith('web:page:');
+    return h('article', { class: 'card schedule-card', 'data-id': s.id },
+      h('div', { class: 'card-top' },
+        h('span', { class: `badge ${s.kind}` }, KINDS[s.kind] || s.kind),
+        h('span', { class: 'badge plain schedule-when' }, s.when)),
+      h('div', { class: 'schedule-text' }, s.text),
+      h('div', { class: 'card-foot' },
+        s.next ? h('span', { class: 'schedule-next', title: s.time_zone }, `Next: ${s.next}`) : null,
+        h('span', {}, s.time_zone),
+        here ? null : h('span', {}, `Delivered to ${s.delivered_to}`),
+        h('span', { class: 'spacer' }),
+        h('div', { class: 'actions' },
+          h('button', {
+            type: 'button',
+            class: 'action danger',
+            'data-action': 'remove',
+            html: ICONS.trash,
+            onclick: async (event) => {
+              event.currentTarget.disabled = true;
+              try {
+                await api(`/api/schedules/${encodeURIComponent(s.id)}`, { method: 'DELETE' });
+                toast(s.kind === 'task' ? 'Task removed.' : 'Reminder removed.');
+              } catch (e) {
+                toast(e.message, 'error');
+              }
+              loadSchedules();
+            },
+          }, 'Remove'))));
+  }
+
+  function renderSettings(settings) {
+    const zone = $('#settings-zone');
+    zone.value = settings.time_zone || browserZone();
+    $('#schedule-zone').value = settings.time_zone || browserZone();
+    $('#settings-quiet').value = settings.quiet_hours || '';
+    $('#settings-here').checked = settings.alerts_here;
+    let where = settings.alerts_to;
+    if (settings.alerts_here) where = 'this page';
+    else if (where.startsWith('the direct conversation')) where = 'the direct conversation you last wrote in';
+    $('#alerts-to').textContent = `Alerts (like new e-mail) go to ${where}${settings.quiet_hours ? `, and wait out your quiet hours (${settings.quiet_hours})` : ''}. Reminders and tasks come when you asked for them.`;
+  }
+
+  async function loadSchedules() {
+    if (!scheduleList.children.length) scheduleList.replaceChildren(h('div', { class: 'skeleton' }));
+    let result;
+    try {
+      result = await api('/api/schedules');
+    } catch (e) {
+      scheduleList.replaceChildren(emptyState(ICONS.alert, 'Reminders could not be loaded', e.message));
+      return;
+    }
+    scheduleList.replaceChildren(...(result.data.length
+      ? result.data.map(scheduleCard)
+      : [emptyState(ICONS.clock, 'Nothing scheduled', 'Add a reminder or a task above, or ask Clara: \u201cremind me in 20 minutes to stretch\u201d.')]));
+    renderSettings(result.settings);
+  }
+
+  $('#schedule-kind').addEventListener('change', () => {
+    $('#schedule-text').placeholder = TEXT_HINTS[$('#schedule-kind').value];
+  });
+
+  $('#new-schedule').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const error = $('#schedule-error');
+    const body = {
+      kind: $('#schedule-kind').value,
+      text: $('#schedule-text').value.trim(),
+      when: $('#schedule-when').value.trim(),
+    };
+    const zone = $('#schedule-zone').value.trim();
+    if (zone) body.time_zone = zone;
+    if (!body.text) { $('#schedule-text').focus(); return; }
+    if (!body.when) { $('#schedule-when').focus(); return; }
+    const add = $('#schedule-add');
+    add.disabled = true;
+    try {
+      const made = await api('/api/schedules', { method: 'POST', body });
+      showError(error, '');
+      $('#schedule-text').value = '';
+      $('#schedule-when').value = '';
+      toast(made.next ? `${KINDS[made.kind]} set for ${made.next}.` : `${KINDS[made.kind]} set.`);
+      loadSchedules();
+    } catch (e) {
+      showError(error, e.message);
+    } finally {
+      add.disabled = false;
+    }
+  });
+
+  $('#alert-settings').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const error = $('#settings-error');
+    const body = {
+      quiet_hours: $('#settings-quiet').value.trim() || 'off',
+      alerts_here: $('#settings-here').checked,
+    };
+    const zone = $('#settings-zone').value.trim();
+    if (zone) body.time_zone = zone;
+    const save = $('#settings-save');
+    save.disabled = true;
+    try {
+      renderSettings(await api('/api/schedules/settings', { method: 'PUT', body }));
+      showError(error, '');
+      toast('Settings saved.');
+    } catch (e) {
+      showError(error, e.message);
+    } finally {
+      save.disabled = false;
+    }
+  });
+
+  // The zones the browser knows, for the time-zone fields to suggest.
+  if (Intl.supportedValuesOf) {
+    try {
+      $('#time-zones').replaceChildren(...Intl.supportedValuesOf('timeZone').map((z) => h('option', { value: z })));
+    } catch (_) { /* an old browser: the fields take any text */ }
+  }
+
   // ---------- tools (the owner's) ----------
   const RULE_WORDS = { allow: 'Runs without asking', ask: 'Always asks', deny: 'Never runs' };
 
@@ -1368,7 +1502,7 @@
   function route() {
     $('#toast').hidden = true;
     const view = (location.hash || '#chat').slice(1);
-    const views = ['chat', 'memories', 'sessions'];
+    const views = ['chat', 'memories', 'sessions', 'reminders'];
     if (state.me && state.me.owner) views.push('tools');
     const known = views.includes(view) ? view : 'chat';
     state.view = known;
@@ -1377,6 +1511,7 @@
     document.title = known === 'chat' ? 'Clara' : `${known[0].toUpperCase()}${known.slice(1)} · Clara`;
     if (known === 'memories') loadMemories();
     if (known === 'sessions') loadSessions();
+    if (known === 'reminders') loadSchedules();
     if (known === 'tools') loadTools();
     if (known === 'chat') { toBottom(true); input.focus(); }
   }

@@ -13,13 +13,11 @@
 //! one log line says so, never its content. Nothing here puts a token in a
 //! log, an error or `Debug`.
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use clara_vault::{Vault, VaultError};
 use rmcp::transport::auth::{
     AuthError, CredentialStore, StateStore, StoredAuthorizationState, StoredCredentials,
 };
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -28,14 +26,10 @@ use std::time::SystemTime;
 pub const CREDENTIALS_DIR: &str = ".credentials";
 
 /// The environment variable that, when set, holds the key (64 hex digits).
-pub const SECRET_KEY_ENV: &str = "CLARA_SECRET_KEY";
+pub use clara_vault::SECRET_KEY_ENV;
 
 /// How long a started login may wait for its callback before it is refused.
 const PENDING_LOGIN_SECS: u64 = 15 * 60;
-
-/// The first byte of a credentials file: its format.
-const FORMAT: u8 = 1;
-const NONCE_LEN: usize = 24;
 
 /// Why credentials could not be read or written. Never holds a token.
 #[derive(Debug, thiserror::Error)]
@@ -112,15 +106,6 @@ pub(crate) struct Record {
     pub pending_client: Option<ClientRegistration>,
 }
 
-/// The key, never printed.
-struct SecretKey([u8; 32]);
-
-impl std::fmt::Debug for SecretKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
 /// The credentials of every server under one `servers_dir`. Clones share the
 /// key and the write lock.
 #[derive(Clone, Debug)]
@@ -131,8 +116,9 @@ pub struct Credentials {
 #[derive(Debug)]
 struct Inner {
     dir: PathBuf,
-    /// A key given by the caller or the environment; else the key file's.
-    key: parking_lot::Mutex<Option<SecretKey>>,
+    /// Seals and opens the files: the given or environment key, else the
+    /// key file `<dir>/key` (made on the first write).
+    vault: Vault,
     /// Reads-modify-writes of files happen one at a time (in this process).
     writing: tokio::sync::Mutex<()>,
 }
@@ -141,25 +127,21 @@ impl Credentials {
     /// The credentials under `servers_dir` (`<servers_dir>/.credentials`),
     /// keyed by `CLARA_SECRET_KEY` when it is set. Touches no file.
     pub fn new(servers_dir: &Path) -> Result<Self, CredentialError> {
-        let key = match std::env::var(SECRET_KEY_ENV) {
-            Ok(hex) if !hex.trim().is_empty() => Some(SecretKey(
-                parse_hex_key(hex.trim()).ok_or(CredentialError::BadEnvKey)?,
-            )),
-            _ => None,
-        };
-        Ok(Self::build(servers_dir, key))
+        let dir = servers_dir.join(CREDENTIALS_DIR);
+        let vault = Vault::new(&dir).map_err(credential_error)?;
+        Ok(Self::build(dir, vault))
     }
 
     /// The credentials under `servers_dir` sealed with `key` (no key file).
     pub fn with_key(servers_dir: &Path, key: [u8; 32]) -> Self {
-        Self::build(servers_dir, Some(SecretKey(key)))
+        Self::build(servers_dir.join(CREDENTIALS_DIR), Vault::with_key(key))
     }
 
-    fn build(servers_dir: &Path, key: Option<SecretKey>) -> Self {
+    fn build(dir: PathBuf, vault: Vault) -> Self {
         Self {
             inner: Arc::new(Inner {
-                dir: servers_dir.join(CREDENTIALS_DIR),
-                key: parking_lot::Mutex::new(key),
+                dir,
+                vault,
                 writing: tokio::sync::Mutex::new(()),
             }),
         }
@@ -219,24 +201,22 @@ impl Credentials {
                 return None;
             }
         };
-        let key = match self.key(false) {
-            Ok(Some(key)) => key,
-            Ok(None) => {
+        let opened = match self.inner.vault.open(&aad(name), &sealed) {
+            Ok(plain) => serde_json::from_slice::<Record>(&plain).ok(),
+            Err(VaultError::NoKey(_)) => {
                 tracing::warn!(server = %name, "stored OAuth credentials exist but there is no key to open them; the server counts as logged out");
                 return None;
             }
+            Err(VaultError::Open) => None,
             Err(error) => {
                 tracing::warn!(server = %name, %error, "the credentials key is unusable; the server counts as logged out");
                 return None;
             }
         };
-        match open(&key, name, &sealed) {
-            Some(record) => Some(record),
-            None => {
-                tracing::warn!(server = %name, path = %path.display(), "the stored OAuth credentials could not be decrypted (another key, or a damaged file); the server counts as logged out");
-                None
-            }
+        if opened.is_none() {
+            tracing::warn!(server = %name, path = %path.display(), "the stored OAuth credentials could not be decrypted (another key, or a damaged file); the server counts as logged out");
         }
+        opened
     }
 
     /// Changes server `name`'s record with `change` and writes it back
@@ -249,162 +229,31 @@ impl Credentials {
         let _one = self.inner.writing.lock().await;
         let mut record = self.load(name).unwrap_or_default();
         change(&mut record);
-        let key = self.key(true)?.ok_or(CredentialError::Encrypt)?;
-        let sealed = seal(&key, name, &record)?;
-        write_private(&self.file(name), &sealed)
-    }
-
-    /// The key: the given or environment one, else the key file's, which is
-    /// created when `create` (the first write).
-    fn key(&self, create: bool) -> Result<Option<[u8; 32]>, CredentialError> {
-        let mut slot = self.inner.key.lock();
-        if let Some(key) = slot.as_ref() {
-            return Ok(Some(key.0));
-        }
-        let path = self.inner.dir.join("key");
-        let key = match std::fs::read(&path) {
-            Ok(bytes) => <[u8; 32]>::try_from(bytes.as_slice())
-                .map_err(|_| CredentialError::BadKeyFile(path))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
-                let key: [u8; 32] = rand::random();
-                match create_private_new(&path, &key) {
-                    Ok(()) => key,
-                    // Another handle (or process) made it first: use its key.
-                    Err(CredentialError::Io { source, .. })
-                        if source.kind() == std::io::ErrorKind::AlreadyExists =>
-                    {
-                        let bytes = std::fs::read(&path).map_err(|source| CredentialError::Io {
-                            path: path.clone(),
-                            source,
-                        })?;
-                        <[u8; 32]>::try_from(bytes.as_slice())
-                            .map_err(|_| CredentialError::BadKeyFile(path))?
-                    }
-                    Err(error) => return Err(error),
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(CredentialError::Io { path, source }),
-        };
-        *slot = Some(SecretKey(key));
-        Ok(Some(key))
+        let plain =
+            serde_json::to_vec(&record).map_err(|e| CredentialError::Encode(e.to_string()))?;
+        let sealed = self
+            .inner
+            .vault
+            .seal(&aad(name), &plain)
+            .map_err(credential_error)?;
+        clara_vault::write_private(&self.file(name), &sealed).map_err(credential_error)
     }
 }
 
-/// `64 hex digits` → 32 bytes.
-fn parse_hex_key(hex: &str) -> Option<[u8; 32]> {
-    let bytes = hex.as_bytes();
-    if bytes.len() != 64 {
-        return None;
+/// A vault failure in this module's words (the key file's message says what
+/// is lost here: the stored logins).
+fn credential_error(error: VaultError) -> CredentialError {
+    match error {
+        VaultError::Io { path, source } => CredentialError::Io { path, source },
+        VaultError::BadEnvKey => CredentialError::BadEnvKey,
+        VaultError::BadKeyFile(path) => CredentialError::BadKeyFile(path),
+        VaultError::NoKey(_) | VaultError::Encrypt | VaultError::Open => CredentialError::Encrypt,
     }
-    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let mut key = [0u8; 32];
-    for (i, pair) in bytes.chunks(2).enumerate() {
-        key[i] = digit(pair[0])? << 4 | digit(pair[1])?;
-    }
-    Some(key)
 }
 
-fn aad(name: &str) -> Vec<u8> {
-    format!("clara-mcp-credentials:{name}").into_bytes()
-}
-
-fn seal(key: &[u8; 32], name: &str, record: &Record) -> Result<Vec<u8>, CredentialError> {
-    let plain = serde_json::to_vec(record).map_err(|e| CredentialError::Encode(e.to_string()))?;
-    let cipher = XChaCha20Poly1305::new(&Key::from(*key));
-    let nonce_bytes: [u8; NONCE_LEN] = rand::random();
-    let nonce = XNonce::from(nonce_bytes);
-    let aad = aad(name);
-    let sealed = cipher
-        .encrypt(
-            &nonce,
-            Payload {
-                msg: &plain,
-                aad: &aad,
-            },
-        )
-        .map_err(|_| CredentialError::Encrypt)?;
-    let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
-    out.push(FORMAT);
-    out.extend_from_slice(&nonce_bytes);
-    out.extend_from_slice(&sealed);
-    Ok(out)
-}
-
-fn open(key: &[u8; 32], name: &str, sealed: &[u8]) -> Option<Record> {
-    let (&format, rest) = sealed.split_first()?;
-    if format != FORMAT || rest.len() < NONCE_LEN {
-        return None;
-    }
-    let (nonce_bytes, body) = rest.split_at(NONCE_LEN);
-    let nonce = XNonce::from(<[u8; NONCE_LEN]>::try_from(nonce_bytes).ok()?);
-    let cipher = XChaCha20Poly1305::new(&Key::from(*key));
-    let aad = aad(name);
-    let plain = cipher
-        .decrypt(
-            &nonce,
-            Payload {
-                msg: body,
-                aad: &aad,
-            },
-        )
-        .ok()?;
-    serde_json::from_slice(&plain).ok()
-}
-
-/// Makes `dir` (mode 0700 on Unix).
-fn create_private_dir(dir: &Path) -> Result<(), CredentialError> {
-    let io = |source| CredentialError::Io {
-        path: dir.to_owned(),
-        source,
-    };
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(io)
-}
-
-fn private_options() -> std::fs::OpenOptions {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-}
-
-/// Creates `path` (which must not exist) holding `bytes`, mode 0600.
-fn create_private_new(path: &Path, bytes: &[u8]) -> Result<(), CredentialError> {
-    let io = |source| CredentialError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    if let Some(dir) = path.parent() {
-        create_private_dir(dir)?;
-    }
-    let mut file = private_options().create_new(true).open(path).map_err(io)?;
-    file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)
-}
-
-/// Replaces `path` with `bytes` atomically (a 0600 temporary file renamed).
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CredentialError> {
-    let io = |source| CredentialError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    if let Some(dir) = path.parent() {
-        create_private_dir(dir)?;
-    }
-    let temporary = path.with_extension(format!("enc.{}.tmp", std::process::id()));
-    let mut file = private_options()
-        .create(true)
-        .truncate(true)
-        .open(&temporary)
-        .map_err(io)?;
-    file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    std::fs::rename(&temporary, path).map_err(io)
+/// The associated data binding a file to its server's name.
+fn aad(name: &str) -> String {
+    format!("clara-mcp-credentials:{name}")
 }
 
 /// One server's credentials, as rmcp's [`CredentialStore`] (the tokens) and
@@ -544,7 +393,10 @@ mod tests {
     async fn the_key_file_is_made_once_with_mode_0600() {
         let dir = tempfile::tempdir().unwrap();
         // No CLARA_SECRET_KEY in the test environment is assumed by `build`.
-        let credentials = Credentials::build(dir.path(), None);
+        let credentials = Credentials::build(
+            dir.path().join(CREDENTIALS_DIR),
+            Vault::from_key_file(&dir.path().join(CREDENTIALS_DIR)),
+        );
         CredentialStore::save(&credentials.server("a"), tokens("t"))
             .await
             .unwrap();
@@ -558,7 +410,10 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         // A second handle reads it and opens the file.
-        let again = Credentials::build(dir.path(), None);
+        let again = Credentials::build(
+            dir.path().join(CREDENTIALS_DIR),
+            Vault::from_key_file(&dir.path().join(CREDENTIALS_DIR)),
+        );
         assert!(again.load("a").and_then(|r| r.tokens).is_some());
         assert_eq!(std::fs::read(&key_path).unwrap(), key);
     }
@@ -602,8 +457,27 @@ mod tests {
 
     #[test]
     fn hex_keys() {
+        use clara_vault::parse_hex_key;
         assert_eq!(parse_hex_key(&"ab".repeat(32)), Some([0xab; 32]));
         assert_eq!(parse_hex_key("abc"), None);
         assert_eq!(parse_hex_key(&"zz".repeat(32)), None);
+    }
+
+    #[tokio::test]
+    async fn files_keep_their_format_one_nonce_ciphertext() {
+        // The format written before clara-vault existed: byte 1, a 24-byte
+        // nonce, XChaCha20-Poly1305 with "clara-mcp-credentials:<name>".
+        let dir = tempfile::tempdir().unwrap();
+        let credentials = Credentials::with_key(dir.path(), [9; 32]);
+        CredentialStore::save(&credentials.server("a"), tokens("t"))
+            .await
+            .unwrap();
+        let raw = std::fs::read(credentials.file("a")).unwrap();
+        assert_eq!(raw[0], 1);
+        let plain = Vault::with_key([9; 32])
+            .open("clara-mcp-credentials:a", &raw)
+            .unwrap();
+        let record: serde_json::Value = serde_json::from_slice(&plain).unwrap();
+        assert!(record.get("tokens").is_some());
     }
 }

@@ -6,6 +6,8 @@
 
 mod adapters;
 mod chat;
+mod email;
+mod email_cli;
 mod gateway;
 mod jobs_cli;
 #[cfg(feature = "mcp")]
@@ -14,10 +16,12 @@ mod memory;
 mod memory_cli;
 mod migrate_copy;
 mod platforms;
+mod proactive;
 mod provider;
 mod remote_adapter;
 #[cfg(feature = "sandbox")]
 mod sandbox_cli;
+mod schedule_cli;
 mod serve;
 mod settings;
 mod terminal;
@@ -88,6 +92,13 @@ enum Command {
     Memory(memory_cli::MemoryArgs),
     /// Background jobs (summaries, memory extraction): backlog, failures, retry.
     Jobs(jobs_cli::JobsArgs),
+    /// Reminders and scheduled tasks (`list`, `add`, `remove`), each person's
+    /// time zone, alerts and quiet hours (`settings`), and what Clara sent
+    /// (`outbox`). A running Clara picks up changes within seconds.
+    Schedule(schedule_cli::ScheduleArgs),
+    /// IMAP accounts Clara watches for people, and their rules for alerts
+    /// (`add`, `list`, `remove`, `rule add|list|remove`).
+    Email(email_cli::EmailArgs),
     /// Add, list, remove, enable, disable and probe MCP servers (a running
     /// Clara picks up the change within seconds).
     #[cfg(feature = "mcp")]
@@ -232,6 +243,8 @@ async fn run(cli: Cli, mut resolved: Resolved) -> Result<ExitCode> {
         Command::Migrate { action, .. } => migrate(&resolved, action).await,
         Command::Memory(args) => memory_cli::run(&resolved, args).await,
         Command::Jobs(args) => jobs_cli::run(&resolved, args).await,
+        Command::Schedule(args) => schedule_cli::run(&resolved, args).await,
+        Command::Email(args) => email_cli::run(&resolved, args).await,
         #[cfg(feature = "sandbox")]
         Command::Sandbox(cmd) => sandbox_cli::run(cmd, &resolved)
             .await
@@ -259,14 +272,14 @@ async fn run(cli: Cli, mut resolved: Resolved) -> Result<ExitCode> {
         }
         Command::HashPassword => hash_password(),
         Command::Chat(args) => {
-            let running = start_engine(&resolved).await?;
+            let running = start_engine(&resolved, false).await?;
             let code = chat::run(&running.engine, args, &resolved.data_dir).await;
             running.stop().await;
             code
         }
         Command::Serve => {
             let adapters = std::mem::take(&mut resolved.adapters);
-            let running = start_engine(&resolved).await?;
+            let running = start_engine(&resolved, true).await?;
             let served = serve::run(&resolved, &running, adapters).await;
             running.stop().await;
             served.map(|()| ExitCode::SUCCESS)
@@ -274,7 +287,7 @@ async fn run(cli: Cli, mut resolved: Resolved) -> Result<ExitCode> {
         Command::Gateway => {
             let redis = resolved.queue.redis()?;
             let adapters = std::mem::take(&mut resolved.adapters);
-            let running = start_engine(&resolved).await?;
+            let running = start_engine(&resolved, true).await?;
             let served = gateway::run(&resolved, &running, adapters, redis).await;
             running.stop().await;
             served.map(|()| ExitCode::SUCCESS)
@@ -335,7 +348,10 @@ impl Running {
     }
 }
 
-async fn start_engine(resolved: &Resolved) -> Result<Running> {
+/// Builds the engine and starts what runs beside it: the session keeper,
+/// the scheduler and the outbox's delivery, and — with `watch_mail` (`serve`
+/// and `gateway`, not the terminal) — the mail watcher.
+async fn start_engine(resolved: &Resolved, watch_mail: bool) -> Result<Running> {
     let Answering {
         provider,
         store,
@@ -343,6 +359,7 @@ async fn start_engine(resolved: &Resolved) -> Result<Running> {
     } = open_answering(resolved).await?;
     let tools =
         crate::tools::registry(&resolved.tools, &resolved.sections, memory.as_ref()).await?;
+    let email = email::Email::open(resolved, &store)?;
     let engine = match &memory {
         Some(rook) => Engine::with_memory(
             resolved.engine.clone(),
@@ -354,8 +371,16 @@ async fn start_engine(resolved: &Resolved) -> Result<Running> {
         None => Engine::with_tools(resolved.engine.clone(), store.clone(), provider, tools),
     };
     engine.set_uploads(Arc::new(uploads_of(resolved)?));
+    proactive::add_tools(
+        engine.tools(),
+        &store,
+        Arc::clone(engine.proactive_signals()),
+        email.as_ref(),
+    )
+    .await;
     let keeper = CancellationToken::new();
     tokio::spawn(SessionKeeper::new(engine.clone()).run(keeper.clone()));
+    proactive::start(&engine, email.as_ref(), watch_mail, &keeper);
     Ok(Running {
         engine,
         store,

@@ -535,7 +535,7 @@ async fn require_scope(
 
 /// A user by id, or by `platform:platform_user_id`. An id is accepted when the
 /// person is known or has memories (imported memories may outlive the person).
-async fn find_user(store: &Store, given: &str) -> Result<UserId> {
+pub(crate) async fn find_user(store: &Store, given: &str) -> Result<UserId> {
     let given = given.trim();
     if let Ok(user) = given.parse::<UserId>() {
         let known = store.user_display_name(user).await?.is_some()

@@ -81,7 +81,15 @@ fn components() -> impl Iterator<Item = ComponentSection> {
         env: <clara_files::Files as clara_core::component::Component>::ENV,
         check_file: check_section::<clara_files::FilesSettings>,
     });
-    platforms.chain(integrations).chain(files)
+    // E-mail monitoring (`[email]`, `EMAIL_MONITORING_ENABLED`) needs the
+    // store and the outbox, so the binary wires it (`email.rs`), not the
+    // tool integrations' list.
+    let email = std::iter::once(ComponentSection {
+        name: <clara_email::EmailIntegration as clara_core::component::Component>::NAME,
+        env: <clara_email::EmailIntegration as clara_core::component::Component>::ENV,
+        check_file: check_section::<clara_email::EmailSettings>,
+    });
+    platforms.chain(integrations).chain(files).chain(email)
 }
 
 /// Checks a component's section as written in a `clara.toml` file, strictly.

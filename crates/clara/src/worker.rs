@@ -33,6 +33,15 @@ pub async fn run(resolved: &Resolved, args: WorkerArgs) -> Result<ExitCode> {
     } = open_answering(resolved).await?;
     let tools =
         crate::tools::registry(&resolved.tools, &resolved.sections, memory.as_ref()).await?;
+    // Schedules made here are fired by a gateway, which looks every few seconds.
+    let email = crate::email::Email::open(resolved, &store)?;
+    crate::proactive::add_tools(
+        &tools,
+        &store,
+        Arc::new(clara_runtime::ProactiveSignals::default()),
+        email.as_ref(),
+    )
+    .await;
     // A worker holds no platform: its questions for the owner go to the
     // gateway through Redis (no gateway answering in time is a deny).
     let asker = Arc::new(RedisAsker::new(

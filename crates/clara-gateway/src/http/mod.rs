@@ -5,7 +5,8 @@
 //! - The page's own calls (`/api/*`, `/auth/*`): its conversation as server-sent
 //!   events, send (with files) / stop / typing / new session, the files Clara
 //!   sent, answers to tool approvals, the owner's Tools panel (MCP servers and
-//!   tool rules), login and logout.
+//!   tool rules), the person's reminders, scheduled tasks and alert settings
+//!   (which API callers may use too), login and logout.
 //! - The **HTTP API** (`/v1/*`, documented in `docs/openapi.yaml`): OpenAI's
 //!   `chat/completions` (streamed or not) and `models`, and the memory and
 //!   session endpoints the memory browser uses.
@@ -34,6 +35,7 @@ mod memories;
 pub(crate) mod metrics;
 mod openai;
 mod person;
+mod schedules;
 mod sessions;
 mod shelf;
 mod state;
@@ -57,7 +59,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 use clara_core::port::OutboundSink;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -118,6 +120,9 @@ pub fn router_and_sink(
         .route("/api/chat/files/{id}", get(files::file))
         .route("/api/tools", get(tools::view))
         .route("/api/tools/servers/{name}", post(tools::set_server))
+        .route("/api/schedules", get(schedules::list).post(schedules::add))
+        .route("/api/schedules/settings", put(schedules::settings))
+        .route("/api/schedules/{id}", delete(schedules::cancel))
         .nest("/v1", v1)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

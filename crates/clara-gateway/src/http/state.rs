@@ -1,12 +1,13 @@
-//! What every handler shares: the engine, the store and Rook, the settings, the
-//! web platform's hub, the logins, and one lock per API conversation.
+//! What every handler shares: the engine, the store and Rook, the schedule
+//! book, the settings, the web platform's hub, the logins, and one lock per
+//! API conversation.
 
 use crate::http::HttpConfig;
 use crate::http::auth::{LoginBrake, Logins};
 use crate::http::hub::Hub;
 use crate::http::tools::ToolServers;
 use clara_memory::Rook;
-use clara_runtime::Engine;
+use clara_runtime::{Engine, ScheduleBook, SystemClock};
 use clara_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 use parking_lot::Mutex;
@@ -53,6 +54,9 @@ pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) memory: Option<Rook>,
     pub(crate) tool_servers: Option<Arc<dyn ToolServers>>,
+    /// People's reminders, tasks and alert settings: the same book the
+    /// `schedule__*` tools use, waking this process's scheduler.
+    pub(crate) schedules: ScheduleBook,
     pub(crate) config: HttpConfig,
     pub(crate) hub: Arc<Hub>,
     pub(crate) logins: Logins,
@@ -73,8 +77,17 @@ impl AppState {
         stop: CancellationToken,
         metrics: Option<PrometheusHandle>,
     ) -> Self {
+        // Built here from the engine and the store, so whoever wires Clara
+        // need not hand it over: a schedule made on the page wakes the
+        // scheduler the engine's signals wake.
+        let schedules = ScheduleBook::new(
+            deps.store.clone(),
+            Arc::new(SystemClock),
+            Arc::clone(deps.engine.proactive_signals()),
+        );
         Self {
             inner: Arc::new(Inner {
+                schedules,
                 engine: deps.engine,
                 store: deps.store,
                 memory: deps.memory,

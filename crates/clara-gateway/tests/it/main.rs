@@ -7,6 +7,7 @@ mod http_approvals;
 mod http_browser;
 mod http_files;
 mod http_openai_client;
+mod http_schedules;
 mod http_support;
 mod http_tool_history;
 mod protocol_client;

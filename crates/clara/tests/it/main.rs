@@ -11,6 +11,7 @@ mod memory_cli;
 mod migrate_copy;
 mod postgres;
 mod remote_adapter;
+mod schedule_cli;
 mod serve_discord;
 mod serve_gateway;
 mod serve_sandbox;
