@@ -3,7 +3,8 @@
 //!
 //! A file holds what Clara registered with the server's authorization server
 //! (client id and secret, redirect URI), the tokens (access, refresh, expiry)
-//! and a login in progress (PKCE verifier and `state`). It is sealed with
+//! and a login in progress (PKCE verifier and `state`). It is sealed by
+//! [`clara_vault::Vault`], the workspace's one way of keeping secrets at rest:
 //! XChaCha20-Poly1305 (a random 24-byte nonce per write, the server's name as
 //! associated data, so a file copied to another name does not open). The key
 //! is `CLARA_SECRET_KEY` (64 hex digits) when set, else the 32 random bytes of

@@ -696,11 +696,17 @@ impl ConversationActor {
         );
         self.context.record(CachedTurn {
             role: Role::User,
-            content: msg.text,
+            content: msg.text.clone(),
             at_ms: now,
             event: Some(event.clone()),
         });
         self.stored_events.insert(event);
+        // The person sees what is being answered: the prompt, as a line of its own.
+        if let Some(sink) = self.shared.sink(&self.conversation.platform) {
+            let mut header = SendQueue::new(sink, self.conversation.clone(), ThoughtId::new());
+            header.push(&msg.text).await;
+            header.finish().await;
+        }
         self.dispatch(thought);
         let _ = msg.done.send(Ok(()));
     }

@@ -228,6 +228,10 @@ impl Alerts for OutboxAlerts {
 
     async fn problem(&self, user: UserId, key: String, text: String) {
         tracing::warn!(%key, "{text}");
+        // Once a day at most: an account fixed and broken again later is
+        // said again, a broken one does not nag.
+        let day = clara_runtime::clock::now_ms() / 86_400_000;
+        let key = format!("{key}:{day}");
         if let Err(error) = self.0.alert(user, ProactiveKind::Notice, &key, &text).await {
             tracing::warn!(%error, %key, "a mail problem could not be told to its person");
         }

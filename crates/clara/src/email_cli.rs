@@ -137,6 +137,11 @@ pub async fn run(resolved: &Resolved, args: EmailArgs) -> Result<ExitCode> {
         } => {
             let user = find_user(&store, &user).await?;
             let security: Security = security.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            if security == Security::Plain && !is_loopback(&host) {
+                bail!(
+                    "--security plain sends the password unencrypted; it is only allowed for a server on this machine (127.0.0.1, ::1, localhost): use tls or start-tls for {host}"
+                );
+            }
             let password = read_password()?;
             let account = MailAccount {
                 id: AccountId::new(),
@@ -311,6 +316,15 @@ fn read_password() -> Result<Secret> {
     Ok(Secret::new(password))
 }
 
+/// Whether `host` is this machine, where plain IMAP crosses no network.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The first eight hex digits of an id.
 fn short(id: uuid::Uuid) -> String {
     id.simple().to_string()[..8].to_owned()
@@ -330,5 +344,20 @@ fn unique(
         1 => Ok(found.remove(0)),
         0 => bail!("there is no {what} {prefix:?}"),
         _ => bail!("{prefix:?} names several {what}s; give more of the id"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_imap_only_on_this_machine() {
+        assert!(is_loopback("127.0.0.1"));
+        assert!(is_loopback("::1"));
+        assert!(is_loopback("[::1]"));
+        assert!(is_loopback("LocalHost"));
+        assert!(!is_loopback("imap.example.com"));
+        assert!(!is_loopback("10.0.0.1"));
     }
 }

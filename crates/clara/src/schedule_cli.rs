@@ -311,32 +311,13 @@ struct Person {
 
 /// A person by user id, or by `platform:platform_user_id`; never created.
 async fn find_person(store: &Store, given: &str) -> Result<Person> {
-    let given = given.trim();
-    let id = if let Ok(user) = given.parse::<UserId>() {
-        user
-    } else {
-        let Some((platform, id)) = given
-            .split_once(':')
-            .filter(|(p, id)| !p.is_empty() && !id.is_empty())
-        else {
-            bail!(
-                "--user {given:?} is neither a user id nor platform:platform_user_id (e.g. cli:alice)"
-            );
-        };
-        match store.find_user(platform, id).await? {
-            Some(user) => user,
-            None => {
-                bail!("there is no user {id:?} on {platform:?} (Clara has not talked with them)")
-            }
-        }
-    };
+    let id = crate::memory_cli::find_user(store, given).await?;
     match store.user_display_name(id).await? {
         Some(name) if !name.trim().is_empty() => Ok(Person { id, name }),
-        Some(_) => Ok(Person {
+        _ => Ok(Person {
             id,
-            name: given.to_owned(),
+            name: given.trim().to_owned(),
         }),
-        None => bail!("there is no user {id}"),
     }
 }
 

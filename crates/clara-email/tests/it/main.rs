@@ -1,8 +1,8 @@
 //! Integration tests, one binary for the crate: the watcher and the tools
-//! against a real Dovecot (a private one per test, see `dovecot.rs`).
+//! against a real Dovecot (a private one per test, see
+//! `clara_email::testing::dovecot`).
 #![allow(clippy::expect_used, clippy::unwrap_used, dead_code, missing_docs)]
 
-mod dovecot;
 mod judge;
 mod tools;
 mod watch;

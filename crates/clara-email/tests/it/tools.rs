@@ -2,10 +2,10 @@
 //! runs them: read-only, wrapped as untrusted data, the caller's accounts
 //! only, and nothing becomes `\Seen`.
 
-use crate::dovecot::{ASSISTANT, Dovecot, OTHER};
 use crate::{config, seen_flags};
 use clara_core::{ToolCall, UserId};
 use clara_email::testing::MemoryBook;
+use clara_email::testing::dovecot::{ASSISTANT, Dovecot, OTHER};
 use clara_email::{MailTools, SERVER};
 use clara_tools::{Effect, ToolContext, ToolProvider, ToolRegistry};
 use std::sync::Arc;

@@ -1,11 +1,11 @@
 //! The watcher against a real Dovecot: IDLE, polling, rules, unseen mail,
 //! restarts, dropped connections, bad credentials, bursts, the judge.
 
-use crate::dovecot::{ASSISTANT, Dovecot};
 use crate::{
     DEADLINE, config, eventually, first_look, init_logs, marked_past, rule, seen_flags, watch,
 };
 use clara_core::UserId;
+use clara_email::testing::dovecot::{ASSISTANT, Dovecot};
 use clara_email::testing::{FnJudge, MemoryBook, RecordingAlerts};
 use clara_email::{AccountStatus, MailJudge};
 use std::sync::Arc;

@@ -3,9 +3,10 @@
 //! - [`PageAccess`]: the web page's own calls need a login cookie (on loopback
 //!   the page gets one without a password), and state-changing ones its CSRF
 //!   token in `X-CSRF-Token`.
-//! - [`ApiAccess`]: `/v1/*` takes `Authorization: Bearer <key>` (required off
-//!   loopback, and whenever a key is configured), or the page's login cookie (the
-//!   memory browser), or nothing at all on loopback with no key and no login.
+//! - [`ApiAccess`]: `/v1/*` and `/api/schedules` take `Authorization: Bearer
+//!   <key>` (required off loopback, and whenever a key is configured), or the
+//!   page's login cookie (the memory browser, the Reminders panel), or nothing
+//!   at all on loopback with no key and no login.
 //!
 //! Also the request readers: JSON bodies only, with a size limit, and query
 //! strings and path parameters, each failing with an OpenAI-shaped error (axum's

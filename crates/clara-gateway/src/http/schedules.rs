@@ -144,16 +144,10 @@ pub(crate) async fn add(
 
 /// Which field a failed `add` was most likely about.
 fn param_of_add(form: &NewScheduleForm) -> &'static str {
-    let zone_given = form
-        .time_zone
-        .as_deref()
-        .is_some_and(|z| !z.trim().is_empty());
-    if zone_given && parse_time_zone(form.time_zone.as_deref().unwrap_or("")).is_err() {
-        "time_zone"
-    } else if form.text.trim().is_empty() {
-        "text"
-    } else {
-        "when"
+    match form.time_zone.as_deref().map(str::trim) {
+        Some(zone) if !zone.is_empty() && parse_time_zone(zone).is_err() => "time_zone",
+        _ if form.text.trim().is_empty() => "text",
+        _ => "when",
     }
 }
 

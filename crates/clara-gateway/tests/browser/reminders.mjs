@@ -99,6 +99,7 @@ await run(async (browser) => {
   await until(page, 'the reminder in the chat', () => [...document.querySelectorAll('.msg.assistant:not(.streaming) .md')]
     .some((n) => n.textContent.includes('⏰ Reminder: Stretch your legs')));
   assert.equal(await page.$$eval('.msg.user', (rows) => rows.length), 0, 'nobody wrote');
+  await page.evaluate(() => Promise.all(document.getAnimations().map((a) => a.finished)));
   await shot(page, shots, 'reminder-in-chat');
   await page.reload();
   await until(page, 'the reminder after a reload', () => [...document.querySelectorAll('.msg.assistant .md')]
@@ -107,4 +108,12 @@ await run(async (browser) => {
   // Fired once, it is no longer scheduled.
   await page.click('.nav-item[data-view="reminders"]');
   await page.waitForSelector('#schedule-list .empty >> text=Nothing scheduled');
+
+  // On a phone the panel fits the width.
+  const phone = await newPage(browser, { viewport: { width: 390, height: 800 }, timezoneId: 'Europe/Berlin' });
+  await phone.goto(`${url}/#reminders`);
+  await phone.waitForSelector('#schedule-list .empty');
+  const overflow = await phone.evaluate(() => document.querySelector('#view-reminders').scrollWidth - document.querySelector('#view-reminders').clientWidth);
+  assert.ok(overflow <= 0, `the panel is ${overflow}px too wide`);
+  await shot(phone, shots, 'reminders-phone');
 });

@@ -3,9 +3,13 @@
 //! 127.0.0.1 (`ssl = no`), run in the foreground as a child so the test can
 //! stop, restart and kick it. Mail arrives through `dovecot-lda`, as from an
 //! MTA. Missing Dovecot fails the test (install it with `scripts/dovecot.sh`).
+//!
+//! A harness: it panics (failing the test) on anything unexpected rather than
+//! returning errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::model::{AccountId, MailAccount, Security};
 use clara_core::{Secret, UserId};
-use clara_email::{AccountId, MailAccount, Security};
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -18,8 +22,10 @@ const DOVEADM: &str = "/usr/bin/doveadm";
 
 /// The users every test server has: (login, password).
 pub const ASSISTANT: (&str, &str) = ("assistant@example.test", "secret-pass-1");
+/// A second user, for tests that need two mailboxes.
 pub const OTHER: (&str, &str) = ("other@example.test", "secret-pass-2");
 
+/// A running private Dovecot; stopped when dropped.
 pub struct Dovecot {
     dir: tempfile::TempDir,
     conf: PathBuf,
@@ -175,6 +181,7 @@ service anvil {{
         }
     }
 
+    /// The plain IMAP port on 127.0.0.1.
     pub fn port(&self) -> u16 {
         self.port
     }

@@ -1,7 +1,10 @@
 //! Doubles for tests (feature `testing`): a [`MemoryBook`] holding accounts,
 //! rules, marks and statuses in memory, and [`RecordingAlerts`] that keeps
 //! what would have reached the person, delivering each key once as the real
-//! outbox does.
+//! outbox does; and [`dovecot::Dovecot`], a private real IMAP server per test
+//! (this crate's tests and the binary's end-to-end tests share it).
+
+pub mod dovecot;
 
 use crate::book::{Alerts, MailBook, MailBookError};
 use crate::judge::MailJudge;
