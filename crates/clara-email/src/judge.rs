@@ -103,7 +103,7 @@ impl MailJudge for ModelJudge {
 /// fences and prose around it ignored), `alert` as a bool or "yes"/"true";
 /// failing JSON, a bare yes/no. `None` when nothing readable is there.
 pub fn parse_verdict(answer: &str) -> Option<Option<String>> {
-    if let Some(value) = first_json_object(answer) {
+    if let Some(value) = clara_llm::json::find_json(answer).filter(serde_json::Value::is_object) {
         let alert = match value.get("alert") {
             Some(serde_json::Value::Bool(b)) => *b,
             Some(serde_json::Value::String(s)) => {
@@ -128,48 +128,6 @@ pub fn parse_verdict(answer: &str) -> Option<Option<String>> {
         "no" | "false" => Some(None),
         _ => None,
     }
-}
-
-/// The first balanced `{…}` in `text` that parses as a JSON object.
-fn first_json_object(text: &str) -> Option<serde_json::Value> {
-    let bytes = text.as_bytes();
-    let mut from = 0;
-    while let Some(offset) = text[from..].find('{') {
-        let start = from + offset;
-        let mut depth = 0usize;
-        let mut in_string = false;
-        let mut escaped = false;
-        for (i, &b) in bytes.iter().enumerate().skip(start) {
-            if in_string {
-                match b {
-                    _ if escaped => escaped = false,
-                    b'\\' => escaped = true,
-                    b'"' => in_string = false,
-                    _ => {}
-                }
-                continue;
-            }
-            match b {
-                b'"' => in_string = true,
-                b'{' => depth += 1,
-                b'}' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        if let Ok(value) =
-                            serde_json::from_str::<serde_json::Value>(&text[start..=i])
-                            && value.is_object()
-                        {
-                            return Some(value);
-                        }
-                        break;
-                    }
-                }
-                _ => {}
-            }
-        }
-        from = start + 1;
-    }
-    None
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@
 pub mod anthropic;
 pub mod embed;
 pub mod error;
+pub mod json;
 pub(crate) mod http;
 #[cfg(feature = "local")]
 pub mod local;

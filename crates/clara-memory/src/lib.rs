@@ -16,7 +16,8 @@ pub mod decide;
 pub mod eval;
 pub mod extract;
 pub mod index;
-pub mod json;
+/// Reading JSON out of what a model wrote (shared with every caller that asks a model for JSON).
+pub use clara_llm::json;
 pub mod rank;
 pub mod recall;
 mod rook;

@@ -326,28 +326,16 @@ impl ConversationActor {
             at,
             ThoughtId::new(),
         );
-        // Accepted: stored before anything else can go wrong. The writer commits in
-        // the background; waiting for it here would put a disk write on every
-        // message's path for no gain in safety (a crash loses the same either way).
-        drop(
-            self.shared
-                .writer
-                .append(NewMessage {
-                    id: MessageId::new(),
-                    conversation: self.context.id,
-                    session: self.session.id,
-                    thought: pushed.thought,
-                    user,
-                    role: Role::User,
-                    content: text.clone(),
-                    event_id: Some(inbound.event_id.clone()),
-                    status: MessageStatus::Complete,
-                    created_at_ms: now,
-                    usage: None,
-                    tool_runs: Vec::new(),
-                })
-                .await,
-        );
+        // Accepted: stored before anything else can go wrong.
+        self.append_message(
+            pushed.thought,
+            user,
+            Role::User,
+            text.clone(),
+            Some(inbound.event_id.clone()),
+            now,
+        )
+        .await;
         self.context.record(CachedTurn {
             role: Role::User,
             content: text,
@@ -626,25 +614,15 @@ impl ConversationActor {
             return;
         }
         let event = event_of(&msg.key);
-        drop(
-            self.shared
-                .writer
-                .append(NewMessage {
-                    id: MessageId::new(),
-                    conversation: self.context.id,
-                    session: self.session.id,
-                    thought,
-                    user: None,
-                    role: Role::Assistant,
-                    content: delivered.clone(),
-                    event_id: Some(event.clone()),
-                    status: MessageStatus::Complete,
-                    created_at_ms: now,
-                    usage: None,
-                    tool_runs: Vec::new(),
-                })
-                .await,
-        );
+        self.append_message(
+            thought,
+            None,
+            Role::Assistant,
+            delivered.clone(),
+            Some(event.clone()),
+            now,
+        )
+        .await;
         self.context.record(CachedTurn {
             role: Role::Assistant,
             content: delivered,
@@ -675,25 +653,15 @@ impl ConversationActor {
             tier: None,
             images: Vec::new(),
         };
-        drop(
-            self.shared
-                .writer
-                .append(NewMessage {
-                    id: MessageId::new(),
-                    conversation: self.context.id,
-                    session: self.session.id,
-                    thought: thought.id,
-                    user,
-                    role: Role::User,
-                    content: msg.text.clone(),
-                    event_id: Some(event.clone()),
-                    status: MessageStatus::Complete,
-                    created_at_ms: now,
-                    usage: None,
-                    tool_runs: Vec::new(),
-                })
-                .await,
-        );
+        self.append_message(
+            thought.id,
+            user,
+            Role::User,
+            msg.text.clone(),
+            Some(event.clone()),
+            now,
+        )
+        .await;
         self.context.record(CachedTurn {
             role: Role::User,
             content: msg.text.clone(),
@@ -709,6 +677,39 @@ impl ConversationActor {
         }
         self.dispatch(thought);
         let _ = msg.done.send(Ok(()));
+    }
+
+    /// Stores a complete message of the current session. The writer commits
+    /// in the background; waiting for it here would put a disk write on every
+    /// message's path for no gain in safety (a crash loses the same either way).
+    async fn append_message(
+        &self,
+        thought: ThoughtId,
+        user: Option<UserId>,
+        role: Role,
+        content: String,
+        event_id: Option<EventId>,
+        now: i64,
+    ) {
+        drop(
+            self.shared
+                .writer
+                .append(NewMessage {
+                    id: MessageId::new(),
+                    conversation: self.context.id,
+                    session: self.session.id,
+                    thought,
+                    user,
+                    role,
+                    content,
+                    event_id,
+                    status: MessageStatus::Complete,
+                    created_at_ms: now,
+                    usage: None,
+                    tool_runs: Vec::new(),
+                })
+                .await,
+        );
     }
 
     /// Ends the session when it has been idle, and opens the next one.

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use clara_core::{ChannelKind, MemoryId, MemoryKind, MessageId, Role, Scope};
 use clara_memory::{Origin, Recalled, Rook};
 use clara_store::{MemoryFilter, MemoryRecord, Provenance};
+use clara_tools::args::required_text;
 use clara_tools::{Tool, ToolContext, ToolError, ToolProvider};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -159,13 +160,6 @@ fn failed(e: impl std::fmt::Display) -> ToolError {
     ToolError::Failed(e.to_string())
 }
 
-fn string_arg<'a>(args: &'a Value, name: &str) -> Result<&'a str, ToolError> {
-    args.get(name)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| ToolError::InvalidArguments(format!("`{name}` (a string) is required")))
-}
 
 fn line(memory: &MemoryRecord) -> Value {
     json!({
@@ -258,7 +252,7 @@ impl Tool for RememberTool {
     }
     async fn call(&self, args: Value, context: &ToolContext) -> Result<String, ToolError> {
         let asker = Asker::of(&self.0, context).await?;
-        let text = string_arg(&args, "text")?;
+        let text = required_text(&args, "text")?;
         let kind = args
             .get("kind")
             .and_then(Value::as_str)
@@ -307,7 +301,7 @@ impl Tool for ForgetTool {
     }
     async fn call(&self, args: Value, context: &ToolContext) -> Result<String, ToolError> {
         let asker = Asker::of(&self.0, context).await?;
-        let memory = asker.memory(&self.0, string_arg(&args, "id")?).await?;
+        let memory = asker.memory(&self.0, required_text(&args, "id")?).await?;
         let reason = args
             .get("reason")
             .and_then(Value::as_str)
@@ -345,8 +339,8 @@ impl Tool for CorrectTool {
     }
     async fn call(&self, args: Value, context: &ToolContext) -> Result<String, ToolError> {
         let asker = Asker::of(&self.0, context).await?;
-        let memory = asker.memory(&self.0, string_arg(&args, "id")?).await?;
-        let text = string_arg(&args, "text")?;
+        let memory = asker.memory(&self.0, required_text(&args, "id")?).await?;
+        let text = required_text(&args, "text")?;
         let reason = args
             .get("reason")
             .and_then(Value::as_str)
@@ -383,7 +377,7 @@ impl Tool for ShareTool {
     }
     async fn call(&self, args: Value, context: &ToolContext) -> Result<String, ToolError> {
         let asker = Asker::of(&self.0, context).await?;
-        let memory = asker.memory(&self.0, string_arg(&args, "id")?).await?;
+        let memory = asker.memory(&self.0, required_text(&args, "id")?).await?;
         let shareable = args
             .get("shareable")
             .and_then(Value::as_bool)

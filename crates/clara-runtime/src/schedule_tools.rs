@@ -11,6 +11,7 @@ use crate::schedule_book::{ScheduleBook, ScheduleBookError, ScheduleRequest};
 use async_trait::async_trait;
 use clara_core::UserId;
 use clara_store::ScheduleKind;
+use clara_tools::args::required_text;
 use clara_tools::{Tool, ToolContext, ToolError, ToolProvider};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -67,13 +68,6 @@ fn failed(error: ScheduleBookError) -> ToolError {
     ToolError::Failed(error.to_string())
 }
 
-fn string_arg<'a>(args: &'a Value, name: &str) -> Result<&'a str, ToolError> {
-    args.get(name)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| ToolError::InvalidArguments(format!("`{name}` (a string) is required")))
-}
 
 const WHEN_HELP: &str = "When, as the person said it: \"in 2 minutes\", \"in 1h30m\", \
     \"tomorrow at 9\", \"2026-12-24 18:00\", \"at 17:45\", \"every day at 7\", \"every weekday at \
@@ -134,8 +128,8 @@ impl Tool for AddTool {
             ScheduleKind::Reminder => "text",
             ScheduleKind::Task => "prompt",
         };
-        let text = string_arg(&args, text_key)?;
-        let when = string_arg(&args, "when")?;
+        let text = required_text(&args, text_key)?;
+        let when = required_text(&args, "when")?;
         let time_zone = args.get("time_zone").and_then(Value::as_str);
         let schedule = self
             .book
@@ -200,7 +194,7 @@ impl Tool for CancelTool {
     }
     async fn call(&self, args: Value, context: &ToolContext) -> Result<String, ToolError> {
         let user = person(context)?;
-        let id = string_arg(&args, "id")?;
+        let id = required_text(&args, "id")?;
         let schedule = self.0.cancel(Some(user), id).await.map_err(failed)?;
         Ok(json!({ "cancelled": self.0.view(&schedule) }).to_string())
     }
@@ -226,7 +220,7 @@ impl Tool for TimeZoneTool {
     }
     async fn call(&self, args: Value, context: &ToolContext) -> Result<String, ToolError> {
         let user = person(context)?;
-        let zone = string_arg(&args, "time_zone")?;
+        let zone = required_text(&args, "time_zone")?;
         let tz = self.0.set_time_zone(user, zone).await.map_err(failed)?;
         Ok(json!({ "time_zone": tz.name() }).to_string())
     }

@@ -14,6 +14,7 @@
 //! and turns every failure into a message the model can read and act on — a
 //! tool error never ends a reply.
 
+pub mod args;
 pub mod builtin;
 pub mod policy;
 pub mod provider;
