@@ -18,8 +18,8 @@
 pub mod anthropic;
 pub mod embed;
 pub mod error;
-pub mod json;
 pub(crate) mod http;
+pub mod json;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod ollama;

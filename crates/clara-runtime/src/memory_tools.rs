@@ -160,7 +160,6 @@ fn failed(e: impl std::fmt::Display) -> ToolError {
     ToolError::Failed(e.to_string())
 }
 
-
 fn line(memory: &MemoryRecord) -> Value {
     json!({
         "id": memory.id.to_string(),

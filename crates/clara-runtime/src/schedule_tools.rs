@@ -68,7 +68,6 @@ fn failed(error: ScheduleBookError) -> ToolError {
     ToolError::Failed(error.to_string())
 }
 
-
 const WHEN_HELP: &str = "When, as the person said it: \"in 2 minutes\", \"in 1h30m\", \
     \"tomorrow at 9\", \"2026-12-24 18:00\", \"at 17:45\", \"every day at 7\", \"every weekday at \
     7:30\", \"every monday and thursday at 8\", \"monthly on 1 at 9\", \"every 2 hours\".";

@@ -32,6 +32,7 @@ pub struct EmailArgs {
 enum EmailCommand {
     /// Connect an IMAP account for a person. The password is read from
     /// standard input (or CLARA_EMAIL_PASSWORD) and checked by signing in.
+    /// The same login on the same server again updates that account.
     Add {
         /// The person: their user id, or platform:platform_user_id (e.g. telegram:123).
         #[arg(long, value_name = "USER")]
@@ -143,19 +144,36 @@ pub async fn run(resolved: &Resolved, args: EmailArgs) -> Result<ExitCode> {
                 );
             }
             let password = read_password()?;
+            // The same mailbox of the same person again (a new password, as the
+            // watcher's "Update the account with `clara email add …`" asks) updates
+            // that account: its id, and so its folder marks, stay, so no second
+            // watch of the mailbox alerts every mail twice and the old entry does
+            // not go on failing.
+            let existing = store
+                .mail_accounts(Some(user))
+                .await?
+                .into_iter()
+                .map(|r| r.account)
+                .find(|a| {
+                    a.host.eq_ignore_ascii_case(&host) && a.username.eq_ignore_ascii_case(&username)
+                });
             let account = MailAccount {
-                id: AccountId::new(),
+                id: existing
+                    .as_ref()
+                    .map_or_else(AccountId::new, |a| AccountId(a.id)),
                 user,
-                label: label.unwrap_or_else(|| username.clone()),
+                label: label
+                    .or_else(|| existing.as_ref().map(|a| a.label.clone()))
+                    .unwrap_or_else(|| username.clone()),
                 port: port.unwrap_or_else(|| security.default_port()),
                 host,
                 security,
                 username,
                 password,
-                folders: if folders.is_empty() {
-                    vec![DEFAULT_FOLDER.to_owned()]
-                } else {
-                    folders
+                folders: match (folders.is_empty(), &existing) {
+                    (false, _) => folders,
+                    (true, Some(a)) => a.folders.clone(),
+                    (true, None) => vec![DEFAULT_FOLDER.to_owned()],
                 },
                 use_idle: !no_idle,
             };
@@ -180,7 +198,12 @@ pub async fn run(resolved: &Resolved, args: EmailArgs) -> Result<ExitCode> {
                 .put_mail_account(&sealed_account(&book, &account)?)
                 .await?;
             println!(
-                "Added mail account {} ({}).",
+                "{} mail account {} ({}).",
+                if existing.is_some() {
+                    "Updated"
+                } else {
+                    "Added"
+                },
                 short(account.id.0),
                 account.label
             );

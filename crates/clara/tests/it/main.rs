@@ -13,6 +13,7 @@ mod postgres;
 mod remote_adapter;
 mod schedule_cli;
 mod serve_discord;
+mod serve_email;
 mod serve_gateway;
 mod serve_sandbox;
 mod serve_telegram;
