@@ -226,41 +226,51 @@ impl ProactiveDelivery {
                 .map(|record| self.deliver_one(store, record, now)),
         )
         .await;
-        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        // Delivered ones are marked in one statement: a crash before it is
+        // covered by the stored event, which a second claim checks first.
+        let mut sent = Vec::with_capacity(n);
+        for result in results {
+            sent.extend(result?);
+        }
+        store.proactive_sent(&sent, self.clock.now_ms()).await?;
         Ok(n)
     }
 
+    /// Delivers one claimed message; its key when it reached the person (now
+    /// or before), to be marked sent.
     async fn deliver_one(
         &self,
         store: &Store,
         record: ProactiveRecord,
         now: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<String>, StoreError> {
         // Claimed before: the process that held it may have delivered it.
         if record.attempts > 1
             && store
                 .has_event(record.conversation, &event_of(&record.key))
                 .await?
         {
-            return store.proactive_sent(&record.key, now).await;
+            return Ok(Some(record.key));
         }
         if let Some(until) = self.quiet_until(store, &record, now).await? {
             tracing::debug!(key = %record.key, until, "held for quiet hours");
-            return store
+            store
                 .postpone_proactive(&record.key, until, Some("held for quiet hours"))
-                .await;
+                .await?;
+            return Ok(None);
         }
         match self.engine.deliver_proactive(&record).await {
             Ok(()) => {
                 metrics::counter!("clara_proactive_sent_total", "kind" => record.kind.as_str())
                     .increment(1);
-                store.proactive_sent(&record.key, self.clock.now_ms()).await
+                Ok(Some(record.key))
             }
             Err(error) if record.attempts >= self.config.max_attempts => {
                 tracing::error!(key = %record.key, %error, "a proactive message could not be delivered; giving up");
                 store
                     .proactive_failed(&record.key, &error.to_string())
-                    .await
+                    .await?;
+                Ok(None)
             }
             Err(error) => {
                 let retry = retry_delay(record.attempts);
@@ -268,7 +278,8 @@ impl ProactiveDelivery {
                 let at = now.saturating_add(i64::try_from(retry.as_millis()).unwrap_or(i64::MAX));
                 store
                     .postpone_proactive(&record.key, at, Some(&error.to_string()))
-                    .await
+                    .await?;
+                Ok(None)
             }
         }
     }

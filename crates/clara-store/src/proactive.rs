@@ -352,16 +352,23 @@ impl Store {
         Ok(claimed)
     }
 
-    /// Marks a claimed message delivered.
-    pub async fn proactive_sent(&self, key: &str, at_ms: i64) -> Result<(), StoreError> {
-        on_write!(&self.pools, |pool| sqlx::query(
-            "UPDATE proactive SET status = 'sent', sent_at_ms = $1, claimed_until_ms = NULL WHERE key = $2",
-        )
-        .bind(at_ms)
-        .bind(key)
-        .execute(pool)
-        .await
-        .map(|_| ()))
+    /// Marks claimed messages delivered, in one statement.
+    pub async fn proactive_sent(&self, keys: &[String], at_ms: i64) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "UPDATE proactive SET status = 'sent', sent_at_ms = $1, claimed_until_ms = NULL WHERE key IN ({})",
+            list.join(", ")
+        );
+        on_write!(&self.pools, |pool| {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(at_ms);
+            for key in keys {
+                query = query.bind(key);
+            }
+            query.execute(pool).await.map(|_| ())
+        })
         .map_err(|e| self.err(e))
     }
 

@@ -114,7 +114,7 @@ async fn the_outbox_stores_a_key_once_and_one_claim_wins(db: TestDb) {
         .unwrap();
     assert_eq!(retaken[0].key, "a");
     assert_eq!(retaken[0].attempts, 2);
-    store.proactive_sent("a", 70_001).await.unwrap();
+    store.proactive_sent(&["a".into()], 70_001).await.unwrap();
     let sent = store.proactive("a").await.unwrap().unwrap();
     assert_eq!(sent.status, ProactiveStatus::Sent);
     assert_eq!(sent.sent_at_ms, Some(70_001));

@@ -443,7 +443,7 @@ async fn the_outbox_shows_what_went_out_and_why_not() {
         );
     }
     store
-        .proactive_sent("test:sent", 1_800_000_060_000)
+        .proactive_sent(&["test:sent".into()], 1_800_000_060_000)
         .await
         .unwrap();
     store
