@@ -480,11 +480,24 @@ async fn a_reminder_made_on_the_page_reaches_the_open_tab_and_stays_after_a_relo
         .await
         .unwrap();
     clock.set(task["next_at_ms"].as_i64().unwrap());
-    let tab = page_events(&server, &cookie, |d| d.contains("\"type\":\"end\"")).await;
+    // Two messages: the task's prompt, shown first, then its answer.
+    let mut ends = 0;
+    let tab = page_events(&server, &cookie, move |d| {
+        ends += usize::from(d.contains("\"type\":\"end\""));
+        ends >= 2
+    })
+    .await;
     assert_eq!(scheduler.fire_due().await.unwrap(), 1);
     assert_eq!(delivery.deliver_due().await.unwrap(), 1);
     let events = tab.await.unwrap();
-    let (text, thought) = said(&events);
+    let (header, header_thought) = said(&events);
+    assert_eq!(header, "⏰ Scheduled task: Tell me the weather");
+    let answer: Vec<Value> = events
+        .iter()
+        .filter(|e| e["thought"] != header_thought.as_str())
+        .cloned()
+        .collect();
+    let (text, thought) = said(&answer);
     assert_eq!(text, "It is sunny in Lyon.");
     assert!(
         server.fake.requests().iter().any(|r| r
