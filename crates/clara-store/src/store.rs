@@ -287,11 +287,16 @@ impl Store {
             // sqlx takes no lock on SQLite, so of two processes opening a fresh
             // file at once one may try a migration the other just applied (SQLite
             // makes it wait for the other's commit, then it finds the tables).
-            // Its next pass finds the migration recorded and goes on.
+            // Its next pass finds the migration recorded and goes on. A
+            // transaction that read before the other's commit cannot write
+            // after it (SQLite answers busy at once, not after the timeout):
+            // that pass lost the race too.
             let mut failures = 0;
             loop {
                 match self.migrate_now().await {
-                    Err(StoreError::MigrationFailed { .. }) if failures < 5 => {
+                    Err(StoreError::MigrationFailed { .. } | StoreError::Locked { .. })
+                        if failures < 8 =>
+                    {
                         failures += 1;
                         tokio::time::sleep(Duration::from_millis(20 * failures)).await;
                     }
