@@ -200,16 +200,32 @@ impl Store {
             // per connection (it grows only as used) and memory-mapped reads stop that.
             .pragma("cache_size", "-16384")
             .pragma("mmap_size", "268435456");
-        let write_pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(connect.clone())
+        // Several processes opening a fresh file at once: turning it to WAL
+        // needs the file to themselves, and the losers are told "busy" at
+        // once rather than after the timeout. They try again shortly.
+        let mut tries = 0u64;
+        let (write_pool, pool) = loop {
+            let opened = async {
+                let write_pool = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(connect.clone())
+                    .await?;
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(options.max_connections.max(1))
+                    .connect_with(connect.clone())
+                    .await?;
+                Ok::<_, sqlx::Error>((write_pool, pool))
+            }
             .await
-            .map_err(|e| db.err(e))?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .connect_with(connect)
-            .await
-            .map_err(|e| db.err(e))?;
+            .map_err(|e| db.err(e));
+            match opened {
+                Err(StoreError::Locked { .. }) if tries < 8 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(25 * tries)).await;
+                }
+                opened => break opened?,
+            }
+        };
         let store = Self::from_pools(
             Pools::Sqlite {
                 read: pool,
