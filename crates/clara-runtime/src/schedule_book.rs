@@ -270,6 +270,22 @@ impl ScheduleBook {
         Ok(settings)
     }
 
+    /// Sends the person's alerts back to the default (the direct
+    /// conversation they last wrote in) — only if they now go to `only_from`,
+    /// when given (unticking "send alerts here" leaves another choice alone).
+    pub async fn reset_alerts_to(
+        &self,
+        user: UserId,
+        only_from: Option<ConversationId>,
+    ) -> Result<(), ScheduleBookError> {
+        let mut settings = self.store.person_settings(user).await?;
+        if settings.alerts_to.is_some() && only_from.is_none_or(|c| settings.alerts_to == Some(c)) {
+            settings.alerts_to = None;
+            self.store.set_person_settings(user, &settings).await?;
+        }
+        Ok(())
+    }
+
     /// The person's settings, in words.
     pub async fn alert_settings(
         &self,

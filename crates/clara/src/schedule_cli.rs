@@ -273,7 +273,7 @@ async fn execute(store: &Store, book: &ScheduleBook, command: ScheduleCommand) -
         } => {
             let person = find_person(store, &user).await?;
             let change = SettingsChange::read(store, time_zone, alerts_to, quiet_hours).await?;
-            let changed = change.apply(store, book, person.id).await?;
+            let changed = change.apply(book, person.id).await?;
             show_settings(store, book, &person, changed, json).await?;
         }
         ScheduleCommand::Outbox { user, limit, json } => {
@@ -402,7 +402,7 @@ impl SettingsChange {
     }
 
     /// Writes the change; returns whether there was one.
-    async fn apply(self, store: &Store, book: &ScheduleBook, user: UserId) -> Result<bool> {
+    async fn apply(self, book: &ScheduleBook, user: UserId) -> Result<bool> {
         let changed =
             self.time_zone.is_some() || self.alerts_to.is_some() || self.quiet_hours.is_some();
         if let Some(zone) = &self.time_zone {
@@ -417,11 +417,7 @@ impl SettingsChange {
                 .await?;
         }
         if let Some(AlertsTo::Auto) = self.alerts_to {
-            // The book only ever names a conversation; back to none is a
-            // plain settings write.
-            let mut settings = store.person_settings(user).await?;
-            settings.alerts_to = None;
-            store.set_person_settings(user, &settings).await?;
+            book.reset_alerts_to(user, None).await?;
         }
         Ok(changed)
     }

@@ -238,18 +238,10 @@ pub(crate) async fn settings(
             .map_err(|e| book_error(e, Some("quiet_hours")))?;
     }
     if form.alerts_here == Some(false) {
-        // Back to the default (the direct conversation they last wrote in),
-        // unless they had already chosen somewhere other than this page.
-        let store = &state.store;
-        let fail = |e: clara_store::StoreError| ApiError::internal("change the settings", &e);
-        let mut settings = store.person_settings(user).await.map_err(fail)?;
-        if settings.alerts_to == Some(page) {
-            settings.alerts_to = None;
-            store
-                .set_person_settings(user, &settings)
-                .await
-                .map_err(fail)?;
-        }
+        // Back to the default, unless they had chosen somewhere other than this page.
+        book.reset_alerts_to(user, Some(page))
+            .await
+            .map_err(|e| book_error(e, None))?;
     }
     let view = settings_view(&state, &person, user).await?;
     serde_json::to_value(view)
